@@ -1,0 +1,7 @@
+"""`python -m app` -> the CLI."""
+
+import sys
+
+from app.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Usage events, cost, the batched writer and the daily rollups."""

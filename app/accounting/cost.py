@@ -1,0 +1,18 @@
+"""Cost of a request from the model's prices and the usage, cached and reasoning tokens included."""
+
+from __future__ import annotations
+
+from app.accounting.events import Usage
+from app.catalog.specs import ModelSpec
+
+__all__ = ["cost_usd"]
+
+
+def cost_usd(model: ModelSpec, usage: Usage) -> float:
+    """Reasoning tokens are billed as output (they are part of completion_tokens)."""
+    cached = min(usage.cached_tokens, usage.prompt_tokens)
+    cached_price = (
+        model.cached_input_cost_per_mtok if model.cached_input_cost_per_mtok is not None else model.input_cost_per_mtok
+    )
+    prompt = (usage.prompt_tokens - cached) * model.input_cost_per_mtok + cached * cached_price
+    return (prompt + usage.completion_tokens * model.output_cost_per_mtok) / 1e6

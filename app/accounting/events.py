@@ -1,0 +1,59 @@
+"""What one request cost: token usage and the usage event the writer stores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+__all__ = ["Usage", "UsageEvent"]
+
+
+class Usage(msgspec.Struct, kw_only=True):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    """Prompt tokens served from the provider's prompt cache (billed at the cached price)."""
+    reasoning_tokens: int = 0
+    """Completion tokens spent on reasoning (already included in completion_tokens)."""
+    estimated: bool = False
+    """Counted by us with bpe-openai because the upstream reported nothing."""
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            estimated=self.estimated or other.estimated,
+        )
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class UsageEvent(msgspec.Struct, kw_only=True):
+    """One request, as the request log and the rollups see it."""
+
+    id: str
+    ts: float
+    endpoint: str
+    status: int
+    key_id: str | None = None
+    user_id: str | None = None
+    plan: str | None = None
+    requested_model: str | None = None
+    route: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    error_code: str | None = None
+    stream: bool = False
+    usage: Usage = msgspec.field(default_factory=Usage)
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    attempts: int = 0
+    detail: dict[str, Any] | None = None
+    """Per-attempt record and routing explanation; small."""
+    trace_id: str | None = None

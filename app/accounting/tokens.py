@@ -1,0 +1,57 @@
+"""Token estimates with bpe-openai (tiktoken's API, encodings bundled) when an upstream reports none."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import bpe_openai
+
+from app.accounting.events import Usage
+
+__all__ = ["count_tokens", "estimate_usage", "prompt_text"]
+
+# Per-message overhead of the chat format, as OpenAI's cookbook counts it.
+_PER_MESSAGE = 3
+
+
+@lru_cache(maxsize=1)
+def _encoding() -> Any:
+    return bpe_openai.get_encoding("o200k_base")
+
+
+def count_tokens(text: str) -> int:
+    return len(_encoding().encode(text)) if text else 0
+
+
+def prompt_text(body: dict[str, Any]) -> tuple[str, int]:
+    """The text of a chat/messages/responses request, and how many messages it has."""
+    parts: list[str] = []
+    count = 0
+    system = body.get("system") or body.get("instructions")
+    if isinstance(system, str):
+        parts.append(system)
+    elif isinstance(system, list):
+        parts.extend(str(b.get("text", "")) for b in system if isinstance(b, dict))
+    messages = body.get("messages") or body.get("input") or []
+    if isinstance(messages, str):
+        return "\n".join([*parts, messages]), 1
+    for message in messages if isinstance(messages, list) else []:
+        if not isinstance(message, dict):
+            continue
+        count += 1
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts.extend(str(p.get("text", "")) for p in content if isinstance(p, dict) and "text" in p)
+    return "\n".join(parts), count
+
+
+def estimate_usage(body: dict[str, Any], completion: str) -> Usage:
+    text, messages = prompt_text(body)
+    return Usage(
+        prompt_tokens=count_tokens(text) + _PER_MESSAGE * messages,
+        completion_tokens=count_tokens(completion),
+        estimated=True,
+    )

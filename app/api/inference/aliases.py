@@ -1,0 +1,32 @@
+"""Every inference path, one table: the README lists it from here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from app.api.inference.chat import parse_chat
+from app.api.problem import Dialect
+from app.gateway.call import Parsed
+
+__all__ = ["INFERENCE_ROUTES", "PREFIXES", "InferenceRoute"]
+
+PREFIXES = ("/v1", "/openai/v1", "/api/v1")
+"""Every OpenAI-style path is served under each of these prefixes."""
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceRoute:
+    endpoint: str
+    dialect: Dialect
+    suffix: str
+    parse: Callable[[bytes], Parsed]
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(prefix + self.suffix for prefix in PREFIXES)
+
+
+INFERENCE_ROUTES: tuple[InferenceRoute, ...] = (
+    InferenceRoute("chat.completions", "openai", "/chat/completions", parse_chat),
+)

@@ -1,0 +1,59 @@
+"""The shared shape of every inference endpoint: read, build a Call, run the pipeline, reply."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from app.api.asgi_io import header_dict, internal_error, new_request_id, read_body, send_problem, send_reply
+from app.api.problem import Dialect
+from app.errors import GatewayError, MethodNotAllowedError
+from app.gateway.call import Call, Parsed, Reply
+from app.gateway.tracing import trace_from_header
+
+__all__ = ["ASGIApp", "inference_app"]
+
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+def inference_app(
+    *,
+    endpoint: str,
+    dialect: Dialect,
+    parse: Callable[[bytes], Parsed],
+    handle: Callable[[Call], Awaitable[Reply]],
+    max_body_bytes: int,
+    tracker: Any = None,
+) -> ASGIApp:
+    """An ASGI app for one POST endpoint; `tracker` counts in-flight requests for draining."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        received = time.perf_counter()
+        headers = header_dict(scope)
+        trace = trace_from_header(headers.get("traceparent"))
+        request_id = new_request_id(headers)
+        if tracker is not None:
+            tracker.enter()
+        try:
+            try:
+                if scope["method"] != "POST":
+                    raise MethodNotAllowedError(f"{scope['method']} is not allowed here; use POST")
+                raw = await read_body(receive, headers, max_body_bytes)
+                call = Call(endpoint, dialect, headers, raw, parse, trace, request_id, received)
+                reply = await handle(call)
+            except GatewayError as exc:
+                await send_problem(send, exc, dialect, trace, request_id)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await send_problem(send, internal_error(exc), dialect, trace, request_id)
+                return
+            await send_reply(send, receive, reply, trace, request_id)
+        finally:
+            if tracker is not None:
+                tracker.leave()
+
+    return app

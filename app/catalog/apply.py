@@ -1,0 +1,106 @@
+"""Apply the declarative config file as idempotent upserts; the file owns what it names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from app.catalog.keys import hash_secret, new_id, visible_prefix
+from app.catalog.secrets import SecretBox, mask
+from app.catalog.specs import ApiKeySpec, ConfigFile, PlanSpec, ProviderSpec, RouteSpec
+from app.catalog.store import bump_version, dump_json, now
+from app.db.tables import ApiKeyRow, PlanRow, ProviderRow, RouteRow
+
+__all__ = ["apply_config", "plan_values", "provider_values", "route_values"]
+
+
+def provider_values(spec: ProviderSpec, box: SecretBox) -> dict[str, Any]:
+    options: dict[str, Any] = {"probe_interval_s": spec.probe_interval_s}
+    if spec.quirks:
+        options["quirks"] = spec.quirks
+    values: dict[str, Any] = {
+        "name": spec.name,
+        "kind": spec.kind,
+        "base_url": spec.base_url or ("inproc://demo" if spec.kind == "demo" else ""),
+        "enabled": spec.enabled,
+        "timeout_s": spec.timeout_s,
+        "first_token_timeout_s": spec.first_token_timeout_s,
+        "stall_timeout_s": spec.stall_timeout_s,
+        "models": dump_json([msgspec.to_builtins(m) for m in spec.models]),
+        "headers": dump_json(spec.headers),
+        "options": dump_json(options),
+    }
+    if spec.api_key is not None:
+        values["api_key_enc"] = box.encrypt(spec.api_key) if spec.api_key else None
+        values["api_key_hint"] = mask(spec.api_key) if spec.api_key else None
+    return values
+
+
+def route_values(spec: RouteSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "strategy": spec.strategy,
+        "params": dump_json(spec.params),
+        "targets": dump_json(spec.targets),
+        "enabled": spec.enabled,
+    }
+
+
+def plan_values(spec: PlanSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "models": dump_json(spec.models),
+        "targets": dump_json(spec.targets),
+        "daily_requests": spec.daily_requests,
+        "rpm": spec.rpm,
+        "tpm": spec.tpm,
+        "monthly_budget_usd": spec.monthly_budget_usd,
+    }
+
+
+def _key_values(spec: ApiKeySpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "prefix": visible_prefix(spec.key),
+        "key_hash": hash_secret(spec.key),
+        "plan": spec.plan,
+        "allowed_models": dump_json(spec.allowed_models) if spec.allowed_models is not None else None,
+        "overrides": dump_json(spec.limits),
+        "metadata": dump_json(spec.metadata),
+        "expires_at": spec.expires_at,
+        "revoked_at": None,
+    }
+
+
+async def _upsert(table: type[Any], kind: str, match: Any, values: dict[str, Any]) -> None:
+    stamp = now()
+    existing = await table.select(table.id).where(match).first().run()
+    values = {**values, "source": "config", "updated_at": stamp}
+    if existing:
+        await table.update(values).where(table.id == existing["id"]).run()
+    else:
+        await table.insert(table(id=new_id(kind), created_at=stamp, **values)).run()
+
+
+async def apply_config(cfg: ConfigFile, box: SecretBox) -> int:
+    """Upsert every object the file names (by name) and bump the catalog version."""
+    for provider in cfg.providers:
+        await _upsert(ProviderRow, "prov", ProviderRow.name == provider.name, provider_values(provider, box))
+    for plan in cfg.plans:
+        await _upsert(PlanRow, "plan", PlanRow.name == plan.name, plan_values(plan))
+    for route in cfg.routes:
+        await _upsert(RouteRow, "route", RouteRow.name == route.name, route_values(route))
+    for key in cfg.api_keys:
+        values = _key_values(key)
+        match = (ApiKeyRow.name == key.name) & (ApiKeyRow.source == "config")
+        clash = (
+            await ApiKeyRow.select(ApiKeyRow.id)
+            .where((ApiKeyRow.key_hash == values["key_hash"]) & (ApiKeyRow.name != key.name))
+            .first()
+            .run()
+        )
+        if clash:
+            await ApiKeyRow.delete().where(ApiKeyRow.id == clash["id"]).run()
+        await _upsert(ApiKeyRow, "key", match, values)
+    return await bump_version()

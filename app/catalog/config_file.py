@@ -1,0 +1,110 @@
+"""Read and validate `polyroute.yaml`: `${ENV}` expansion, schema, cross references."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from app.catalog.specs import ConfigFile, PlanSpec, ProviderSpec, RouteSpec
+
+__all__ = ["ConfigFile", "ConfigFileError", "load_config_file", "parse_config"]
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigFileError(Exception):
+    """Names the file, the place in the document and what is wrong."""
+
+    def __init__(self, file: str, where: str, what: str) -> None:
+        self.file, self.where, self.what = file, where, what
+        super().__init__(f"{file}: {where}: {what}" if where else f"{file}: {what}")
+
+
+def _expand(node: Any, env: Mapping[str, str], path: str, file: str) -> Any:
+    if isinstance(node, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            value = env.get(name)
+            if value is None or value == "":
+                if default is not None:
+                    return default
+                raise ConfigFileError(file, path, f"environment variable {name} is not set")
+            return value
+
+        return _ENV_REF.sub(sub, node)
+    if isinstance(node, list):
+        return [_expand(v, env, f"{path}[{i}]", file) for i, v in enumerate(node)]
+    if isinstance(node, dict):
+        return {k: _expand(v, env, f"{path}.{k}", file) for k, v in node.items()}
+    return node
+
+
+def _check_references(cfg: ConfigFile, file: str) -> None:
+    seen: dict[str, set[str]] = {}
+    sections: tuple[tuple[str, Sequence[ProviderSpec | RouteSpec | PlanSpec]], ...] = (
+        ("providers", cfg.providers),
+        ("routes", cfg.routes),
+        ("plans", cfg.plans),
+    )
+    for section, items in sections:
+        names: set[str] = set()
+        for i, item in enumerate(items):
+            if item.name in names:
+                raise ConfigFileError(file, f"$.{section}[{i}].name", f"duplicate name {item.name!r}")
+            names.add(item.name)
+        seen[section] = names
+    for i, key in enumerate(cfg.api_keys):
+        if key.plan is not None and key.plan not in seen["plans"]:
+            raise ConfigFileError(file, f"$.api_keys[{i}].plan", f"unknown plan {key.plan!r}")
+    for i, provider in enumerate(cfg.providers):
+        if provider.kind not in {"demo"} and not provider.base_url:
+            raise ConfigFileError(file, f"$.providers[{i}].base_url", f"required for kind {provider.kind!r}")
+    models = {p.name: {m.id for m in p.models} for p in cfg.providers}
+    for i, route in enumerate(cfg.routes):
+        for j, target in enumerate(route.targets):
+            where = f"$.routes[{i}].targets[{j}]"
+            if target.provider not in models:
+                raise ConfigFileError(file, f"{where}.provider", f"unknown provider {target.provider!r}")
+            if models[target.provider] and target.model not in models[target.provider]:
+                raise ConfigFileError(
+                    file, f"{where}.model", f"provider {target.provider!r} has no model {target.model!r}"
+                )
+
+
+def parse_config(text: str, env: Mapping[str, str], file: str = "<config>") -> ConfigFile:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigFileError(file, where, f"not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigFileError(file, "$", "the document must be a mapping with providers/routes/plans/api_keys")
+    expanded = _expand(raw, env, "$", file)
+    try:
+        cfg = msgspec.convert(expanded, ConfigFile, strict=False)
+    except msgspec.ValidationError as exc:
+        message, _, where = str(exc).rpartition(" - at `")
+        if not message:
+            raise ConfigFileError(file, "$", str(exc)) from None
+        raise ConfigFileError(file, where.rstrip("`"), message) from None
+    _check_references(cfg, file)
+    return cfg
+
+
+def load_config_file(path: str, env: Mapping[str, str]) -> ConfigFile:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigFileError(path, "", f"cannot read the file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigFileError(path, "", "the file is not UTF-8 text") from None
+    return parse_config(text, env, path)

@@ -1,0 +1,155 @@
+"""The declarative shapes of providers, routes, plans and keys, shared by the config file and the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+__all__ = [
+    "PROVIDER_KINDS",
+    "ApiKeySpec",
+    "ConfigFile",
+    "Limits",
+    "ModelSpec",
+    "PlanSpec",
+    "ProviderSpec",
+    "RouteParams",
+    "RouteSpec",
+    "TargetSpec",
+]
+
+PROVIDER_KINDS = ("openai", "openai-compatible", "anthropic", "gemini", "demo", "tavily")
+
+Name = Annotated[str, Meta(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")]
+RouteName = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/\-]*$")]
+ModelId = Annotated[str, Meta(min_length=1, max_length=200)]
+Money = Annotated[float, Meta(ge=0)]
+PositiveSeconds = Annotated[float, Meta(gt=0, le=3600)]
+Count = Annotated[int, Meta(ge=0)]
+Kind = Annotated[str, Meta(pattern=r"^(openai|openai-compatible|anthropic|gemini|demo|tavily)$")]
+Url = Annotated[str, Meta(pattern=r"^(https?://[^\s/?#]+[^\s]*|inproc://[^\s]*)$", max_length=500)]
+
+
+class ModelSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """One model a provider serves, with its price and limits."""
+
+    id: ModelId
+    input_cost_per_mtok: Money = 0.0
+    output_cost_per_mtok: Money = 0.0
+    cached_input_cost_per_mtok: Money | None = None
+    """Price of prompt tokens served from the provider's cache; input price when unset."""
+    context_window: Annotated[int, Meta(gt=0)] | None = None
+    max_output_tokens: Annotated[int, Meta(gt=0)] | None = None
+    tools: bool = True
+    vision: bool = False
+    reasoning: bool = False
+    streaming: bool = True
+    embeddings: bool = False
+    prefill: bool | None = None
+    """Accepts a trailing assistant message to continue (mid-stream recovery); adapter default when unset."""
+
+
+class ProviderSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """An upstream account: where it is, how to authenticate, what it serves."""
+
+    name: Name
+    kind: Kind
+    base_url: Url | None = None
+    api_key: str | None = None
+    enabled: bool = True
+    timeout_s: PositiveSeconds = 60.0
+    first_token_timeout_s: PositiveSeconds | None = None
+    stall_timeout_s: PositiveSeconds | None = None
+    models: list[ModelSpec] = msgspec.field(default_factory=list)
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    probe_interval_s: Annotated[float, Meta(ge=0)] = 30.0
+    """0 turns probing off for this provider."""
+    quirks: str | None = None
+    """openai-compatible vendor row (groq, deepseek, ...) when the base URL does not tell."""
+
+
+class TargetSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    provider: Name
+    model: ModelId
+    priority: int = 0
+    weight: Annotated[float, Meta(ge=0)] = 1.0
+
+
+class RouteParams(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Retry, timeout and strategy knobs of one route."""
+
+    retries: Annotated[int, Meta(ge=0, le=10)] = 1
+    """Extra attempts on the same target after a retryable failure."""
+    backoff_ms: Annotated[float, Meta(ge=0, le=60_000)] = 200.0
+    max_retry_after_s: Annotated[float, Meta(ge=0, le=600)] = 10.0
+    deadline_s: PositiveSeconds | None = None
+    first_token_timeout_s: PositiveSeconds | None = None
+    stall_timeout_s: PositiveSeconds | None = None
+    mid_stream_recovery: bool = True
+    hedge_after_ms: Annotated[float, Meta(gt=0)] | None = None
+    hedge_p95: bool = False
+    inner: str | None = None
+    """plan-gated: the strategy it delegates to."""
+    exploration: Annotated[float, Meta(ge=0, le=1)] = 0.05
+    """latency-weighted: share of traffic spread evenly so a recovered target is noticed."""
+    cache: bool = False
+    cache_ttl_s: Annotated[float, Meta(gt=0)] = 300.0
+    extra: dict[str, Any] = msgspec.field(default_factory=dict)
+    """Free-form parameters for third-party strategies."""
+
+
+class RouteSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A named virtual model: targets plus the strategy that orders them."""
+
+    name: RouteName
+    targets: Annotated[list[TargetSpec], Meta(min_length=1)]
+    strategy: str = "priority-fallback"
+    params: RouteParams = msgspec.field(default_factory=RouteParams)
+    enabled: bool = True
+
+
+class Limits(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Per-key overrides of a plan's limits."""
+
+    daily_requests: Count | None = None
+    rpm: Count | None = None
+    tpm: Count | None = None
+    monthly_budget_usd: Money | None = None
+
+
+class PlanSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A tier: which models, how much, how fast."""
+
+    name: Name
+    models: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    """Glob patterns over routable model names."""
+    targets: list[str] = msgspec.field(default_factory=list)
+    """Glob patterns over `provider/model` targets this plan may use (plan-gated routing); empty = all."""
+    daily_requests: Count | None = None
+    rpm: Count | None = None
+    tpm: Count | None = None
+    monthly_budget_usd: Money | None = None
+
+
+class ApiKeySpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A key fixed in the config file (bootstrap and tests); API-created keys get generated secrets."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    key: Annotated[str, Meta(min_length=16, max_length=400)]
+    plan: str | None = None
+    allowed_models: list[str] | None = None
+    limits: Limits = msgspec.field(default_factory=Limits)
+    expires_at: datetime | None = None
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class ConfigFile(msgspec.Struct, forbid_unknown_fields=True):
+    """The whole `polyroute.yaml`."""
+
+    providers: list[ProviderSpec] = msgspec.field(default_factory=list)
+    routes: list[RouteSpec] = msgspec.field(default_factory=list)
+    plans: list[PlanSpec] = msgspec.field(default_factory=list)
+    api_keys: list[ApiKeySpec] = msgspec.field(default_factory=list)

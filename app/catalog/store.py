@@ -1,0 +1,185 @@
+"""Rows <-> specs, the catalog version, and building the hot path's snapshot from the database."""
+
+from __future__ import annotations
+
+import fnmatch
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from app.catalog.secrets import SecretBox
+from app.catalog.specs import Limits, ModelSpec, PlanSpec, RouteParams, TargetSpec
+from app.db.tables import ApiKeyRow, CatalogStateRow, PlanRow, ProviderRow, RouteRow
+from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ProviderEntry, ResolvedModel, RouteEntry
+
+__all__ = [
+    "bump_version",
+    "current_version",
+    "dump_json",
+    "load_json",
+    "load_snapshot",
+    "now",
+    "plan_from_row",
+    "resolve_table",
+]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def dump_json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def load_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return msgspec.json.decode(value) if value else None
+    return value
+
+
+async def current_version() -> int:
+    row = await CatalogStateRow.select(CatalogStateRow.version).where(CatalogStateRow.id == 1).first().run()
+    return int(row["version"]) if row else 0
+
+
+async def bump_version() -> int:
+    """Every catalog write calls this so every replica notices and rebuilds its snapshot."""
+    updated = (
+        await CatalogStateRow.update(
+            {CatalogStateRow.version: CatalogStateRow.version + 1, CatalogStateRow.updated_at: now()}
+        )
+        .where(CatalogStateRow.id == 1)
+        .returning(CatalogStateRow.version)
+        .run()
+    )
+    if updated:
+        return int(updated[0]["version"])
+    await CatalogStateRow.insert(CatalogStateRow(id=1, version=1, updated_at=now())).run()
+    return 1
+
+
+def plan_from_row(row: dict[str, Any]) -> PlanSpec:
+    return PlanSpec(
+        name=row["name"],
+        models=load_json(row["models"]) or ["*"],
+        targets=load_json(row["targets"]) or [],
+        daily_requests=row["daily_requests"],
+        rpm=row["rpm"],
+        tpm=row["tpm"],
+        monthly_budget_usd=row["monthly_budget_usd"],
+    )
+
+
+def _provider_entry(row: dict[str, Any], box: SecretBox) -> ProviderEntry:
+    options = load_json(row["options"]) or {}
+    models = msgspec.convert(load_json(row["models"]) or [], list[ModelSpec])
+    api_key = box.decrypt(row["api_key_enc"]) if row["api_key_enc"] else None
+    return ProviderEntry(
+        id=row["id"],
+        name=row["name"],
+        kind=row["kind"],
+        base_url=row["base_url"],
+        api_key=api_key,
+        enabled=row["enabled"],
+        timeout_s=row["timeout_s"],
+        first_token_timeout_s=row["first_token_timeout_s"],
+        stall_timeout_s=row["stall_timeout_s"],
+        models={m.id: m for m in models},
+        headers=load_json(row["headers"]) or {},
+        probe_interval_s=float(options.get("probe_interval_s", 30.0)),
+        quirks=options.get("quirks"),
+    )
+
+
+def _route_entry(row: dict[str, Any]) -> RouteEntry:
+    return RouteEntry(
+        name=row["name"],
+        strategy=row["strategy"],
+        params=msgspec.convert(load_json(row["params"]) or {}, RouteParams),
+        targets=tuple(msgspec.convert(load_json(row["targets"]) or [], list[TargetSpec])),
+        enabled=row["enabled"],
+    )
+
+
+def _timestamp(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+def _key_records(
+    rows: list[dict[str, Any]], plans: dict[str, PlanSpec]
+) -> tuple[dict[str, KeyRecord], dict[str, float]]:
+    keys: dict[str, KeyRecord] = {}
+    grace: dict[str, float] = {}
+    for row in rows:
+        if row["revoked_at"] is not None:
+            continue
+        allowed = load_json(row["allowed_models"])
+        record = KeyRecord(
+            id=row["id"],
+            name=row["name"],
+            prefix=row["prefix"],
+            plan=plans.get(row["plan"]) if row["plan"] else None,
+            allowed_models=tuple(allowed) if allowed is not None else None,
+            limits=msgspec.convert(load_json(row["overrides"]) or {}, Limits),
+            expires_at=_timestamp(row["expires_at"]),
+            user_id=row["user_id"],
+            metadata=load_json(row["metadata"]) or {},
+        )
+        keys[row["key_hash"]] = record
+        if row["previous_hash"] and row["previous_valid_until"] is not None:
+            keys[row["previous_hash"]] = record
+            grace[row["previous_hash"]] = row["previous_valid_until"].timestamp()
+    return keys, grace
+
+
+def resolve_table(providers: dict[str, ProviderEntry], routes: dict[str, RouteEntry]) -> dict[str, ResolvedModel]:
+    """Every routable name: `<provider>/<model>`, routes (which win), and unambiguous bare names."""
+    table: dict[str, ResolvedModel] = {}
+    bare: dict[str, list[ResolvedModel]] = {}
+    for provider in providers.values():
+        if not provider.enabled:
+            continue
+        for model_id in provider.models:
+            resolved = ResolvedModel(f"{provider.name}/{model_id}", None, (TargetSpec(provider.name, model_id),))
+            table[resolved.name] = resolved
+            bare.setdefault(model_id, []).append(resolved)
+    for route in routes.values():
+        if not route.enabled:
+            continue
+        resolved = ResolvedModel(route.name, route, route.targets)
+        table[route.name] = resolved
+        if "/" in route.name:
+            bare.setdefault(route.name.split("/", 1)[1], []).append(resolved)
+    for name, found in bare.items():
+        distinct = {r.name for r in found}
+        if name not in table and len(distinct) == 1:
+            table[name] = found[0]
+    return table
+
+
+async def load_snapshot(box: SecretBox) -> CatalogSnapshot:
+    """Read the whole catalog (a handful of small tables) into one immutable snapshot."""
+    version = await current_version()
+    provider_rows = await ProviderRow.select().run()
+    route_rows = await RouteRow.select().run()
+    plan_rows = await PlanRow.select().run()
+    key_rows = await ApiKeyRow.select().where(ApiKeyRow.revoked_at.is_null()).run()
+    providers = {r["name"]: _provider_entry(r, box) for r in provider_rows}
+    routes = {r["name"]: _route_entry(r) for r in route_rows}
+    plans = {r["name"]: plan_from_row(r) for r in plan_rows}
+    keys, grace = _key_records(key_rows, plans)
+    return CatalogSnapshot(
+        version=version,
+        providers=providers,
+        routes=routes,
+        plans=plans,
+        keys=keys,
+        key_valid_until=grace,
+        models=resolve_table(providers, routes),
+    )
+
+
+def glob_allows(patterns: tuple[str, ...] | list[str], name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)

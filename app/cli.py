@@ -1,0 +1,143 @@
+"""`polyroute serve | migrate | config check | keys ... | admin ...`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+import msgspec
+
+from app.catalog.config_file import ConfigFile, ConfigFileError, load_config_file
+from app.settings import Settings, load_settings
+
+__all__ = ["main"]
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"polyroute: {message}", file=sys.stderr)
+    return code
+
+
+async def _prepare(settings: Settings, cfg: ConfigFile | None) -> None:
+    """Migrate the schema and apply the config file, before any worker starts."""
+    from app.catalog.apply import apply_config
+    from app.catalog.secrets import SecretBox
+    from app.db.engine import close_database, migrate, start_pool, use_database
+
+    await migrate(settings.database_url)
+    engine = use_database(settings.database_url)
+    await start_pool(engine)
+    try:
+        if cfg is not None:
+            box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
+            await apply_config(cfg, box)
+        else:
+            from app.catalog.store import bump_version, current_version
+
+            if await current_version() == 0:
+                await bump_version()
+    finally:
+        await close_database(engine)
+
+
+def _load(settings: Settings) -> ConfigFile | None:
+    if not settings.config_path:
+        return None
+    return load_config_file(settings.config_path, os.environ)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(os.environ, args.config, host=args.host, port=args.port, workers=args.workers)
+        cfg = _load(settings)
+    except (ConfigFileError, ValueError, msgspec.ValidationError) as exc:
+        return _fail(str(exc))
+    try:
+        asyncio.run(_prepare(settings, cfg))
+    except (OSError, RuntimeError) as exc:
+        return _fail(f"cannot prepare the database at {settings.database_url}: {exc}", 1)
+
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+
+    from app.main import SETTINGS_ENV
+
+    os.environ[SETTINGS_ENV] = msgspec.json.encode(settings).decode()
+    print(f"Polyroute serving on http://{settings.host}:{settings.port}/v1 (workers: {settings.workers})", flush=True)
+    server = Granian(
+        "app.main:worker_app",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        loop=Loops.uvloop,
+        log_access=False,
+        backlog=2048,
+        workers_kill_timeout=int(settings.drain_timeout_s) + 5,
+    )
+    server.serve()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = load_settings(os.environ)
+    from app.db.engine import migrate
+
+    try:
+        asyncio.run(migrate(settings.database_url))
+    except (OSError, RuntimeError) as exc:
+        return _fail(f"migration failed: {exc}", 1)
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config_file(args.file, os.environ)
+    except ConfigFileError as exc:
+        return _fail(str(exc))
+    print(
+        f"{args.file}: ok ({len(cfg.providers)} providers, {len(cfg.routes)} routes, "
+        f"{len(cfg.plans)} plans, {len(cfg.api_keys)} api keys)"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="polyroute", description="Polyroute LLM API gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="apply the config file and serve")
+    serve.add_argument("--config", help="declarative config file (polyroute.yaml)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
+    migrate.set_defaults(func=cmd_migrate)
+
+    config = sub.add_parser("config", help="config file tools")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser("check", help="validate a config file")
+    check.add_argument("file")
+    check.set_defaults(func=cmd_config_check)
+
+    from app.cli_admin import register
+
+    register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

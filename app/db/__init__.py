@@ -1,0 +1,1 @@
+"""Storage: piccolo tables and the engine chosen from the database URL."""

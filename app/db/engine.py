@@ -1,0 +1,65 @@
+"""Database URL -> piccolo engine, bound to every table, plus migrations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from piccolo.apps.migrations.tables import Migration
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+from piccolo.table import Table
+
+from app.db import piccolo_conf
+from app.db.tables import ALL_TABLES
+
+__all__ = ["close_database", "engine_for_url", "migrate", "use_database"]
+
+
+def engine_for_url(url: str) -> Engine:
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        # sqlite:///relative.db and sqlite:////absolute.db, as SQLAlchemy spells them
+        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else parts.path
+        if not path:
+            raise ValueError(f"database URL {url!r} names no file")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return SQLiteEngine(path=path, timeout=30)
+    if parts.scheme in {"postgres", "postgresql", "postgresql+asyncpg"}:
+        dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        return PostgresEngine(config={"dsn": dsn}, log_queries=False)
+    raise ValueError(f"unsupported database URL scheme {parts.scheme!r} (use sqlite:/// or postgresql://)")
+
+
+def use_database(url: str) -> Engine:
+    """Bind every table (and piccolo's migration bookkeeping) to the engine for `url`."""
+    engine = engine_for_url(url)
+    piccolo_conf.DB = engine  # type: ignore[assignment]  # piccolo reads this module attribute
+    tables: list[type[Table]] = [*ALL_TABLES, Migration]
+    for table in tables:
+        table._meta.db = engine
+    return engine
+
+
+async def start_pool(engine: Engine) -> None:
+    if isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(min_size=1, max_size=10)
+
+
+async def close_database(engine: Engine) -> None:
+    if isinstance(engine, PostgresEngine):
+        await engine.close_connection_pool()
+
+
+async def migrate(url: str) -> list[str]:
+    """Run every pending piccolo migration; returns what ran."""
+    os.environ.setdefault("PICCOLO_CONF", "app.db.piccolo_conf")
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    use_database(url)
+    result = await run_forwards(app_name="polyroute")
+    if not result.success:
+        raise RuntimeError(f"migrations failed: {result.message}")
+    return [result.message] if result.message else []

@@ -1,0 +1,360 @@
+"""The attempt loop: retry a target with backoff, fail over to the next, never past the first byte.
+
+Failure classes:
+  retryable  connect error, reset, 408, 429, 5xx, a 200 that is not an answer -> same target
+             again (backoff, Retry-After honoured up to a cap), then the next candidate
+  timeout    no first byte / first token in time -> next candidate at once
+  provider   upstream 401/403/404 (our credentials or config) -> next candidate at once
+  context    context-length error -> only candidates with a larger window
+  caller     any other 4xx, content-policy refusals included -> returned at once
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from app.accounting.events import Usage
+from app.catalog.specs import ModelSpec, RouteParams
+from app.errors import (
+    ContextLengthExceededError,
+    GatewayError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitedError,
+    UpstreamStatusError,
+)
+from app.gateway.exchange import BadUpstreamReply, Exchange, Served, StreamRelay, UpstreamStreamError
+from app.gateway.snapshot import ProviderEntry
+from app.gateway.sse import SSESplitter
+from app.gateway.tracing import TraceContext
+from app.gateway.upstream import UpstreamFailure, UpstreamPool, UpstreamResponse, UpstreamTimeout
+from app.health.scores import HealthRegistry
+from app.providers.base import ProviderAdapter, UpstreamError
+from strategies.base import Candidate
+
+__all__ = ["AttemptLoop", "AttemptRecord", "Completed", "StreamStarted", "Target"]
+
+FailureClass = Literal["retryable", "timeout", "provider", "context", "caller"]
+MAX_ERROR_BODY = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A ranked candidate with what it takes to call it."""
+
+    candidate: Candidate
+    provider: ProviderEntry
+    adapter: ProviderAdapter
+    model: ModelSpec
+
+    @property
+    def key(self) -> str:
+        return self.candidate.key
+
+
+@dataclass(slots=True)
+class AttemptRecord:
+    provider: str
+    model: str
+    outcome: str
+    """ok | error | timeout | skipped"""
+    status: int | None = None
+    error: str | None = None
+    duration_ms: float = 0.0
+    retry: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"provider": self.provider, "model": self.model, "outcome": self.outcome}
+        if self.status is not None:
+            out["status"] = self.status
+        if self.error:
+            out["error"] = self.error
+        out["duration_ms"] = round(self.duration_ms, 1)
+        if self.retry:
+            out["retry"] = self.retry
+        return out
+
+
+@dataclass(slots=True)
+class Completed:
+    body: bytes
+    usage: Usage
+    served: Served
+    target: Target
+    upstream_ms: float
+
+
+@dataclass(slots=True)
+class StreamStarted:
+    """A stream whose first output is in hand; nothing has reached the client yet."""
+
+    response: UpstreamResponse
+    relay: StreamRelay
+    splitter: SSESplitter
+    head: bytes
+    served: Served
+    target: Target
+    ttft_ms: float
+    started: float
+
+
+@dataclass(slots=True)
+class _Failure(Exception):
+    cls: FailureClass
+    message: str
+    status: int | None = None
+    retry_after: float | None = None
+    upstream: UpstreamError | None = None
+
+
+@dataclass(slots=True)
+class AttemptLoop:
+    """Runs one request's attempts over ranked targets; records every attempt for explain and the log."""
+
+    pool: UpstreamPool
+    health: HealthRegistry
+    exchanges: Callable[[str], Exchange]
+    """Upstream dialect -> the exchange for this request (targets of one route may differ)."""
+    params: RouteParams
+    trace: TraceContext
+    stream: bool
+    records: list[AttemptRecord] = field(default_factory=list)
+    rng: random.Random = field(default_factory=random.Random)
+    clock: Callable[[], float] = time.monotonic
+    deadline: float | None = None
+
+    async def run(self, targets: list[Target]) -> Completed | StreamStarted:
+        if self.params.deadline_s is not None:
+            self.deadline = self.clock() + self.params.deadline_s
+        failures: list[_Failure] = []
+        min_window: int | None = None
+        tried = False
+        for index, target in enumerate(targets):
+            if min_window is not None and (target.model.context_window or 0) <= min_window:
+                self._skip(target, "context window too small")
+                continue
+            last_chance = not tried and index == len(targets) - 1
+            # Every breaker open: one attempt on the last target beats failing without trying.
+            if not self.health.allow(target.key) and not last_chance:
+                self._skip(target, "circuit breaker open")
+                continue
+            tried = True
+            try:
+                return await self._on_target(target)
+            except _Failure as failure:
+                failures.append(failure)
+                if failure.cls == "context":
+                    if not target.model.context_window:
+                        break
+                    min_window = max(min_window or 0, target.model.context_window)
+            if self._remaining() == 0.0:
+                break
+        raise self._exhausted(failures)
+
+    def _skip(self, target: Target, why: str) -> None:
+        self.records.append(AttemptRecord(target.provider.name, target.candidate.model, "skipped", error=why))
+
+    def _remaining(self) -> float | None:
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - self.clock())
+
+    def _bound(self, timeout: float) -> float:
+        remaining = self._remaining()
+        return timeout if remaining is None else min(timeout, remaining)
+
+    async def _on_target(self, target: Target) -> Completed | StreamStarted:
+        retry = 0
+        while True:
+            started = self.clock()
+            try:
+                result = await self._attempt(target, started)
+            except _Failure as failure:
+                elapsed = (self.clock() - started) * 1000
+                outcome = "timeout" if failure.cls == "timeout" else "error"
+                self.records.append(
+                    AttemptRecord(
+                        target.provider.name,
+                        target.candidate.model,
+                        outcome,
+                        failure.status,
+                        failure.message,
+                        elapsed,
+                        retry,
+                    )
+                )
+                if failure.cls == "caller":
+                    self.health.release(target.key)
+                    raise self._caller_error(failure) from None
+                self.health.record_failure(target.key, elapsed)
+                if failure.cls != "retryable" or retry >= self.params.retries:
+                    raise
+                delay = self._backoff(retry, failure.retry_after)
+                if delay is None:
+                    raise
+                retry += 1
+                await asyncio.sleep(delay)
+                continue
+            except BaseException:
+                self.health.release(target.key)
+                raise
+            self.records.append(
+                AttemptRecord(
+                    target.provider.name,
+                    target.candidate.model,
+                    "ok",
+                    200,
+                    duration_ms=(self.clock() - started) * 1000,
+                    retry=retry,
+                )
+            )
+            return result
+
+    def _backoff(self, retry: int, retry_after: float | None) -> float | None:
+        """Seconds to wait before retrying the same target; None when it is not worth waiting."""
+        if retry_after is not None:
+            if retry_after > self.params.max_retry_after_s:
+                return None
+            delay = retry_after
+        else:
+            base = self.params.backoff_ms / 1000 * (2**retry)
+            delay = base * (0.5 + self.rng.random() / 2)
+        remaining = self._remaining()
+        if remaining is not None and delay >= remaining:
+            return None
+        return delay
+
+    async def _attempt(self, target: Target, started: float) -> Completed | StreamStarted:
+        provider = target.provider
+        exchange = self.exchanges(target.adapter.dialect)
+        body = exchange.upstream_body(provider, target.candidate.model, self.stream)
+        req = target.adapter.generate(provider, target.candidate.model, body, self.stream)
+        first = self.params.first_token_timeout_s or provider.first_token_timeout_s or provider.timeout_s
+        first = self._bound(first if self.stream else provider.timeout_s)
+        headers = {"traceparent": self.trace.child().traceparent}
+        try:
+            resp = await self.pool.open(provider.name, req, first_byte_timeout=first, extra_headers=headers)
+        except UpstreamTimeout as exc:
+            raise _Failure("timeout", str(exc)) from None
+        except UpstreamFailure as exc:
+            raise _Failure("retryable", str(exc)) from None
+        try:
+            if resp.status != 200:
+                await self._raise_status(target, resp)
+            if self.stream:
+                return await self._first_output(target, resp, started, first, exchange)
+            return await self._whole(target, resp, started, exchange)
+        except BaseException:
+            resp.close()
+            raise
+
+    async def _raise_status(self, target: Target, resp: UpstreamResponse) -> None:
+        try:
+            raw = await resp.read(self._bound(target.provider.timeout_s), MAX_ERROR_BODY)
+        except UpstreamFailure:
+            raw = b""
+        parsed = target.adapter.parse_error(resp.status, raw)
+        status = resp.status
+        retry_after = _retry_after(resp.headers.get("retry-after"))
+        message = f"{target.provider.name} returned HTTP {status}: {parsed.message}"
+        if status in (408, 429) or status >= 500:
+            raise _Failure("retryable", message, status, retry_after, parsed)
+        if status in (401, 403, 404):
+            raise _Failure("provider", message, status, None, parsed)
+        if parsed.context_length:
+            raise _Failure("context", message, status, None, parsed)
+        raise _Failure("caller", parsed.message, status, None, parsed)
+
+    async def _whole(self, target: Target, resp: UpstreamResponse, started: float, exchange: Exchange) -> Completed:
+        try:
+            raw = await resp.read(self._bound(target.provider.timeout_s))
+        except UpstreamTimeout:
+            raise _Failure("timeout", "upstream stalled while sending its answer") from None
+        except UpstreamFailure as exc:
+            raise _Failure("retryable", str(exc)) from None
+        elapsed = (self.clock() - started) * 1000
+        served = Served(target.provider.name, target.candidate.model, elapsed)
+        try:
+            body, usage = exchange.reply(raw, served)
+        except BadUpstreamReply as exc:
+            raise _Failure("retryable", f"{target.provider.name}: {exc}", 200) from None
+        self.health.record_success(target.key, elapsed)
+        return Completed(body, usage, served, target, elapsed)
+
+    async def _first_output(
+        self, target: Target, resp: UpstreamResponse, started: float, first_timeout: float, exchange: Exchange
+    ) -> StreamStarted:
+        content_type = resp.headers.get("content-type", "")
+        if "json" in content_type and "event-stream" not in content_type:
+            raw = await resp.read(self._bound(target.provider.timeout_s), MAX_ERROR_BODY)
+            parsed = target.adapter.parse_error(200, raw)
+            raise _Failure("retryable", f"{target.provider.name} answered a stream with JSON: {parsed.message}", 200)
+        served = Served(target.provider.name, target.candidate.model)
+        relay = exchange.stream(served)
+        splitter = SSESplitter()
+        deadline = started + first_timeout
+        out: list[bytes] = []
+        while not out:
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                raise _Failure("timeout", f"{target.provider.name}: no first token within {first_timeout:g}s")
+            try:
+                chunk = await resp.next_chunk(remaining)
+            except UpstreamTimeout:
+                raise _Failure("timeout", f"{target.provider.name}: no first token within {first_timeout:g}s") from None
+            except UpstreamFailure as exc:
+                raise _Failure("retryable", str(exc)) from None
+            if not chunk:
+                raise _Failure("retryable", f"{target.provider.name}: stream ended before any output")
+            for frame in splitter.feed(chunk):
+                try:
+                    piece = relay.feed(frame)
+                except UpstreamStreamError as exc:
+                    raise _Failure("retryable", f"{target.provider.name}: {exc}", exc.status) from None
+                if piece:
+                    out.append(piece)
+        ttft = (self.clock() - started) * 1000
+        return StreamStarted(resp, relay, splitter, b"".join(out), served, target, ttft, started)
+
+    def _caller_error(self, failure: _Failure) -> GatewayError:
+        upstream = failure.upstream
+        return UpstreamStatusError(
+            failure.message,
+            upstream_status=failure.status or 400,
+            upstream_code=upstream.code if upstream else None,
+        )
+
+    def _exhausted(self, failures: list[_Failure]) -> GatewayError:
+        attempts = [r.as_dict() for r in self.records]
+        if not failures:
+            return ProviderError("No upstream target is available for this model", extra={"attempts": attempts})
+        if all(f.status == 429 for f in failures):
+            waits = [f.retry_after for f in failures if f.retry_after is not None]
+            return RateLimitedError(
+                "Every upstream for this model is rate limiting: " + failures[-1].message,
+                retry_after=min(waits) if waits else 1.0,
+            )
+        summary = "; ".join(
+            f"{r.provider}/{r.model}: {r.error or r.outcome}" for r in self.records if r.outcome != "ok"
+        )
+        if all(f.cls == "timeout" for f in failures):
+            return ProviderTimeoutError(f"Every upstream timed out: {summary}", extra={"attempts": attempts})
+        if any(f.cls == "context" for f in failures):
+            return ContextLengthExceededError(
+                f"The request does not fit any candidate's context window: {summary}", extra={"attempts": attempts}
+            )
+        return ProviderError(f"Every upstream failed: {summary}", extra={"attempts": attempts})
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

@@ -1,0 +1,57 @@
+"""One inference call as the pipeline sees it, and the reply it hands back to the transport."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.gateway.exchange import Exchange
+from app.gateway.tracing import TraceContext
+
+__all__ = ["Call", "Parsed", "Reply"]
+
+
+@dataclass(slots=True)
+class Parsed:
+    """What an endpoint's decoder found in the body."""
+
+    model: str
+    stream: bool
+    body: dict[str, Any]
+    exchanges: Callable[[str], Exchange]
+    """Upstream dialect -> the exchange for this request (a route's targets may differ)."""
+    max_output_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class Call:
+    endpoint: str
+    """Stable name for logs and usage: `chat.completions`, `messages`, `responses`, ..."""
+    dialect: str
+    """The caller's dialect for error shapes: `openai` or `anthropic`."""
+    headers: dict[str, str]
+    raw: bytes
+    parse: Callable[[bytes], Parsed]
+    """The endpoint's decoder; the pipeline runs it after authentication."""
+    trace: TraceContext
+    request_id: str
+    received: float
+    """perf_counter() when the request arrived."""
+    parsed: Parsed | None = None
+
+    @property
+    def model(self) -> str | None:
+        return self.parsed.model if self.parsed else None
+
+    @property
+    def stream(self) -> bool:
+        return self.parsed.stream if self.parsed else False
+
+
+@dataclass(slots=True)
+class Reply:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes = b""
+    stream: AsyncIterator[bytes] | None = None

@@ -1,0 +1,160 @@
+"""Chat Completions in, Chat Completions upstream: bytes pass through, only `model` is rewritten."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from app.accounting.events import Usage
+from app.gateway.exchange import BadUpstreamReply, Served, UpstreamStreamError
+from app.gateway.snapshot import ProviderEntry
+from app.gateway.sse import frame_data
+from app.providers.openai_compatible import quirks_for
+
+__all__ = ["ChatPassthrough", "ChatPassthroughRelay", "openai_usage"]
+
+_MODEL = re.compile(rb'"model"\s*:\s*"(?:[^"\\]|\\.)*"')
+_DONE = b"[DONE]"
+_decode = msgspec.json.decode
+_encode = msgspec.json.encode
+
+
+def openai_usage(raw: Any) -> Usage | None:
+    if not isinstance(raw, dict):
+        return None
+    prompt_details = raw.get("prompt_tokens_details") or {}
+    completion_details = raw.get("completion_tokens_details") or {}
+    return Usage(
+        prompt_tokens=int(raw.get("prompt_tokens") or 0),
+        completion_tokens=int(raw.get("completion_tokens") or 0),
+        cached_tokens=int(prompt_details.get("cached_tokens") or 0) if isinstance(prompt_details, dict) else 0,
+        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0)
+        if isinstance(completion_details, dict)
+        else 0,
+    )
+
+
+class ChatPassthrough:
+    """One chat request; the body is decoded once and re-encoded per target model."""
+
+    upstream_dialect = "chat"
+
+    def __init__(self, body: dict[str, Any], client_wants_usage: bool) -> None:
+        self._body = body
+        self._client_wants_usage = client_wants_usage
+        self._encoded: dict[tuple[str, bool], bytes] = {}
+
+    def upstream_body(self, provider: ProviderEntry, model: str, stream: bool) -> bytes:
+        ask_usage = stream and quirks_for(provider).stream_usage
+        cache_key = (model, ask_usage)
+        found = self._encoded.get(cache_key)
+        if found is None:
+            body = dict(self._body)
+            body["model"] = model
+            if ask_usage:
+                options = body.get("stream_options")
+                body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+            found = self._encoded[cache_key] = _encode(body)
+        return found
+
+    def reply(self, body: bytes, served: Served) -> tuple[bytes, Usage]:
+        try:
+            doc = _decode(body)
+        except msgspec.DecodeError:
+            raise BadUpstreamReply("upstream returned a body that is not JSON") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("choices"), list):
+            error = doc.get("error") if isinstance(doc, dict) else None
+            message = error.get("message") if isinstance(error, dict) else None
+            raise BadUpstreamReply(f"upstream returned no choices: {message or 'unexpected body'}")
+        doc["model"] = served.public_model
+        doc["provider"] = served.provider
+        doc["latency_ms"] = round(served.latency_ms, 1)
+        return _encode(doc), openai_usage(doc.get("usage")) or Usage()
+
+    def stream(self, served: Served) -> ChatPassthroughRelay:
+        return ChatPassthroughRelay(served, strip_usage=not self._client_wants_usage)
+
+
+class ChatPassthroughRelay:
+    """Per-frame work is a few byte searches; JSON is decoded only for the usage frame."""
+
+    __slots__ = ("_finish", "_frames", "_model", "_strip_usage", "malformed", "terminated", "usage")
+
+    def __init__(self, served: Served, *, strip_usage: bool) -> None:
+        self._model = b'"model":' + _encode(served.public_model)
+        self._strip_usage = strip_usage
+        self._frames: list[bytes] = []
+        self._finish: str | None = None
+        self.usage: Usage | None = None
+        self.terminated = False
+        self.malformed = 0
+
+    def feed(self, frame: bytes) -> bytes:
+        data = frame_data(frame)
+        if data is None:
+            return b""  # comments and keep-alives
+        if data == _DONE:
+            self.terminated = True
+            return b"data: [DONE]\n\n"
+        if not (data.startswith(b"{") and data.endswith(b"}")):
+            self.malformed += 1
+            return b""
+        if data.startswith(b'{"error"'):
+            raise UpstreamStreamError(_error_message(data))
+        if b'"usage"' in data and b'"usage":null' not in data:
+            drop = self._take_usage(data)
+            if drop:
+                return b""
+        if self._finish is None and b'"finish_reason":"' in data:
+            self._finish = "stop"
+        self._frames.append(data)
+        return b"data: " + _MODEL.sub(self._model, data, count=1) + b"\n\n"
+
+    def _take_usage(self, data: bytes) -> bool:
+        try:
+            doc = _decode(data)
+        except msgspec.DecodeError:
+            return False
+        self.usage = openai_usage(doc.get("usage")) or self.usage
+        return self._strip_usage and not doc.get("choices")
+
+    def finish(self) -> bytes:
+        # A stream that ended on a finish reason but without [DONE] still gets its terminator.
+        return b"" if self.terminated else b"data: [DONE]\n\n"
+
+    @property
+    def complete(self) -> bool:
+        return self.terminated or self._finish is not None
+
+    def finish_reason(self) -> str | None:
+        for data in reversed(self._frames):
+            if b'"finish_reason":"' in data:
+                try:
+                    doc = _decode(data)
+                    return str(doc["choices"][0]["finish_reason"])
+                except (msgspec.DecodeError, KeyError, IndexError, TypeError):
+                    return None
+        return None
+
+    def text(self) -> str:
+        parts: list[str] = []
+        for data in self._frames:
+            try:
+                doc = _decode(data)
+                delta = doc["choices"][0]["delta"]
+            except (msgspec.DecodeError, KeyError, IndexError, TypeError):
+                continue
+            content = delta.get("content") if isinstance(delta, dict) else None
+            if isinstance(content, str):
+                parts.append(content)
+        return "".join(parts)
+
+
+def _error_message(data: bytes) -> str:
+    try:
+        doc = _decode(data)
+        return str(doc["error"].get("message") or doc["error"])
+    except (msgspec.DecodeError, KeyError, AttributeError, TypeError):
+        return "upstream sent an error event"

@@ -1,0 +1,86 @@
+"""How one request crosses between the caller's dialect and an upstream's: the contract.
+
+An `Exchange` is made per request. For each attempt it builds the upstream body, and turns
+the upstream's answer back into the caller's dialect: whole (`reply`) or one SSE frame at a
+time (`stream`). Same dialect in and out is a passthrough that rewrites only `model`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from app.accounting.events import Usage
+from app.gateway.snapshot import ProviderEntry
+
+__all__ = ["BadUpstreamReply", "Exchange", "Served", "StreamRelay", "UpstreamStreamError"]
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """Who answered: shown to the caller as `<provider>/<model>`."""
+
+    provider: str
+    model: str
+    latency_ms: float = 0.0
+
+    @property
+    def public_model(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+class BadUpstreamReply(Exception):
+    """A 200 whose body is not the answer (an error object, HTML, truncated JSON)."""
+
+
+class UpstreamStreamError(Exception):
+    """The upstream sent an error event inside the stream."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class StreamRelay(Protocol):
+    """Turns upstream SSE frames into bytes for the caller, keeping what accounting needs."""
+
+    usage: Usage | None
+    terminated: bool
+    """The upstream's end-of-stream marker arrived (`[DONE]`, `message_stop`): stop reading."""
+    malformed: int
+    """Frames skipped because they did not parse."""
+
+    def feed(self, frame: bytes) -> bytes:
+        """Bytes to send for one upstream frame (b"" when it produces nothing)."""
+        ...
+
+    @property
+    def complete(self) -> bool:
+        """The answer is whole: a terminator or a final finish reason arrived. Else it was cut."""
+        ...
+
+    def finish(self) -> bytes:
+        """Closing bytes after the upstream's terminator."""
+        ...
+
+    def text(self) -> str:
+        """The answer text sent so far (for mid-stream recovery and token estimates)."""
+        ...
+
+    def finish_reason(self) -> str | None: ...
+
+
+class Exchange(Protocol):
+    upstream_dialect: str
+
+    def upstream_body(self, provider: ProviderEntry, model: str, stream: bool) -> bytes:
+        """The request body for one attempt on `model`."""
+        ...
+
+    def reply(self, body: bytes, served: Served) -> tuple[bytes, Usage]:
+        """A whole upstream answer -> the caller's answer and its usage; raises BadUpstreamReply."""
+        ...
+
+    def stream(self, served: Served) -> StreamRelay:
+        """A fresh relay for one streaming attempt."""
+        ...

@@ -1,0 +1,209 @@
+"""The hot path, top to bottom: auth -> resolve -> admit -> rank -> attempts -> reply -> account."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from app.accounting.cost import cost_usd
+from app.accounting.events import Usage, UsageEvent
+from app.accounting.queue import UsageQueue
+from app.accounting.tokens import estimate_usage
+from app.errors import GatewayError
+from app.gateway.attempts import AttemptLoop, Completed, StreamStarted, Target
+from app.gateway.call import Call, Reply
+from app.gateway.keys import authenticate
+from app.gateway.rank import rank_targets
+from app.gateway.resolve import resolve
+from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ResolvedModel
+from app.gateway.streaming import StreamOutcome, relay_stream
+from app.gateway.upstream import UpstreamPool
+from app.health.scores import HealthRegistry
+from app.limits.admit import Admission, Limiter
+
+__all__ = ["Gateway"]
+
+
+class SnapshotSource(Protocol):
+    """Anything with a current `snapshot` (the catalog cache)."""
+
+    @property
+    def snapshot(self) -> CatalogSnapshot: ...
+
+
+@dataclass(slots=True)
+class _Context:
+    """What one call accumulates on its way through; handed to accounting at the end."""
+
+    call: Call
+    key: KeyRecord | None = None
+    resolved: ResolvedModel | None = None
+    admission: Admission | None = None
+    loop: AttemptLoop | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Gateway:
+    """The request pipeline and what it needs; built once by `create_app`."""
+
+    catalog: SnapshotSource
+    pool: UpstreamPool
+    health: HealthRegistry
+    limiter: Limiter
+    usage: UsageQueue
+    rng: random.Random = field(default_factory=random.Random)
+
+    async def handle(self, call: Call) -> Reply:
+        ctx = _Context(call)
+        try:
+            return await self._handle(ctx)
+        except GatewayError as exc:
+            exc.headers.update(ctx.headers)
+            if ctx.key is not None:
+                self._account(ctx, exc.status_code, error=exc)
+            raise
+
+    async def _handle(self, ctx: _Context) -> Reply:
+        call = ctx.call
+        snapshot = self.catalog.snapshot
+        ctx.key = key = authenticate(call.headers, snapshot)
+        call.parsed = parsed = call.parse(call.raw)
+        ctx.resolved = resolved = resolve(parsed.model, snapshot, key)
+        estimated_tokens = len(call.raw) // 4
+        ctx.admission = await self.limiter.admit(key, estimated_tokens)
+        ctx.headers.update(ctx.admission.headers)
+        targets, _ranked = rank_targets(
+            resolved,
+            snapshot,
+            key,
+            self.health,
+            estimated_prompt_tokens=estimated_tokens,
+            max_output_tokens=parsed.max_output_tokens,
+            stream=parsed.stream,
+            rng=self.rng,
+        )
+        ctx.loop = loop = AttemptLoop(
+            pool=self.pool,
+            health=self.health,
+            exchanges=parsed.exchanges,
+            params=resolved.params,
+            trace=call.trace,
+            stream=parsed.stream,
+            rng=self.rng,
+        )
+        try:
+            result = await loop.run(targets)
+        finally:
+            ctx.headers["x-polyroute-attempts"] = str(sum(1 for r in loop.records if r.outcome != "skipped"))
+        if isinstance(result, Completed):
+            return self._completed(ctx, result)
+        return self._streaming(ctx, result)
+
+    def _reply_headers(
+        self, ctx: _Context, target: Target, upstream_ms: float, content_type: bytes
+    ) -> list[tuple[bytes, bytes]]:
+        gateway_ms = (time.perf_counter() - ctx.call.received) * 1000 - upstream_ms
+        headers = {
+            **ctx.headers,
+            "x-polyroute-provider": target.provider.name,
+            "x-polyroute-model": f"{target.provider.name}/{target.candidate.model}",
+            "server-timing": f"gateway;dur={max(0.0, gateway_ms):.2f}, upstream;dur={upstream_ms:.2f}",
+        }
+        out = [(b"content-type", content_type)]
+        out.extend((k.encode(), v.encode()) for k, v in headers.items())
+        return out
+
+    def _completed(self, ctx: _Context, result: Completed) -> Reply:
+        self._account(ctx, 200, target=result.target, usage=result.usage)
+        headers = self._reply_headers(ctx, result.target, result.upstream_ms, b"application/json")
+        return Reply(200, headers, result.body)
+
+    def _streaming(self, ctx: _Context, start: StreamStarted) -> Reply:
+        provider = start.target.provider
+        params = ctx.resolved.params if ctx.resolved else None
+        stall = (params and params.stall_timeout_s) or provider.stall_timeout_s or provider.timeout_s
+
+        def done(started: StreamStarted, outcome: StreamOutcome) -> None:
+            elapsed = (outcome.finished_at - started.started) * 1000
+            if outcome.status == 200:
+                self.health.record_success(started.target.key, elapsed, started.ttft_ms)
+            elif outcome.error is not None:
+                self.health.record_failure(started.target.key, elapsed)
+            usage = outcome.usage
+            if usage is None:
+                body = ctx.call.parsed.body if ctx.call.parsed else {}
+                usage = estimate_usage(body, started.relay.text())
+            self._account(
+                ctx, outcome.status, target=started.target, usage=usage, error=outcome.error, ttft_ms=started.ttft_ms
+            )
+
+        stream = relay_stream(
+            start,
+            stall_timeout=stall,
+            dialect=ctx.call.dialect,  # type: ignore[arg-type]
+            on_done=done,
+        )
+        headers = self._reply_headers(ctx, start.target, start.ttft_ms, b"text/event-stream")
+        headers.append((b"cache-control", b"no-cache"))
+        return Reply(200, headers, stream=stream)
+
+    def _account(
+        self,
+        ctx: _Context,
+        status: int,
+        *,
+        target: Target | None = None,
+        usage: Usage | None = None,
+        error: GatewayError | None = None,
+        ttft_ms: float | None = None,
+    ) -> None:
+        call, key = ctx.call, ctx.key
+        usage = usage or Usage()
+        cost = cost_usd(target.model, usage) if target is not None else 0.0
+        records = ctx.loop.records if ctx.loop else []
+        detail: dict[str, Any] | None = None
+        if records:
+            detail = {"attempts": [r.as_dict() for r in records]}
+        if error is not None:
+            detail = {**(detail or {}), "error": error.detail[:500]}
+        self.usage.put(
+            UsageEvent(
+                id=call.request_id,
+                ts=time.time(),
+                endpoint=call.endpoint,
+                status=status,
+                key_id=key.id if key else None,
+                user_id=key.user_id if key else None,
+                plan=key.plan.name if key and key.plan else None,
+                requested_model=call.model,
+                route=ctx.resolved.route.name if ctx.resolved and ctx.resolved.route else None,
+                provider=target.provider.name if target else None,
+                model=target.candidate.model if target else None,
+                error_code=error.error_code if error else None,
+                stream=call.stream,
+                usage=usage,
+                cost_usd=cost,
+                latency_ms=(time.perf_counter() - call.received) * 1000,
+                ttft_ms=ttft_ms,
+                attempts=sum(1 for r in records if r.outcome != "skipped"),
+                detail=detail,
+                trace_id=call.trace.trace_id,
+            )
+        )
+        if key is not None and ctx.admission is not None and (usage.total_tokens or cost):
+            self._settle(key, ctx.admission, usage.total_tokens, cost)
+
+    def _settle(self, key: KeyRecord, admission: Admission, tokens: int, cost: float) -> None:
+        limits = admission.limits
+        if limits.tpm or limits.monthly_budget_usd:
+            # Off the caller's path: the settle task runs after the response has gone.
+            task = asyncio.get_running_loop().create_task(self.limiter.settle(key, limits, tokens, cost))
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+
+
+_background: set[Any] = set()

@@ -1,0 +1,66 @@
+"""Resolved model -> live candidates -> the strategy's order."""
+
+from __future__ import annotations
+
+import random
+
+import strategies
+from app.errors import ModelNotAllowedError, ProviderError
+from app.gateway.attempts import Target
+from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ResolvedModel
+from app.health.scores import HealthRegistry
+from app.providers.registry import ADAPTERS
+from strategies.base import Candidate, RouteContext
+
+__all__ = ["rank_targets"]
+
+
+def rank_targets(
+    resolved: ResolvedModel,
+    snapshot: CatalogSnapshot,
+    key: KeyRecord,
+    health: HealthRegistry,
+    *,
+    estimated_prompt_tokens: int,
+    max_output_tokens: int | None,
+    stream: bool,
+    rng: random.Random,
+) -> tuple[list[Target], list[Candidate]]:
+    """Targets in the order to try them, and the candidates as ranked (for explain)."""
+    by_key: dict[str, Target] = {}
+    candidates: list[Candidate] = []
+    for spec in resolved.targets:
+        provider = snapshot.providers.get(spec.provider)
+        if provider is None or not provider.enabled or provider.kind not in ADAPTERS:
+            continue
+        model = provider.model(spec.model)
+        candidate = Candidate(
+            provider=provider.name,
+            model=spec.model,
+            priority=spec.priority,
+            weight=spec.weight,
+            input_cost_per_mtok=model.input_cost_per_mtok,
+            output_cost_per_mtok=model.output_cost_per_mtok,
+            context_window=model.context_window,
+            health=health.snapshot(f"{provider.name}/{spec.model}"),
+        )
+        candidates.append(candidate)
+        by_key[candidate.key] = Target(candidate, provider, ADAPTERS[provider.kind], model)
+    if not candidates:
+        raise ProviderError(f"Model '{resolved.name}' has no enabled upstream")
+    params = resolved.params
+    plan = key.plan
+    ctx = RouteContext(
+        route=resolved.name,
+        plan=plan.name if plan else None,
+        plan_targets=tuple(plan.targets) if plan else (),
+        estimated_prompt_tokens=estimated_prompt_tokens,
+        max_output_tokens=max_output_tokens,
+        stream=stream,
+        params={"inner": params.inner, "exploration": params.exploration, **params.extra},
+        rng=rng,
+    )
+    ranked = strategies.get(resolved.strategy).rank(candidates, ctx)
+    if not ranked:
+        raise ModelNotAllowedError(f"No target of '{resolved.name}' is available to this API key's plan")
+    return [by_key[c.key] for c in ranked], ranked

@@ -1,0 +1,28 @@
+"""Model name -> the route or provider model it names, checked against the caller's plan."""
+
+from __future__ import annotations
+
+import fnmatch
+
+from app.errors import InvalidModelError, ModelNotAllowedError
+from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ResolvedModel
+
+__all__ = ["model_allowed", "resolve"]
+
+
+def model_allowed(key: KeyRecord, name: str, aliases: tuple[str, ...] = ()) -> bool:
+    """A key's own allow-list narrows its plan's; both are glob patterns over routable names."""
+    names = (name, *aliases)
+    if key.plan is not None and not any(fnmatch.fnmatchcase(n, p) for p in key.plan.models for n in names):
+        return False
+    allowed = key.allowed_models
+    return allowed is None or any(fnmatch.fnmatchcase(n, p) for p in allowed for n in names)
+
+
+def resolve(name: str, snapshot: CatalogSnapshot, key: KeyRecord) -> ResolvedModel:
+    resolved = snapshot.models.get(name)
+    if resolved is None:
+        raise InvalidModelError(f"Unknown model '{name}'", param="model")
+    if not model_allowed(key, name, (resolved.name,)):
+        raise ModelNotAllowedError(f"Model '{name}' is not allowed for this API key's plan", param="model")
+    return resolved

@@ -1,0 +1,1 @@
+"""Health of each (provider, model): latency scores, error windows and circuit breakers."""

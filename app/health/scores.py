@@ -1,0 +1,114 @@
+"""Live health per (provider, model): EWMA latency/TTFT, a sliding error window, a breaker."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+
+from app.health.breaker import CircuitBreaker
+from strategies.base import HealthSnapshot
+
+__all__ = ["HealthRegistry", "TargetHealth"]
+
+
+class TargetHealth:
+    """Everything recorded about one target; mutated only through the registry."""
+
+    __slots__ = ("breaker", "latency_ms", "outcomes", "samples", "ttft_ms", "ttft_window")
+
+    def __init__(self, breaker: CircuitBreaker) -> None:
+        self.breaker = breaker
+        self.latency_ms: float | None = None
+        self.ttft_ms: float | None = None
+        self.samples = 0
+        self.outcomes: deque[tuple[float, bool]] = deque()
+        self.ttft_window: deque[float] = deque(maxlen=100)
+
+
+class HealthRegistry:
+    """Fed by live traffic and probes; read by strategies through immutable snapshots."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        alpha: float = 0.3,
+        window_s: float = 60.0,
+        breaker_threshold: int = 3,
+        breaker_cooldown_s: float = 10.0,
+    ) -> None:
+        self._clock = clock
+        self._alpha = alpha
+        self._window_s = window_s
+        self._threshold = breaker_threshold
+        self._cooldown_s = breaker_cooldown_s
+        self._targets: dict[str, TargetHealth] = {}
+
+    def _get(self, key: str) -> TargetHealth:
+        found = self._targets.get(key)
+        if found is None:
+            found = self._targets[key] = TargetHealth(CircuitBreaker(self._clock, self._threshold, self._cooldown_s))
+        return found
+
+    def _ewma(self, old: float | None, new: float) -> float:
+        return new if old is None else old + self._alpha * (new - old)
+
+    def _trim(self, t: TargetHealth, now: float) -> None:
+        horizon = now - self._window_s
+        while t.outcomes and t.outcomes[0][0] < horizon:
+            t.outcomes.popleft()
+
+    def allow(self, key: str) -> bool:
+        return self._get(key).breaker.allow()
+
+    def release(self, key: str) -> None:
+        self._get(key).breaker.release()
+
+    def record_success(self, key: str, latency_ms: float, ttft_ms: float | None = None) -> None:
+        t = self._get(key)
+        now = self._clock()
+        t.breaker.record_success()
+        t.samples += 1
+        if ttft_ms is not None:
+            t.ttft_ms = self._ewma(t.ttft_ms, ttft_ms)
+            t.ttft_window.append(ttft_ms)
+        else:
+            t.latency_ms = self._ewma(t.latency_ms, latency_ms)
+        t.outcomes.append((now, True))
+        self._trim(t, now)
+
+    def record_failure(self, key: str, latency_ms: float | None = None) -> None:
+        t = self._get(key)
+        now = self._clock()
+        t.breaker.record_failure()
+        t.samples += 1
+        if latency_ms is not None:
+            # A failure is at least as slow as it took: keeps a timing-out target from looking fast.
+            t.latency_ms = self._ewma(t.latency_ms, latency_ms)
+        t.outcomes.append((now, False))
+        self._trim(t, now)
+
+    def snapshot(self, key: str) -> HealthSnapshot:
+        t = self._targets.get(key)
+        if t is None:
+            return HealthSnapshot()
+        self._trim(t, self._clock())
+        failures = sum(1 for _, ok in t.outcomes if not ok)
+        rate = failures / len(t.outcomes) if t.outcomes else 0.0
+        p95 = None
+        if len(t.ttft_window) >= 5:
+            ordered = sorted(t.ttft_window)
+            p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+        return HealthSnapshot(
+            latency_ms=t.latency_ms,
+            ttft_ms=t.ttft_ms,
+            p95_ttft_ms=p95,
+            error_rate=rate,
+            samples=t.samples,
+            breaker=t.breaker.state,
+            consecutive_failures=t.breaker.consecutive_failures,
+        )
+
+    def keys(self) -> list[str]:
+        return sorted(self._targets)

@@ -1,0 +1,1 @@
+"""Plan limits: requests per minute, tokens per minute, daily caps, monthly budgets."""

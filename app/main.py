@@ -1,0 +1,110 @@
+"""create_app(settings) -> Litestar: the only module that wires the parts together."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import msgspec
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from litestar import Litestar
+from litestar.handlers import asgi
+
+from app.accounting.queue import UsageQueue
+from app.accounting.writer import UsageWriter
+from app.api.errors import exception_handlers
+from app.api.inference.aliases import INFERENCE_ROUTES
+from app.api.inference.endpoint import inference_app
+from app.api.system import system_handlers
+from app.catalog.cache import CatalogCache
+from app.catalog.secrets import SecretBox
+from app.db.engine import close_database, start_pool, use_database
+from app.gateway.pipeline import Gateway
+from app.gateway.upstream import UpstreamPool
+from app.health.scores import HealthRegistry
+from app.limits.admit import Limiter
+from app.limits.memory import MemoryCounters
+from app.runtime import Inflight, Runtime
+from app.settings import Settings, load_settings
+
+__all__ = ["create_app", "worker_app"]
+
+log = logging.getLogger("polyroute")
+
+SETTINGS_ENV = "POLYROUTE_SETTINGS_JSON"
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
+    catalog = CatalogCache(box)
+    queue = UsageQueue()
+    health = HealthRegistry()
+    limiter = Limiter(MemoryCounters(), fail_closed=settings.limits_fail_closed)
+    pool = UpstreamPool()
+    gateway = Gateway(catalog=catalog, pool=pool, health=health, limiter=limiter, usage=queue, rng=random.Random())
+    spool = str(Path(settings.data_dir) / f"usage-spool-{os.getpid()}.jsonl")
+    writer = UsageWriter(queue, spool, settings.usage_batch_size)
+    return Runtime(settings=settings, box=box, catalog=catalog, gateway=gateway, writer=writer, inflight=Inflight())
+
+
+def _inference_handlers(rt: Runtime) -> list[asgi]:
+    handlers = []
+    for route in INFERENCE_ROUTES:
+        app = inference_app(
+            endpoint=route.endpoint,
+            dialect=route.dialect,
+            parse=route.parse,
+            handle=rt.gateway.handle,
+            max_body_bytes=rt.settings.max_body_bytes,
+            tracker=rt.inflight,
+        )
+        handlers.append(asgi(path=list(route.paths), copy_scope=False, name=route.endpoint)(app))
+    return handlers
+
+
+def create_app(settings: Settings) -> Litestar:
+    rt = build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        engine = use_database(settings.database_url)
+        await start_pool(engine)
+        await rt.catalog.refresh(force=True)
+        scheduler = AsyncIOScheduler()
+        scheduler.add_job(rt.catalog.poll, "interval", seconds=settings.catalog_poll_s, max_instances=1, coalesce=True)
+        scheduler.add_job(
+            rt.writer.flush, "interval", seconds=settings.usage_flush_interval_s, max_instances=1, coalesce=True
+        )
+        scheduler.start()
+        rt.ready = True
+        try:
+            yield
+        finally:
+            rt.ready = False
+            await rt.inflight.drained(settings.drain_timeout_s)
+            scheduler.shutdown(wait=False)
+            await rt.writer.flush()
+            await rt.gateway.pool.close()
+            await close_database(engine)
+
+    app = Litestar(
+        route_handlers=[*_inference_handlers(rt), *system_handlers()],
+        lifespan=[lifespan],
+        exception_handlers=exception_handlers(),
+        request_max_body_size=settings.max_body_bytes,
+        debug=False,
+    )
+    app.state.runtime = rt
+    return app
+
+
+def worker_app() -> Litestar:
+    """Granian's factory target: settings arrive serialised from `polyroute serve`."""
+    raw = os.environ.get(SETTINGS_ENV)
+    settings = msgspec.json.decode(raw, type=Settings) if raw else load_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return create_app(settings)

@@ -1,0 +1,70 @@
+"""OpenAI-compatible vendors: OpenAI's dialect plus a table of each vendor's quirks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from app.providers.base import Capabilities, Dialect, UpstreamRequest
+from app.providers.openai import OpenAIAdapter
+
+if TYPE_CHECKING:
+    from app.gateway.snapshot import ProviderEntry
+
+__all__ = ["QUIRKS", "OpenAICompatibleAdapter", "Quirks"]
+
+
+@dataclass(frozen=True, slots=True)
+class Quirks:
+    """How one vendor departs from OpenAI's API."""
+
+    stream_usage: bool = True
+    """Honours `stream_options.include_usage`."""
+    prefill: bool = False
+    """Continues a trailing assistant message."""
+    models_path: str | None = "/models"
+    """A free endpoint for probes; None when the vendor has none."""
+
+
+QUIRKS: dict[str, Quirks] = {
+    "default": Quirks(),
+    "groq": Quirks(),
+    "deepseek": Quirks(prefill=True),
+    "together": Quirks(),
+    "fireworks": Quirks(),
+    "mistral": Quirks(prefill=True),
+    "openrouter": Quirks(prefill=True),
+    "vllm": Quirks(prefill=True),
+    "llama.cpp": Quirks(prefill=True),
+    "ollama": Quirks(prefill=True),
+}
+
+_HOST_HINTS = {
+    "groq.com": "groq",
+    "deepseek.com": "deepseek",
+    "together.xyz": "together",
+    "fireworks.ai": "fireworks",
+    "mistral.ai": "mistral",
+    "openrouter.ai": "openrouter",
+}
+
+
+def quirks_for(provider: ProviderEntry) -> Quirks:
+    if provider.quirks and provider.quirks in QUIRKS:
+        return QUIRKS[provider.quirks]
+    for hint, name in _HOST_HINTS.items():
+        if hint in provider.base_url:
+            return QUIRKS[name]
+    return QUIRKS["default"]
+
+
+class OpenAICompatibleAdapter(OpenAIAdapter):
+    """Chat Completions only (no native Responses); vendor differences come from `QUIRKS`."""
+
+    kind: ClassVar[str] = "openai-compatible"
+    dialect: ClassVar[Dialect] = "chat"
+    capabilities: ClassVar[Capabilities] = Capabilities(responses_native=False, embeddings=True, prefill=True)
+
+    def probe(self, provider: ProviderEntry) -> UpstreamRequest:
+        path = quirks_for(provider).models_path or "/models"
+        return UpstreamRequest("GET", self.url(provider, path), {**provider.headers, **self.auth_headers(provider)})

@@ -1,0 +1,16 @@
+"""Provider kind -> adapter instance."""
+
+from __future__ import annotations
+
+from app.providers.base import ProviderAdapter
+from app.providers.demo import DemoAdapter
+from app.providers.openai import OpenAIAdapter
+from app.providers.openai_compatible import OpenAICompatibleAdapter
+
+__all__ = ["ADAPTERS", "adapter_for"]
+
+ADAPTERS: dict[str, ProviderAdapter] = {a.kind: a for a in (OpenAIAdapter(), OpenAICompatibleAdapter(), DemoAdapter())}
+
+
+def adapter_for(kind: str) -> ProviderAdapter:
+    return ADAPTERS[kind]

@@ -1,0 +1,55 @@
+"""The per-process runtime: everything `create_app` builds, in one object handlers can reach."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from app.accounting.writer import UsageWriter
+from app.catalog.cache import CatalogCache
+from app.catalog.secrets import SecretBox
+from app.gateway.pipeline import Gateway
+from app.settings import Settings
+
+__all__ = ["Inflight", "Runtime"]
+
+
+class Inflight:
+    """Counts in-flight inference requests so shutdown can wait for them (bounded)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.count += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count <= 0:
+            self.count = 0
+            self._idle.set()
+
+    async def drained(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                await self._idle.wait()
+            return True
+        except TimeoutError:
+            return False
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    box: SecretBox
+    catalog: CatalogCache
+    gateway: Gateway
+    writer: UsageWriter
+    inflight: Inflight
+    ready: bool = False
+    extras: dict[str, object] = field(default_factory=dict)

@@ -1,0 +1,104 @@
+"""Process settings: one frozen struct, read from the environment once, at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+__all__ = ["Settings", "load_settings"]
+
+DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the process needs to know; tests build it directly."""
+
+    database_url: str = "sqlite:///./polyroute.db"
+    """`sqlite:///path` (embedded) or `postgresql://...` (production)."""
+    redis_url: str | None = None
+    """Shared counters and change notifications across replicas; in-process when unset."""
+    admin_key: str | None = None
+    """Bearer token for the management API."""
+    secret_key: str | None = None
+    """Fernet key that encrypts provider credentials; generated into `data_dir` when unset."""
+    data_dir: str = "."
+    """Where the generated secret key and the usage spool live."""
+    config_path: str | None = None
+    """Declarative bootstrap file applied at start-up."""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    """Inference request bodies above this are refused with 413 before being read whole."""
+    drain_timeout_s: float = 30.0
+    """On SIGTERM, how long in-flight requests and streams may take to finish."""
+    catalog_poll_s: float = 1.0
+    """How often a replica checks the catalog version when no notification channel exists."""
+    usage_flush_interval_s: float = 1.0
+    usage_batch_size: int = 500
+    log_level: str = "INFO"
+    jwt_ttl_s: int = 3600
+    limits_fail_closed: bool = False
+    """When Redis is unreachable: refuse requests (True) or admit with a warning (False)."""
+    probes_enabled: bool = True
+    allowed_upstream_hosts: tuple[str, ...] = ()
+    """SSRF guard: when non-empty, provider base URLs must point at one of these hosts."""
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+_ENV: dict[str, tuple[str, type]] = {
+    "POLYROUTE_DATABASE_URL": ("database_url", str),
+    "POLYROUTE_REDIS_URL": ("redis_url", str),
+    "POLYROUTE_ADMIN_KEY": ("admin_key", str),
+    "POLYROUTE_SECRET_KEY": ("secret_key", str),
+    "POLYROUTE_DATA_DIR": ("data_dir", str),
+    "POLYROUTE_CONFIG": ("config_path", str),
+    "POLYROUTE_HOST": ("host", str),
+    "POLYROUTE_PORT": ("port", int),
+    "POLYROUTE_WORKERS": ("workers", int),
+    "POLYROUTE_MAX_BODY_BYTES": ("max_body_bytes", int),
+    "POLYROUTE_DRAIN_TIMEOUT_S": ("drain_timeout_s", float),
+    "POLYROUTE_CATALOG_POLL_S": ("catalog_poll_s", float),
+    "POLYROUTE_USAGE_FLUSH_INTERVAL_S": ("usage_flush_interval_s", float),
+    "POLYROUTE_LOG_LEVEL": ("log_level", str),
+    "POLYROUTE_LIMITS_FAIL_CLOSED": ("limits_fail_closed", bool),
+    "POLYROUTE_PROBES_ENABLED": ("probes_enabled", bool),
+    "POLYROUTE_ALLOWED_UPSTREAM_HOSTS": ("allowed_upstream_hosts", tuple),
+}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, config_path: str | None = None, **overrides: object
+) -> Settings:
+    """Environment over explicit overrides' defaults; pure apart from reading `environ`."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for var, (field, kind) in _ENV.items():
+        raw = env.get(var)
+        if raw is None or raw == "":
+            continue
+        if kind is bool:
+            values[field] = _bool(raw)
+        elif kind is tuple:
+            values[field] = tuple(h.strip() for h in raw.split(",") if h.strip())
+        else:
+            try:
+                values[field] = kind(raw)
+            except ValueError as exc:
+                raise ValueError(f"{var}={raw!r} is not a valid {kind.__name__}") from exc
+    if config_path is not None:
+        values["config_path"] = config_path
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    settings = msgspec.convert(values, Settings)
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    return settings

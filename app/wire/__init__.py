@@ -1,0 +1,1 @@
+"""msgspec structs for each wire dialect; no logic."""

@@ -1,0 +1,97 @@
+"""Shared fixtures: fake upstreams and the real gateway process driven by the official SDKs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.openai import FakeOpenAI
+from tests.fakes.server import free_port
+from tests.gateway_process import API_KEY, GatewayProcess, start_gateway
+
+FAKE_MODELS = [
+    "gpt-fake", "fake-500", "fake-503", "fake-429", "fake-400", "fake-401", "fake-404", "fake-content-policy",
+    "fake-context", "fake-html", "fake-200-error", "fake-stall", "fake-stall-first", "fake-stall-mid", "fake-cut",
+    "fake-no-done", "fake-malformed-sse", "fake-no-usage", "fake-tool", "fake-chunks-200", "fake-slow-300",
+]
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_backup() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+def base_config(primary: FakeOpenAI, backup: FakeOpenAI) -> dict[str, Any]:
+    models = [{"id": m, "input_cost_per_mtok": 1.0, "output_cost_per_mtok": 2.0, "context_window": 128000}
+              for m in FAKE_MODELS]
+    return {
+        "providers": [
+            {"name": "fakeai", "kind": "openai", "base_url": primary.base_url + "/v1",
+             "api_key": "sk-upstream-primary-secret", "timeout_s": 3, "models": models},
+            {"name": "backup", "kind": "openai-compatible", "base_url": backup.base_url + "/v1",
+             "api_key": "sk-upstream-backup-secret", "timeout_s": 3,
+             "models": [{"id": "gpt-fake", "input_cost_per_mtok": 0.5, "output_cost_per_mtok": 1.0}]},
+            {"name": "dead", "kind": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1",
+             "api_key": "sk-dead", "timeout_s": 2, "models": [{"id": "gpt-fake"}]},
+            {"name": "demo", "kind": "demo", "models": [{"id": "echo"}]},
+        ],
+        "routes": [
+            {"name": "route/fallback", "targets": [
+                {"provider": "fakeai", "model": "fake-500", "priority": 0},
+                {"provider": "backup", "model": "gpt-fake", "priority": 1}]},
+            {"name": "route/dead-first", "targets": [
+                {"provider": "dead", "model": "gpt-fake", "priority": 0},
+                {"provider": "backup", "model": "gpt-fake", "priority": 1}]},
+        ],
+        "plans": [
+            {"name": "free", "models": ["fakeai/gpt-fake", "route/*"]},
+            {"name": "internal", "models": ["*"]},
+        ],
+        "api_keys": [
+            {"name": "test", "key": API_KEY, "plan": "internal"},
+            {"name": "free-key", "key": "sk-poly-free-0123456789abcdefghij", "plan": "free"},
+        ],
+    }
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI, fake_backup: FakeOpenAI
+) -> Iterator[GatewayProcess]:
+    gw = start_gateway(tmp_path_factory.mktemp("gateway"), base_config(fake_openai, fake_backup))
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture
+def fakes_reset(fake_openai: FakeOpenAI, fake_backup: FakeOpenAI) -> Iterator[None]:
+    fake_openai.reset()
+    fake_backup.reset()
+    yield
+    fake_openai.reset()
+    fake_backup.reset()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    del config, items
+
+
+def artifacts_dir() -> Path:
+    path = Path(__file__).resolve().parents[1] / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path

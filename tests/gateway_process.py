@@ -1,0 +1,132 @@
+"""Start the real gateway (`python -m app serve`) on a free port with a generated config file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from tests.fakes.server import free_port
+
+__all__ = ["ROOT", "GatewayProcess", "start_gateway"]
+
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN_KEY = "pr-admin-test-0123456789abcdefghij"
+API_KEY = "sk-poly-test-0123456789abcdefghijkl"
+
+
+@dataclass
+class GatewayProcess:
+    port: int
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    data_dir: Path
+    database_url: str
+    api_key: str = API_KEY
+    admin_key: str = ADMIN_KEY
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def v1(self) -> str:
+        return self.base_url + "/v1"
+
+    def openai(self, key: str | None = None, **kwargs: Any) -> Any:
+        import openai
+
+        return openai.OpenAI(api_key=key or self.api_key, base_url=self.v1, max_retries=0, **kwargs)
+
+    def async_openai(self, key: str | None = None, **kwargs: Any) -> Any:
+        import openai
+
+        return openai.AsyncOpenAI(api_key=key or self.api_key, base_url=self.v1, max_retries=0, **kwargs)
+
+    def anthropic(self, key: str | None = None, **kwargs: Any) -> Any:
+        import anthropic
+
+        return anthropic.Anthropic(api_key=key or self.api_key, base_url=self.base_url, max_retries=0, **kwargs)
+
+    def http(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=30, **kwargs)
+
+    def admin(self) -> httpx.Client:
+        return self.http(headers={"Authorization": f"Bearer {self.admin_key}"})
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return int(self.proc.returncode)
+
+
+def start_gateway(
+    tmp: Path,
+    config: dict[str, Any] | None,
+    *,
+    env: dict[str, str] | None = None,
+    database_url: str | None = None,
+    port: int | None = None,
+    ready_timeout: float = 30,
+    extra_args: list[str] | None = None,
+) -> GatewayProcess:
+    tmp.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    data_dir = tmp / "data"
+    data_dir.mkdir(exist_ok=True)
+    database_url = database_url or f"sqlite:///{tmp / 'polyroute.db'}"
+    args = [sys.executable, "-m", "app", "serve", "--port", str(port), "--host", "127.0.0.1"]
+    if config is not None:
+        config_path = tmp / "polyroute.yaml"
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        args += ["--config", str(config_path)]
+    args += extra_args or []
+    full_env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/root"),
+        "POLYROUTE_DATABASE_URL": database_url,
+        "POLYROUTE_DATA_DIR": str(data_dir),
+        "POLYROUTE_ADMIN_KEY": ADMIN_KEY,
+        "POLYROUTE_TEST_API_KEY": API_KEY,
+        "POLYROUTE_USAGE_FLUSH_INTERVAL_S": "0.2",
+        "POLYROUTE_CATALOG_POLL_S": "0.5",
+        "POLYROUTE_DRAIN_TIMEOUT_S": "10",
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+    log_path = tmp / f"gateway-{port}.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen(args, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    gw = GatewayProcess(port, proc, log_path, data_dir, database_url, env=full_env)
+    deadline = time.monotonic() + ready_timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gateway exited with {proc.returncode}:\n{gw.log()}")
+        try:
+            if httpx.get(gw.base_url + "/readyz", timeout=1).status_code == 200:
+                return gw
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    gw.stop(signal.SIGKILL)
+    raise RuntimeError(f"gateway not ready after {ready_timeout}s:\n{gw.log()}")
