@@ -13,9 +13,11 @@ import msgspec
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from litestar import Litestar
 from litestar.handlers import asgi
+from litestar.openapi import OpenAPIConfig
 
 from app.accounting.queue import UsageQueue
 from app.accounting.writer import UsageWriter
+from app.api.admin import admin_handlers
 from app.api.errors import exception_handlers
 from app.api.inference.aliases import INFERENCE_ROUTES
 from app.api.inference.endpoint import inference_app
@@ -92,11 +94,12 @@ def create_app(settings: Settings) -> Litestar:
             await close_database(engine)
 
     app = Litestar(
-        route_handlers=[*_inference_handlers(rt), *system_handlers()],
+        route_handlers=[*_inference_handlers(rt), *system_handlers(), *admin_handlers(rt)],
         lifespan=[lifespan],
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.max_body_bytes,
         debug=False,
+        openapi_config=OpenAPIConfig(title="Polyroute", version="0.1.0", path="/schema"),
     )
     app.state.runtime = rt
     return app
@@ -107,4 +110,5 @@ def worker_app() -> Litestar:
     raw = os.environ.get(SETTINGS_ENV)
     settings = msgspec.json.decode(raw, type=Settings) if raw else load_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     return create_app(settings)
