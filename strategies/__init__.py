@@ -5,13 +5,25 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 from strategies.base import Candidate, HealthSnapshot, RouteContext, Strategy
+from strategies.cost_based import CostBased
+from strategies.latency_weighted import LatencyWeighted
+from strategies.plan_gated import PlanGated
 from strategies.priority_fallback import PriorityFallback
 
-__all__ = ["Candidate", "HealthSnapshot", "RouteContext", "Strategy", "UnknownStrategyError", "available", "get"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Candidate",
+    "HealthSnapshot",
+    "RouteContext",
+    "Strategy",
+    "UnknownStrategyError",
+    "available",
+    "get",
+]
 
 ENTRY_POINT_GROUP = "polyroute.strategies"
 
-_BUILTINS: dict[str, type] = {cls.name: cls for cls in (PriorityFallback,)}
+_BUILTINS: dict[str, type] = {cls.name: cls for cls in (PriorityFallback, LatencyWeighted, CostBased, PlanGated)}
 _cache: dict[str, Strategy] = {}
 
 
