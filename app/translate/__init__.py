@@ -1,0 +1,1 @@
+"""Dialect translators between client and upstream APIs: pure, streaming-aware."""
