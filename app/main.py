@@ -23,6 +23,7 @@ from app.api.inference.aliases import INFERENCE_ROUTES
 from app.api.inference.endpoint import inference_app
 from app.api.system import system_handlers
 from app.catalog.cache import CatalogCache
+from app.catalog.notify import start_listener
 from app.catalog.secrets import SecretBox
 from app.db.engine import close_database, start_pool, use_database
 from app.gateway.pipeline import Gateway
@@ -76,6 +77,7 @@ def create_app(settings: Settings) -> Litestar:
         engine = use_database(settings.database_url)
         await start_pool(engine)
         await rt.catalog.refresh(force=True)
+        listener = start_listener(settings.database_url, rt.catalog)  # None on SQLite: the poll covers it
         scheduler = AsyncIOScheduler()
         scheduler.add_job(rt.catalog.poll, "interval", seconds=settings.catalog_poll_s, max_instances=1, coalesce=True)
         scheduler.add_job(
@@ -89,6 +91,8 @@ def create_app(settings: Settings) -> Litestar:
             rt.ready = False
             await rt.inflight.drained(settings.drain_timeout_s)
             scheduler.shutdown(wait=False)
+            if listener is not None:
+                await listener.stop()
             await rt.writer.flush()
             await rt.gateway.pool.close()
             await close_database(engine)

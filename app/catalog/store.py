@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+from piccolo.engine.postgres import PostgresEngine
 
 from app.catalog.secrets import SecretBox
 from app.catalog.specs import Limits, ModelSpec, PlanSpec, RouteParams, TargetSpec
@@ -14,6 +15,7 @@ from app.db.tables import ApiKeyRow, CatalogStateRow, PlanRow, ProviderRow, Rout
 from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ProviderEntry, ResolvedModel, RouteEntry
 
 __all__ = [
+    "CATALOG_CHANNEL",
     "bump_version",
     "current_version",
     "dump_json",
@@ -23,6 +25,10 @@ __all__ = [
     "plan_from_row",
     "resolve_table",
 ]
+
+
+CATALOG_CHANNEL = "polyroute_catalog"
+"""Postgres NOTIFY channel; the payload is the new catalog version."""
 
 
 def now() -> datetime:
@@ -45,7 +51,17 @@ async def current_version() -> int:
 
 
 async def bump_version() -> int:
-    """Every catalog write calls this so every replica notices and rebuilds its snapshot."""
+    """Every catalog write calls this so every replica notices and rebuilds its snapshot.
+
+    On Postgres it also sends NOTIFY, which is delivered when the surrounding transaction commits.
+    """
+    version = await _increment()
+    if isinstance(CatalogStateRow._meta.db, PostgresEngine):
+        await CatalogStateRow.raw("SELECT pg_notify({}, {})", CATALOG_CHANNEL, str(version)).run()
+    return version
+
+
+async def _increment() -> int:
     updated = (
         await CatalogStateRow.update(
             {CatalogStateRow.version: CatalogStateRow.version + 1, CatalogStateRow.updated_at: now()}

@@ -1,0 +1,130 @@
+"""Plans: write them, and keep the keys and users that reference them consistent."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+from piccolo.columns import Column
+from piccolo.custom_types import Combinable
+
+from app.catalog.apply import plan_values
+from app.catalog.keys import new_id
+from app.catalog.services.context import ServiceContext, ensure_api_owned, find_row, list_rows, writing
+from app.catalog.services.records import Plan
+from app.catalog.services.validation import convert_strict
+from app.catalog.specs import PlanSpec
+from app.catalog.store import now, plan_from_row
+from app.db.tables import ApiKeyRow, PlanRow, UserRow
+from app.errors import ConflictError
+
+__all__ = ["create_plan", "delete_plan", "get_plan", "list_plans", "plan_exists", "replace_plan", "update_plan"]
+
+
+def _record(row: dict[str, Any]) -> Plan:
+    spec = plan_from_row(row)
+    return Plan(
+        id=row["id"],
+        name=spec.name,
+        models=spec.models,
+        targets=spec.targets,
+        daily_requests=spec.daily_requests,
+        rpm=spec.rpm,
+        tpm=spec.tpm,
+        monthly_budget_usd=spec.monthly_budget_usd,
+        source=row["source"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+async def list_plans(*, limit: int = 50, offset: int = 0) -> tuple[list[Plan], int]:
+    rows, total = await list_rows(PlanRow, [], [PlanRow.name], limit, offset)
+    return [_record(r) for r in rows], total
+
+
+async def get_plan(ref: str) -> Plan:
+    return _record(await find_row(PlanRow, ref, PlanRow.name, "plan"))
+
+
+async def plan_exists(name: str) -> bool:
+    found: bool = await PlanRow.exists().where(PlanRow.name == name).run()
+    return found
+
+
+async def _usage(name: str) -> tuple[int, int]:
+    """(active API keys, users) on the plan."""
+    keys: int = await ApiKeyRow.count().where((ApiKeyRow.plan == name) & ApiKeyRow.revoked_at.is_null()).run()
+    users: int = await UserRow.count().where(UserRow.plan == name).run()
+    return keys, users
+
+
+async def _ensure_name_free(name: str, except_id: str | None = None) -> None:
+    match: Combinable = PlanRow.name == name
+    if except_id is not None:
+        match = match & (PlanRow.id != except_id)
+    if await PlanRow.exists().where(match).run():
+        raise ConflictError(f"A plan named '{name}' already exists")
+
+
+async def create_plan(ctx: ServiceContext, spec: PlanSpec) -> Plan:
+    row_id, stamp = new_id("plan"), now()
+    async with writing(ctx):
+        await _ensure_name_free(spec.name)
+        await PlanRow.insert(PlanRow(id=row_id, created_at=stamp, updated_at=stamp, **plan_values(spec))).run()
+    return await get_plan(row_id)
+
+
+async def _save(ctx: ServiceContext, row: dict[str, Any], spec: PlanSpec) -> Plan:
+    async with writing(ctx):
+        if spec.name != row["name"]:
+            await _ensure_name_free(spec.name, row["id"])
+            keys, users = await _usage(row["name"])
+            if keys or users:
+                raise ConflictError(
+                    f"Plan '{row['name']}' is used by {keys} API keys and {users} users; "
+                    "renaming it would detach them, so create a new plan and move them instead",
+                    extra={"api_keys": keys, "users": users},
+                )
+        values: dict[Column | str, Any] = {k: v for k, v in plan_values(spec).items()}
+        values["updated_at"] = now()
+        await PlanRow.update(values).where(PlanRow.id == row["id"]).run()
+    return await get_plan(row["id"])
+
+
+async def replace_plan(ctx: ServiceContext, ref: str, spec: PlanSpec) -> Plan:
+    row = await find_row(PlanRow, ref, PlanRow.name, "plan")
+    ensure_api_owned(ctx, row, f"Plan '{row['name']}'")
+    return await _save(ctx, row, spec)
+
+
+async def update_plan(ctx: ServiceContext, ref: str, patch: Mapping[str, Any]) -> Plan:
+    row = await find_row(PlanRow, ref, PlanRow.name, "plan")
+    ensure_api_owned(ctx, row, f"Plan '{row['name']}'")
+    merged = {**msgspec.to_builtins(plan_from_row(row)), **patch}
+    return await _save(ctx, row, convert_strict(merged, PlanSpec))
+
+
+async def delete_plan(ctx: ServiceContext, ref: str, *, force: bool = False) -> None:
+    """409 while active keys or users are on it; `force` revokes those keys and unbinds those users.
+
+    Revoking rather than detaching: a key with no plan has no limits, so a forced delete must never
+    turn a restricted key into an unrestricted one.
+    """
+    row = await find_row(PlanRow, ref, PlanRow.name, "plan")
+    name = row["name"]
+    ensure_api_owned(ctx, row, f"Plan '{name}'")
+    keys, users = await _usage(name)
+    if (keys or users) and not force:
+        raise ConflictError(
+            f"Plan '{name}' is used by {keys} API keys and {users} users; move them to another plan first, "
+            "or delete with ?force=true (which revokes those keys)",
+            extra={"api_keys": keys, "users": users},
+        )
+    async with writing(ctx):
+        stamp = now()
+        active = (ApiKeyRow.plan == name) & ApiKeyRow.revoked_at.is_null()
+        await ApiKeyRow.update({ApiKeyRow.revoked_at: stamp, ApiKeyRow.updated_at: stamp}).where(active).run()
+        await UserRow.update({UserRow.plan: None, UserRow.updated_at: stamp}).where(UserRow.plan == name).run()
+        await PlanRow.delete().where(PlanRow.id == row["id"]).run()

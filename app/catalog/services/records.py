@@ -1,0 +1,109 @@
+"""What the management API returns for each catalog object (secrets never included)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+from app.catalog.specs import Limits, ModelSpec, RouteParams, TargetSpec
+
+__all__ = ["ApiKey", "ApiKeyCreated", "Plan", "Provider", "Route", "Source", "User"]
+
+Source = Literal["api", "config"]
+
+
+class Provider(msgspec.Struct, kw_only=True):
+    """A provider config; its credential appears only as a masked hint."""
+
+    id: str
+    name: str
+    kind: str
+    base_url: str
+    api_key_hint: str | None
+    """`sk-...abcd`: enough to recognise the credential; the key itself is write-only."""
+    enabled: bool
+    timeout_s: float
+    first_token_timeout_s: float | None
+    stall_timeout_s: float | None
+    probe_interval_s: float
+    quirks: str | None
+    models: list[ModelSpec]
+    headers: dict[str, str]
+    """Extra upstream headers; values of credential-like headers are masked."""
+    source: Source
+    """`config`: applied from the config file, read-only through the API."""
+    created_at: datetime
+    updated_at: datetime
+
+
+class Route(msgspec.Struct, kw_only=True):
+    """A named virtual model: targets plus the strategy that orders them."""
+
+    id: str
+    name: str
+    strategy: str
+    targets: list[TargetSpec]
+    params: RouteParams
+    enabled: bool
+    source: Source
+    created_at: datetime
+    updated_at: datetime
+
+
+class Plan(msgspec.Struct, kw_only=True):
+    """A tier: which models, how much, how fast (null = unlimited)."""
+
+    id: str
+    name: str
+    models: list[str]
+    targets: list[str]
+    daily_requests: int | None
+    rpm: int | None
+    tpm: int | None
+    monthly_budget_usd: float | None
+    source: Source
+    created_at: datetime
+    updated_at: datetime
+
+
+class ApiKey(msgspec.Struct, kw_only=True):
+    """An inference API key; the secret is never shown again after create/rotate."""
+
+    id: str
+    name: str
+    prefix: str
+    """The first characters of the secret, to recognise it in a list."""
+    plan: str | None
+    user_id: str | None
+    allowed_models: list[str] | None
+    limits: Limits
+    """Per-key overrides of the plan's limits."""
+    expires_at: datetime | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    previous_valid_until: datetime | None
+    """After a rotation with a grace period: when the previous secret stops working."""
+    source: Source
+
+
+class ApiKeyCreated(ApiKey, kw_only=True):
+    """The one response that carries the secret (create and rotate)."""
+
+    key: str
+    """The secret: store it now, it is not retrievable later."""
+
+
+class User(msgspec.Struct, kw_only=True):
+    """An account that logs in for a JWT; the password is write-only."""
+
+    id: str
+    username: str
+    role: Literal["admin", "user"]
+    plan: str | None
+    disabled: bool
+    created_at: datetime
+    updated_at: datetime
