@@ -55,8 +55,12 @@ def _gateway_error(request: Request[Any, Any, Any], exc: GatewayError) -> Respon
 
 
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
-    errors = exc.extra if isinstance(exc.extra, list) else []
-    fields = [f"{e.get('key', '?')}: {e.get('message', '')}" for e in errors if isinstance(e, dict)]
+    raw = [e for e in exc.extra if isinstance(e, dict)] if isinstance(exc.extra, list) else []
+    if any(e.get("source") == "body" and e.get("key") == "data" for e in raw):
+        # Litestar reports an empty body as a missing `data` argument.
+        return problem_response(request, InvalidRequestError("Request body is empty; expected a JSON object"))
+    errors = [{"field": str(e.get("key", "?")), "message": str(e.get("message", ""))} for e in raw]
+    fields = [f"{e['field']}: {e['message']}" for e in errors]
     detail = exc.detail if not fields else "Invalid request: " + "; ".join(fields)
     problem = ValidationFailedError(detail, extra={"errors": errors}) if fields else InvalidRequestError(detail)
     if "JSON" in exc.detail or "decode" in exc.detail.lower():

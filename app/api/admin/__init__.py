@@ -4,13 +4,61 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from litestar import Request, Router
+from litestar.di import Provide
+
+from app.api.admin.api_keys import ApiKeyController
+from app.api.admin.auth import issue_token, whoami
+from app.api.admin.body import StrictBody
+from app.api.admin.configs import ConfigController
+from app.api.admin.plans import PlanController
+from app.api.admin.routes import RouteController
+from app.api.admin.users import UserController
+from app.api.auth import ManagementAuth, Principal, TokenCodec, signing_key
+from app.catalog.services.context import ServiceContext
+
 if TYPE_CHECKING:
     from app.runtime import Runtime
 
-__all__ = ["admin_handlers"]
+__all__ = ["MAX_ADMIN_BODY_BYTES", "admin_handlers"]
+
+MAX_ADMIN_BODY_BYTES = 1024 * 1024
+"""Management bodies are small; anything larger is refused with 413 before it is read whole."""
+
+
+def _principal(request: Request[Any, Any, Any]) -> Principal:
+    principal: Principal = request.state.principal
+    return principal
 
 
 def admin_handlers(rt: Runtime) -> list[Any]:
     """Every management route handler / controller, for `create_app` to register."""
-    del rt
-    return []
+    settings = rt.settings
+    ctx = ServiceContext(
+        box=rt.box,
+        cache=rt.catalog,
+        config_path=settings.config_path,
+        allowed_upstream_hosts=settings.allowed_upstream_hosts,
+    )
+    tokens = TokenCodec(signing_key(settings), settings.jwt_ttl_s)
+    admins, accounts = ManagementAuth(settings.admin_key, tokens, rt.catalog).guards()
+    layer: dict[str, Any] = {
+        "dto": StrictBody,
+        "return_dto": None,
+        "request_max_body_size": MAX_ADMIN_BODY_BYTES,
+        "dependencies": {
+            "ctx": Provide(lambda: ctx, sync_to_thread=False, use_cache=True),
+            "tokens": Provide(lambda: tokens, sync_to_thread=False, use_cache=True),
+            "principal": Provide(_principal, sync_to_thread=False),
+        },
+    }
+    return [
+        Router("/", route_handlers=[issue_token], **layer),
+        Router("/", route_handlers=[ApiKeyController, whoami], guards=[accounts], **layer),
+        Router(
+            "/",
+            route_handlers=[ConfigController, RouteController, PlanController, UserController],
+            guards=[admins],
+            **layer,
+        ),
+    ]

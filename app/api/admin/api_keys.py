@@ -1,0 +1,71 @@
+"""/v1/api-keys: admins manage every key; users with a token manage only their own."""
+
+from __future__ import annotations
+
+from litestar import Controller, delete, get, post
+
+from app.api.admin.schemas import (
+    ApiKey,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyPage,
+    Limit,
+    Offset,
+    RotateRequest,
+    problems,
+)
+from app.api.auth import Principal
+from app.catalog.services import api_keys
+from app.catalog.services.context import ServiceContext
+
+__all__ = ["ApiKeyController"]
+
+
+def _owner(principal: Principal) -> str | None:
+    """None for admins (every key); the user's id for users (only theirs)."""
+    return None if principal.is_admin else principal.user_id
+
+
+class ApiKeyController(Controller):
+    path = "/v1/api-keys"
+    tags = ["api-keys"]
+
+    @get("/", responses=problems(400, 401, 403))
+    async def list_keys(
+        self,
+        principal: Principal,
+        plan: str | None = None,
+        user_id: str | None = None,
+        revoked: bool | None = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> ApiKeyPage:
+        """List keys (never their secrets); a user sees only their own."""
+        owner = _owner(principal) or user_id
+        found, total = await api_keys.list_keys(user_id=owner, plan=plan, revoked=revoked, limit=limit, offset=offset)
+        return ApiKeyPage(data=found, total=total, limit=limit, offset=offset)
+
+    @post("/", responses=problems(400, 401, 403, 413, 422))
+    async def create_key(self, ctx: ServiceContext, principal: Principal, data: ApiKeyCreate) -> ApiKeyCreated:
+        """Create a key; the response is the only time its secret is shown."""
+        if principal.is_admin:
+            return await api_keys.create_key(ctx, data)
+        assert principal.user_id is not None
+        return await api_keys.create_user_key(ctx, principal.user_id, data)
+
+    @get("/{key_id:str}", responses=problems(401, 403, 404))
+    async def get_key(self, principal: Principal, key_id: str) -> ApiKey:
+        return await api_keys.get_key(key_id, user_id=_owner(principal))
+
+    @delete("/{key_id:str}", status_code=200, responses=problems(401, 403, 404, 409))
+    async def revoke_key(self, ctx: ServiceContext, principal: Principal, key_id: str) -> ApiKey:
+        """Revoke: the key stops working on this replica before the response, on others within seconds."""
+        return await api_keys.revoke_key(ctx, key_id, user_id=_owner(principal))
+
+    @post("/{key_id:str}/rotate", status_code=200, responses=problems(400, 401, 403, 404, 409, 413, 422))
+    async def rotate_key(
+        self, ctx: ServiceContext, principal: Principal, key_id: str, data: RotateRequest | None = None
+    ) -> ApiKeyCreated:
+        """Issue a new secret; the old one keeps working for `grace_period_s` (default 0)."""
+        grace = data.grace_period_s if data is not None else 0
+        return await api_keys.rotate_key(ctx, key_id, grace, user_id=_owner(principal))
