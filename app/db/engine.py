@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,7 +17,9 @@ from piccolo.table import Table
 from app.db import piccolo_conf
 from app.db.tables import ALL_TABLES
 
-__all__ = ["close_database", "engine_for_url", "migrate", "use_database"]
+__all__ = ["close_database", "engine_for_url", "migrate", "start_pool", "use_database"]
+
+_MIGRATION_LOCK_ID = 0x706F6C79  # "poly"
 
 
 def engine_for_url(url: str) -> Engine:
@@ -58,8 +62,25 @@ async def migrate(url: str) -> list[str]:
     os.environ.setdefault("PICCOLO_CONF", "app.db.piccolo_conf")
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
-    use_database(url)
-    result = await run_forwards(app_name="polyroute")
+    engine = use_database(url)
+    async with _migration_lock(engine):
+        result = await run_forwards(app_name="polyroute")
     if not result.success:
         raise RuntimeError(f"migrations failed: {result.message}")
     return [result.message] if result.message else []
+
+
+@asynccontextmanager
+async def _migration_lock(engine: Engine) -> AsyncIterator[None]:
+    """On Postgres, replicas starting together take turns (a session advisory lock), so only one migrates."""
+    if not isinstance(engine, PostgresEngine):
+        yield
+        return
+    import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+
+    conn = await asyncpg.connect(engine.config["dsn"], timeout=10)
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_ID)
+        yield
+    finally:
+        await conn.close()  # ends the session, which releases the lock
