@@ -98,8 +98,9 @@ class CatalogListener:
                     await asyncio.wait_for(lost.wait(), self.keepalive_s)
                 if not lost.is_set():
                     await conn.execute("SELECT 1", timeout=5)  # notices a half-open TCP connection
+            log.warning("catalog listener lost its connection; reconnecting")
         except _CONNECT_ERRORS as exc:
-            log.warning("catalog listener lost its connection: %s", type(exc).__name__)
+            log.warning("catalog listener lost its connection (%s); reconnecting", type(exc).__name__)
         finally:
             self.connected.clear()
             with contextlib.suppress(Exception):

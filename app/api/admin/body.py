@@ -12,6 +12,7 @@ from litestar.typing import FieldDefinition
 
 from app.api.decode import decode_json_object
 from app.catalog.services.validation import convert_strict
+from app.errors import InvalidRequestError
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
@@ -59,7 +60,11 @@ class StrictBody(AbstractDTO[Any]):
             known = {f.encode_name for f in msgspec.structs.fields(kind)}
             form = parse_qsl(value.decode("utf-8", "replace"), keep_blank_values=True)
             return convert_strict({k: v for k, v in form if k in known}, kind)
-        return convert_strict(decode_json_object(value), kind)
+        try:
+            doc = decode_json_object(value)
+        except RecursionError:
+            raise InvalidRequestError("Request body is not valid JSON: nested too deeply") from None
+        return convert_strict(doc, kind)
 
     def decode_builtins(self, value: dict[str, Any]) -> Any:
         return convert_strict(value, self._types[self.asgi_connection.route_handler.handler_id])

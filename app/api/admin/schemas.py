@@ -112,7 +112,7 @@ _DESCRIPTIONS = {
 
 
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI `responses=` for the error statuses a handler can return."""
+    """OpenAPI `responses=` for the error statuses a handler can return (400 always: bad parameters)."""
     return {
         status: ResponseSpec(
             data_container=Problem,
@@ -120,7 +120,7 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
             media_type="application/problem+json",
             generate_examples=False,
         )
-        for status in statuses
+        for status in sorted({400, *statuses})
     }
 
 
