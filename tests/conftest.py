@@ -14,9 +14,27 @@ from tests.fakes.server import free_port
 from tests.gateway_process import API_KEY, GatewayProcess, start_gateway
 
 FAKE_MODELS = [
-    "gpt-fake", "fake-500", "fake-503", "fake-429", "fake-400", "fake-401", "fake-404", "fake-content-policy",
-    "fake-context", "fake-html", "fake-200-error", "fake-stall", "fake-stall-first", "fake-stall-mid", "fake-cut",
-    "fake-no-done", "fake-malformed-sse", "fake-no-usage", "fake-tool", "fake-chunks-200", "fake-slow-300",
+    "gpt-fake",
+    "fake-500",
+    "fake-503",
+    "fake-429",
+    "fake-400",
+    "fake-401",
+    "fake-404",
+    "fake-content-policy",
+    "fake-context",
+    "fake-html",
+    "fake-200-error",
+    "fake-stall",
+    "fake-stall-first",
+    "fake-stall-mid",
+    "fake-cut",
+    "fake-no-done",
+    "fake-malformed-sse",
+    "fake-no-usage",
+    "fake-tool",
+    "fake-chunks-200",
+    "fake-slow-300",
 ]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -37,26 +55,53 @@ def fake_backup() -> Iterator[FakeOpenAI]:
 
 
 def base_config(primary: FakeOpenAI, backup: FakeOpenAI) -> dict[str, Any]:
-    models = [{"id": m, "input_cost_per_mtok": 1.0, "output_cost_per_mtok": 2.0, "context_window": 128000}
-              for m in FAKE_MODELS]
+    models = [
+        {"id": m, "input_cost_per_mtok": 1.0, "output_cost_per_mtok": 2.0, "context_window": 128000}
+        for m in FAKE_MODELS
+    ]
     return {
         "providers": [
-            {"name": "fakeai", "kind": "openai", "base_url": primary.base_url + "/v1",
-             "api_key": "sk-upstream-primary-secret", "timeout_s": 3, "models": models},
-            {"name": "backup", "kind": "openai-compatible", "base_url": backup.base_url + "/v1",
-             "api_key": "sk-upstream-backup-secret", "timeout_s": 3,
-             "models": [{"id": "gpt-fake", "input_cost_per_mtok": 0.5, "output_cost_per_mtok": 1.0}]},
-            {"name": "dead", "kind": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1",
-             "api_key": "sk-dead", "timeout_s": 2, "models": [{"id": "gpt-fake"}]},
+            {
+                "name": "fakeai",
+                "kind": "openai",
+                "base_url": primary.base_url + "/v1",
+                "api_key": "sk-upstream-primary-secret",
+                "timeout_s": 3,
+                "models": models,
+            },
+            {
+                "name": "backup",
+                "kind": "openai-compatible",
+                "base_url": backup.base_url + "/v1",
+                "api_key": "sk-upstream-backup-secret",
+                "timeout_s": 3,
+                "models": [{"id": "gpt-fake", "input_cost_per_mtok": 0.5, "output_cost_per_mtok": 1.0}],
+            },
+            {
+                "name": "dead",
+                "kind": "openai",
+                "base_url": f"http://127.0.0.1:{free_port()}/v1",
+                "api_key": "sk-dead",
+                "timeout_s": 2,
+                "models": [{"id": "gpt-fake"}],
+            },
             {"name": "demo", "kind": "demo", "models": [{"id": "echo"}]},
         ],
         "routes": [
-            {"name": "route/fallback", "targets": [
-                {"provider": "fakeai", "model": "fake-500", "priority": 0},
-                {"provider": "backup", "model": "gpt-fake", "priority": 1}]},
-            {"name": "route/dead-first", "targets": [
-                {"provider": "dead", "model": "gpt-fake", "priority": 0},
-                {"provider": "backup", "model": "gpt-fake", "priority": 1}]},
+            {
+                "name": "route/fallback",
+                "targets": [
+                    {"provider": "fakeai", "model": "fake-500", "priority": 0},
+                    {"provider": "backup", "model": "gpt-fake", "priority": 1},
+                ],
+            },
+            {
+                "name": "route/dead-first",
+                "targets": [
+                    {"provider": "dead", "model": "gpt-fake", "priority": 0},
+                    {"provider": "backup", "model": "gpt-fake", "priority": 1},
+                ],
+            },
         ],
         "plans": [
             {"name": "free", "models": ["fakeai/gpt-fake", "route/*"]},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -29,7 +29,7 @@ ModelId = Annotated[str, Meta(min_length=1, max_length=200)]
 Money = Annotated[float, Meta(ge=0)]
 PositiveSeconds = Annotated[float, Meta(gt=0, le=3600)]
 Count = Annotated[int, Meta(ge=0)]
-Kind = Annotated[str, Meta(pattern=r"^(openai|openai-compatible|anthropic|gemini|demo|tavily)$")]
+Kind = Literal["openai", "openai-compatible", "anthropic", "gemini", "demo", "tavily"]
 Url = Annotated[str, Meta(pattern=r"^(https?://[^\s/?#]+[^\s]*|inproc://[^\s]*)$", max_length=500)]
 
 

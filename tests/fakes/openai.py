@@ -62,12 +62,21 @@ def behaviour_for(model: str) -> dict[str, Any]:
         "fake-400": {"status": 400},
         "fake-401": {"status": 401},
         "fake-404": {"status": 404},
-        "fake-content-policy": {"status": 400, "code": "content_policy_violation",
-                                "message": "Your request was rejected as a result of our safety system."},
-        "fake-context": {"status": 400, "code": "context_length_exceeded",
-                         "message": "This model's maximum context length is 16 tokens."},
+        "fake-content-policy": {
+            "status": 400,
+            "code": "content_policy_violation",
+            "message": "Your request was rejected as a result of our safety system.",
+        },
+        "fake-context": {
+            "status": 400,
+            "code": "context_length_exceeded",
+            "message": "This model's maximum context length is 16 tokens.",
+        },
         "fake-html": {"status": 502, "html": True},
-        "fake-200-error": {"status": 200, "body": {"error": {"message": "upstream overloaded", "type": "server_error"}}},
+        "fake-200-error": {
+            "status": 200,
+            "body": {"error": {"message": "upstream overloaded", "type": "server_error"}},
+        },
         "fake-stall": {"stall": True},
         "fake-stall-first": {"stall_first": True},
         "fake-stall-mid": {"stall_after": 3},
@@ -108,8 +117,9 @@ class FakeOpenAI(FakeServer):
         behaviour = self.next_behaviour("__models__") or {}
         if "status" in behaviour:
             return web.json_response({"error": {"message": "down"}}, status=behaviour["status"])
-        return web.json_response({"object": "list", "data": [{"id": "gpt-fake", "object": "model",
-                                                               "created": 0, "owned_by": "fake"}]})
+        return web.json_response(
+            {"object": "list", "data": [{"id": "gpt-fake", "object": "model", "created": 0, "owned_by": "fake"}]}
+        )
 
     def _error(self, b: dict[str, Any], model: str) -> web.Response:
         status = int(b["status"])
@@ -121,8 +131,12 @@ class FakeOpenAI(FakeServer):
             return web.Response(status=status, text=page, content_type="text/html", headers=headers)
         if "body" in b:
             return web.json_response(b["body"], status=status, headers=headers)
-        kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-                429: "rate_limit_error"}.get(status, "server_error")
+        kind = {
+            400: "invalid_request_error",
+            401: "authentication_error",
+            404: "not_found_error",
+            429: "rate_limit_error",
+        }.get(status, "server_error")
         message = b.get("message") or f"fake error {status} for {model}"
         body = {"error": {"message": message, "type": kind, "param": None, "code": b.get("code")}}
         return web.json_response(body, status=status, headers=headers)
@@ -145,9 +159,13 @@ class FakeOpenAI(FakeServer):
     def _usage(self, doc: dict[str, Any], text: str) -> dict[str, Any]:
         prompt = sum(len(json.dumps(m)) // 4 for m in doc.get("messages", []))
         completion = max(1, len(text) // 4)
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-                "prompt_tokens_details": {"cached_tokens": 0},
-                "completion_tokens_details": {"reasoning_tokens": 0}}
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        }
 
     def _wants_tools(self, doc: dict[str, Any], b: dict[str, Any]) -> bool:
         messages = doc.get("messages") or []
@@ -156,10 +174,16 @@ class FakeOpenAI(FakeServer):
 
     def _tool_calls(self) -> list[dict[str, Any]]:
         return [
-            {"id": "call_weather_1", "type": "function",
-             "function": {"name": "get_weather", "arguments": json.dumps({"city": "Paris"})}},
-            {"id": "call_weather_2", "type": "function",
-             "function": {"name": "get_weather", "arguments": json.dumps({"city": "Tokyo"})}},
+            {
+                "id": "call_weather_1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": json.dumps({"city": "Paris"})},
+            },
+            {
+                "id": "call_weather_2",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": json.dumps({"city": "Tokyo"})},
+            },
         ]
 
     def _text(self, doc: dict[str, Any], model: str, b: dict[str, Any]) -> str:
@@ -179,7 +203,10 @@ class FakeOpenAI(FakeServer):
             text = self._text(doc, model, b)
             message, finish = {"role": "assistant", "content": text, "refusal": None}, "stop"
         out: dict[str, Any] = {
-            "id": "chatcmpl-fake123", "object": "chat.completion", "created": int(time.time()), "model": model,
+            "id": "chatcmpl-fake123",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
             "system_fingerprint": "fp_fake",
             "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
         }
@@ -192,8 +219,13 @@ class FakeOpenAI(FakeServer):
         await resp.prepare(request)
         if b.get("stall_first"):
             await asyncio.sleep(60)
-        base = {"id": "chatcmpl-fake123", "object": "chat.completion.chunk", "created": int(time.time()),
-                "model": model, "system_fingerprint": "fp_fake"}
+        base = {
+            "id": "chatcmpl-fake123",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+            "system_fingerprint": "fp_fake",
+        }
 
         def frame(choices: list[dict[str, Any]], **extra: Any) -> bytes:
             return b"data: " + json.dumps({**base, "choices": choices, **extra}).encode() + b"\n\n"
@@ -202,8 +234,12 @@ class FakeOpenAI(FakeServer):
         if self._wants_tools(doc, b):
             for i, call in enumerate(self._tool_calls()):
                 args = call["function"]["arguments"]
-                head = {"index": i, "id": call["id"], "type": "function",
-                        "function": {"name": call["function"]["name"], "arguments": ""}}
+                head = {
+                    "index": i,
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {"name": call["function"]["name"], "arguments": ""},
+                }
                 frames.append(frame([{"index": 0, "delta": {"tool_calls": [head]}, "finish_reason": None}]))
                 for piece in (args[: len(args) // 2], args[len(args) // 2 :]):
                     delta = {"tool_calls": [{"index": i, "function": {"arguments": piece}}]}

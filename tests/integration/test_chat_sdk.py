@@ -39,9 +39,15 @@ def test_unknown_fields_and_tools_reach_the_upstream_unchanged(
 ) -> None:
     request = {
         "model": "fakeai/gpt-fake",
-        "messages": [{"role": "user", "content": [
-            {"type": "text", "text": "what is this?"},
-            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}],
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                ],
+            }
+        ],
         "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
         "tool_choice": "auto",
         "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}},
@@ -60,8 +66,11 @@ def test_unknown_fields_and_tools_reach_the_upstream_unchanged(
 def test_caller_key_never_reaches_upstream(gateway: GatewayProcess, fake_openai: FakeOpenAI) -> None:
     gateway.openai().chat.completions.create(model="fakeai/gpt-fake", messages=[{"role": "user", "content": "x"}])
     with gateway.http() as http:
-        http.post("/v1/chat/completions", json={"model": "fakeai/gpt-fake", "messages": [
-            {"role": "user", "content": "y"}]}, headers={"X-API-Key": gateway.api_key})
+        http.post(
+            "/v1/chat/completions",
+            json={"model": "fakeai/gpt-fake", "messages": [{"role": "user", "content": "y"}]},
+            headers={"X-API-Key": gateway.api_key},
+        )
     for received in fake_openai.received:
         dump = json.dumps(received.headers) + received.body.decode()
         assert gateway.api_key not in dump
@@ -70,8 +79,11 @@ def test_caller_key_never_reaches_upstream(gateway: GatewayProcess, fake_openai:
 
 def test_provider_key_never_comes_back(gateway: GatewayProcess) -> None:
     with gateway.http() as http:
-        resp = http.post("/v1/chat/completions", json={"model": "fakeai/gpt-fake", "messages": [
-            {"role": "user", "content": "y"}]}, headers={"Authorization": f"Bearer {gateway.api_key}"})
+        resp = http.post(
+            "/v1/chat/completions",
+            json={"model": "fakeai/gpt-fake", "messages": [{"role": "user", "content": "y"}]},
+            headers={"Authorization": f"Bearer {gateway.api_key}"},
+        )
         assert "sk-upstream-primary-secret" not in resp.text + json.dumps(dict(resp.headers))
 
 
@@ -97,14 +109,22 @@ async def test_async_client_and_streaming(gateway: GatewayProcess) -> None:
 
 def test_stream_include_usage_is_honoured_and_absent_otherwise(gateway: GatewayProcess) -> None:
     client = gateway.openai()
-    chunks = list(client.chat.completions.create(
-        model="fakeai/gpt-fake", messages=[{"role": "user", "content": "u"}], stream=True,
-        stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model="fakeai/gpt-fake",
+            messages=[{"role": "user", "content": "u"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     usage_chunks = [c for c in chunks if c.usage is not None]
     assert len(usage_chunks) == 1 and usage_chunks[0].usage.total_tokens > 0
     assert usage_chunks[0].choices == []
-    plain = list(client.chat.completions.create(
-        model="fakeai/gpt-fake", messages=[{"role": "user", "content": "u"}], stream=True))
+    plain = list(
+        client.chat.completions.create(
+            model="fakeai/gpt-fake", messages=[{"role": "user", "content": "u"}], stream=True
+        )
+    )
     assert all(c.usage is None for c in plain)
     assert plain[-1].choices[0].finish_reason == "stop"
 
@@ -124,8 +144,15 @@ def test_stream_helper(gateway: GatewayProcess) -> None:
 @pytest.mark.parametrize("stream", [False, True])
 def test_tool_call_round_trip(gateway: GatewayProcess, stream: bool) -> None:
     client = gateway.openai()
-    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
-        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            },
+        }
+    ]
     messages: list[dict[str, object]] = [{"role": "user", "content": "weather in Paris and Tokyo?"}]
     if stream:
         with client.chat.completions.stream(model="fakeai/fake-tool", messages=messages, tools=tools) as s:
@@ -148,9 +175,7 @@ def test_tool_call_round_trip(gateway: GatewayProcess, stream: bool) -> None:
 def test_prefixes_and_bare_names(gateway: GatewayProcess) -> None:
     for prefix in ("/v1", "/openai/v1", "/api/v1"):
         client = openai.OpenAI(api_key=gateway.api_key, base_url=gateway.base_url + prefix, max_retries=0)
-        completion = client.chat.completions.create(
-            model="fake-tool", messages=[{"role": "user", "content": "hi"}]
-        )
+        completion = client.chat.completions.create(model="fake-tool", messages=[{"role": "user", "content": "hi"}])
         assert completion.model == "fakeai/fake-tool"
 
 
@@ -174,7 +199,8 @@ def test_demo_provider_answers_stream_and_not(gateway: GatewayProcess) -> None:
     text = "".join(
         c.choices[0].delta.content or ""
         for c in client.chat.completions.create(
-            model="demo/echo", messages=[{"role": "user", "content": "one two three"}], stream=True)
+            model="demo/echo", messages=[{"role": "user", "content": "one two three"}], stream=True
+        )
         if c.choices
     )
     assert text == "Echo: one two three"

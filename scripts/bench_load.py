@@ -1,0 +1,145 @@
+"""Load generation for scripts/bench.py: closed loop, open loop (fixed rate), and streams."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import msgspec
+
+__all__ = ["LoadResult", "closed_loop", "open_loop", "stream_run"]
+
+
+def _loopback_only(url: str) -> None:
+    if urlsplit(url).hostname not in {"127.0.0.1", "localhost", "::1"}:
+        raise SystemExit(f"refusing to load a non-loopback target: {url}")
+
+
+@dataclass
+class LoadResult:
+    latencies_ms: list[float] = field(default_factory=list)
+    ttfts_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def count(self) -> int:
+        return len(self.latencies_ms)
+
+    @property
+    def rps(self) -> float:
+        return self.count / self.elapsed_s if self.elapsed_s else 0.0
+
+    @staticmethod
+    def _pct(values: list[float], q: float) -> float:
+        if not values:
+            return float("nan")
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+    def p(self, q: float) -> float:
+        return self._pct(self.latencies_ms, q)
+
+    def ttft(self, q: float) -> float:
+        return self._pct(self.ttfts_ms, q)
+
+
+def _session(limit: int) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=limit, limit_per_host=limit), timeout=aiohttp.ClientTimeout(total=60)
+    )
+
+
+async def _one(
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str], body: bytes, result: LoadResult
+) -> None:
+    start = time.perf_counter()
+    try:
+        async with session.post(url, data=body, headers={**headers, "content-type": "application/json"}) as resp:
+            await resp.read()
+            ok = resp.status == 200
+    except aiohttp.ClientError:
+        ok = False
+    if ok:
+        result.latencies_ms.append((time.perf_counter() - start) * 1000)
+    else:
+        result.errors += 1
+
+
+async def closed_loop(
+    url: str, headers: dict[str, str], body: dict[str, Any], seconds: float, concurrency: int
+) -> LoadResult:
+    """`concurrency` workers, each sending its next request as soon as the last returns."""
+    _loopback_only(url)
+    payload = msgspec.json.encode(body)
+    result = LoadResult()
+    async with _session(concurrency) as session:
+        start = time.perf_counter()
+        deadline = start + seconds
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                await _one(session, url, headers, payload, result)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        result.elapsed_s = time.perf_counter() - start
+    return result
+
+
+async def open_loop(url: str, headers: dict[str, str], body: dict[str, Any], seconds: float, rate: float) -> LoadResult:
+    """Requests start on a fixed schedule whatever the latency (no coordinated omission)."""
+    _loopback_only(url)
+    payload = msgspec.json.encode(body)
+    result = LoadResult()
+    total = int(seconds * rate)
+    async with _session(1024) as session:
+        start = time.perf_counter()
+        tasks = []
+        for i in range(total):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(_one(session, url, headers, payload, result)))
+        await asyncio.gather(*tasks)
+        result.elapsed_s = time.perf_counter() - start
+    return result
+
+
+async def stream_run(
+    url: str, headers: dict[str, str], body: dict[str, Any], count: int, concurrency: int
+) -> LoadResult:
+    """`count` streams, `concurrency` at a time: time to first content and to the end."""
+    _loopback_only(url)
+    payload = msgspec.json.encode(body)
+    result = LoadResult()
+    sem = asyncio.Semaphore(concurrency)
+    async with _session(concurrency) as session:
+
+        async def one() -> None:
+            async with sem:
+                start = time.perf_counter()
+                first: float | None = None
+                try:
+                    async with session.post(
+                        url, data=payload, headers={**headers, "content-type": "application/json"}
+                    ) as resp:
+                        async for line in resp.content:
+                            if first is None and b'"content":"tok' in line:
+                                first = time.perf_counter()
+                        ok = resp.status == 200
+                except aiohttp.ClientError:
+                    ok = False
+                if ok and first is not None:
+                    result.ttfts_ms.append((first - start) * 1000)
+                    result.latencies_ms.append((time.perf_counter() - start) * 1000)
+                else:
+                    result.errors += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(count)))
+        result.elapsed_s = time.perf_counter() - start
+    return result

@@ -1,0 +1,115 @@
+"""Start-up with a bad config file, and SIGTERM draining in-flight streams."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import base_config
+from tests.fakes.openai import FakeOpenAI
+from tests.gateway_process import ROOT, start_gateway
+
+
+def _serve_with(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    return subprocess.run(
+        [sys.executable, "-m", "app", "serve", "--config", str(config), "--port", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "POLYROUTE_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+            "POLYROUTE_DATA_DIR": str(tmp_path),
+            **(env or {}),
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "what"),
+    [
+        (
+            "providers:\n  - name: a\n    kind: openai\n    base_url: http://x/v1\n    timeout_s: soon\n",
+            "$.providers[0].timeout_s",
+            "Expected `float`",
+        ),
+        ("providers:\n  - name: a\n    kind: teleport\n", "$.providers[0].kind", "Invalid enum value 'teleport'"),
+        (
+            "routes:\n  - name: r\n    targets: [{provider: ghost, model: m}]\n",
+            "$.routes[0].targets[0].provider",
+            "unknown provider 'ghost'",
+        ),
+        ("providers: [\n", "line", "not valid YAML"),
+        (
+            "providers:\n  - name: a\n    kind: openai\n    base_url: http://x/v1\n    api_key: ${NOPE_NOT_SET}\n",
+            "$.providers[0].api_key",
+            "environment variable NOPE_NOT_SET is not set",
+        ),
+        ("plans:\n  - {name: p, colour: blue}\n", "$.plans[0]", "unknown field `colour`"),
+    ],
+)
+def test_invalid_config_fails_with_file_path_and_reason(tmp_path: Path, text: str, where: str, what: str) -> None:
+    result = _serve_with(tmp_path, text)
+    assert result.returncode == 2
+    message = result.stderr.strip()
+    assert str(tmp_path / "bad.yaml") in message
+    assert where in message and what in message
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_config_env_expansion_and_idempotent_reapply(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    config = base_config(fake_openai, fake_openai)
+    config["providers"][0]["api_key"] = "${FAKE_UPSTREAM_KEY}"
+    for _ in range(2):  # applying the same file twice is a no-op apart from the version
+        gw = start_gateway(tmp_path, config, env={"FAKE_UPSTREAM_KEY": "sk-from-env-123456"})
+        try:
+            fake_openai.reset()
+            gw.openai().chat.completions.create(model="fakeai/gpt-fake", messages=[{"role": "user", "content": "x"}])
+            assert fake_openai.received[-1].headers["Authorization"] == "Bearer sk-from-env-123456"
+        finally:
+            assert gw.stop() == 0
+
+
+def test_sigterm_lets_in_flight_streams_finish(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    gw = start_gateway(tmp_path, base_config(fake_openai, fake_openai))
+    fake_openai.reset()
+    fake_openai.script("gpt-fake", {"chunks": 12, "chunk_delay_ms": 150})
+    lines: list[str] = []
+    started = threading.Event()
+
+    def consume() -> None:
+        with (
+            httpx.Client(timeout=30) as http,
+            http.stream(
+                "POST",
+                gw.v1 + "/chat/completions",
+                json={"model": "fakeai/gpt-fake", "stream": True, "messages": [{"role": "user", "content": "drain"}]},
+                headers={"Authorization": f"Bearer {gw.api_key}"},
+            ) as resp,
+        ):
+            for line in resp.iter_lines():
+                if line:
+                    lines.append(line)
+                    started.set()
+
+    reader = threading.Thread(target=consume)
+    reader.start()
+    assert started.wait(10)
+    gw.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(gw.base_url + "/healthz", timeout=2)  # no longer accepting
+    reader.join(30)
+    assert lines[-1] == "data: [DONE]"
+    assert len([line for line in lines if '"content"' in line]) >= 12
+    assert gw.proc.wait(30) == 0

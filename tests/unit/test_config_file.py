@@ -1,0 +1,40 @@
+"""The declarative config file: expansion, validation messages, cross references."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.catalog.config_file import ConfigFileError, parse_config
+
+
+def test_env_expansion_with_default() -> None:
+    cfg = parse_config(
+        "providers:\n  - {name: a, kind: openai, base_url: 'http://h/v1', api_key: '${K}', timeout_s: '${T:-7}'}\n",
+        {"K": "secret"},
+    )
+    assert cfg.providers[0].api_key == "secret"
+    assert cfg.providers[0].timeout_s == 7.0
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("providers:\n  - {name: '', kind: openai, base_url: 'http://h'}\n", "$.providers[0].name"),
+        ("providers:\n  - {name: a, kind: openai, base_url: 'ftp://h'}\n", "$.providers[0].base_url"),
+        ("providers:\n  - {name: a, kind: openai}\n", "$.providers[0].base_url"),
+        (
+            "providers:\n  - {name: a, kind: openai, base_url: 'http://h',"
+            " models: [{id: m, input_cost_per_mtok: -1}]}\n",
+            "$.providers[0].models[0].input_cost_per_mtok",
+        ),
+        ("providers:\n  - {name: a, kind: demo}\n  - {name: a, kind: demo}\n", "$.providers[1].name"),
+        ("api_keys:\n  - {name: k, key: 'sk-poly-0123456789abcdef', plan: gold}\n", "$.api_keys[0].plan"),
+        ("api_keys:\n  - {name: k, key: short}\n", "$.api_keys[0].key"),
+        ("- 1\n- 2\n", "$"),
+    ],
+)
+def test_errors_name_the_place(text: str, where: str) -> None:
+    with pytest.raises(ConfigFileError) as err:
+        parse_config(text, {}, "f.yaml")
+    assert err.value.where == where
+    assert str(err.value).startswith(f"f.yaml: {where}")
