@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.gateway.exchange import Exchange
+from app.gateway.snapshot import KeyRecord
 from app.gateway.tracing import TraceContext
 
 __all__ = ["Call", "Parsed", "Reply"]
@@ -39,6 +40,8 @@ class Call:
     received: float
     """perf_counter() when the request arrived."""
     parsed: Parsed | None = None
+    key: KeyRecord | None = None
+    """Set by in-process callers (tasks, the UI playground) that authenticated the key already."""
 
     @property
     def model(self) -> str | None:

@@ -70,7 +70,7 @@ class Gateway:
     async def _handle(self, ctx: _Context) -> Reply:
         call = ctx.call
         snapshot = self.catalog.snapshot
-        ctx.key = key = authenticate(call.headers, snapshot)
+        ctx.key = key = call.key or authenticate(call.headers, snapshot)
         call.parsed = parsed = call.parse(call.raw)
         ctx.resolved = resolved = resolve(parsed.model, snapshot, key)
         estimated_tokens = len(call.raw) // 4
