@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import free_port
 from tests.gateway_process import API_KEY, GatewayProcess, start_gateway
@@ -52,6 +54,41 @@ def fake_backup() -> Iterator[FakeOpenAI]:
     server = FakeOpenAI().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_anthropic() -> Iterator[FakeAnthropic]:
+    server = FakeAnthropic(api_key="sk-ant-upstream-secret").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_gemini() -> Iterator[FakeGemini]:
+    server = FakeGemini(api_key="gemini-upstream-secret").start()
+    yield server
+    server.stop()
+
+
+ANTHROPIC_MODELS = ["claude-fake", "fake-tool", "fake-thinking", "fake-500", "fake-529", "fake-400", "fake-cut",
+                    "fake-stream-error", "fake-chunks-30", "fake-refusal", "fake-stall-first"]
+GEMINI_MODELS = ["gemini-fake", "fake-tool", "fake-thinking", "fake-500", "fake-400", "fake-cut", "fake-safety",
+                 "fake-no-finish"]
+
+
+def dialect_providers(anthropic: FakeAnthropic | None, gemini: FakeGemini | None) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if anthropic is not None:
+        out.append({"name": "claude", "kind": "anthropic", "base_url": anthropic.base_url,
+                    "api_key": "sk-ant-upstream-secret", "timeout_s": 3,
+                    "models": [{"id": m, "input_cost_per_mtok": 3.0, "output_cost_per_mtok": 15.0,
+                                "cached_input_cost_per_mtok": 0.3, "context_window": 200000} for m in ANTHROPIC_MODELS]})
+    if gemini is not None:
+        out.append({"name": "gem", "kind": "gemini", "base_url": gemini.base_url + "/v1beta",
+                    "api_key": "gemini-upstream-secret", "timeout_s": 3,
+                    "models": [{"id": m, "input_cost_per_mtok": 0.1, "output_cost_per_mtok": 0.4,
+                                "context_window": 1000000} for m in GEMINI_MODELS]})
+    return out
 
 
 def base_config(primary: FakeOpenAI, backup: FakeOpenAI) -> dict[str, Any]:
@@ -116,20 +153,29 @@ def base_config(primary: FakeOpenAI, backup: FakeOpenAI) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def gateway(
-    tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI, fake_backup: FakeOpenAI
+    tmp_path_factory: pytest.TempPathFactory,
+    fake_openai: FakeOpenAI,
+    fake_backup: FakeOpenAI,
+    fake_anthropic: FakeAnthropic,
+    fake_gemini: FakeGemini,
 ) -> Iterator[GatewayProcess]:
-    gw = start_gateway(tmp_path_factory.mktemp("gateway"), base_config(fake_openai, fake_backup))
+    config = base_config(fake_openai, fake_backup)
+    config["providers"] += dialect_providers(fake_anthropic, fake_gemini)
+    gw = start_gateway(tmp_path_factory.mktemp("gateway"), config)
     yield gw
     gw.stop()
 
 
 @pytest.fixture
-def fakes_reset(fake_openai: FakeOpenAI, fake_backup: FakeOpenAI) -> Iterator[None]:
-    fake_openai.reset()
-    fake_backup.reset()
+def fakes_reset(
+    fake_openai: FakeOpenAI, fake_backup: FakeOpenAI, fake_anthropic: FakeAnthropic, fake_gemini: FakeGemini
+) -> Iterator[None]:
+    fakes = (fake_openai, fake_backup, fake_anthropic, fake_gemini)
+    for fake in fakes:
+        fake.reset()
     yield
-    fake_openai.reset()
-    fake_backup.reset()
+    for fake in fakes:
+        fake.reset()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -118,8 +118,8 @@ class AttemptLoop:
 
     pool: UpstreamPool
     health: HealthRegistry
-    exchanges: Callable[[str], Exchange]
-    """Upstream dialect -> the exchange for this request (targets of one route may differ)."""
+    exchanges: Callable[[ProviderAdapter], Exchange]
+    """Upstream adapter -> the exchange for this request (targets of one route may differ)."""
     params: RouteParams
     trace: TraceContext
     stream: bool
@@ -231,9 +231,8 @@ class AttemptLoop:
 
     async def _attempt(self, target: Target, started: float) -> Completed | StreamStarted:
         provider = target.provider
-        exchange = self.exchanges(target.adapter.dialect)
-        body = exchange.upstream_body(provider, target.candidate.model, self.stream)
-        req = target.adapter.generate(provider, target.candidate.model, body, self.stream)
+        exchange = self.exchanges(target.adapter)
+        req = exchange.request(target.adapter, provider, target.candidate.model, self.stream)
         first = self.params.first_token_timeout_s or provider.first_token_timeout_s or provider.timeout_s
         first = self._bound(first if self.stream else provider.timeout_s)
         headers = {"traceparent": self.trace.child().traceparent}

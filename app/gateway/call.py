@@ -9,6 +9,7 @@ from typing import Any
 from app.gateway.exchange import Exchange
 from app.gateway.snapshot import KeyRecord
 from app.gateway.tracing import TraceContext
+from app.providers.base import ProviderAdapter
 
 __all__ = ["Call", "Parsed", "Reply"]
 
@@ -20,8 +21,8 @@ class Parsed:
     model: str
     stream: bool
     body: dict[str, Any]
-    exchanges: Callable[[str], Exchange]
-    """Upstream dialect -> the exchange for this request (a route's targets may differ)."""
+    exchanges: Callable[[ProviderAdapter], Exchange]
+    """Upstream adapter -> the exchange for this request (a route's targets may differ)."""
     max_output_tokens: int | None = None
 
 

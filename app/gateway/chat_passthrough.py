@@ -11,6 +11,7 @@ from app.accounting.events import Usage
 from app.gateway.exchange import BadUpstreamReply, Served, UpstreamStreamError
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.sse import frame_data
+from app.providers.base import ProviderAdapter, UpstreamRequest
 from app.providers.openai_compatible import quirks_for
 
 __all__ = ["ChatPassthrough", "ChatPassthroughRelay", "openai_usage"]
@@ -58,6 +59,9 @@ class ChatPassthrough:
                 body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
             found = self._encoded[cache_key] = _encode(body)
         return found
+
+    def request(self, adapter: ProviderAdapter, provider: ProviderEntry, model: str, stream: bool) -> UpstreamRequest:
+        return adapter.generate(provider, model, self.upstream_body(provider, model, stream), stream)
 
     def reply(self, body: bytes, served: Served) -> tuple[bytes, Usage]:
         try:

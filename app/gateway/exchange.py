@@ -12,6 +12,7 @@ from typing import Protocol
 
 from app.accounting.events import Usage
 from app.gateway.snapshot import ProviderEntry
+from app.providers.base import ProviderAdapter, UpstreamRequest
 
 __all__ = ["BadUpstreamReply", "Exchange", "Served", "StreamRelay", "UpstreamStreamError"]
 
@@ -44,11 +45,18 @@ class UpstreamStreamError(Exception):
 class StreamRelay(Protocol):
     """Turns upstream SSE frames into bytes for the caller, keeping what accounting needs."""
 
-    usage: Usage | None
-    terminated: bool
-    """The upstream's end-of-stream marker arrived (`[DONE]`, `message_stop`): stop reading."""
-    malformed: int
-    """Frames skipped because they did not parse."""
+    @property
+    def usage(self) -> Usage | None: ...
+
+    @property
+    def terminated(self) -> bool:
+        """The upstream's end-of-stream marker arrived (`[DONE]`, `message_stop`): stop reading."""
+        ...
+
+    @property
+    def malformed(self) -> int:
+        """Frames skipped because they did not parse."""
+        ...
 
     def feed(self, frame: bytes) -> bytes:
         """Bytes to send for one upstream frame (b"" when it produces nothing)."""
@@ -75,6 +83,10 @@ class Exchange(Protocol):
 
     def upstream_body(self, provider: ProviderEntry, model: str, stream: bool) -> bytes:
         """The request body for one attempt on `model`."""
+        ...
+
+    def request(self, adapter: ProviderAdapter, provider: ProviderEntry, model: str, stream: bool) -> UpstreamRequest:
+        """The upstream HTTP request for one attempt (body plus the adapter's URL and auth)."""
         ...
 
     def reply(self, body: bytes, served: Served) -> tuple[bytes, Usage]:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from app.providers.anthropic import AnthropicAdapter
 from app.providers.base import ProviderAdapter
 from app.providers.demo import DemoAdapter
+from app.providers.gemini import GeminiAdapter
 from app.providers.openai import OpenAIAdapter
 from app.providers.openai_compatible import OpenAICompatibleAdapter
 
 __all__ = ["ADAPTERS", "adapter_for"]
 
-ADAPTERS: dict[str, ProviderAdapter] = {a.kind: a for a in (OpenAIAdapter(), OpenAICompatibleAdapter(), DemoAdapter())}
+ADAPTERS: dict[str, ProviderAdapter] = {
+    a.kind: a
+    for a in (OpenAIAdapter(), OpenAICompatibleAdapter(), DemoAdapter(), AnthropicAdapter(), GeminiAdapter())
+}
 
 
 def adapter_for(kind: str) -> ProviderAdapter:

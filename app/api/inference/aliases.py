@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.api.inference.chat import parse_chat
+from app.api.inference.messages import parse_messages
 from app.api.problem import Dialect
 from app.gateway.call import Parsed
 
@@ -29,4 +30,5 @@ class InferenceRoute:
 
 INFERENCE_ROUTES: tuple[InferenceRoute, ...] = (
     InferenceRoute("chat.completions", "openai", "/chat/completions", parse_chat),
+    InferenceRoute("messages", "anthropic", "/messages", parse_messages),
 )
