@@ -70,24 +70,67 @@ def fake_gemini() -> Iterator[FakeGemini]:
     server.stop()
 
 
-ANTHROPIC_MODELS = ["claude-fake", "fake-tool", "fake-thinking", "fake-500", "fake-529", "fake-400", "fake-cut",
-                    "fake-stream-error", "fake-chunks-30", "fake-refusal", "fake-stall-first"]
-GEMINI_MODELS = ["gemini-fake", "fake-tool", "fake-thinking", "fake-500", "fake-400", "fake-cut", "fake-safety",
-                 "fake-no-finish"]
+ANTHROPIC_MODELS = [
+    "claude-fake",
+    "fake-tool",
+    "fake-thinking",
+    "fake-500",
+    "fake-529",
+    "fake-400",
+    "fake-cut",
+    "fake-stream-error",
+    "fake-chunks-30",
+    "fake-refusal",
+    "fake-stall-first",
+]
+GEMINI_MODELS = [
+    "gemini-fake",
+    "fake-tool",
+    "fake-thinking",
+    "fake-500",
+    "fake-400",
+    "fake-cut",
+    "fake-safety",
+    "fake-no-finish",
+]
 
 
 def dialect_providers(anthropic: FakeAnthropic | None, gemini: FakeGemini | None) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if anthropic is not None:
-        out.append({"name": "claude", "kind": "anthropic", "base_url": anthropic.base_url,
-                    "api_key": "sk-ant-upstream-secret", "timeout_s": 3,
-                    "models": [{"id": m, "input_cost_per_mtok": 3.0, "output_cost_per_mtok": 15.0,
-                                "cached_input_cost_per_mtok": 0.3, "context_window": 200000} for m in ANTHROPIC_MODELS]})
+        out.append(
+            {
+                "name": "claude",
+                "kind": "anthropic",
+                "base_url": anthropic.base_url,
+                "api_key": "sk-ant-upstream-secret",
+                "timeout_s": 3,
+                "models": [
+                    {
+                        "id": m,
+                        "input_cost_per_mtok": 3.0,
+                        "output_cost_per_mtok": 15.0,
+                        "cached_input_cost_per_mtok": 0.3,
+                        "context_window": 200000,
+                    }
+                    for m in ANTHROPIC_MODELS
+                ],
+            }
+        )
     if gemini is not None:
-        out.append({"name": "gem", "kind": "gemini", "base_url": gemini.base_url + "/v1beta",
-                    "api_key": "gemini-upstream-secret", "timeout_s": 3,
-                    "models": [{"id": m, "input_cost_per_mtok": 0.1, "output_cost_per_mtok": 0.4,
-                                "context_window": 1000000} for m in GEMINI_MODELS]})
+        out.append(
+            {
+                "name": "gem",
+                "kind": "gemini",
+                "base_url": gemini.base_url + "/v1beta",
+                "api_key": "gemini-upstream-secret",
+                "timeout_s": 3,
+                "models": [
+                    {"id": m, "input_cost_per_mtok": 0.1, "output_cost_per_mtok": 0.4, "context_window": 1000000}
+                    for m in GEMINI_MODELS
+                ],
+            }
+        )
     return out
 
 

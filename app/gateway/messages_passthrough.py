@@ -38,7 +38,8 @@ def _strip_unsigned_thinking(body: dict[str, Any]) -> None:
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, list):
             message["content"] = [
-                b for b in content
+                b
+                for b in content
                 if not (isinstance(b, dict) and b.get("type") == "thinking" and not b.get("signature"))
             ]
 

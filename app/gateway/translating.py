@@ -33,7 +33,9 @@ class TranslatingExchange:
     def upstream_body(self, provider: ProviderEntry, model: str, stream: bool) -> bytes:
         found = self._encoded.get((model, stream))
         if found is None:
-            found = self._encoded[(model, stream)] = _encode(self.upstream.request(self.client.to_chat(), model, stream))
+            found = self._encoded[(model, stream)] = _encode(
+                self.upstream.request(self.client.to_chat(), model, stream)
+            )
         return found
 
     def request(self, adapter: ProviderAdapter, provider: ProviderEntry, model: str, stream: bool) -> UpstreamRequest:

@@ -12,8 +12,7 @@ from app.providers.openai_compatible import OpenAICompatibleAdapter
 __all__ = ["ADAPTERS", "adapter_for"]
 
 ADAPTERS: dict[str, ProviderAdapter] = {
-    a.kind: a
-    for a in (OpenAIAdapter(), OpenAICompatibleAdapter(), DemoAdapter(), AnthropicAdapter(), GeminiAdapter())
+    a.kind: a for a in (OpenAIAdapter(), OpenAICompatibleAdapter(), DemoAdapter(), AnthropicAdapter(), GeminiAdapter())
 }
 
 

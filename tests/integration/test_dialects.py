@@ -16,12 +16,23 @@ from tests.gateway_process import GatewayProcess
 
 pytestmark = pytest.mark.usefixtures("fakes_reset")
 
-OPENAI_TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
-                                                  "parameters": {"type": "object", "properties": {
-                                                      "city": {"type": "string"}}, "required": ["city"]}}}]
-ANTHROPIC_TOOLS = [{"name": "get_weather", "description": "Weather for a city",
-                    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
-                                     "required": ["city"]}}]
+OPENAI_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
+]
+ANTHROPIC_TOOLS = [
+    {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    }
+]
 
 # (gateway model name, the name the answer must carry, the upstream's own text for "ping")
 OPENAI_SDK_TARGETS = [
@@ -34,8 +45,10 @@ OPENAI_SDK_TARGETS = [
 def test_openai_sdk_non_stream_on_other_dialects(gateway: GatewayProcess, model: str, answered: str) -> None:
     client = gateway.openai()
     raw = client.chat.completions.with_raw_response.create(
-        model=model, messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "ping"}],
-        max_tokens=100, temperature=0.5,
+        model=model,
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "ping"}],
+        max_tokens=100,
+        temperature=0.5,
     )
     completion = raw.parse()
     upstream_model = model.split("/", 1)[1]
@@ -62,9 +75,14 @@ def test_openai_sdk_to_anthropic_sends_anthropic_wire(gateway: GatewayProcess, f
 
 @pytest.mark.parametrize(("model", "answered"), OPENAI_SDK_TARGETS)
 def test_openai_sdk_stream_on_other_dialects(gateway: GatewayProcess, model: str, answered: str) -> None:
-    chunks = list(gateway.openai().chat.completions.create(
-        model=model, messages=[{"role": "user", "content": "stream me"}], stream=True,
-        stream_options={"include_usage": True}))
+    chunks = list(
+        gateway.openai().chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": "stream me"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == f"Hello from {model.split('/', 1)[1]}. You said: stream me"
     assert {c.model for c in chunks} == {answered}
@@ -72,8 +90,9 @@ def test_openai_sdk_stream_on_other_dialects(gateway: GatewayProcess, model: str
     assert finishes == ["stop"]
     usage = [c.usage for c in chunks if c.usage is not None]
     assert len(usage) == 1 and usage[0].completion_tokens > 0
-    plain = list(gateway.openai().chat.completions.create(
-        model=model, messages=[{"role": "user", "content": "x"}], stream=True))
+    plain = list(
+        gateway.openai().chat.completions.create(model=model, messages=[{"role": "user", "content": "x"}], stream=True)
+    )
     assert all(c.usage is None for c in plain)
 
 
@@ -104,7 +123,8 @@ def test_openai_sdk_tool_round_trip_on_other_dialects(gateway: GatewayProcess, m
 
 def test_openai_sdk_reasoning_from_anthropic_thinking(gateway: GatewayProcess) -> None:
     raw = gateway.openai().chat.completions.with_raw_response.create(
-        model="claude/fake-thinking", messages=[{"role": "user", "content": "think"}])
+        model="claude/fake-thinking", messages=[{"role": "user", "content": "think"}]
+    )
     message = json.loads(raw.http_response.text)["choices"][0]["message"]
     assert message["reasoning_content"]
     assert message["content"]
@@ -118,7 +138,8 @@ ANTHROPIC_SDK_TARGETS = ["fakeai/gpt-fake", "claude/claude-fake", "gem/gemini-fa
 @pytest.mark.parametrize("model", ANTHROPIC_SDK_TARGETS)
 def test_anthropic_sdk_non_stream(gateway: GatewayProcess, model: str) -> None:
     message = gateway.anthropic().messages.create(
-        model=model, max_tokens=200, system="Be brief.", messages=[{"role": "user", "content": "ping"}])
+        model=model, max_tokens=200, system="Be brief.", messages=[{"role": "user", "content": "ping"}]
+    )
     assert message.type == "message" and message.role == "assistant"
     assert message.content[0].type == "text"
     assert message.content[0].text == f"Hello from {model.split('/', 1)[1]}. You said: ping"
@@ -157,19 +178,31 @@ def test_anthropic_sdk_tool_round_trip(gateway: GatewayProcess, model: str, stre
     assert [u.name for u in uses] == ["get_weather", "get_weather"]
     assert sorted(u.input["city"] for u in uses) == ["Paris", "Tokyo"]
     messages.append({"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]})
-    messages.append({"role": "user", "content": [
-        {"type": "tool_result", "tool_use_id": u.id, "content": f"sunny in {u.input['city']}"} for u in uses]})
+    messages.append(
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": u.id, "content": f"sunny in {u.input['city']}"} for u in uses
+            ],
+        }
+    )
     second = client.messages.create(model=model, max_tokens=300, messages=messages, tools=ANTHROPIC_TOOLS)
     text = "".join(b.text for b in second.content if b.type == "text")
     assert "sunny in Paris" in text and "sunny in Tokyo" in text
 
 
 def test_anthropic_passthrough_keeps_upstream_body(gateway: GatewayProcess, fake_anthropic: FakeAnthropic) -> None:
-    request = {"model": "claude/claude-fake", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}],
-               "metadata": {"user_id": "u-1"}, "top_k": 5}
+    request = {
+        "model": "claude/claude-fake",
+        "max_tokens": 50,
+        "messages": [{"role": "user", "content": "hi"}],
+        "metadata": {"user_id": "u-1"},
+        "top_k": 5,
+    }
     with gateway.http() as http:
-        resp = http.post("/v1/messages", json=request, headers={"x-api-key": gateway.api_key,
-                                                                "anthropic-version": "2023-06-01"})
+        resp = http.post(
+            "/v1/messages", json=request, headers={"x-api-key": gateway.api_key, "anthropic-version": "2023-06-01"}
+        )
     assert resp.status_code == 200, resp.text
     assert fake_anthropic.requests_for("/v1/messages")[-1].json() == {**request, "model": "claude-fake"}
     assert resp.json()["model"] == "claude/claude-fake"
@@ -186,20 +219,27 @@ def test_anthropic_errors_parse_in_the_anthropic_sdk(gateway: GatewayProcess) ->
     assert err.value.response.headers["content-type"].startswith("application/problem+json")
     with pytest.raises(anthropic.AuthenticationError) as auth:
         gateway.anthropic(key="sk-poly-wrong-0000000000").messages.create(
-            model="claude/claude-fake", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+            model="claude/claude-fake", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+        )
     assert auth.value.type == "authentication_error"
     with gateway.http() as http:
-        resp = http.post("/v1/messages", json={"model": "claude/claude-fake", "messages": [
-            {"role": "user", "content": "x"}]}, headers={"x-api-key": gateway.api_key})
+        resp = http.post(
+            "/v1/messages",
+            json={"model": "claude/claude-fake", "messages": [{"role": "user", "content": "x"}]},
+            headers={"x-api-key": gateway.api_key},
+        )
     assert resp.status_code == 400
     assert resp.json()["error"]["type"] == "invalid_request_error"
     assert "max_tokens" in resp.json()["error"]["message"]
 
 
 def test_anthropic_stream_error_event_after_start(gateway: GatewayProcess) -> None:
-    with pytest.raises(anthropic.APIStatusError), gateway.anthropic().messages.stream(
-        model="claude/fake-stream-error", max_tokens=50, messages=[{"role": "user", "content": "x"}]
-    ) as stream:
+    with (
+        pytest.raises(anthropic.APIStatusError),
+        gateway.anthropic().messages.stream(
+            model="claude/fake-stream-error", max_tokens=50, messages=[{"role": "user", "content": "x"}]
+        ) as stream,
+    ):
         for _ in stream:
             pass
 
@@ -207,13 +247,15 @@ def test_anthropic_stream_error_event_after_start(gateway: GatewayProcess) -> No
 def test_unsupported_feature_is_400_naming_it(gateway: GatewayProcess) -> None:
     with pytest.raises(openai.BadRequestError) as err:
         gateway.openai().chat.completions.create(
-            model="claude/claude-fake", messages=[{"role": "user", "content": "x"}], logprobs=True)
+            model="claude/claude-fake", messages=[{"role": "user", "content": "x"}], logprobs=True
+        )
     assert "logprobs" in err.value.message and "Anthropic" in err.value.message
 
 
 def test_gemini_safety_block_is_content_filter(gateway: GatewayProcess, fake_gemini: FakeGemini) -> None:
     completion = gateway.openai().chat.completions.create(
-        model="gem/fake-safety", messages=[{"role": "user", "content": "x"}])
+        model="gem/fake-safety", messages=[{"role": "user", "content": "x"}]
+    )
     assert completion.choices[0].finish_reason == "content_filter"
     assert fake_gemini.requests_for(":generateContent")[-1].headers["x-goog-api-key"] == "gemini-upstream-secret"
 
@@ -227,11 +269,10 @@ def test_cut_streams_on_other_dialects_end_with_an_error_event(gateway: GatewayP
             pass
 
 
-def test_openai_upstream_passthrough_untouched_by_translation(
-    gateway: GatewayProcess, fake_openai: FakeOpenAI
-) -> None:
-    gateway.anthropic().messages.create(model="fakeai/gpt-fake", max_tokens=20, system="sys",
-                                        messages=[{"role": "user", "content": "hi"}])
+def test_openai_upstream_passthrough_untouched_by_translation(gateway: GatewayProcess, fake_openai: FakeOpenAI) -> None:
+    gateway.anthropic().messages.create(
+        model="fakeai/gpt-fake", max_tokens=20, system="sys", messages=[{"role": "user", "content": "hi"}]
+    )
     sent = fake_openai.requests_for("/chat/completions")[-1].json()
     assert sent["messages"] == [{"role": "system", "content": "sys"}, {"role": "user", "content": "hi"}]
     assert sent["max_tokens"] == 20 and sent["model"] == "gpt-fake"

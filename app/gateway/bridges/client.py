@@ -70,8 +70,12 @@ class ChatClient:
         return self._body
 
     def reply(self, chat: Json, served: Served) -> bytes:
-        doc = {**chat, "model": served.public_model, "provider": served.provider,
-               "latency_ms": round(served.latency_ms, 1)}
+        doc = {
+            **chat,
+            "model": served.public_model,
+            "provider": served.provider,
+            "latency_ms": round(served.latency_ms, 1),
+        }
         return _encode(doc)
 
     def stream(self, served: Served) -> ClientStream:
@@ -184,6 +188,7 @@ class ResponsesClient:
         return _encode(response)
 
     def stream(self, served: Served) -> ClientStream:
-        t = ChatToResponsesStream(response_id=self.response_id, request=self._request(served),
-                                  created_at=self.created_at)
+        t = ChatToResponsesStream(
+            response_id=self.response_id, request=self._request(served), created_at=self.created_at
+        )
         return _ResponsesStream(t, self._store)
