@@ -21,10 +21,13 @@ from app.api.admin import admin_handlers
 from app.api.errors import exception_handlers
 from app.api.inference.aliases import INFERENCE_ROUTES
 from app.api.inference.endpoint import inference_app
+from app.api.inference.stored_responses import stored_response_handlers
 from app.api.system import system_handlers
+from app.api.ui import ui_handlers
 from app.catalog.cache import CatalogCache
 from app.catalog.notify import start_listener
 from app.catalog.secrets import SecretBox
+from app.conversations.store import ResponseStore
 from app.db.engine import close_database, start_pool, use_database
 from app.gateway.pipeline import Gateway
 from app.gateway.upstream import UpstreamPool
@@ -33,6 +36,7 @@ from app.limits.admit import Limiter
 from app.limits.memory import MemoryCounters
 from app.runtime import Inflight, Runtime
 from app.settings import Settings, load_settings
+from app.ui_support.templating import template_config
 
 __all__ = ["create_app", "worker_app"]
 
@@ -48,7 +52,8 @@ def build_runtime(settings: Settings) -> Runtime:
     health = HealthRegistry()
     limiter = Limiter(MemoryCounters(), fail_closed=settings.limits_fail_closed)
     pool = UpstreamPool()
-    gateway = Gateway(catalog=catalog, pool=pool, health=health, limiter=limiter, usage=queue, rng=random.Random())
+    gateway = Gateway(catalog=catalog, pool=pool, health=health, limiter=limiter, usage=queue,
+                      responses=ResponseStore(), rng=random.Random())
     spool = str(Path(settings.data_dir) / f"usage-spool-{os.getpid()}.jsonl")
     writer = UsageWriter(queue, spool, settings.usage_batch_size)
     return Runtime(settings=settings, box=box, catalog=catalog, gateway=gateway, writer=writer, inflight=Inflight())
@@ -83,6 +88,7 @@ def create_app(settings: Settings) -> Litestar:
         scheduler.add_job(
             rt.writer.flush, "interval", seconds=settings.usage_flush_interval_s, max_instances=1, coalesce=True
         )
+        scheduler.add_job(rt.gateway.responses.flush, "interval", seconds=1.0, max_instances=1, coalesce=True)
         scheduler.start()
         rt.ready = True
         try:
@@ -94,16 +100,19 @@ def create_app(settings: Settings) -> Litestar:
             if listener is not None:
                 await listener.stop()
             await rt.writer.flush()
+            await rt.gateway.responses.flush()
             await rt.gateway.pool.close()
             await close_database(engine)
 
     app = Litestar(
-        route_handlers=[*_inference_handlers(rt), *system_handlers(), *admin_handlers(rt)],
+        route_handlers=[*_inference_handlers(rt), *stored_response_handlers(), *system_handlers(),
+                        *admin_handlers(rt), *ui_handlers(rt)],
         lifespan=[lifespan],
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.max_body_bytes,
         debug=False,
         openapi_config=OpenAPIConfig(title="Polyroute", version="0.1.0", path="/schema"),
+        template_config=template_config(),
     )
     app.state.runtime = rt
     return app

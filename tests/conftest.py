@@ -155,7 +155,10 @@ def base_config(primary: FakeOpenAI, backup: FakeOpenAI) -> dict[str, Any]:
                 "base_url": backup.base_url + "/v1",
                 "api_key": "sk-upstream-backup-secret",
                 "timeout_s": 3,
-                "models": [{"id": "gpt-fake", "input_cost_per_mtok": 0.5, "output_cost_per_mtok": 1.0}],
+                "models": [
+                    {"id": "gpt-fake", "input_cost_per_mtok": 0.5, "output_cost_per_mtok": 1.0},
+                    {"id": "fake-tool"},
+                ],
             },
             {
                 "name": "dead",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,8 @@ class Parsed:
     exchanges: Callable[[ProviderAdapter], Exchange]
     """Upstream adapter -> the exchange for this request (a route's targets may differ)."""
     max_output_tokens: int | None = None
+    bind: Callable[[KeyRecord, Any], Awaitable[None]] | None = None
+    """Async preparation once the caller's key is known (e.g. loading a stored conversation)."""
 
 
 @dataclass(slots=True)

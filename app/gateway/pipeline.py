@@ -12,6 +12,7 @@ from app.accounting.cost import cost_usd
 from app.accounting.events import Usage, UsageEvent
 from app.accounting.queue import UsageQueue
 from app.accounting.tokens import estimate_usage
+from app.conversations.store import ResponseStore
 from app.errors import GatewayError
 from app.gateway.attempts import AttemptLoop, Completed, StreamStarted, Target
 from app.gateway.call import Call, Reply
@@ -55,6 +56,7 @@ class Gateway:
     health: HealthRegistry
     limiter: Limiter
     usage: UsageQueue
+    responses: ResponseStore
     rng: random.Random = field(default_factory=random.Random)
 
     async def handle(self, call: Call) -> Reply:
@@ -73,6 +75,8 @@ class Gateway:
         ctx.key = key = call.key or authenticate(call.headers, snapshot)
         call.parsed = parsed = call.parse(call.raw)
         ctx.resolved = resolved = resolve(parsed.model, snapshot, key)
+        if parsed.bind is not None:
+            await parsed.bind(key, self)
         estimated_tokens = len(call.raw) // 4
         ctx.admission = await self.limiter.admit(key, estimated_tokens)
         ctx.headers.update(ctx.admission.headers)

@@ -112,6 +112,9 @@ class FakeOpenAI(FakeServer):
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_get("/v1/models", self.models)
+        from tests.fakes.openai_responses import add_responses_routes
+
+        add_responses_routes(self, app)
 
     async def models(self, request: web.Request) -> web.Response:
         behaviour = self.next_behaviour("__models__") or {}

@@ -37,11 +37,7 @@ def add_responses_routes(fake: FakeOpenAI, app: web.Application) -> None:
 
 @dataclass
 class FakeOpenAIWithResponses(FakeOpenAI):
-    """FakeOpenAI plus the native Responses API."""
-
-    def routes(self, app: web.Application) -> None:
-        super().routes(app)
-        add_responses_routes(self, app)
+    """FakeOpenAI, which now serves the native Responses API itself (kept for the translator tests)."""
 
 
 def sse_events(events: list[dict[str, Any]]) -> bytes:

@@ -175,8 +175,11 @@ def test_tool_call_round_trip(gateway: GatewayProcess, stream: bool) -> None:
 def test_prefixes_and_bare_names(gateway: GatewayProcess) -> None:
     for prefix in ("/v1", "/openai/v1", "/api/v1"):
         client = openai.OpenAI(api_key=gateway.api_key, base_url=gateway.base_url + prefix, max_retries=0)
-        completion = client.chat.completions.create(model="fake-tool", messages=[{"role": "user", "content": "hi"}])
-        assert completion.model == "fakeai/fake-tool"
+        completion = client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}])
+        assert completion.model == "demo/echo"
+    # fake-tool exists on several providers: a bare name must be unambiguous to resolve
+    with pytest.raises(openai.BadRequestError):
+        gateway.openai().chat.completions.create(model="fake-tool", messages=[{"role": "user", "content": "x"}])
 
 
 def test_route_with_several_targets_uses_priority_order(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from app.api.inference.chat import parse_chat
 from app.api.inference.messages import parse_messages
+from app.api.inference.responses import parse_responses
 from app.api.problem import Dialect
 from app.gateway.call import Parsed
 
@@ -31,4 +32,5 @@ class InferenceRoute:
 INFERENCE_ROUTES: tuple[InferenceRoute, ...] = (
     InferenceRoute("chat.completions", "openai", "/chat/completions", parse_chat),
     InferenceRoute("messages", "anthropic", "/messages", parse_messages),
+    InferenceRoute("responses", "openai", "/responses", parse_responses),
 )

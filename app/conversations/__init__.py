@@ -1,0 +1,1 @@
+"""Stored Responses (for `previous_response_id`, GET and DELETE /v1/responses/{id})."""
