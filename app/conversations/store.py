@@ -93,7 +93,7 @@ class ResponseStore:
         ]
         try:
             await StoredResponseRow.insert(*rows).on_conflict(action="DO NOTHING").run()
-        except Exception as exc:  # noqa: BLE001 -- keep them for the next flush whatever went wrong
+        except Exception as exc:  # keep them for the next flush, whatever went wrong
             log.warning("could not store %d responses yet: %s", len(pending), exc)
             self._pending = pending + self._pending
             return 0
