@@ -21,6 +21,7 @@ from app.api.admin import admin_handlers
 from app.api.errors import exception_handlers
 from app.api.inference.aliases import INFERENCE_ROUTES
 from app.api.inference.endpoint import inference_app
+from app.api.inference.models import models_handlers
 from app.api.inference.stored_responses import stored_response_handlers
 from app.api.system import system_handlers
 from app.api.ui import ui_handlers
@@ -105,7 +106,7 @@ def create_app(settings: Settings) -> Litestar:
             await close_database(engine)
 
     app = Litestar(
-        route_handlers=[*_inference_handlers(rt), *stored_response_handlers(), *system_handlers(),
+        route_handlers=[*_inference_handlers(rt), *stored_response_handlers(), *models_handlers(), *system_handlers(),
                         *admin_handlers(rt), *ui_handlers(rt)],
         lifespan=[lifespan],
         exception_handlers=exception_handlers(),

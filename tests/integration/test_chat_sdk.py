@@ -207,3 +207,33 @@ def test_demo_provider_answers_stream_and_not(gateway: GatewayProcess) -> None:
         if c.choices
     )
     assert text == "Echo: one two three"
+
+
+def test_models_list_and_get(gateway: GatewayProcess) -> None:
+    client = gateway.openai()
+    models = {m.id: m for m in client.models.list()}
+    assert {"fakeai/gpt-fake", "route/fallback", "demo/echo", "claude/claude-fake", "gem/gemini-fake"} <= set(models)
+    card = models["fakeai/gpt-fake"].model_dump()
+    assert card["object"] == "model" and card["owned_by"] == "fakeai"
+    assert card["context_window"] == 128000
+    assert card["pricing"] == {"input_per_mtok": 1.0, "output_per_mtok": 2.0, "cached_input_per_mtok": None}
+    assert card["health"] in {"healthy", "degraded", "down"}
+    assert card["targets"][0]["health"]["breaker"] in {"closed", "open", "half-open"}
+    route = models["route/fallback"].model_dump()
+    assert route["type"] == "route" and [t["provider"] for t in route["targets"]] == ["fakeai", "backup"]
+    assert "gpt-fake" not in models  # bare aliases are not listed twice
+    one = client.models.retrieve("claude/claude-fake")
+    assert one.id == "claude/claude-fake"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("nope/nothing")
+
+
+def test_models_list_follows_the_plan(gateway: GatewayProcess) -> None:
+    free = gateway.openai(key="sk-poly-free-0123456789abcdefghij")
+    ids = {m.id for m in free.models.list()}
+    assert "fakeai/gpt-fake" in ids and "route/fallback" in ids
+    assert "claude/claude-fake" not in ids
+    with pytest.raises(openai.NotFoundError):
+        free.models.retrieve("claude/claude-fake")
+    with pytest.raises(openai.AuthenticationError):
+        gateway.openai(key="sk-poly-wrong-000000000000").models.list()
