@@ -10,6 +10,7 @@ from app.accounting.writer import UsageWriter
 from app.catalog.cache import CatalogCache
 from app.catalog.secrets import SecretBox
 from app.gateway.pipeline import Gateway
+from app.health.probes import Prober
 from app.settings import Settings
 
 __all__ = ["Inflight", "Runtime"]
@@ -51,5 +52,6 @@ class Runtime:
     gateway: Gateway
     writer: UsageWriter
     inflight: Inflight
+    prober: Prober
     ready: bool = False
     extras: dict[str, object] = field(default_factory=dict)

@@ -191,8 +191,12 @@ class AttemptLoop:
                 if failure.cls == "caller":
                     self.health.release(target.key)
                     raise self._caller_error(failure) from None
-                self.health.record_failure(target.key, elapsed)
-                if failure.cls != "retryable" or retry >= self.params.retries:
+                if failure.cls == "context":
+                    # The prompt was too big for this model: says nothing about the target's health.
+                    self.health.release(target.key)
+                    raise
+                self.health.record_failure(target.key, elapsed, first_token=self.stream and failure.cls == "timeout")
+                if failure.cls != "retryable" or retry >= self.params.retries or self.health.is_open(target.key):
                     raise
                 delay = self._backoff(retry, failure.retry_after)
                 if delay is None:

@@ -16,6 +16,7 @@ from app.conversations.store import ResponseStore
 from app.errors import GatewayError
 from app.gateway.attempts import AttemptLoop, Completed, StreamStarted, Target
 from app.gateway.call import Call, Reply
+from app.gateway.explain import explain, explain_header, splice_explain, wants_explain
 from app.gateway.keys import authenticate
 from app.gateway.rank import rank_targets
 from app.gateway.resolve import resolve
@@ -24,6 +25,7 @@ from app.gateway.streaming import StreamOutcome, relay_stream
 from app.gateway.upstream import UpstreamPool
 from app.health.scores import HealthRegistry
 from app.limits.admit import Admission, Limiter
+from strategies.base import Candidate
 
 __all__ = ["Gateway"]
 
@@ -44,6 +46,8 @@ class _Context:
     resolved: ResolvedModel | None = None
     admission: Admission | None = None
     loop: AttemptLoop | None = None
+    ranked: list[Candidate] = field(default_factory=list)
+    explanation: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -80,7 +84,7 @@ class Gateway:
         estimated_tokens = len(call.raw) // 4
         ctx.admission = await self.limiter.admit(key, estimated_tokens)
         ctx.headers.update(ctx.admission.headers)
-        targets, _ranked = rank_targets(
+        targets, ctx.ranked = rank_targets(
             resolved,
             snapshot,
             key,
@@ -103,6 +107,9 @@ class Gateway:
             result = await loop.run(targets)
         finally:
             ctx.headers["x-polyroute-attempts"] = str(sum(1 for r in loop.records if r.outcome != "skipped"))
+            if wants_explain(call.headers):
+                ctx.explanation = explain(resolved.strategy, ctx.ranked, loop.records)
+                ctx.headers["x-polyroute-explain"] = explain_header(ctx.explanation)
         if isinstance(result, Completed):
             return self._completed(ctx, result)
         return self._streaming(ctx, result)
@@ -124,7 +131,8 @@ class Gateway:
     def _completed(self, ctx: _Context, result: Completed) -> Reply:
         self._account(ctx, 200, target=result.target, usage=result.usage)
         headers = self._reply_headers(ctx, result.target, result.upstream_ms, b"application/json")
-        return Reply(200, headers, result.body)
+        body = result.body if ctx.explanation is None else splice_explain(result.body, ctx.explanation)
+        return Reply(200, headers, body)
 
     def _streaming(self, ctx: _Context, start: StreamStarted) -> Reply:
         provider = start.target.provider
@@ -172,6 +180,10 @@ class Gateway:
         detail: dict[str, Any] | None = None
         if records:
             detail = {"attempts": [r.as_dict() for r in records]}
+            if len(ctx.ranked) > 1:
+                detail["ranked"] = [c.key for c in ctx.ranked]
+            if ctx.explanation is not None:
+                detail["explain"] = ctx.explanation
         if error is not None:
             detail = {**(detail or {}), "error": error.detail[:500]}
         self.usage.put(

@@ -53,6 +53,11 @@ class CircuitBreaker:
         if was_trial or self.consecutive_failures >= self.threshold:
             self._opened_at = self._clock()
 
+    def trip(self) -> None:
+        """Open now (a failed probe is proof enough that nothing will answer)."""
+        self._opened_at = self._clock()
+        self._trial_in_flight = False
+
     def release(self) -> None:
         """A trial that ended without a verdict (cancelled) frees the half-open slot."""
         self._trial_in_flight = False

@@ -78,16 +78,34 @@ class HealthRegistry:
         t.outcomes.append((now, True))
         self._trim(t, now)
 
-    def record_failure(self, key: str, latency_ms: float | None = None) -> None:
+    def record_failure(self, key: str, latency_ms: float | None = None, *, first_token: bool = False) -> None:
         t = self._get(key)
         now = self._clock()
         t.breaker.record_failure()
         t.samples += 1
         if latency_ms is not None:
             # A failure is at least as slow as it took: keeps a timing-out target from looking fast.
-            t.latency_ms = self._ewma(t.latency_ms, latency_ms)
+            if first_token:
+                t.ttft_ms = self._ewma(t.ttft_ms, latency_ms)
+                t.ttft_window.append(latency_ms)
+            else:
+                t.latency_ms = self._ewma(t.latency_ms, latency_ms)
         t.outcomes.append((now, False))
         self._trim(t, now)
+
+    def is_open(self, key: str) -> bool:
+        t = self._targets.get(key)
+        return t is not None and t.breaker.state == "open"
+
+    def probe_result(self, key: str, ok: bool) -> None:
+        """A probe says the provider answers (or not); it moves the breaker, never the latency scores."""
+        t = self._get(key)
+        if ok:
+            if t.breaker.state != "closed":
+                t.breaker.record_success()
+        else:
+            t.breaker.trip()
+            t.outcomes.append((self._clock(), False))
 
     def snapshot(self, key: str) -> HealthSnapshot:
         t = self._targets.get(key)

@@ -11,6 +11,7 @@ from app.api.admin.api_keys import ApiKeyController
 from app.api.admin.auth import issue_token, whoami
 from app.api.admin.body import StrictBody
 from app.api.admin.configs import ConfigController
+from app.api.admin.health import HealthController
 from app.api.admin.plans import PlanController
 from app.api.admin.routes import RouteController
 from app.api.admin.users import UserController
@@ -57,7 +58,7 @@ def admin_handlers(rt: Runtime) -> list[Any]:
         Router("/", route_handlers=[ApiKeyController, whoami], guards=[accounts], **layer),
         Router(
             "/",
-            route_handlers=[ConfigController, RouteController, PlanController, UserController],
+            route_handlers=[ConfigController, RouteController, PlanController, UserController, HealthController],
             guards=[admins],
             **layer,
         ),

@@ -20,7 +20,7 @@ def _runtime(request: Request[Any, Any, Any]) -> Any:
     return request.app.state.runtime
 
 
-@get(_PATHS, include_in_schema=False, sync_to_thread=False)
+@get(_PATHS, include_in_schema=False)
 async def get_response(request: Request[Any, Any, Any], response_id: str) -> Response[Any]:
     rt = _runtime(request)
     key = authenticate(dict(request.headers), rt.catalog.snapshot)

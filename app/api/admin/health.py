@@ -1,0 +1,76 @@
+"""GET /v1/health/providers: health scores and breaker states; POST .../{name}/probe runs a probe now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+
+from app.api.admin.schemas import problems
+from app.errors import NotFoundError
+from app.health.probes import ProbeResult
+
+__all__ = ["HealthController"]
+
+Json = dict[str, Any]
+
+
+def _probe(result: ProbeResult | None) -> Json | None:
+    if result is None:
+        return None
+    return {
+        "ok": result.ok,
+        "status": result.status,
+        "latency_ms": round(result.latency_ms, 1),
+        "error": result.error,
+        "at": result.at,
+    }
+
+
+class HealthController(Controller):
+    path = "/v1/health"
+    tags = ["health"]
+
+    @get("/providers", responses=problems(401, 403))
+    async def providers(self, request: Request[Any, Any, Any]) -> Json:
+        """Every provider with each model's EWMA latency/TTFT, error rate and breaker state."""
+        rt = request.app.state.runtime
+        health = rt.gateway.health
+        out = []
+        for provider in rt.catalog.snapshot.providers.values():
+            models = []
+            for model_id in provider.models:
+                snap = health.snapshot(f"{provider.name}/{model_id}")
+                models.append(
+                    {
+                        "model": model_id,
+                        "breaker": snap.breaker,
+                        "error_rate": round(snap.error_rate, 3),
+                        "latency_ms": snap.latency_ms,
+                        "ttft_ms": snap.ttft_ms,
+                        "p95_ttft_ms": snap.p95_ttft_ms,
+                        "samples": snap.samples,
+                        "consecutive_failures": snap.consecutive_failures,
+                    }
+                )
+            out.append(
+                {
+                    "name": provider.name,
+                    "kind": provider.kind,
+                    "enabled": provider.enabled,
+                    "probe": _probe(rt.prober.results.get(provider.name)),
+                    "models": models,
+                }
+            )
+        return {"data": out}
+
+    @post("/providers/{name:str}/probe", status_code=200, responses=problems(401, 403, 404))
+    async def probe(self, request: Request[Any, Any, Any], name: str) -> Json:
+        """Probe one provider now (the admin UI's "test connection")."""
+        rt = request.app.state.runtime
+        provider = rt.catalog.snapshot.providers.get(name)
+        if provider is None:
+            raise NotFoundError(f"Provider '{name}' not found")
+        result = _probe(await rt.prober.probe(provider))
+        assert result is not None
+        return result

@@ -1,0 +1,118 @@
+"""Probes, breakers and the health endpoint, on a gateway of its own."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.fakes.openai import FakeOpenAI
+from tests.fakes.server import free_port
+from tests.gateway_process import API_KEY, GatewayProcess, start_gateway
+
+
+@pytest.fixture(scope="module")
+def probed(tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI) -> Iterator[GatewayProcess]:
+    config = {
+        "providers": [
+            {
+                "name": "deadprov",
+                "kind": "openai",
+                "base_url": f"http://127.0.0.1:{free_port()}/v1",
+                "api_key": "sk-x",
+                "timeout_s": 2,
+                "probe_interval_s": 1,
+                "models": [{"id": "gpt-fake"}],
+            },
+            {
+                "name": "live",
+                "kind": "openai",
+                "base_url": fake_openai.base_url + "/v1",
+                "api_key": "sk-live",
+                "timeout_s": 2,
+                "probe_interval_s": 1,
+                "models": [{"id": "gpt-fake"}, {"id": "fake-500"}],
+            },
+        ],
+        "routes": [
+            {
+                "name": "route/dead-first",
+                "targets": [
+                    {"provider": "deadprov", "model": "gpt-fake", "priority": 0},
+                    {"provider": "live", "model": "gpt-fake", "priority": 1},
+                ],
+            }
+        ],
+        "api_keys": [{"name": "k", "key": API_KEY}],
+    }
+    gw = start_gateway(tmp_path_factory.mktemp("probed"), config)
+    yield gw
+    gw.stop()
+
+
+def _health(gw: GatewayProcess) -> dict[str, dict[str, object]]:
+    with gw.admin() as http:
+        resp = http.get("/v1/health/providers")
+    assert resp.status_code == 200, resp.text
+    return {p["name"]: p for p in resp.json()["data"]}
+
+
+def test_probe_marks_a_dead_provider_down_before_any_request(probed: GatewayProcess, fake_openai: FakeOpenAI) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        health = _health(probed)
+        if health["deadprov"]["probe"] is not None and health["live"]["probe"] is not None:
+            break
+        time.sleep(0.2)
+    assert health["deadprov"]["probe"]["ok"] is False
+    assert health["deadprov"]["models"][0]["breaker"] == "open"
+    assert health["live"]["probe"]["ok"] is True and health["live"]["probe"]["status"] == 200
+    assert health["live"]["models"][0]["breaker"] == "closed"
+    # a probe is a free GET /models, never a generation
+    assert all(
+        r.path == "/v1/models" for r in fake_openai.received if r.headers.get("Authorization") == "Bearer sk-live"
+    )
+    with httpx.Client(base_url=probed.base_url) as http:
+        resp = http.post(
+            "/v1/chat/completions",
+            json={"model": "route/dead-first", "messages": [{"role": "user", "content": "x"}]},
+            headers={"Authorization": f"Bearer {API_KEY}"},
+        )
+    assert resp.status_code == 200
+    assert resp.headers["x-polyroute-attempts"] == "1"  # the dead target was skipped, not tried
+    assert resp.json()["model"] == "live/gpt-fake"
+
+
+def test_breaker_opens_after_consecutive_failures_and_closes_on_recovery(
+    probed: GatewayProcess, fake_openai: FakeOpenAI
+) -> None:
+    with httpx.Client(base_url=probed.base_url) as http:
+        for _ in range(2):  # 2 requests x 2 attempts (one retry) = 4 consecutive failures
+            http.post(
+                "/v1/chat/completions",
+                json={"model": "live/fake-500", "messages": [{"role": "user", "content": "x"}]},
+                headers={"Authorization": f"Bearer {API_KEY}"},
+            )
+    models = {m["model"]: m for m in _health(probed)["live"]["models"]}
+    assert models["fake-500"]["breaker"] in {"open", "half-open"}
+    assert models["fake-500"]["consecutive_failures"] >= 3
+    # the provider answers its probe, so the next probe closes the breaker again
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        models = {m["model"]: m for m in _health(probed)["live"]["models"]}
+        if models["fake-500"]["breaker"] == "closed":
+            break
+        time.sleep(0.2)
+    assert models["fake-500"]["breaker"] == "closed"
+
+
+def test_manual_probe_and_auth(probed: GatewayProcess) -> None:
+    with probed.admin() as http:
+        assert http.post("/v1/health/providers/live/probe").json()["ok"] is True
+        assert http.post("/v1/health/providers/deadprov/probe").json()["ok"] is False
+        assert http.post("/v1/health/providers/ghost/probe").status_code == 404
+    with httpx.Client(base_url=probed.base_url) as http:
+        assert http.get("/v1/health/providers").status_code == 401
+        assert http.get("/v1/health/providers", headers={"Authorization": f"Bearer {API_KEY}"}).status_code == 403
