@@ -127,6 +127,7 @@ class AttemptLoop:
     rng: random.Random = field(default_factory=random.Random)
     clock: Callable[[], float] = time.monotonic
     deadline: float | None = None
+    hedged: bool = False
 
     async def run(self, targets: list[Target]) -> Completed | StreamStarted:
         if self.params.deadline_s is not None:
@@ -134,6 +135,13 @@ class AttemptLoop:
         failures: list[_Failure] = []
         min_window: int | None = None
         tried = False
+        delay = self._hedge_delay(targets)
+        if delay is not None and len(targets) >= 2 and self.health.allow(targets[0].key):
+            tried = True
+            result = await self._race(targets[0], targets[1], delay, failures)
+            if result is not None:
+                return result
+            targets = targets[2:]
         for index, target in enumerate(targets):
             if min_window is not None and (target.model.context_window or 0) <= min_window:
                 self._skip(target, "context window too small")
@@ -155,6 +163,41 @@ class AttemptLoop:
             if self._remaining() == 0.0:
                 break
         raise self._exhausted(failures)
+
+    def _hedge_delay(self, targets: list[Target]) -> float | None:
+        """Seconds to wait for the first target before starting the second (None: no hedging)."""
+        params = self.params
+        if params.hedge_p95 and targets and targets[0].candidate.health.p95_ttft_ms is not None:
+            return targets[0].candidate.health.p95_ttft_ms / 1000
+        return params.hedge_after_ms / 1000 if params.hedge_after_ms is not None else None
+
+    async def _race(
+        self, first: Target, second: Target, delay: float, failures: list[_Failure]
+    ) -> Completed | StreamStarted | None:
+        """Start `second` if `first` has produced nothing after `delay`; keep whichever succeeds first."""
+        tasks = {asyncio.ensure_future(self._on_target(first))}
+        done, _ = await asyncio.wait(tasks, timeout=delay)
+        if not done and self.health.allow(second.key):
+            self.hedged = True
+            tasks.add(asyncio.ensure_future(self._on_target(second)))
+        pending = set(tasks)
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    exc = task.exception()
+                    if exc is None:
+                        return task.result()
+                    if not isinstance(exc, _Failure):
+                        raise exc
+                    failures.append(exc)
+        finally:
+            for task in pending:
+                task.cancel()
+            for result in await asyncio.gather(*pending, return_exceptions=True):
+                if isinstance(result, StreamStarted):
+                    result.response.close()
+        return None
 
     def _skip(self, target: Target, why: str) -> None:
         self.records.append(AttemptRecord(target.provider.name, target.candidate.model, "skipped", error=why))
@@ -204,6 +247,19 @@ class AttemptLoop:
                 retry += 1
                 await asyncio.sleep(delay)
                 continue
+            except asyncio.CancelledError:
+                self.records.append(
+                    AttemptRecord(
+                        target.provider.name,
+                        target.candidate.model,
+                        "cancelled",
+                        error="lost the hedge race",
+                        retry=retry,
+                        duration_ms=(self.clock() - started) * 1000,
+                    )
+                )
+                self.health.release(target.key)
+                raise
             except BaseException:
                 self.health.release(target.key)
                 raise

@@ -24,6 +24,8 @@ class Parsed:
     exchanges: Callable[[ProviderAdapter], Exchange]
     """Upstream adapter -> the exchange for this request (a route's targets may differ)."""
     max_output_tokens: int | None = None
+    hub_chat: Callable[[], dict[str, Any]] | None = None
+    """The request in Chat Completions form (for mid-stream recovery); None disables recovery."""
     bind: Callable[[KeyRecord, Any], Awaitable[None]] | None = None
     """Async preparation once the caller's key is known (e.g. loading a stored conversation)."""
 

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from app.accounting.events import Usage
+from app.gateway.continuation import visible_chunks
 from app.gateway.exchange import BadUpstreamReply, Served, UpstreamStreamError
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.sse import frame_data
@@ -123,6 +124,30 @@ class ChatPassthroughRelay:
             return False
         self.usage = openai_usage(doc.get("usage")) or self.usage
         return self._strip_usage and not doc.get("choices")
+
+    def continue_chunks(self, chunks: list[dict[str, Any]]) -> bytes:
+        """Hub chunks from a recovery upstream, as the rest of this stream (same id, same framing)."""
+        partial = self.text()
+        out = []
+        for chunk in visible_chunks(chunks, chunk_id=self._chunk_id(), partial=partial):
+            if self._strip_usage and not chunk.get("choices") and chunk.get("usage") is not None:
+                continue
+            usage = chunk.get("usage")
+            if isinstance(usage, dict):
+                self.usage = openai_usage(usage)
+            out.append(b"data: " + _encode(chunk) + b"\n\n")
+        return b"".join(out)
+
+    def finish_recovered(self) -> bytes:
+        return b"data: [DONE]\n\n"
+
+    def _chunk_id(self) -> str | None:
+        for data in self._frames:
+            try:
+                return str(_decode(data)["id"])
+            except (msgspec.DecodeError, KeyError, TypeError):
+                continue
+        return None
 
     def finish(self) -> bytes:
         # A stream that ended on a finish reason but without [DONE] still gets its terminator.

@@ -19,6 +19,7 @@ from app.gateway.call import Call, Reply
 from app.gateway.explain import explain, explain_header, splice_explain, wants_explain
 from app.gateway.keys import authenticate
 from app.gateway.rank import rank_targets
+from app.gateway.recovery import make_recovery
 from app.gateway.resolve import resolve
 from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ResolvedModel
 from app.gateway.streaming import StreamOutcome, relay_stream
@@ -47,7 +48,9 @@ class _Context:
     admission: Admission | None = None
     loop: AttemptLoop | None = None
     ranked: list[Candidate] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
     explanation: dict[str, Any] | None = None
+    cut: GatewayError | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -84,7 +87,7 @@ class Gateway:
         estimated_tokens = len(call.raw) // 4
         ctx.admission = await self.limiter.admit(key, estimated_tokens)
         ctx.headers.update(ctx.admission.headers)
-        targets, ctx.ranked = rank_targets(
+        ctx.targets, ctx.ranked = rank_targets(
             resolved,
             snapshot,
             key,
@@ -104,7 +107,7 @@ class Gateway:
             rng=self.rng,
         )
         try:
-            result = await loop.run(targets)
+            result = await loop.run(ctx.targets)
         finally:
             ctx.headers["x-polyroute-attempts"] = str(sum(1 for r in loop.records if r.outcome != "skipped"))
             if wants_explain(call.headers):
@@ -138,30 +141,67 @@ class Gateway:
         provider = start.target.provider
         params = ctx.resolved.params if ctx.resolved else None
         stall = (params and params.stall_timeout_s) or provider.stall_timeout_s or provider.timeout_s
-
-        def done(started: StreamStarted, outcome: StreamOutcome) -> None:
-            elapsed = (outcome.finished_at - started.started) * 1000
-            if outcome.status == 200:
-                self.health.record_success(started.target.key, elapsed, started.ttft_ms)
-            elif outcome.error is not None:
-                self.health.record_failure(started.target.key, elapsed)
-            usage = outcome.usage
-            if usage is None:
-                body = ctx.call.parsed.body if ctx.call.parsed else {}
-                usage = estimate_usage(body, started.relay.text())
-            self._account(
-                ctx, outcome.status, target=started.target, usage=usage, error=outcome.error, ttft_ms=started.ttft_ms
-            )
-
         stream = relay_stream(
             start,
             stall_timeout=stall,
             dialect=ctx.call.dialect,  # type: ignore[arg-type]
-            on_done=done,
+            on_done=lambda started, outcome: self._stream_done(ctx, started, outcome),
+            recover=self._recovery(ctx, start),
         )
         headers = self._reply_headers(ctx, start.target, start.ttft_ms, b"text/event-stream")
         headers.append((b"cache-control", b"no-cache"))
         return Reply(200, headers, stream=stream)
+
+    def _recovery(self, ctx: _Context, start: StreamStarted) -> Any:
+        """The mid-stream recovery hook over the candidates ranked after the one that started."""
+        parsed, resolved = ctx.call.parsed, ctx.resolved
+        if parsed is None or resolved is None or parsed.hub_chat is None or not resolved.params.mid_stream_recovery:
+            return None
+        keys = [t.key for t in ctx.targets]
+        rest = ctx.targets[keys.index(start.target.key) + 1 :] if start.target.key in keys else []
+        if not rest:
+            return None
+
+        def new_loop(exchanges: Any) -> AttemptLoop:
+            return AttemptLoop(
+                pool=self.pool,
+                health=self.health,
+                exchanges=exchanges,
+                params=resolved.params,
+                trace=ctx.call.trace,
+                stream=True,
+                rng=self.rng,
+            )
+
+        return make_recovery(hub_chat=parsed.hub_chat, targets=rest, new_loop=new_loop)
+
+    def _stream_done(self, ctx: _Context, started: StreamStarted, outcome: StreamOutcome) -> None:
+        elapsed = (outcome.finished_at - started.started) * 1000
+        final = outcome.recovered_by or started
+        body = ctx.call.parsed.body if ctx.call.parsed else {}
+        extra_cost = 0.0
+        if outcome.recovered_by is not None:
+            self.health.record_failure(started.target.key, elapsed)
+            partial = estimate_usage(body, started.relay.text())
+            extra_cost = cost_usd(started.target.model, partial)
+            ctx.cut = outcome.cut
+        if outcome.status == 200:
+            final_elapsed = (outcome.finished_at - final.started) * 1000
+            self.health.record_success(final.target.key, final_elapsed, final.ttft_ms)
+        elif outcome.error is not None:
+            self.health.record_failure(final.target.key, elapsed)
+        else:
+            self.health.release(final.target.key)
+        usage = outcome.usage or estimate_usage(body, started.relay.text())
+        self._account(
+            ctx,
+            outcome.status,
+            target=final.target,
+            usage=usage,
+            error=outcome.error,
+            ttft_ms=started.ttft_ms,
+            extra_cost=extra_cost,
+        )
 
     def _account(
         self,
@@ -172,10 +212,11 @@ class Gateway:
         usage: Usage | None = None,
         error: GatewayError | None = None,
         ttft_ms: float | None = None,
+        extra_cost: float = 0.0,
     ) -> None:
         call, key = ctx.call, ctx.key
         usage = usage or Usage()
-        cost = cost_usd(target.model, usage) if target is not None else 0.0
+        cost = (cost_usd(target.model, usage) if target is not None else 0.0) + extra_cost
         records = ctx.loop.records if ctx.loop else []
         detail: dict[str, Any] | None = None
         if records:
@@ -184,6 +225,8 @@ class Gateway:
                 detail["ranked"] = [c.key for c in ctx.ranked]
             if ctx.explanation is not None:
                 detail["explain"] = ctx.explanation
+            if ctx.cut is not None:
+                detail["recovered_from"] = ctx.cut.detail
         if error is not None:
             detail = {**(detail or {}), "error": error.detail[:500]}
         self.usage.put(

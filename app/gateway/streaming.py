@@ -1,19 +1,22 @@
-"""Relay a started stream to the caller: stall timeout, terminator check, error event on a cut."""
+"""Relay a started stream to the caller: stall timeout, terminator check, recovery or an error event."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from app.accounting.events import Usage
 from app.api.problem import Dialect, stream_error_event
 from app.errors import GatewayError, ProviderError, ProviderTimeoutError
 from app.gateway.attempts import StreamStarted
-from app.gateway.exchange import UpstreamStreamError
-from app.gateway.upstream import UpstreamFailure, UpstreamTimeout
+from app.gateway.exchange import StreamRelay, UpstreamStreamError
+from app.gateway.recovery import Continuation, Recoverable
+from app.gateway.upstream import UpstreamFailure, UpstreamResponse, UpstreamTimeout
 
 __all__ = ["StreamOutcome", "relay_stream"]
+
+Recover = Callable[[str], Awaitable[Continuation | None]]
 
 
 @dataclass(slots=True)
@@ -25,10 +28,46 @@ class StreamOutcome:
     text: str = ""
     malformed: int = 0
     finished_at: float = 0.0
+    cut: GatewayError | None = None
+    """Why the first upstream's stream broke, when a recovery took over."""
+    recovered_by: StreamStarted | None = None
 
 
 class _StreamCut(Exception):
     pass
+
+
+async def _pump(resp: UpstreamResponse, start: StreamStarted, relay: StreamRelay, stall: float) -> AsyncIterator[bytes]:
+    """Frames in, the caller's bytes out, until the upstream's terminator or the end of the body."""
+    splitter = start.splitter
+    while not relay.terminated:
+        chunk = await resp.next_chunk(stall)
+        if not chunk:
+            break
+        for frame in splitter.feed(chunk):
+            out = relay.feed(frame)
+            if out:
+                yield out
+            if relay.terminated:
+                break
+    if not relay.complete:
+        raise _StreamCut()
+
+
+async def _continue(cont: Continuation, original: Recoverable, stall: float) -> AsyncIterator[bytes]:
+    """The recovery upstream's chunks, rendered by the original relay."""
+    head = original.continue_chunks(cont.take())
+    if head:
+        yield head
+    async for _ in _pump(cont.started.response, cont.started, cont.started.relay, stall):
+        out = original.continue_chunks(cont.take())
+        if out:
+            yield out
+    cont.started.relay.finish()  # owed chunks (e.g. a usage chunk) land in the collector
+    tail = original.continue_chunks(cont.take())
+    if tail:
+        yield tail
+    yield original.finish_recovered()
 
 
 async def relay_stream(
@@ -37,34 +76,40 @@ async def relay_stream(
     stall_timeout: float,
     dialect: Dialect,
     on_done: Callable[[StreamStarted, StreamOutcome], None],
+    recover: Recover | None = None,
 ) -> AsyncIterator[bytes]:
     """Yields the caller's bytes; `on_done` runs exactly once, however the stream ends."""
     outcome = StreamOutcome()
-    relay, resp, splitter = start.relay, start.response, start.splitter
+    relay = start.relay
+    cont: Continuation | None = None
     try:
         yield start.head
-        while not relay.terminated:
-            chunk = await resp.next_chunk(stall_timeout)
-            if not chunk:
-                break
-            for frame in splitter.feed(chunk):
-                out = relay.feed(frame)
-                if out:
-                    yield out
-                if relay.terminated:
-                    break
-        if not relay.complete:
-            raise _StreamCut()
-        tail = relay.finish()
-        if tail:
-            yield tail
+        try:
+            async for out in _pump(start.response, start, relay, stall_timeout):
+                yield out
+            tail = relay.finish()
+            if tail:
+                yield tail
+        except (UpstreamFailure, UpstreamStreamError, _StreamCut) as exc:
+            start.response.close()
+            if recover is None or not isinstance(relay, Recoverable):
+                raise
+            outcome.cut = _stream_error(start, exc)
+            cont = await recover(relay.text())
+            if cont is None:
+                raise
+            outcome.recovered_by = cont.started
+            async for out in _continue(cont, relay, stall_timeout):
+                yield out
         outcome.status = 200
     except (UpstreamFailure, UpstreamStreamError, _StreamCut) as exc:
-        outcome.error = _stream_error(start, exc)
+        outcome.error = _stream_error(cont.started if cont else start, exc)
         outcome.status = outcome.error.status_code
         yield stream_error_event(outcome.error, dialect)
     finally:
-        resp.close()
+        start.response.close()
+        if cont is not None:
+            cont.started.response.close()
         outcome.usage = relay.usage
         outcome.malformed = relay.malformed
         outcome.finished_at = time.monotonic()

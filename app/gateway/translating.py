@@ -10,6 +10,7 @@ from app.accounting.events import Usage
 from app.gateway.bridges.client import ClientBridge, ClientStream
 from app.gateway.bridges.upstream import MalformedFrame, UpstreamBridge, UpstreamChunks, decode_reply
 from app.gateway.chat_passthrough import openai_usage
+from app.gateway.continuation import visible_chunks
 from app.gateway.exchange import Served
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.sse import frame_data, frame_event
@@ -62,6 +63,10 @@ class TranslatingRelay:
         self.malformed = 0
 
     @property
+    def out(self) -> ClientStream:
+        return self._out
+
+    @property
     def terminated(self) -> bool:
         return self._chunks.done
 
@@ -102,6 +107,14 @@ class TranslatingRelay:
 
     def finish(self) -> bytes:
         return self._emit(self._chunks.finish()) + self._out.finish()
+
+    def continue_chunks(self, chunks: list[Json]) -> bytes:
+        """Hub chunks from a recovery upstream, rendered as the rest of this stream."""
+        partial = self.text()
+        return self._emit(visible_chunks(chunks, chunk_id=None, partial=partial))
+
+    def finish_recovered(self) -> bytes:
+        return self._out.finish()
 
     def text(self) -> str:
         return "".join(self._text)

@@ -198,12 +198,21 @@ class FakeOpenAI(FakeServer):
             return "Tool results: " + " | ".join(str(t) for t in tool_results)
         return reply_text(model, messages)
 
+    def _continued(self, doc: dict[str, Any], text: str) -> str:
+        """A trailing assistant message is a prefill: answer only what comes after it (vLLM, DeepSeek)."""
+        messages = doc.get("messages") or []
+        last = messages[-1] if messages else {}
+        prefix = last.get("content") if isinstance(last, dict) and last.get("role") == "assistant" else None
+        if isinstance(prefix, str) and prefix and text.startswith(prefix):
+            return text[len(prefix) :]
+        return text
+
     def _completion(self, doc: dict[str, Any], model: str, b: dict[str, Any]) -> dict[str, Any]:
         if self._wants_tools(doc, b):
             message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": self._tool_calls()}
             finish, text = "tool_calls", ""
         else:
-            text = self._text(doc, model, b)
+            text = self._continued(doc, self._text(doc, model, b))
             message, finish = {"role": "assistant", "content": text, "refusal": None}, "stop"
         out: dict[str, Any] = {
             "id": "chatcmpl-fake123",
@@ -249,7 +258,7 @@ class FakeOpenAI(FakeServer):
                     frames.append(frame([{"index": 0, "delta": delta, "finish_reason": None}]))
             finish, text = "tool_calls", "tool"
         else:
-            text = self._text(doc, model, b)
+            text = self._continued(doc, self._text(doc, model, b))
             for piece in _split(text, int(b.get("chunks", 5))):
                 frames.append(frame([{"index": 0, "delta": {"content": piece}, "finish_reason": None}]))
             finish = "stop"

@@ -37,4 +37,5 @@ def parse_chat(raw: bytes) -> Parsed:
         body=body,
         exchanges=exchange_for,
         max_output_tokens=envelope.max_completion_tokens or envelope.max_tokens,
+        hub_chat=lambda: body,
     )

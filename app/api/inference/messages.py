@@ -10,6 +10,7 @@ from app.gateway.exchange import Exchange
 from app.gateway.messages_passthrough import MessagesPassthrough
 from app.gateway.translating import TranslatingExchange
 from app.providers.base import ProviderAdapter
+from app.translate.messages_to_chat import messages_request_to_chat
 from app.wire.anthropic_messages import MessagesEnvelope
 
 __all__ = ["parse_messages"]
@@ -37,4 +38,5 @@ def parse_messages(raw: bytes) -> Parsed:
         body=body,
         exchanges=exchange_for,
         max_output_tokens=envelope.max_tokens,
+        hub_chat=lambda: messages_request_to_chat(body),
     )

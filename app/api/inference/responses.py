@@ -97,4 +97,5 @@ def parse_responses(raw: bytes) -> Parsed:
         exchanges=exchange_for,
         max_output_tokens=envelope.max_output_tokens,
         bind=conversation.bind,
+        hub_chat=lambda: responses_request_to_chat(forward, conversation.history),
     )

@@ -1,0 +1,224 @@
+"""Mid-stream recovery and hedging across real fake upstreams."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.gemini import FakeGemini
+from tests.fakes.openai import FakeOpenAI
+from tests.gateway_process import API_KEY, GatewayProcess, start_gateway
+
+pytestmark = pytest.mark.usefixtures("fakes_reset")
+
+TEXT = "The quick brown fox jumps over the lazy dog, then naps in the warm afternoon sun."
+
+
+@pytest.fixture(scope="module")
+def recovering(
+    tmp_path_factory: pytest.TempPathFactory,
+    fake_openai: FakeOpenAI,
+    fake_backup: FakeOpenAI,
+    fake_anthropic: FakeAnthropic,
+    fake_gemini: FakeGemini,
+) -> Iterator[GatewayProcess]:
+    config = {
+        "providers": [
+            {
+                "name": "primary",
+                "kind": "openai",
+                "base_url": fake_openai.base_url + "/v1",
+                "api_key": "sk-p",
+                "timeout_s": 5,
+                "stall_timeout_s": 1,
+                "probe_interval_s": 0,
+                "models": [{"id": m} for m in ("fake-cut", "fake-stall-mid", "fake-slow-1500", "gpt-fake")],
+            },
+            # separate names, separate breakers: each error-path test sees a fresh primary
+            {
+                "name": "primary2",
+                "kind": "openai",
+                "base_url": fake_openai.base_url + "/v1",
+                "api_key": "sk-p",
+                "timeout_s": 5,
+                "probe_interval_s": 0,
+                "models": [{"id": "fake-cut"}],
+            },
+            {
+                "name": "primary3",
+                "kind": "openai",
+                "base_url": fake_openai.base_url + "/v1",
+                "api_key": "sk-p",
+                "timeout_s": 5,
+                "probe_interval_s": 0,
+                "models": [{"id": "fake-cut"}],
+            },
+            {
+                "name": "backup",
+                "kind": "openai-compatible",
+                "base_url": fake_backup.base_url + "/v1",
+                "api_key": "sk-b",
+                "timeout_s": 5,
+                "probe_interval_s": 0,
+                "models": [{"id": "gpt-fake"}],
+            },
+            {
+                "name": "claude",
+                "kind": "anthropic",
+                "base_url": fake_anthropic.base_url,
+                "api_key": "sk-ant-upstream-secret",
+                "timeout_s": 5,
+                "probe_interval_s": 0,
+                "models": [{"id": "claude-fake"}],
+            },
+            {
+                "name": "gem",
+                "kind": "gemini",
+                "base_url": fake_gemini.base_url + "/v1beta",
+                "api_key": "gemini-upstream-secret",
+                "timeout_s": 5,
+                "probe_interval_s": 0,
+                "models": [{"id": "gemini-fake"}],
+            },
+        ],
+        "routes": [
+            {
+                "name": "route/cut-to-backup",
+                "targets": [
+                    {"provider": "primary", "model": "fake-cut"},
+                    {"provider": "backup", "model": "gpt-fake", "priority": 1},
+                ],
+            },
+            {
+                "name": "route/stall-to-claude",
+                "targets": [
+                    {"provider": "primary", "model": "fake-stall-mid"},
+                    {"provider": "claude", "model": "claude-fake", "priority": 1},
+                ],
+            },
+            {
+                "name": "route/cut-no-prefill",
+                "targets": [
+                    {"provider": "primary2", "model": "fake-cut"},
+                    {"provider": "gem", "model": "gemini-fake", "priority": 1},
+                ],
+            },
+            {
+                "name": "route/cut-recovery-off",
+                "params": {"mid_stream_recovery": False},
+                "targets": [
+                    {"provider": "primary3", "model": "fake-cut"},
+                    {"provider": "backup", "model": "gpt-fake", "priority": 1},
+                ],
+            },
+            {
+                "name": "route/hedged",
+                "params": {"hedge_after_ms": 200},
+                "targets": [
+                    {"provider": "primary", "model": "fake-slow-1500"},
+                    {"provider": "backup", "model": "gpt-fake", "priority": 1},
+                ],
+            },
+        ],
+        "api_keys": [{"name": "k", "key": API_KEY}],
+    }
+    gw = start_gateway(tmp_path_factory.mktemp("recovering"), config)
+    yield gw
+    gw.stop()
+
+
+def _script(fake_openai: FakeOpenAI, *others: Any, model: str = "fake-cut") -> None:
+    fake_openai.script(model, {"text": TEXT, "chunks": 12})
+    for fake, name in others:
+        fake.script(name, {"text": TEXT})
+
+
+def _stream_text(gw: GatewayProcess, model: str, **extra: Any) -> tuple[str, list[Any]]:
+    chunks = list(
+        gw.openai().chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "tell me"}], stream=True, **extra
+        )
+    )
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices), chunks
+
+
+def test_cut_stream_is_continued_on_the_next_target(
+    recovering: GatewayProcess, fake_openai: FakeOpenAI, fake_backup: FakeOpenAI
+) -> None:
+    _script(fake_openai, (fake_backup, "gpt-fake"))
+    text, chunks = _stream_text(recovering, "route/cut-to-backup", stream_options={"include_usage": True})
+    assert text == TEXT
+    assert len({c.id for c in chunks}) == 1  # one answer, one id
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes == ["stop"]
+    usage = [c.usage for c in chunks if c.usage is not None]
+    assert len(usage) == 1 and usage[0].completion_tokens > 0
+    continued = fake_backup.requests_for("/chat/completions")[-1].json()["messages"]
+    assert continued[-1]["role"] == "assistant" and TEXT.startswith(continued[-1]["content"])
+    assert 0 < len(continued[-1]["content"]) < len(TEXT)
+
+
+def test_stalled_stream_is_continued_on_anthropic(
+    recovering: GatewayProcess, fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
+) -> None:
+    _script(fake_openai, (fake_anthropic, "claude-fake"), model="fake-stall-mid")
+    started = time.monotonic()
+    text, chunks = _stream_text(recovering, "route/stall-to-claude")
+    assert text == TEXT
+    assert time.monotonic() - started < 8
+    assert chunks[-1].model == "claude/claude-fake"  # the model that finished the answer is named
+
+
+def test_anthropic_client_gets_one_message_after_recovery(
+    recovering: GatewayProcess, fake_openai: FakeOpenAI, fake_backup: FakeOpenAI
+) -> None:
+    _script(fake_openai, (fake_backup, "gpt-fake"))
+    with recovering.anthropic().messages.stream(
+        model="route/cut-to-backup", max_tokens=300, messages=[{"role": "user", "content": "tell me"}]
+    ) as stream:
+        events = [e.type for e in stream]
+        final = stream.get_final_message()
+    assert final.content[0].text == TEXT
+    assert events.count("message_start") == 1 and events.count("message_stop") == 1
+    assert final.stop_reason == "end_turn"
+
+
+@pytest.mark.parametrize("route", ["route/cut-no-prefill", "route/cut-recovery-off"])
+def test_without_a_continuing_candidate_the_stream_ends_with_an_error(
+    recovering: GatewayProcess, fake_openai: FakeOpenAI, route: str
+) -> None:
+    _script(fake_openai)
+    with (
+        httpx.Client(base_url=recovering.base_url, timeout=30) as http,
+        http.stream(
+            "POST",
+            "/v1/chat/completions",
+            json={"model": route, "stream": True, "messages": [{"role": "user", "content": "tell me"}]},
+            headers={"Authorization": f"Bearer {API_KEY}"},
+        ) as resp,
+    ):
+        lines = [line for line in resp.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] != "data: [DONE]"
+    assert "error" in json.loads(lines[-1][6:])
+
+
+def test_hedging_answers_from_the_fast_target(
+    recovering: GatewayProcess, fake_openai: FakeOpenAI, fake_backup: FakeOpenAI
+) -> None:
+    started = time.monotonic()
+    raw = recovering.openai().chat.completions.with_raw_response.create(
+        model="route/hedged", messages=[{"role": "user", "content": "race"}]
+    )
+    elapsed = time.monotonic() - started
+    completion = raw.parse()
+    assert completion.model == "backup/gpt-fake"
+    assert elapsed < 1.2  # the primary would have taken 1.5 s
+    assert raw.headers["x-polyroute-attempts"] == "2"
+    assert len(fake_openai.requests_for("/chat/completions")) == 1
+    assert len(fake_backup.requests_for("/chat/completions")) == 1
