@@ -1,0 +1,51 @@
+"""The plan form (limits and allowed models), and which routable names a set of patterns allows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar.datastructures import FormMultiDict
+
+from app.catalog.services.records import Plan
+from app.catalog.specs import Limits, PlanSpec
+from app.gateway.resolve import model_allowed
+from app.gateway.snapshot import CatalogSnapshot, KeyRecord
+from app.ui_support.forms import FormDoc, lines, number, text
+
+__all__ = ["LIMIT_FIELDS", "allowed_names", "blank_plan", "parse_plan_form", "plan_doc"]
+
+LIMIT_FIELDS: dict[str, tuple[str, bool]] = {
+    "daily_requests": ("Requests per day", True),
+    "rpm": ("Requests per minute", True),
+    "tpm": ("Tokens per minute", True),
+    "monthly_budget_usd": ("Monthly budget (USD)", False),
+}
+
+
+def blank_plan() -> FormDoc:
+    return {"name": "", "models": ["*"], "targets": [], **dict.fromkeys(LIMIT_FIELDS)}
+
+
+def plan_doc(record: Plan) -> FormDoc:
+    doc: FormDoc = msgspec.to_builtins(record)
+    return doc
+
+
+def parse_plan_form(form: FormMultiDict) -> tuple[FormDoc, dict[str, str]]:
+    problems: dict[str, str] = {}
+    doc: FormDoc = {
+        "name": text(form, "name"),
+        "models": lines(text(form, "models")),
+        "targets": lines(text(form, "targets")),
+    }
+    for field, (_, integer) in LIMIT_FIELDS.items():
+        doc[field] = number(form, field, problems, integer=integer)
+    return doc, problems
+
+
+def allowed_names(patterns: list[str], snapshot: CatalogSnapshot) -> list[str]:
+    """Routable names (full names, not bare aliases) the patterns allow, by the gateway's own rule."""
+    key = KeyRecord("plan-preview", "", "", PlanSpec(name="preview", models=patterns), None, Limits(), None)
+    names: Any = (name for name, resolved in snapshot.models.items() if name == resolved.name)
+    return sorted(n for n in names if model_allowed(key, n))
