@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
@@ -42,7 +43,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     jwt_ttl_s: int = 3600
     limits_fail_closed: bool = False
-    """When Redis is unreachable: refuse requests (True) or admit with a warning (False)."""
+    """When the counter store (Redis, Postgres) is unreachable: refuse with 503 (True) or admit with a warning (False)."""
+    limits_backend: Literal["auto", "memory", "redis", "postgres"] = "auto"
+    """Where rate-limit counters live. auto: Redis when `redis_url` is set, else Postgres when the
+    database is Postgres (one transaction per request), else in-process (exact for one process only)."""
+    limits_timeout_s: float = 1.0
+    """How long a request may wait on the counter store before the fail-open/closed policy applies."""
+    usage_retention_days: int = 90
+    """Raw request-log rows older than this are deleted (rollups are kept); 0 keeps them forever."""
+    usage_retention_interval_s: float = 3600.0
+    """How often the retention job runs."""
     probes_enabled: bool = True
     allowed_upstream_hosts: tuple[str, ...] = ()
     """SSRF guard: when non-empty, provider base URLs must point at one of these hosts."""
@@ -72,6 +82,10 @@ _ENV: dict[str, tuple[str, type]] = {
     "POLYROUTE_USAGE_FLUSH_INTERVAL_S": ("usage_flush_interval_s", float),
     "POLYROUTE_LOG_LEVEL": ("log_level", str),
     "POLYROUTE_LIMITS_FAIL_CLOSED": ("limits_fail_closed", bool),
+    "POLYROUTE_LIMITS_BACKEND": ("limits_backend", str),
+    "POLYROUTE_LIMITS_TIMEOUT_S": ("limits_timeout_s", float),
+    "POLYROUTE_USAGE_RETENTION_DAYS": ("usage_retention_days", int),
+    "POLYROUTE_USAGE_RETENTION_INTERVAL_S": ("usage_retention_interval_s", float),
     "POLYROUTE_PROBES_ENABLED": ("probes_enabled", bool),
     "POLYROUTE_ALLOWED_UPSTREAM_HOSTS": ("allowed_upstream_hosts", tuple),
 }

@@ -19,7 +19,7 @@ from app.errors import (
 from app.gateway.snapshot import KeyRecord
 from app.limits.base import CounterBackend, Hit
 
-__all__ = ["Admission", "Limiter", "effective_limits"]
+__all__ = ["Admission", "Limiter", "Windows", "effective_limits"]
 
 log = logging.getLogger("polyroute.limits")
 
@@ -36,20 +36,108 @@ def effective_limits(key: KeyRecord) -> Limits:
     )
 
 
+def _unlimited(limits: Limits) -> bool:
+    values = (limits.rpm, limits.daily_requests, limits.tpm, limits.monthly_budget_usd)
+    return all(v is None for v in values)
+
+
 @dataclass(slots=True)
 class Admission:
     headers: dict[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
 
 
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """The fixed windows a moment falls in (UTC minute, day, month) and the seconds left in each."""
+
+    minute: int
+    minute_left: float
+    day: str
+    day_left: float
+    month: str
+    month_left: float
+
+    @classmethod
+    def at(cls, now: float) -> Windows:
+        moment = datetime.fromtimestamp(now, UTC)
+        minute = int(now // 60)
+        tomorrow = datetime(moment.year, moment.month, moment.day, tzinfo=UTC) + timedelta(days=1)
+        next_month = datetime(moment.year + moment.month // 12, moment.month % 12 + 1, 1, tzinfo=UTC)
+        return cls(
+            minute=minute,
+            minute_left=(minute + 1) * 60 - now,
+            day=moment.strftime("%Y%m%d"),
+            day_left=tomorrow.timestamp() - now,
+            month=moment.strftime("%Y%m"),
+            month_left=next_month.timestamp() - now,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    hit: Hit
+    error: type[LimitError]
+    left: float
+    """Seconds until this window resets: Retry-After and x-ratelimit-reset-*."""
+    what: str
+    header: str | None
+    """`requests` or `tokens` for the x-ratelimit-* headers; None for the budget."""
+
+
 def _duration(seconds: float) -> str:
+    """OpenAI's reset format: `1m30s`, `20s`."""
     seconds = max(0, int(seconds + 0.999))
-    minutes, secs = divmod(seconds, 60)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
     return f"{minutes}m{secs}s" if minutes else f"{secs}s"
 
 
+def _checks(key_id: str, limits: Limits, w: Windows, estimated_tokens: int) -> list[_Check]:
+    checks: list[_Check] = []
+    if limits.rpm is not None:
+        hit = Hit(f"rpm:{key_id}:{w.minute}", limits.rpm, 1, 120)
+        checks.append(_Check(hit, RateLimitedError, w.minute_left, f"{limits.rpm} requests per minute", "requests"))
+    if limits.daily_requests is not None:
+        hit = Hit(f"day:{key_id}:{w.day}", limits.daily_requests, 1, w.day_left + 60)
+        what = f"{limits.daily_requests} requests per UTC day"
+        checks.append(_Check(hit, DailyRequestLimitExceededError, w.day_left, what, "requests"))
+    if limits.tpm is not None:
+        hit = Hit(f"tpm:{key_id}:{w.minute}", limits.tpm, estimated_tokens, 120, check_only=True)
+        checks.append(_Check(hit, RateLimitedError, w.minute_left, f"{limits.tpm} tokens per minute", "tokens"))
+    if limits.monthly_budget_usd is not None:
+        hit = Hit(f"spend:{key_id}:{w.month}", limits.monthly_budget_usd, 0, w.month_left + 3600, check_only=True)
+        what = f"a budget of ${limits.monthly_budget_usd:g} per month"
+        checks.append(_Check(hit, BudgetExceededError, w.month_left, what, None))
+    return checks
+
+
+def _headers(checks: list[_Check], values: list[float]) -> dict[str, str]:
+    """x-ratelimit-{limit,remaining,reset}-{requests,tokens}; for requests, the tightest of RPM and the day cap."""
+    headers: dict[str, str] = {}
+    best: dict[str, float] = {}
+    for check, value in zip(checks, values, strict=True):
+        kind = check.header
+        if kind is None:
+            continue
+        remaining = max(0.0, check.hit.limit - value)
+        if kind in best and remaining >= best[kind]:
+            continue
+        best[kind] = remaining
+        headers[f"x-ratelimit-limit-{kind}"] = str(int(check.hit.limit))
+        headers[f"x-ratelimit-remaining-{kind}"] = str(int(remaining))
+        headers[f"x-ratelimit-reset-{kind}"] = _duration(check.left)
+    return headers
+
+
 class Limiter:
-    """Counters live in a backend (memory or Redis); windows are fixed: UTC minute, day, month."""
+    """Counters live in a backend (memory, Redis or Postgres); windows are fixed: UTC minute, day, month.
+
+    When the backend is unreachable the policy decides: fail open (admit, warn once per outage)
+    by default, or fail closed (503) with `limits_fail_closed`.
+    """
 
     def __init__(
         self, backend: CounterBackend, *, fail_closed: bool = False, clock: Callable[[], float] = time.time
@@ -57,112 +145,49 @@ class Limiter:
         self.backend = backend
         self.fail_closed = fail_closed
         self._clock = clock
-        self._warned = False
-
-    def _windows(self, now: float) -> tuple[int, float, str, float, str, float]:
-        minute = int(now // 60)
-        minute_left = (minute + 1) * 60 - now
-        moment = datetime.fromtimestamp(now, UTC)
-        day = moment.strftime("%Y%m%d")
-        tomorrow = datetime(moment.year, moment.month, moment.day, tzinfo=UTC) + timedelta(days=1)
-        day_left = tomorrow.timestamp() - now
-        month = moment.strftime("%Y%m")
-        next_month = datetime(moment.year + moment.month // 12, moment.month % 12 + 1, 1, tzinfo=UTC)
-        month_left = next_month.timestamp() - now
-        return minute, minute_left, day, day_left, month, month_left
+        self.degraded = False
+        """True while the backend is unreachable."""
 
     async def admit(self, key: KeyRecord, estimated_tokens: int = 0) -> Admission:
         limits = effective_limits(key)
-        if (
-            limits.rpm is None
-            and limits.daily_requests is None
-            and limits.tpm is None
-            and (limits.monthly_budget_usd is None)
-        ):
+        if _unlimited(limits):
             return Admission(limits=limits)
-        now = self._clock()
-        minute, minute_left, day, day_left, month, month_left = self._windows(now)
-        hits: list[tuple[Hit, type[LimitError], float, str]] = []
-        if limits.rpm is not None:
-            hits.append(
-                (
-                    Hit(f"rpm:{key.id}:{minute}", limits.rpm, 1, 120),
-                    RateLimitedError,
-                    minute_left,
-                    f"{limits.rpm} requests per minute",
-                )
-            )
-        if limits.daily_requests is not None:
-            hits.append(
-                (
-                    Hit(f"day:{key.id}:{day}", limits.daily_requests, 1, day_left + 60),
-                    DailyRequestLimitExceededError,
-                    day_left,
-                    f"{limits.daily_requests} requests per UTC day",
-                )
-            )
-        if limits.tpm is not None:
-            hits.append(
-                (
-                    Hit(f"tpm:{key.id}:{minute}", limits.tpm, estimated_tokens, 120, check_only=True),
-                    RateLimitedError,
-                    minute_left,
-                    f"{limits.tpm} tokens per minute",
-                )
-            )
-        if limits.monthly_budget_usd is not None:
-            hits.append(
-                (
-                    Hit(f"spend:{key.id}:{month}", limits.monthly_budget_usd, 0, month_left + 3600, check_only=True),
-                    BudgetExceededError,
-                    month_left,
-                    f"a budget of ${limits.monthly_budget_usd:g} per month",
-                )
-            )
+        checks = _checks(key.id, limits, Windows.at(self._clock()), estimated_tokens)
         try:
-            verdict, values = await self.backend.hit([h for h, *_ in hits])
+            verdict, values = await self.backend.hit([c.hit for c in checks])
         except (ConnectionError, OSError, TimeoutError) as exc:
             return self._backend_down(exc, limits)
-        headers = self._headers(limits, hits, values)
+        if self.degraded:
+            log.warning("rate-limit store reachable again: limits enforced")
+            self.degraded = False
+        headers = _headers(checks, values)
         if not verdict.allowed and verdict.refused_index is not None:
-            _, error, retry_after, what = hits[verdict.refused_index]
-            raise error(f"Limit reached: {what}", retry_after=retry_after, headers=headers)
+            check = checks[verdict.refused_index]
+            raise check.error(f"Limit reached: {check.what}", retry_after=check.left, headers=headers)
         return Admission(headers=headers, limits=limits)
 
     def _backend_down(self, exc: Exception, limits: Limits) -> Admission:
+        first = not self.degraded
+        self.degraded = True
         if self.fail_closed:
-            raise ServiceUnavailableError("Rate-limit store unreachable and the policy is fail-closed") from exc
-        if not self._warned:
+            if first:
+                log.error("rate-limit store unreachable (%s): refusing requests (fail-closed)", exc)
+            raise ServiceUnavailableError(
+                "Rate-limit store unreachable and the policy is fail-closed", headers={"Retry-After": "1"}
+            ) from exc
+        if first:
             log.warning("rate-limit store unreachable (%s): admitting without limits (fail-open)", exc)
-            self._warned = True
         return Admission(limits=limits)
-
-    def _headers(
-        self, limits: Limits, hits: list[tuple[Hit, type[LimitError], float, str]], values: list[float]
-    ) -> dict[str, str]:
-        headers: dict[str, str] = {}
-        for (hit, _, left, _), value in zip(hits, values, strict=True):
-            kind = hit.key.split(":", 1)[0]
-            if kind in ("rpm", "day") and "x-ratelimit-limit-requests" not in headers:
-                headers["x-ratelimit-limit-requests"] = str(int(hit.limit))
-                headers["x-ratelimit-remaining-requests"] = str(max(0, int(hit.limit - value)))
-                headers["x-ratelimit-reset-requests"] = _duration(left)
-            elif kind == "tpm":
-                headers["x-ratelimit-limit-tokens"] = str(int(hit.limit))
-                headers["x-ratelimit-remaining-tokens"] = str(max(0, int(hit.limit - value)))
-                headers["x-ratelimit-reset-tokens"] = _duration(left)
-        return headers
 
     async def settle(self, key: KeyRecord, limits: Limits, tokens: int, cost: float) -> None:
         """After the call: count its real tokens and spend against the windows."""
         if not (limits.tpm or limits.monthly_budget_usd):
             return
-        now = self._clock()
-        minute, _, _, _, month, month_left = self._windows(now)
+        w = Windows.at(self._clock())
         try:
             if limits.tpm and tokens:
-                await self.backend.add(f"tpm:{key.id}:{minute}", tokens, 120)
+                await self.backend.add(f"tpm:{key.id}:{w.minute}", tokens, 120)
             if limits.monthly_budget_usd is not None and cost:
-                await self.backend.add(f"spend:{key.id}:{month}", cost, month_left + 3600)
+                await self.backend.add(f"spend:{key.id}:{w.month}", cost, w.month_left + 3600)
         except (ConnectionError, OSError, TimeoutError) as exc:
             log.warning("could not record usage against limits: %s", exc)

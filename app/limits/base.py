@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["CounterBackend", "Hit", "Verdict"]
+__all__ = ["CounterBackend", "CounterStoreUnavailableError", "Hit", "Verdict", "over_limit"]
+
+
+class CounterStoreUnavailableError(ConnectionError):
+    """The shared counter store (Redis, Postgres) did not answer in time; the limiter's policy decides."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +33,14 @@ class Verdict:
     """Which hit refused, when one did."""
 
 
+def over_limit(hit: Hit, value: float) -> bool:
+    """Would `hit` against a counter now at `value` be refused? The one rule every backend applies."""
+    return value >= hit.limit if hit.check_only else value + hit.amount > hit.limit
+
+
 class CounterBackend(Protocol):
+    """Where counters live. Backends raise `CounterStoreUnavailableError` when their store is down."""
+
     async def hit(self, hits: list[Hit]) -> tuple[Verdict, list[float]]:
         """All-or-nothing: either every non-check hit is added, or none is. Returns values per hit."""
         ...

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from app.limits.base import Hit, Verdict
+from app.limits.base import Hit, Verdict, over_limit
 
 __all__ = ["MemoryCounters"]
 
 
 class MemoryCounters:
+    """One process's counters; exact for a single node (one worker), nothing shared."""
+
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._values: dict[str, tuple[float, float]] = {}
@@ -37,8 +39,7 @@ class MemoryCounters:
         now = self._clock()
         values = [self._current(h.key, now) for h in hits]
         for index, (h, value) in enumerate(zip(hits, values, strict=True)):
-            over = value >= h.limit if h.check_only else value + h.amount > h.limit
-            if over:
+            if over_limit(h, value):
                 return Verdict(False, value, index), values
         for index, h in enumerate(hits):
             if not h.check_only:
