@@ -56,6 +56,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     probes_enabled: bool = True
     allowed_upstream_hosts: tuple[str, ...] = ()
     """SSRF guard: when non-empty, provider base URLs must point at one of these hosts."""
+    task_workers: int = 4
+    """Asynchronous tasks this process runs at once (0: this replica only enqueues, others run them)."""
+    task_retention_s: float = 24 * 3600.0
+    """How long a finished task (and its result) is kept before the cleanup job deletes it."""
+    task_max_attempts: int = 3
+    """Runs a task may start; one interrupted by a crash or restart is retried until this, then failed."""
+    task_lease_s: float = 30.0
+    """A running task's lease; the owner extends it every third of this, others reclaim it when it lapses."""
+    task_poll_s: float = 1.0
+    """How often an idle runner looks for queued tasks enqueued on other replicas."""
+    webhook_secret: str | None = None
+    """HMAC-SHA256 key for task webhooks; derived from the secret key when unset."""
+    webhook_max_attempts: int = 5
+    webhook_backoff_s: float = 1.0
+    """First retry delay of a failed webhook delivery; doubles per attempt (capped at 60 s)."""
+    webhook_allowed_hosts: tuple[str, ...] = ()
+    """SSRF guard: when non-empty, task webhook URLs must point at one of these hosts."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -88,6 +105,15 @@ _ENV: dict[str, tuple[str, type]] = {
     "POLYROUTE_USAGE_RETENTION_INTERVAL_S": ("usage_retention_interval_s", float),
     "POLYROUTE_PROBES_ENABLED": ("probes_enabled", bool),
     "POLYROUTE_ALLOWED_UPSTREAM_HOSTS": ("allowed_upstream_hosts", tuple),
+    "POLYROUTE_TASK_WORKERS": ("task_workers", int),
+    "POLYROUTE_TASK_RETENTION_S": ("task_retention_s", float),
+    "POLYROUTE_TASK_MAX_ATTEMPTS": ("task_max_attempts", int),
+    "POLYROUTE_TASK_LEASE_S": ("task_lease_s", float),
+    "POLYROUTE_TASK_POLL_S": ("task_poll_s", float),
+    "POLYROUTE_WEBHOOK_SECRET": ("webhook_secret", str),
+    "POLYROUTE_WEBHOOK_MAX_ATTEMPTS": ("webhook_max_attempts", int),
+    "POLYROUTE_WEBHOOK_BACKOFF_S": ("webhook_backoff_s", float),
+    "POLYROUTE_WEBHOOK_ALLOWED_HOSTS": ("webhook_allowed_hosts", tuple),
 }
 
 
