@@ -17,6 +17,8 @@ from tests.gateway_process import API_KEY, GatewayProcess, start_gateway
 
 FAKE_MODELS = [
     "gpt-fake",
+    "text-embedding-fake",
+    "gpt-image-fake",
     "fake-500",
     "fake-503",
     "fake-429",
@@ -139,6 +141,7 @@ def base_config(primary: FakeOpenAI, backup: FakeOpenAI) -> dict[str, Any]:
         {"id": m, "input_cost_per_mtok": 1.0, "output_cost_per_mtok": 2.0, "context_window": 128000}
         for m in FAKE_MODELS
     ]
+    models.append({"id": "dall-e-fake", "cost_per_image": 0.04})
     return {
         "providers": [
             {

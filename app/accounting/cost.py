@@ -15,4 +15,5 @@ def cost_usd(model: ModelSpec, usage: Usage) -> float:
         model.cached_input_cost_per_mtok if model.cached_input_cost_per_mtok is not None else model.input_cost_per_mtok
     )
     prompt = (usage.prompt_tokens - cached) * model.input_cost_per_mtok + cached * cached_price
-    return (prompt + usage.completion_tokens * model.output_cost_per_mtok) / 1e6
+    per_image = (model.cost_per_image or 0.0) * usage.images
+    return (prompt + usage.completion_tokens * model.output_cost_per_mtok) / 1e6 + per_image

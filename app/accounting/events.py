@@ -18,6 +18,8 @@ class Usage(msgspec.Struct, kw_only=True):
     """Completion tokens spent on reasoning (already included in completion_tokens)."""
     estimated: bool = False
     """Counted by us with bpe-openai because the upstream reported nothing."""
+    images: int = 0
+    """Images generated (for models priced per image)."""
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -26,6 +28,7 @@ class Usage(msgspec.Struct, kw_only=True):
             cached_tokens=self.cached_tokens + other.cached_tokens,
             reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
             estimated=self.estimated or other.estimated,
+            images=self.images + other.images,
         )
 
     @property

@@ -41,6 +41,8 @@ class ModelSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     output_cost_per_mtok: Money = 0.0
     cached_input_cost_per_mtok: Money | None = None
     """Price of prompt tokens served from the provider's cache; input price when unset."""
+    cost_per_image: Money | None = None
+    """For image models priced per image rather than per token."""
     context_window: Annotated[int, Meta(gt=0)] | None = None
     max_output_tokens: Annotated[int, Meta(gt=0)] | None = None
     tools: bool = True

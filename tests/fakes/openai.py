@@ -27,7 +27,9 @@ no_done, malformed, no_usage, text, chunks, tool_call, retry_after.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import struct
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +114,8 @@ class FakeOpenAI(FakeServer):
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_get("/v1/models", self.models)
+        app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_post("/v1/images/generations", self.images)
         from tests.fakes.openai_responses import add_responses_routes
 
         add_responses_routes(self, app)
@@ -123,6 +127,41 @@ class FakeOpenAI(FakeServer):
         return web.json_response(
             {"object": "list", "data": [{"id": "gpt-fake", "object": "model", "created": 0, "owned_by": "fake"}]}
         )
+
+    async def embeddings(self, request: web.Request) -> web.Response:
+        doc = json.loads(await request.read())
+        model = str(doc.get("model", ""))
+        b = behaviour_for(model)
+        b.update(self.next_behaviour(model) or {})
+        if "status" in b:
+            return self._error(b, model)
+        inputs = doc["input"] if isinstance(doc["input"], list) else [doc["input"]]
+        data = []
+        for index, text in enumerate(inputs):
+            vector = [round((len(str(text)) * (i + 1)) % 97 / 97, 4) for i in range(int(doc.get("dimensions") or 8))]
+            embedding: Any = vector
+            if doc.get("encoding_format") == "base64":
+                embedding = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            data.append({"object": "embedding", "index": index, "embedding": embedding})
+        tokens = sum(max(1, len(str(t)) // 4) for t in inputs)
+        return web.json_response(
+            {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        )
+
+    async def images(self, request: web.Request) -> web.Response:
+        doc = json.loads(await request.read())
+        model = str(doc.get("model", ""))
+        b = behaviour_for(model)
+        if "status" in b:
+            return self._error(b, model)
+        pixel = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+        out: dict[str, Any] = {
+            "created": int(time.time()),
+            "data": [{"b64_json": pixel, "revised_prompt": doc["prompt"]} for _ in range(int(doc.get("n") or 1))],
+        }
+        if model.startswith("gpt-image"):
+            out["usage"] = {"input_tokens": 10, "output_tokens": 100, "total_tokens": 110}
+        return web.json_response(out)
 
     def _error(self, b: dict[str, Any], model: str) -> web.Response:
         status = int(b["status"])

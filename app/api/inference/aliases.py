@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.api.inference.chat import parse_chat
+from app.api.inference.embeddings import parse_embeddings, parse_images
 from app.api.inference.messages import parse_messages
 from app.api.inference.responses import parse_responses
 from app.api.problem import Dialect
@@ -33,4 +34,6 @@ INFERENCE_ROUTES: tuple[InferenceRoute, ...] = (
     InferenceRoute("chat.completions", "openai", "/chat/completions", parse_chat),
     InferenceRoute("messages", "anthropic", "/messages", parse_messages),
     InferenceRoute("responses", "openai", "/responses", parse_responses),
+    InferenceRoute("embeddings", "openai", "/embeddings", parse_embeddings),
+    InferenceRoute("images.generations", "openai", "/images/generations", parse_images),
 )

@@ -1,0 +1,103 @@
+"""Whole-answer OpenAI endpoints (embeddings, images) as exchanges: passthrough, or Gemini embeddings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from app.accounting.events import Usage
+from app.accounting.tokens import count_tokens
+from app.errors import UnsupportedFeatureError
+from app.gateway.bridges.upstream import decode_reply
+from app.gateway.exchange import Served, StreamRelay
+from app.gateway.snapshot import ProviderEntry
+from app.providers.base import ProviderAdapter, UpstreamRequest
+from app.providers.gemini import GeminiAdapter
+from app.providers.openai import OpenAIAdapter
+from app.translate.chat_to_gemini import chat_embeddings_to_gemini, gemini_embeddings_to_openai
+
+__all__ = ["GeminiEmbeddings", "OpenAIEndpoint", "images_usage", "input_tokens"]
+
+Json = dict[str, Any]
+_encode = msgspec.json.encode
+
+
+def input_tokens(value: Any) -> int:
+    if isinstance(value, str):
+        return count_tokens(value)
+    if isinstance(value, list):
+        return sum(input_tokens(v) if isinstance(v, str | list) else 1 for v in value)
+    return 0
+
+
+def images_usage(doc: Json) -> Usage:
+    """gpt-image models report tokens; older image models report nothing (priced per image instead)."""
+    raw = doc.get("usage")
+    images = len(doc.get("data") or [])
+    if not isinstance(raw, dict):
+        return Usage(images=images)
+    return Usage(
+        prompt_tokens=int(raw.get("input_tokens") or 0),
+        completion_tokens=int(raw.get("output_tokens") or 0),
+        images=images,
+    )
+
+
+class _WholeOnly:
+    def stream(self, served: Served) -> StreamRelay:
+        raise UnsupportedFeatureError("This endpoint does not stream")
+
+
+class OpenAIEndpoint(_WholeOnly):
+    """Pass an OpenAI-shaped JSON endpoint through; only `model` is rewritten both ways."""
+
+    upstream_dialect = "chat"
+
+    def __init__(self, body: Json, path: str, what: str) -> None:
+        self._body = body
+        self._path = path
+        self._what = what
+
+    def upstream_body(self, provider: ProviderEntry, model: str, stream: bool) -> bytes:
+        return _encode({**self._body, "model": model})
+
+    def request(self, adapter: ProviderAdapter, provider: ProviderEntry, model: str, stream: bool) -> UpstreamRequest:
+        if not isinstance(adapter, OpenAIAdapter):
+            raise UnsupportedFeatureError(f"{self._what} is not supported by {adapter.kind} upstream '{provider.name}'")
+        return adapter.endpoint(provider, self._path, self.upstream_body(provider, model, stream))
+
+    def reply(self, body: bytes, served: Served) -> tuple[bytes, Usage]:
+        doc = decode_reply(body)
+        if "model" in doc or self._path == "/embeddings":
+            doc["model"] = served.public_model
+        if self._path == "/embeddings":
+            raw = doc.get("usage") or {}
+            usage = Usage(prompt_tokens=int(raw.get("prompt_tokens") or 0)) if isinstance(raw, dict) else Usage()
+        else:
+            usage = images_usage(doc)
+        return _encode(doc), usage
+
+
+class GeminiEmbeddings(_WholeOnly):
+    upstream_dialect = "gemini"
+
+    def __init__(self, body: Json) -> None:
+        self._body = body
+        self._tokens = input_tokens(body.get("input"))
+
+    def upstream_body(self, provider: ProviderEntry, model: str, stream: bool) -> bytes:
+        return _encode(chat_embeddings_to_gemini(self._body, model))
+
+    def request(self, adapter: ProviderAdapter, provider: ProviderEntry, model: str, stream: bool) -> UpstreamRequest:
+        assert isinstance(adapter, GeminiAdapter)
+        return adapter.embed(provider, model, self.upstream_body(provider, model, stream))
+
+    def reply(self, body: bytes, served: Served) -> tuple[bytes, Usage]:
+        doc = gemini_embeddings_to_openai(
+            decode_reply(body),
+            served.public_model,
+            self._tokens,
+            encoding_format=str(self._body.get("encoding_format") or "float"),
+        )
+        return _encode(doc), Usage(prompt_tokens=self._tokens, estimated=True)
