@@ -78,7 +78,8 @@ class FakeServer:
     @web.middleware
     async def _record(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
         body = await request.read()
-        self.received.append(Received(request.method, request.path, request.query_string, dict(request.headers), body))
+        query = request.rel_url.raw_query_string
+        self.received.append(Received(request.method, request.path, query, dict(request.headers), body))
         task = asyncio.current_task()
         if task is not None:
             self._active.add(task)
