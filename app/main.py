@@ -16,6 +16,7 @@ from litestar.handlers import asgi
 from litestar.openapi import OpenAPIConfig
 
 from app.accounting.queue import UsageQueue
+from app.accounting.retention import retention_job
 from app.accounting.writer import UsageWriter
 from app.api.admin import admin_handlers
 from app.api.errors import exception_handlers
@@ -34,7 +35,7 @@ from app.gateway.pipeline import Gateway
 from app.gateway.upstream import UpstreamPool
 from app.health.scores import HealthRegistry
 from app.limits.admit import Limiter
-from app.limits.memory import MemoryCounters
+from app.limits.store import counter_backend
 from app.runtime import Inflight, Runtime
 from app.settings import Settings, load_settings
 from app.ui_support.templating import template_config
@@ -51,7 +52,7 @@ def build_runtime(settings: Settings) -> Runtime:
     catalog = CatalogCache(box)
     queue = UsageQueue()
     health = HealthRegistry()
-    limiter = Limiter(MemoryCounters(), fail_closed=settings.limits_fail_closed)
+    limiter = Limiter(counter_backend(settings), fail_closed=settings.limits_fail_closed)
     pool = UpstreamPool()
     gateway = Gateway(catalog=catalog, pool=pool, health=health, limiter=limiter, usage=queue,
                       responses=ResponseStore(), rng=random.Random())
@@ -88,6 +89,18 @@ def create_app(settings: Settings) -> Litestar:
         scheduler.add_job(rt.catalog.poll, "interval", seconds=settings.catalog_poll_s, max_instances=1, coalesce=True)
         scheduler.add_job(
             rt.writer.flush, "interval", seconds=settings.usage_flush_interval_s, max_instances=1, coalesce=True
+        )
+        # Journaling on its own timer keeps the SIGKILL loss bound while a slow database holds a flush up.
+        scheduler.add_job(
+            rt.writer.journal, "interval", seconds=settings.usage_flush_interval_s, max_instances=1, coalesce=True
+        )
+        scheduler.add_job(
+            retention_job,
+            "interval",
+            args=[settings.usage_retention_days],
+            seconds=settings.usage_retention_interval_s,
+            max_instances=1,
+            coalesce=True,
         )
         scheduler.add_job(rt.gateway.responses.flush, "interval", seconds=1.0, max_instances=1, coalesce=True)
         scheduler.start()

@@ -1,166 +1,129 @@
-"""The batched usage writer: drains the queue into the request log and the daily rollups.
+"""The batched usage writer: queue -> journal segment (local file) -> database, off the hot path.
 
-When the database is unreachable, batches go to an append-only spool file and are replayed,
-in order, once it answers again; nothing is dropped.
+Every flush first moves what is queued into a spool segment (fsynced), then writes segments to
+the request log and the rollups and deletes each one once committed. While the database is
+unreachable the segments simply stay and are written, in order, once it answers again. A
+SIGKILL therefore loses at most what was queued since the last journal run, that is one flush
+interval; SIGTERM loses nothing (the lifespan's last flush), and a DB outage loses nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections import defaultdict
-from datetime import UTC, datetime
+import time
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
-from app.accounting.events import UsageEvent
 from app.accounting.queue import UsageQueue
-from app.db.tables import UsageDailyRow, UsageEventRow
+from app.accounting.rows import mark_keys_used, write_events
+from app.accounting.spool import Segment, Spool
 
 __all__ = ["UsageWriter"]
 
 log = logging.getLogger("polyroute.accounting")
 
-_ROLLUP_SQL = (
-    "INSERT INTO usage_daily (id, day, key_id, model, provider, requests, errors, prompt_tokens,"
-    " completion_tokens, cost_usd, latency_ms_sum) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})"
-    " ON CONFLICT (id) DO UPDATE SET requests = usage_daily.requests + EXCLUDED.requests,"
-    " errors = usage_daily.errors + EXCLUDED.errors,"
-    " prompt_tokens = usage_daily.prompt_tokens + EXCLUDED.prompt_tokens,"
-    " completion_tokens = usage_daily.completion_tokens + EXCLUDED.completion_tokens,"
-    " cost_usd = usage_daily.cost_usd + EXCLUDED.cost_usd,"
-    " latency_ms_sum = usage_daily.latency_ms_sum + EXCLUDED.latency_ms_sum"
-)
-
-
-def _row(event: UsageEvent) -> UsageEventRow:
-    u = event.usage
-    return UsageEventRow(
-        id=event.id,
-        ts=datetime.fromtimestamp(event.ts, UTC),
-        key_id=event.key_id,
-        user_id=event.user_id,
-        plan=event.plan,
-        endpoint=event.endpoint,
-        requested_model=event.requested_model,
-        route=event.route,
-        provider=event.provider,
-        model=event.model,
-        status=event.status,
-        error_code=event.error_code,
-        stream=event.stream,
-        prompt_tokens=u.prompt_tokens,
-        completion_tokens=u.completion_tokens,
-        cached_tokens=u.cached_tokens,
-        reasoning_tokens=u.reasoning_tokens,
-        estimated=u.estimated,
-        cost_usd=event.cost_usd,
-        latency_ms=event.latency_ms,
-        ttft_ms=event.ttft_ms,
-        attempts=event.attempts,
-        detail=msgspec.json.encode(event.detail).decode() if event.detail else None,
-        trace_id=event.trace_id,
-    )
-
-
-def _rollups(events: list[UsageEvent]) -> list[list[Any]]:
-    groups: dict[tuple[str, str | None, str | None, str | None], list[float]] = defaultdict(lambda: [0.0] * 6)
-    for e in events:
-        day = datetime.fromtimestamp(e.ts, UTC).date().isoformat()
-        acc = groups[(day, e.key_id, e.model, e.provider)]
-        acc[0] += 1
-        acc[1] += 1 if e.status >= 400 else 0
-        acc[2] += e.usage.prompt_tokens
-        acc[3] += e.usage.completion_tokens
-        acc[4] += e.cost_usd
-        acc[5] += e.latency_ms
-    rows = []
-    for (day, key_id, model, provider), acc in groups.items():
-        row_id = f"{day}|{key_id or ''}|{model or ''}|{provider or ''}"[:300]
-        rows.append(
-            [
-                row_id,
-                datetime.fromisoformat(day).date(),
-                key_id,
-                model,
-                provider,
-                int(acc[0]),
-                int(acc[1]),
-                int(acc[2]),
-                int(acc[3]),
-                acc[4],
-                acc[5],
-            ]
-        )
-    return rows
-
 
 class UsageWriter:
-    """Run `flush()` every interval (APScheduler) and once more at shutdown."""
+    """Run `flush()` every interval (APScheduler) and once more at shutdown.
+
+    `journal()` alone (a second, independent job) keeps the SIGKILL bound while a slow database
+    holds a flush up.
+    """
 
     def __init__(self, queue: UsageQueue, spool_path: str, batch_size: int = 500) -> None:
         self.queue = queue
-        self.spool = Path(spool_path)
+        self.spool = Spool(spool_path)
         self.batch_size = batch_size
         self.written = 0
+        """Request-log rows this process wrote (replays of other processes' segments included)."""
         self.last_flush_lag_s = 0.0
-        self._lock = asyncio.Lock()
+        self.db_failing = False
+        self._segments: list[Segment] = []
+        self._writing: set[Path] = set()
+        self._drain_lock = asyncio.Lock()
+        self._kick: asyncio.Task[Any] | None = None
+        queue.high_water = batch_size
+        queue.on_high_water = self._flush_soon
 
-    async def _write(self, events: list[UsageEvent]) -> None:
-        db = UsageEventRow._meta.db
-        async with db.transaction():
-            for start in range(0, len(events), 100):
-                await (
-                    UsageEventRow.insert(*[_row(e) for e in events[start : start + 100]])
-                    .on_conflict(action="DO NOTHING")
-                    .run()
-                )
-            for values in _rollups(events):
-                await UsageDailyRow.raw(_ROLLUP_SQL, *values).run()
+    @property
+    def pending(self) -> int:
+        """Events journaled but not yet in the database (inherited segments count once loaded)."""
+        return sum(len(s.events) for s in self._segments if s.events is not None)
 
-    def _spool(self, events: list[UsageEvent]) -> None:
-        with self.spool.open("ab") as handle:
-            for event in events:
-                handle.write(msgspec.json.encode(event) + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+    def _flush_soon(self) -> None:
+        if self._kick is None or self._kick.done():
+            self._kick = asyncio.get_running_loop().create_task(self.flush())
 
-    async def _replay_spool(self) -> None:
-        if not self.spool.exists() or self.spool.stat().st_size == 0:
-            return
-        decoder = msgspec.json.Decoder(UsageEvent)
-        lines = self.spool.read_bytes().splitlines()
-        events = [decoder.decode(line) for line in lines if line.strip()]
-        for start in range(0, len(events), self.batch_size):
-            await self._write(events[start : start + self.batch_size])
-        # Rows are keyed by event id and inserted with DO NOTHING, so a crash mid-replay is harmless.
-        self.spool.unlink()
-        log.info("replayed %d spooled usage events", len(events))
-        self.written += len(events)
+    async def journal(self) -> int:
+        """Move everything queued into spool segments; touches only the local disk."""
+        moved = 0
+        while len(self.queue):
+            events = self.queue.take(len(self.queue))
+            path = self.spool.next_path()
+            self._writing.add(path)
+            try:
+                segment = await asyncio.to_thread(self.spool.write, events, path)
+            except OSError as exc:
+                log.error("cannot write the usage spool (%s); %d events stay in memory", exc, len(events))
+                self.queue.requeue_front(events)
+                return moved
+            finally:
+                self._writing.discard(path)
+            self._segments.append(segment)
+            moved += len(events)
+        return moved
 
     async def flush(self) -> int:
-        """Write everything queued; returns how many events reached the database."""
-        async with self._lock:
-            written = 0
+        """Journal what is queued, then write every journaled event; returns how many rows were new."""
+        await self.journal()
+        async with self._drain_lock:
+            return await self._drain()
+
+    def _next_chunk(self) -> list[Segment]:
+        """Whole segments, up to about `batch_size` events (at least one segment)."""
+        chunk: list[Segment] = []
+        count = 0
+        for segment in list(self._segments):
+            size = len(segment.load())
+            if chunk and count + size > self.batch_size:
+                break
+            chunk.append(segment)
+            count += size
+        return chunk
+
+    async def _drain(self) -> int:
+        own = {s.path for s in self._segments} | self._writing
+        self._segments.extend(self.spool.inherited(own))
+        written = 0
+        while self._segments:
+            chunk = self._next_chunk()
+            events = [e for s in chunk for e in s.load()]
+            if events:
+                self.last_flush_lag_s = max(0.0, time.time() - min(e.ts for e in events))
             try:
-                await self._replay_spool()
+                for start in range(0, len(events), self.batch_size):
+                    new = await write_events(events[start : start + self.batch_size])
+                    written += new
+                    self.written += new
             except Exception as exc:
-                log.warning("usage spool replay deferred: %s", exc)
-                self._spool(self.queue.take(len(self.queue)))
-                return 0
-            while len(self.queue):
-                batch = self.queue.take(self.batch_size)
-                if batch:
-                    self.last_flush_lag_s = max(0.0, datetime.now(UTC).timestamp() - batch[0].ts)
-                try:
-                    await self._write(batch)
-                except Exception as exc:
-                    log.warning("usage write failed, spooling %d events: %s", len(batch), exc)
-                    self._spool(batch + self.queue.take(len(self.queue)))
-                    return written
-                written += len(batch)
-                self.written += len(batch)
-            return written
+                self._failed(exc)
+                return written
+            await mark_keys_used(events)
+            for segment in chunk:
+                self.spool.remove(segment)
+                self._segments.remove(segment)
+        if self.db_failing:
+            log.warning("usage database reachable again; spooled events written")
+            self.db_failing = False
+        return written
+
+    def _failed(self, exc: Exception) -> None:
+        if not self.db_failing:
+            log.warning(
+                "usage write failed (%s: %s); events stay in the spool at %s until the database answers",
+                type(exc).__name__,
+                exc,
+                self.spool.dir,
+            )
+        self.db_failing = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from piccolo.columns import (
     JSON,
+    BigInt,
     Boolean,
     Date,
     Float,
@@ -17,6 +18,7 @@ from piccolo.table import Table
 
 __all__ = [
     "ALL_TABLES",
+    "LATENCY_BUCKETS_MS",
     "ApiKeyRow",
     "CatalogStateRow",
     "LimitCounterRow",
@@ -27,8 +29,15 @@ __all__ = [
     "TaskRow",
     "UsageDailyRow",
     "UsageEventRow",
+    "UsageHourlyRow",
     "UserRow",
 ]
+
+LATENCY_BUCKETS_MS: tuple[float, ...] = (
+    1, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500,
+    750, 1000, 1500, 2000, 3000, 5000, 7500, 10000, 15000, 20000, 30000, 60000,
+)  # fmt: skip
+"""Upper bounds (ms) of the hourly latency histogram; one more bucket (`lat_24`) holds the rest."""
 
 
 class ProviderRow(Table, tablename="provider_config"):
@@ -159,6 +168,61 @@ class UsageDailyRow(Table, tablename="usage_daily"):
     latency_ms_sum = Float(default=0.0)
 
 
+class UsageHourlyRow(Table, tablename="usage_hourly"):
+    """Rollup per UTC hour, key, plan, model, provider and status, with a latency histogram.
+
+    `/v1/usage` and the dashboard series read this, so p50/p95 need no scan of raw rows.
+    `lat_<i>` counts requests whose latency is at most `LATENCY_BUCKETS_MS[i]` (and above the
+    previous bound); `lat_24` counts the slower ones.
+    """
+
+    id = Varchar(length=400, primary_key=True)
+    hour_ts = BigInt(index=True)
+    """Start of the UTC hour, Unix seconds (integer arithmetic buckets it into days portably)."""
+    key_id = Varchar(length=40, null=True, default=None, index=True)
+    plan = Varchar(length=120, null=True, default=None)
+    model = Varchar(length=200, null=True, default=None)
+    provider = Varchar(length=120, null=True, default=None)
+    status = Integer(default=0)
+    requests = Integer(default=0)
+    errors = Integer(default=0)
+    prompt_tokens = BigInt(default=0)
+    completion_tokens = BigInt(default=0)
+    cached_tokens = BigInt(default=0)
+    reasoning_tokens = BigInt(default=0)
+    estimated = Integer(default=0)
+    """Requests whose tokens were counted by us (the upstream reported none)."""
+    cost_usd = Float(default=0.0)
+    latency_ms_sum = Float(default=0.0)
+    ttft_ms_sum = Float(default=0.0)
+    ttft_count = Integer(default=0)
+    lat_0 = Integer(default=0)
+    lat_1 = Integer(default=0)
+    lat_2 = Integer(default=0)
+    lat_3 = Integer(default=0)
+    lat_4 = Integer(default=0)
+    lat_5 = Integer(default=0)
+    lat_6 = Integer(default=0)
+    lat_7 = Integer(default=0)
+    lat_8 = Integer(default=0)
+    lat_9 = Integer(default=0)
+    lat_10 = Integer(default=0)
+    lat_11 = Integer(default=0)
+    lat_12 = Integer(default=0)
+    lat_13 = Integer(default=0)
+    lat_14 = Integer(default=0)
+    lat_15 = Integer(default=0)
+    lat_16 = Integer(default=0)
+    lat_17 = Integer(default=0)
+    lat_18 = Integer(default=0)
+    lat_19 = Integer(default=0)
+    lat_20 = Integer(default=0)
+    lat_21 = Integer(default=0)
+    lat_22 = Integer(default=0)
+    lat_23 = Integer(default=0)
+    lat_24 = Integer(default=0)
+
+
 class LimitCounterRow(Table, tablename="limit_counter"):
     """Atomic counters in the database for replicas that share Postgres but no Redis."""
 
@@ -204,6 +268,7 @@ ALL_TABLES: list[type[Table]] = [
     CatalogStateRow,
     UsageEventRow,
     UsageDailyRow,
+    UsageHourlyRow,
     LimitCounterRow,
     TaskRow,
     StoredResponseRow,

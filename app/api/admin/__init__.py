@@ -14,6 +14,7 @@ from app.api.admin.configs import ConfigController
 from app.api.admin.health import HealthController
 from app.api.admin.plans import PlanController
 from app.api.admin.routes import RouteController
+from app.api.admin.usage import usage_router
 from app.api.admin.users import UserController
 from app.api.auth import ManagementAuth, Principal, TokenCodec, signing_key
 from app.catalog.services.context import ServiceContext
@@ -56,6 +57,7 @@ def admin_handlers(rt: Runtime) -> list[Any]:
     return [
         Router("/", route_handlers=[issue_token], **layer),
         Router("/", route_handlers=[ApiKeyController, whoami], guards=[accounts], **layer),
+        usage_router(rt, tokens),
         Router(
             "/",
             route_handlers=[ConfigController, RouteController, PlanController, UserController, HealthController],

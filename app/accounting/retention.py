@@ -1,0 +1,46 @@
+"""The retention job: drop request-log rows past the retention period (rollups are kept)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+
+from app.db.tables import LimitCounterRow, UsageEventRow
+
+__all__ = ["prune", "retention_job"]
+
+log = logging.getLogger("polyroute.accounting")
+
+_CHUNK = 5000
+"""Rows per DELETE, so a large backlog never holds the write lock for long."""
+
+
+async def prune(retention_days: int, now: float | None = None) -> int:
+    """Delete raw usage rows older than `retention_days` (0 = keep forever) and expired limit counters.
+
+    Returns how many usage rows went. Rollups (usage_daily, usage_hourly) are never pruned.
+    """
+    moment = time.time() if now is None else now
+    deleted = 0
+    if retention_days > 0:
+        cutoff = datetime.fromtimestamp(moment - retention_days * 86400, UTC)
+        sql = "DELETE FROM usage_event WHERE id IN (SELECT id FROM usage_event WHERE ts < {} LIMIT {}) RETURNING id"
+        while True:
+            rows = await UsageEventRow.raw(sql, cutoff, _CHUNK).run()
+            deleted += len(rows)
+            if len(rows) < _CHUNK:
+                break
+    stale = datetime.fromtimestamp(moment - 3600, UTC)
+    await LimitCounterRow.delete().where(LimitCounterRow.expires_at < stale).run()
+    if deleted:
+        log.info("retention: deleted %d request-log rows older than %d days", deleted, retention_days)
+    return deleted
+
+
+async def retention_job(retention_days: int) -> None:
+    """`prune` for the scheduler: a database outage is logged and the next run tries again."""
+    try:
+        await prune(retention_days)
+    except Exception as exc:
+        log.warning("retention job failed (%s: %s); retrying at the next run", type(exc).__name__, exc)

@@ -1,0 +1,163 @@
+"""Usage events into the database: request-log rows, the rollup upserts, and keys' last use.
+
+Writing a batch twice is harmless: request-log rows are keyed by event id and inserted with
+ON CONFLICT DO NOTHING ... RETURNING id, and only the rows that were actually new are added to
+the rollups. That is what lets the writer replay a spool segment after a crash mid-write.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+
+from app.accounting.events import UsageEvent
+from app.accounting.rollups import (
+    DAILY_COLUMNS,
+    DAILY_KEYS,
+    HOURLY_COLUMNS,
+    HOURLY_KEYS,
+    daily_rows,
+    hourly_rows,
+    upsert_sql,
+)
+from app.db.tables import ApiKeyRow, UsageEventRow
+
+__all__ = ["EVENT_COLUMNS", "event_values", "insert_events", "mark_keys_used", "write_events"]
+
+log = logging.getLogger("polyroute.accounting")
+
+EVENT_COLUMNS = (
+    "id",
+    "ts",
+    "key_id",
+    "user_id",
+    "plan",
+    "endpoint",
+    "requested_model",
+    "route",
+    "provider",
+    "model",
+    "status",
+    "error_code",
+    "stream",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "estimated",
+    "cost_usd",
+    "latency_ms",
+    "ttft_ms",
+    "attempts",
+    "detail",
+    "trace_id",
+)
+_ROWS_PER_STATEMENT = 200
+"""Keeps every statement under SQLite's 32766 bound parameters."""
+
+_encode = msgspec.json.Encoder()
+
+
+def event_values(e: UsageEvent) -> list[Any]:
+    """One request-log row in `EVENT_COLUMNS` order: ids, names and numbers, nothing copied from the catalog."""
+    u = e.usage
+    detail = _encode.encode(e.detail).decode() if e.detail else None
+    return [
+        e.id,
+        datetime.fromtimestamp(e.ts, UTC),
+        e.key_id,
+        e.user_id,
+        e.plan,
+        e.endpoint,
+        e.requested_model,
+        e.route,
+        e.provider,
+        e.model,
+        e.status,
+        e.error_code,
+        e.stream,
+        u.prompt_tokens,
+        u.completion_tokens,
+        u.cached_tokens,
+        u.reasoning_tokens,
+        u.estimated,
+        e.cost_usd,
+        e.latency_ms,
+        e.ttft_ms,
+        e.attempts,
+        detail,
+        e.trace_id,
+    ]
+
+
+def _placeholders(columns: int, rows: int) -> str:
+    one = "(" + ", ".join(["{}"] * columns) + ")"
+    return ", ".join([one] * rows)
+
+
+async def insert_events(events: Sequence[UsageEvent]) -> set[str]:
+    """Insert request-log rows (inside the caller's transaction); returns the ids that were new."""
+    new: set[str] = set()
+    columns = ", ".join(EVENT_COLUMNS)
+    for start in range(0, len(events), _ROWS_PER_STATEMENT):
+        chunk = events[start : start + _ROWS_PER_STATEMENT]
+        values = [v for e in chunk for v in event_values(e)]
+        sql = (  # only our column names go into the text; every value is a bound parameter
+            f"INSERT INTO usage_event ({columns}) VALUES {_placeholders(len(EVENT_COLUMNS), len(chunk))}"  # noqa: S608
+            " ON CONFLICT (id) DO NOTHING RETURNING id"
+        )
+        rows = await UsageEventRow.raw(sql, *values).run()
+        new.update(r["id"] for r in rows)
+    return new
+
+
+async def _upsert(table: str, columns: Sequence[str], keys: int, rows: list[list[object]]) -> None:
+    per_statement = max(1, 30000 // len(columns))
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        sql = upsert_sql(table, columns, keys, len(chunk))
+        await UsageEventRow.raw(sql, *[v for row in chunk for v in row]).run()
+
+
+def _transaction() -> Any:
+    db = UsageEventRow._meta.db
+    if isinstance(db, SQLiteEngine):
+        # IMMEDIATE takes the write lock up front, so concurrent writers queue instead of failing.
+        return db.transaction(transaction_type=TransactionType.immediate)
+    return db.transaction()
+
+
+async def write_events(events: Sequence[UsageEvent]) -> int:
+    """One transaction: the new request-log rows and their rollups. Returns how many rows were new."""
+    if not events:
+        return 0
+    async with _transaction():
+        new = await insert_events(events)
+        fresh = [e for e in events if e.id in new]
+        if fresh:
+            await _upsert("usage_daily", DAILY_COLUMNS, DAILY_KEYS, daily_rows(fresh))
+            await _upsert("usage_hourly", HOURLY_COLUMNS, HOURLY_KEYS, hourly_rows(fresh))
+    return len(new)
+
+
+async def mark_keys_used(events: Sequence[UsageEvent]) -> None:
+    """api_key.last_used_at: one UPDATE per distinct key, never moving backwards; best effort."""
+    latest: dict[str, float] = {}
+    for e in events:
+        if e.key_id is not None and e.ts > latest.get(e.key_id, 0.0):
+            latest[e.key_id] = e.ts
+    if not latest:
+        return
+    sql = "UPDATE api_key SET last_used_at = {} WHERE id = {} AND (last_used_at IS NULL OR last_used_at < {})"
+    try:
+        async with _transaction():
+            for key_id, ts in sorted(latest.items()):
+                stamp = datetime.fromtimestamp(ts, UTC)
+                await ApiKeyRow.raw(sql, stamp, key_id, stamp).run()
+    except Exception as exc:
+        log.debug("could not update last_used_at: %s", exc)

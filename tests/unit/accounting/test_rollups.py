@@ -1,0 +1,62 @@
+"""Rollup folding, the latency histogram and percentiles estimated from it."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from app.accounting.rollups import HOURLY_COLUMNS, bucket_index, daily_rows, hourly_rows, percentile
+from app.db.tables import LATENCY_BUCKETS_MS
+from tests.unit.accounting.conftest import event
+
+
+def test_bucket_bounds_are_inclusive_upper_bounds() -> None:
+    assert bucket_index(0) == 0
+    assert bucket_index(1) == 0
+    assert bucket_index(1.01) == 1
+    assert bucket_index(60000) == len(LATENCY_BUCKETS_MS) - 1
+    assert bucket_index(60001) == len(LATENCY_BUCKETS_MS)
+
+
+def test_percentiles_from_the_histogram_track_the_exact_ones() -> None:
+    rng = random.Random(7)
+    latencies = [rng.lognormvariate(6.5, 0.6) for _ in range(20000)]  # median about 665 ms
+    histogram = [0.0] * (len(LATENCY_BUCKETS_MS) + 1)
+    for value in latencies:
+        histogram[bucket_index(value)] += 1
+    ordered = sorted(latencies)
+    for q in (0.5, 0.95):
+        exact = ordered[int(q * len(ordered))]
+        estimate = percentile(histogram, q)
+        assert estimate is not None
+        assert abs(estimate - exact) / exact < 0.12, (q, exact, estimate)
+    assert percentile([0.0] * len(histogram), 0.5) is None
+
+
+def test_hourly_rows_group_by_hour_key_plan_model_provider_status() -> None:
+    hour = 1_800_000_000 // 3600 * 3600
+    events = [
+        event(ts=hour + 5, latency_ms=40, usage={"prompt_tokens": 10, "completion_tokens": 2, "cached_tokens": 4}),
+        event(ts=hour + 3000, latency_ms=900, ttft_ms=100, usage={"completion_tokens": 7, "reasoning_tokens": 3}),
+        event(ts=hour + 3600, latency_ms=40),
+        event(ts=hour + 10, status=429, provider=None, model=None, latency_ms=0.5, cost_usd=0.0),
+    ]
+    rows = {(r[1], r[6]): dict(zip(HOURLY_COLUMNS, r, strict=True)) for r in hourly_rows(events)}
+    assert set(rows) == {(hour, 200), (hour + 3600, 200), (hour, 429)}
+    first = rows[(hour, 200)]
+    assert first["requests"] == 2 and first["errors"] == 0
+    assert (first["prompt_tokens"], first["completion_tokens"]) == (10, 9)
+    assert (first["cached_tokens"], first["reasoning_tokens"]) == (4, 3)
+    assert (first["ttft_ms_sum"], first["ttft_count"]) == (100, 1)
+    assert first[f"lat_{bucket_index(40)}"] == 1 and first[f"lat_{bucket_index(900)}"] == 1
+    refused = rows[(hour, 429)]
+    assert refused["errors"] == 1 and refused["lat_0"] == 1
+    assert refused["id"] == f"{hour}|key_a|free|||429"
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_daily_rows_sum_a_day(count: int) -> None:
+    rows = daily_rows([event(ts=1_800_000_000.0 + i, cost_usd=0.25) for i in range(count)])
+    assert len(rows) == 1
+    assert rows[0][5] == count and rows[0][9] == 0.25 * count
