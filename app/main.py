@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import random
@@ -24,6 +25,7 @@ from app.api.inference.aliases import INFERENCE_ROUTES
 from app.api.inference.endpoint import inference_app
 from app.api.inference.models import models_handlers
 from app.api.inference.stored_responses import stored_response_handlers
+from app.api.inference.tasks import TaskApi, task_api
 from app.api.system import system_handlers
 from app.api.ui import ui_handlers
 from app.catalog.cache import CatalogCache
@@ -61,7 +63,7 @@ def build_runtime(settings: Settings) -> Runtime:
     return Runtime(settings=settings, box=box, catalog=catalog, gateway=gateway, writer=writer, inflight=Inflight())
 
 
-def _inference_handlers(rt: Runtime) -> list[asgi]:
+def _inference_handlers(rt: Runtime, tasks: TaskApi) -> list[asgi]:
     handlers = []
     for route in INFERENCE_ROUTES:
         app = inference_app(
@@ -71,6 +73,7 @@ def _inference_handlers(rt: Runtime) -> list[asgi]:
             handle=rt.gateway.handle,
             max_body_bytes=rt.settings.max_body_bytes,
             tracker=rt.inflight,
+            respond_async=tasks.respond_async,
         )
         handlers.append(asgi(path=list(route.paths), copy_scope=False, name=route.endpoint)(app))
     return handlers
@@ -78,6 +81,7 @@ def _inference_handlers(rt: Runtime) -> list[asgi]:
 
 def create_app(settings: Settings) -> Litestar:
     rt = build_runtime(settings)
+    tasks = task_api(rt)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -103,13 +107,15 @@ def create_app(settings: Settings) -> Litestar:
             coalesce=True,
         )
         scheduler.add_job(rt.gateway.responses.flush, "interval", seconds=1.0, max_instances=1, coalesce=True)
+        await tasks.runner.start(scheduler)
         scheduler.start()
         rt.ready = True
         try:
             yield
         finally:
             rt.ready = False
-            await rt.inflight.drained(settings.drain_timeout_s)
+            drain = settings.drain_timeout_s
+            await asyncio.gather(rt.inflight.drained(drain), tasks.runner.stop(drain))
             scheduler.shutdown(wait=False)
             if listener is not None:
                 await listener.stop()
@@ -119,7 +125,8 @@ def create_app(settings: Settings) -> Litestar:
             await close_database(engine)
 
     app = Litestar(
-        route_handlers=[*_inference_handlers(rt), *stored_response_handlers(), *models_handlers(), *system_handlers(),
+        route_handlers=[*_inference_handlers(rt, tasks), *tasks.handlers,
+                        *stored_response_handlers(), *models_handlers(), *system_handlers(),
                         *admin_handlers(rt), *ui_handlers(rt)],
         lifespan=[lifespan],
         exception_handlers=exception_handlers(),

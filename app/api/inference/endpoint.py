@@ -26,8 +26,12 @@ def inference_app(
     handle: Callable[[Call], Awaitable[Reply]],
     max_body_bytes: int,
     tracker: Any = None,
+    respond_async: Callable[[Call], Awaitable[Reply | None]] | None = None,
 ) -> ASGIApp:
-    """An ASGI app for one POST endpoint; `tracker` counts in-flight requests for draining."""
+    """An ASGI app for one POST endpoint; `tracker` counts in-flight requests for draining.
+
+    `respond_async` sees calls that carry a `Prefer` header and may answer 202 with a task instead.
+    """
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         received = time.perf_counter()
@@ -42,7 +46,10 @@ def inference_app(
                     raise MethodNotAllowedError(f"{scope['method']} is not allowed here; use POST")
                 raw = await read_body(receive, headers, max_body_bytes)
                 call = Call(endpoint, dialect, headers, raw, parse, trace, request_id, received)
-                reply = await handle(call)
+                if "prefer" in headers and respond_async is not None:
+                    reply = await respond_async(call) or await handle(call)
+                else:
+                    reply = await handle(call)
             except GatewayError as exc:
                 await send_problem(send, exc, dialect, trace, request_id)
                 return
