@@ -12,6 +12,7 @@ import pytest
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
+from tests.fakes.search import FakeSearch
 from tests.fakes.server import free_port
 from tests.gateway_process import API_KEY, GatewayProcess, start_gateway
 
@@ -54,6 +55,13 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 @pytest.fixture(scope="session")
 def fake_backup() -> Iterator[FakeOpenAI]:
     server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_search() -> Iterator[FakeSearch]:
+    server = FakeSearch().start()
     yield server
     server.stop()
 
@@ -161,6 +169,7 @@ def base_config(primary: FakeOpenAI, backup: FakeOpenAI) -> dict[str, Any]:
                 "models": [
                     {"id": "gpt-fake", "input_cost_per_mtok": 0.5, "output_cost_per_mtok": 1.0},
                     {"id": "fake-tool"},
+                    {"id": "fake-search"},
                 ],
             },
             {
@@ -207,9 +216,19 @@ def gateway(
     fake_backup: FakeOpenAI,
     fake_anthropic: FakeAnthropic,
     fake_gemini: FakeGemini,
+    fake_search: FakeSearch,
 ) -> Iterator[GatewayProcess]:
     config = base_config(fake_openai, fake_backup)
     config["providers"] += dialect_providers(fake_anthropic, fake_gemini)
+    config["providers"].append(
+        {
+            "name": "search",
+            "kind": "tavily",
+            "base_url": fake_search.base_url,
+            "api_key": fake_search.api_key,
+            "timeout_s": 3,
+        }
+    )
     gw = start_gateway(tmp_path_factory.mktemp("gateway"), config)
     yield gw
     gw.stop()

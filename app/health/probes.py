@@ -74,7 +74,9 @@ class Prober:
         now = time.monotonic()
         due = []
         for provider in snapshot.providers.values():
-            if not provider.enabled or provider.probe_interval_s <= 0:
+            if not provider.enabled or provider.probe_interval_s <= 0 or provider.kind not in ADAPTERS:
+                continue
+            if not ADAPTERS[provider.kind].capabilities.models_endpoint:
                 continue
             if now >= self._due.get(provider.name, 0.0):
                 self._due[provider.name] = now + provider.probe_interval_s

@@ -8,11 +8,20 @@ from app.providers.demo import DemoAdapter
 from app.providers.gemini import GeminiAdapter
 from app.providers.openai import OpenAIAdapter
 from app.providers.openai_compatible import OpenAICompatibleAdapter
+from app.providers.search import TavilyAdapter
 
 __all__ = ["ADAPTERS", "adapter_for"]
 
 ADAPTERS: dict[str, ProviderAdapter] = {
-    a.kind: a for a in (OpenAIAdapter(), OpenAICompatibleAdapter(), DemoAdapter(), AnthropicAdapter(), GeminiAdapter())
+    a.kind: a
+    for a in (
+        OpenAIAdapter(),
+        OpenAICompatibleAdapter(),
+        DemoAdapter(),
+        AnthropicAdapter(),
+        GeminiAdapter(),
+        TavilyAdapter(),
+    )
 }
 
 

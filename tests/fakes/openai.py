@@ -87,6 +87,7 @@ def behaviour_for(model: str) -> dict[str, Any]:
         "fake-malformed-sse": {"malformed": 2},
         "fake-no-usage": {"no_usage": True},
         "fake-tool": {"tool_call": True},
+        "fake-search": {"search_call": True},
     }
     for name, behaviour in simple.items():
         if model == name or model.startswith(name + "@"):
@@ -212,9 +213,21 @@ class FakeOpenAI(FakeServer):
     def _wants_tools(self, doc: dict[str, Any], b: dict[str, Any]) -> bool:
         messages = doc.get("messages") or []
         answered = any(isinstance(m, dict) and m.get("role") == "tool" for m in messages)
+        if b.get("search_call"):
+            names = {t.get("function", {}).get("name") for t in doc.get("tools") or []}
+            return "web_search" in names and not answered and doc.get("tool_choice") != "none"
         return bool(b.get("tool_call")) and not answered
 
-    def _tool_calls(self) -> list[dict[str, Any]]:
+    def _tool_calls(self, doc: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        if doc is not None and "web_search" in {t.get("function", {}).get("name") for t in doc.get("tools") or []}:
+            query = _last_user_text(doc.get("messages"))
+            return [
+                {
+                    "id": "call_search_1",
+                    "type": "function",
+                    "function": {"name": "web_search", "arguments": json.dumps({"query": query})},
+                }
+            ]
         return [
             {
                 "id": "call_weather_1",
@@ -248,7 +261,7 @@ class FakeOpenAI(FakeServer):
 
     def _completion(self, doc: dict[str, Any], model: str, b: dict[str, Any]) -> dict[str, Any]:
         if self._wants_tools(doc, b):
-            message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": self._tool_calls()}
+            message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": self._tool_calls(doc)}
             finish, text = "tool_calls", ""
         else:
             text = self._continued(doc, self._text(doc, model, b))
@@ -283,7 +296,7 @@ class FakeOpenAI(FakeServer):
 
         frames = [frame([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])]
         if self._wants_tools(doc, b):
-            for i, call in enumerate(self._tool_calls()):
+            for i, call in enumerate(self._tool_calls(doc)):
                 args = call["function"]["arguments"]
                 head = {
                     "index": i,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,7 +11,8 @@ import openai
 import pytest
 
 from tests.fakes.openai import FakeOpenAI
-from tests.gateway_process import GatewayProcess
+from tests.fakes.search import FakeSearch
+from tests.gateway_process import GatewayProcess, start_gateway
 
 pytestmark = pytest.mark.usefixtures("fakes_reset")
 
@@ -148,3 +150,57 @@ def test_bad_responses_input(gateway: GatewayProcess) -> None:
             resp = http.post("/v1/responses", json=body, headers=headers)
             assert resp.status_code == 400, (body, resp.text)
             assert needle in resp.json()["detail"]
+
+
+def test_web_search_run_by_the_gateway(gateway: GatewayProcess, fake_search: FakeSearch) -> None:
+    client = gateway.openai()
+    response = client.responses.create(
+        model="backup/fake-search", input="polyroute gateways", tools=[{"type": "web_search"}]
+    )
+    calls = [item for item in response.output if item.type == "web_search_call"]
+    assert len(calls) == 1 and calls[0].status == "completed"
+    assert calls[0].action.query == "polyroute gateways"
+    message = next(item for item in response.output if item.type == "message")
+    annotations = message.content[0].annotations
+    assert {a.url for a in annotations} == {
+        "https://example.org/polyroute-gateways",
+        "https://news.example.com/polyroute-gateways",
+    }
+    text = message.content[0].text
+    assert all(text[a.start_index : a.end_index] == a.url for a in annotations)
+    searched = fake_search.requests_for("/search")[-1]
+    assert searched.headers["Authorization"] == "Bearer tvly-fake-secret"
+    assert searched.json()["query"] == "polyroute gateways"
+    with client.responses.stream(
+        model="backup/fake-search", input="streamed search", tools=[{"type": "web_search"}]
+    ) as stream:
+        types = [e.type for e in stream]
+        final = stream.get_final_response()
+    assert "response.web_search_call.completed" in types and types[-1] == "response.completed"
+    assert [i.type for i in final.output] == ["web_search_call", "message"]
+
+
+def test_web_search_passes_through_to_a_native_upstream(gateway: GatewayProcess, fake_openai: FakeOpenAI) -> None:
+    gateway.openai().responses.create(model="fakeai/gpt-fake", input="x", tools=[{"type": "web_search"}])
+    assert fake_openai.requests_for("/v1/responses")[-1].json()["tools"] == [{"type": "web_search"}]
+
+
+def test_web_search_without_a_search_provider_is_a_clear_400(tmp_path: Path, fake_backup: FakeOpenAI) -> None:
+    config = {
+        "providers": [
+            {
+                "name": "backup",
+                "kind": "openai-compatible",
+                "base_url": fake_backup.base_url + "/v1",
+                "models": [{"id": "fake-search"}],
+            }
+        ],
+        "api_keys": [{"name": "k", "key": "sk-poly-test-0123456789abcdefghijkl"}],
+    }
+    gw = start_gateway(tmp_path, config)
+    try:
+        with pytest.raises(openai.BadRequestError) as err:
+            gw.openai().responses.create(model="backup/fake-search", input="x", tools=[{"type": "web_search"}])
+        assert "search provider" in err.value.message
+    finally:
+        gw.stop()

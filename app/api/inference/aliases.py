@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from app.api.inference.chat import parse_chat
 from app.api.inference.embeddings import parse_embeddings, parse_images
 from app.api.inference.messages import parse_messages
-from app.api.inference.responses import parse_responses
+from app.api.inference.responses import parse_responses, responses_handler
 from app.api.problem import Dialect
-from app.gateway.call import Parsed
+from app.gateway.call import Call, Parsed, Reply
 
 __all__ = ["INFERENCE_ROUTES", "PREFIXES", "InferenceRoute"]
 
@@ -24,6 +25,8 @@ class InferenceRoute:
     dialect: Dialect
     suffix: str
     parse: Callable[[bytes], Parsed]
+    handler: Callable[[Any], Callable[[Call], Awaitable[Reply]]] | None = None
+    """Wraps the pipeline for endpoints that need more than one pass (the gateway-run web search)."""
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -33,7 +36,7 @@ class InferenceRoute:
 INFERENCE_ROUTES: tuple[InferenceRoute, ...] = (
     InferenceRoute("chat.completions", "openai", "/chat/completions", parse_chat),
     InferenceRoute("messages", "anthropic", "/messages", parse_messages),
-    InferenceRoute("responses", "openai", "/responses", parse_responses),
+    InferenceRoute("responses", "openai", "/responses", parse_responses, responses_handler),
     InferenceRoute("embeddings", "openai", "/embeddings", parse_embeddings),
     InferenceRoute("images.generations", "openai", "/images/generations", parse_images),
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.api.decode import decode_json_object, validate_envelope
@@ -11,16 +12,17 @@ from app.conversations.store import ResponseStore, StoredResponse
 from app.errors import NotFoundError
 from app.gateway.bridges.client import ResponsesClient
 from app.gateway.bridges.upstream import UPSTREAM_BRIDGES
-from app.gateway.call import Parsed
+from app.gateway.call import Call, Parsed, Reply
 from app.gateway.exchange import Exchange
 from app.gateway.responses_passthrough import ResponsesPassthrough
 from app.gateway.snapshot import KeyRecord
 from app.gateway.translating import TranslatingExchange
+from app.gateway.web_search import as_reply, needs_gateway_search, resolve_for, run_web_search
 from app.providers.base import ProviderAdapter
 from app.translate.responses import response_to_history, responses_request_to_chat
 from app.wire.openai_responses import ResponsesEnvelope
 
-__all__ = ["parse_responses"]
+__all__ = ["parse_responses", "responses_handler"]
 
 Json = dict[str, Any]
 
@@ -99,3 +101,23 @@ def parse_responses(raw: bytes) -> Parsed:
         bind=conversation.bind,
         hub_chat=lambda: responses_request_to_chat(forward, conversation.history),
     )
+
+
+def responses_handler(gateway: Any) -> Callable[[Call], Awaitable[Reply]]:
+    """The pipeline, unless the request needs the gateway-run web_search loop."""
+
+    async def handle(call: Call) -> Reply:
+        if b"web_search" not in call.raw:
+            return await gateway.handle(call)
+        body = decode_json_object(call.raw)
+        envelope = validate_envelope(body, ResponsesEnvelope)
+        snapshot = gateway.catalog.snapshot
+        key, resolved = resolve_for(call, body, snapshot)
+        if not needs_gateway_search(body, resolved, snapshot):
+            return await gateway.handle(call)
+        conversation = _Conversation(body, envelope)
+        await conversation.bind(key, gateway)
+        response = await run_web_search(gateway, call, body, conversation.history, key, keep=conversation.keep)
+        return as_reply(response, bool(envelope.stream))
+
+    return handle
