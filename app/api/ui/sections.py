@@ -4,15 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.api.ui.account import AccountController
+from app.api.ui.dashboard import DashboardController
 from app.api.ui.home import home
+from app.api.ui.keys import KeysController
+from app.api.ui.models import ModelsController
 from app.api.ui.plans import PlansController
+from app.api.ui.playground import PlaygroundController
 from app.api.ui.providers import ProvidersController
+from app.api.ui.requests import RequestsController
 from app.api.ui.routes import RoutesController
+from app.api.ui.usage import UsageController
 
 __all__ = ["ACCOUNT", "ADMIN"]
 
-ACCOUNT: list[Any] = [home]
+ACCOUNT: list[Any] = [
+    home,
+    AccountController,
+    KeysController,
+    UsageController,
+    RequestsController,
+    ModelsController,
+    PlaygroundController,
+]
 """Any signed-in viewer; handlers scope users to their own keys, usage and requests."""
 
-ADMIN: list[Any] = [ProvidersController, RoutesController, PlansController]
+ADMIN: list[Any] = [DashboardController, ProvidersController, RoutesController, PlansController]
 """Administrators only: everyone else gets the 403 page."""

@@ -1,0 +1,130 @@
+"""/ui/keys: admins manage every key; users create, rotate and revoke only their own, within their plan.
+
+The secret appears in exactly one response: the page a create or rotate POST returns (never a
+redirect target, never stored), with `Cache-Control: no-store`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.response import Template
+
+from app.catalog.services import api_keys, plans, users
+from app.catalog.services.api_keys import KeyDraft
+from app.catalog.services.context import ServiceContext
+from app.catalog.services.records import ApiKeyCreated
+from app.catalog.services.validation import convert_strict
+from app.errors import ConflictError, PermissionDeniedError, ValidationFailedError
+from app.runtime import Runtime
+from app.ui_support.forms import FormDoc, errors_of, text
+from app.ui_support.key_form import GRACE_CHOICES, blank_key, key_status, parse_key_form
+from app.ui_support.key_usage import key_figures, remaining_today
+from app.ui_support.plan_form import LIMIT_FIELDS
+from app.ui_support.render import fragment, is_htmx, page, redirect
+from app.ui_support.session import Viewer
+
+__all__ = ["KeysController"]
+
+LIST = "/ui/keys"
+PAGE_SIZE = 50
+
+
+def _owner(viewer: Viewer) -> str | None:
+    """None for admins (every key); the user's own id for users."""
+    return None if viewer.is_admin else viewer.user_id or "-"
+
+
+async def _form_page(
+    request: Request[Any, Any, Any], viewer: Viewer, doc: FormDoc, errors: dict[str, str], status: int = 200
+) -> Template:
+    plan = await plans.get_plan(viewer.plan) if viewer.plan else None
+    choices: dict[str, Any] = {}
+    if viewer.is_admin:
+        choices["plans"] = [p.name for p in (await plans.list_plans(limit=500))[0]]
+        choices["owners"] = [(u.id, u.username) for u in (await users.list_users(limit=500))[0]]
+    context = {"doc": doc, "errors": errors, "limits": LIMIT_FIELDS, "own_plan": plan, **choices}
+    return page(request, "keys/new.html", status=status, **context)
+
+
+def _created(request: Request[Any, Any, Any], created: ApiKeyCreated, rotated: bool) -> Template:
+    base_url = str(request.base_url).rstrip("/") + "/v1"
+    return page(request, "keys/created.html", key=created, rotated=rotated, base_url=base_url)
+
+
+class KeysController(Controller):
+    path = "/keys"
+
+    @get("/", name="ui-keys")
+    async def index(
+        self,
+        request: Request[Any, Any, Any],
+        rt: Runtime,
+        viewer: Viewer,
+        plan: str | None = None,
+        status: str | None = None,
+        owner: str | None = None,
+        offset: int = 0,
+    ) -> Template:
+        mine = _owner(viewer)
+        revoked = {"active": False, "revoked": True}.get(status or "")
+        found, total = await api_keys.list_keys(
+            user_id=mine or owner or None, plan=plan or None, revoked=revoked, limit=PAGE_SIZE, offset=max(0, offset)
+        )
+        ids = [k.id for k in found]
+        context: dict[str, Any] = {
+            "keys": [(k, key_status(k)) for k in found],
+            "figures": await key_figures(frozenset(ids)),
+            "quotas": await remaining_today(rt.gateway.limiter, rt.catalog.snapshot, ids),
+            "filters": {"plan": plan or "", "status": status or "", "owner": owner or ""},
+            "total": total,
+            "offset": max(0, offset),
+            "page_size": PAGE_SIZE,
+            "usernames": {u.id: u.username for u in (await users.list_users(limit=500))[0]} if viewer.is_admin else {},
+            "plan_names": sorted(rt.catalog.snapshot.plans) if viewer.is_admin else [],
+        }
+        if is_htmx(request) and request.headers.get("hx-target") == "key-table":
+            return fragment(request, "keys/_table.html", **context)
+        return page(request, "keys/index.html", **context)
+
+    @get("/new", name="ui-key-new")
+    async def new(self, request: Request[Any, Any, Any], viewer: Viewer) -> Template:
+        return await _form_page(request, viewer, blank_key(), {})
+
+    @post("/", name="ui-key-create")
+    async def create(self, request: Request[Any, Any, Any], ctx: ServiceContext, viewer: Viewer) -> Response[Any]:
+        doc, problems = parse_key_form(await request.form(), admin=viewer.is_admin)
+        if problems:
+            return await _form_page(request, viewer, doc, problems, 422)
+        try:
+            draft = convert_strict(doc, KeyDraft)
+            if viewer.is_admin:
+                created = await api_keys.create_key(ctx, draft)
+            else:
+                created = await api_keys.create_user_key(ctx, viewer.user_id or "", draft)
+        except (ValidationFailedError, ConflictError, PermissionDeniedError) as exc:
+            return await _form_page(request, viewer, doc, errors_of(exc), exc.status_code)
+        return _created(request, created, rotated=False)
+
+    @post("/{key_id:str}/rotate", name="ui-key-rotate")
+    async def rotate(
+        self, request: Request[Any, Any, Any], ctx: ServiceContext, viewer: Viewer, key_id: str
+    ) -> Response[Any]:
+        grace = text(await request.form(), "grace_period_s")
+        seconds = int(grace) if grace in {g for g, _ in GRACE_CHOICES} else 0
+        try:
+            created = await api_keys.rotate_key(ctx, key_id, seconds, user_id=_owner(viewer))
+        except ConflictError as exc:
+            return redirect(request, LIST, ("error", exc.detail))
+        return _created(request, created, rotated=True)
+
+    @post("/{key_id:str}/revoke", name="ui-key-revoke")
+    async def revoke(
+        self, request: Request[Any, Any, Any], ctx: ServiceContext, viewer: Viewer, key_id: str
+    ) -> Response[Any]:
+        try:
+            revoked = await api_keys.revoke_key(ctx, key_id, user_id=_owner(viewer))
+        except ConflictError as exc:
+            return redirect(request, LIST, ("error", exc.detail))
+        return redirect(request, LIST, ("success", f"Key '{revoked.name}' revoked: it no longer authenticates."))

@@ -1,0 +1,56 @@
+"""The API key form -> a KeyDraft document, and a key's status as a badge."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from litestar.datastructures import FormMultiDict
+
+from app.catalog.services.records import ApiKey
+from app.ui_support.forms import FormDoc, lines, number, text
+from app.ui_support.plan_form import LIMIT_FIELDS
+
+__all__ = ["GRACE_CHOICES", "blank_key", "key_status", "parse_key_form"]
+
+GRACE_CHOICES: tuple[tuple[str, str], ...] = (
+    ("0", "Stop the old secret now"),
+    ("3600", "Keep the old secret for 1 hour"),
+    ("86400", "Keep the old secret for 24 hours"),
+)
+
+
+def blank_key() -> FormDoc:
+    return {"name": "", "plan": None, "user_id": None, "expires_in_days": None, "allowed_models": None, "limits": {}}
+
+
+def parse_key_form(form: FormMultiDict, *, admin: bool) -> tuple[FormDoc, dict[str, str]]:
+    """Users never choose a plan or an owner: the service puts their keys on their own plan."""
+    problems: dict[str, str] = {}
+    limits = {}
+    for field, (_, integer) in LIMIT_FIELDS.items():
+        value = number(form, field, problems, integer=integer, key=f"limits.{field}")
+        if value is not None:
+            limits[field] = value
+    patterns = lines(text(form, "allowed_models"))
+    doc: FormDoc = {
+        "name": text(form, "name"),
+        "expires_in_days": number(form, "expires_in_days", problems, integer=True),
+        "allowed_models": patterns or None,
+        "limits": limits,
+    }
+    if admin:
+        doc["plan"] = text(form, "plan") or None
+        doc["user_id"] = text(form, "user_id") or None
+    return doc, problems
+
+
+def key_status(key: ApiKey, now: datetime | None = None) -> tuple[str, str]:
+    """(label, badge class)."""
+    moment = now or datetime.now(UTC)
+    if key.revoked_at is not None:
+        return "revoked", "bad"
+    if key.expires_at is not None and key.expires_at <= moment:
+        return "expired", "warn"
+    if key.previous_valid_until is not None and key.previous_valid_until > moment:
+        return "rotating", "info"
+    return "active", "ok"
