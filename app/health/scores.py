@@ -15,15 +15,53 @@ __all__ = ["HealthRegistry", "TargetHealth"]
 class TargetHealth:
     """Everything recorded about one target; mutated only through the registry."""
 
-    __slots__ = ("breaker", "latency_ms", "outcomes", "samples", "ttft_ms", "ttft_window")
+    __slots__ = (
+        "_p95",
+        "breaker",
+        "failures",
+        "latency_ms",
+        "outcomes",
+        "requests",
+        "samples",
+        "ttft_ms",
+        "ttft_window",
+    )
 
     def __init__(self, breaker: CircuitBreaker) -> None:
         self.breaker = breaker
         self.latency_ms: float | None = None
         self.ttft_ms: float | None = None
         self.samples = 0
-        self.outcomes: deque[tuple[float, bool]] = deque()
+        self.outcomes: deque[list[float]] = deque()
+        """Per-second buckets [second, requests, failures]: bounded by the window, not the traffic."""
+        self.failures = 0
+        self.requests = 0
+        """Totals over `outcomes`, kept up to date so a snapshot is O(1)."""
         self.ttft_window: deque[float] = deque(maxlen=100)
+        self._p95: float | None = None
+
+    def add_outcome(self, at: float, ok: bool) -> None:
+        second = float(int(at))
+        if self.outcomes and self.outcomes[-1][0] == second:
+            bucket = self.outcomes[-1]
+        else:
+            bucket = [second, 0.0, 0.0]
+            self.outcomes.append(bucket)
+        bucket[1] += 1
+        self.requests += 1
+        if not ok:
+            bucket[2] += 1
+            self.failures += 1
+
+    def add_ttft(self, ttft_ms: float) -> None:
+        self.ttft_window.append(ttft_ms)
+        self._p95 = None
+
+    def p95_ttft(self) -> float | None:
+        if self._p95 is None and len(self.ttft_window) >= 5:
+            ordered = sorted(self.ttft_window)
+            self._p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+        return self._p95
 
 
 class HealthRegistry:
@@ -56,8 +94,11 @@ class HealthRegistry:
 
     def _trim(self, t: TargetHealth, now: float) -> None:
         horizon = now - self._window_s
-        while t.outcomes and t.outcomes[0][0] < horizon:
-            t.outcomes.popleft()
+        outcomes = t.outcomes
+        while outcomes and outcomes[0][0] < horizon:
+            _, requests, failures = outcomes.popleft()
+            t.requests -= int(requests)
+            t.failures -= int(failures)
 
     def allow(self, key: str) -> bool:
         return self._get(key).breaker.allow()
@@ -72,10 +113,10 @@ class HealthRegistry:
         t.samples += 1
         if ttft_ms is not None:
             t.ttft_ms = self._ewma(t.ttft_ms, ttft_ms)
-            t.ttft_window.append(ttft_ms)
+            t.add_ttft(ttft_ms)
         else:
             t.latency_ms = self._ewma(t.latency_ms, latency_ms)
-        t.outcomes.append((now, True))
+        t.add_outcome(now, True)
         self._trim(t, now)
 
     def record_failure(self, key: str, latency_ms: float | None = None, *, first_token: bool = False) -> None:
@@ -87,10 +128,10 @@ class HealthRegistry:
             # A failure is at least as slow as it took: keeps a timing-out target from looking fast.
             if first_token:
                 t.ttft_ms = self._ewma(t.ttft_ms, latency_ms)
-                t.ttft_window.append(latency_ms)
+                t.add_ttft(latency_ms)
             else:
                 t.latency_ms = self._ewma(t.latency_ms, latency_ms)
-        t.outcomes.append((now, False))
+        t.add_outcome(now, False)
         self._trim(t, now)
 
     def is_open(self, key: str) -> bool:
@@ -105,19 +146,15 @@ class HealthRegistry:
                 t.breaker.record_success()
         else:
             t.breaker.trip()
-            t.outcomes.append((self._clock(), False))
+            t.add_outcome(self._clock(), False)
 
     def snapshot(self, key: str) -> HealthSnapshot:
         t = self._targets.get(key)
         if t is None:
             return HealthSnapshot()
         self._trim(t, self._clock())
-        failures = sum(1 for _, ok in t.outcomes if not ok)
-        rate = failures / len(t.outcomes) if t.outcomes else 0.0
-        p95 = None
-        if len(t.ttft_window) >= 5:
-            ordered = sorted(t.ttft_window)
-            p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+        rate = t.failures / t.requests if t.requests else 0.0
+        p95 = t.p95_ttft()
         return HealthSnapshot(
             latency_ms=t.latency_ms,
             ttft_ms=t.ttft_ms,
