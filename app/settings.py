@@ -41,6 +41,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     usage_flush_interval_s: float = 1.0
     usage_batch_size: int = 500
     log_level: str = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
+    """`auto`: text lines when stderr is a terminal (./scripts/run by hand), JSON lines otherwise."""
+    access_log: bool = True
+    """One `polyroute.access` line per inference request (method, path, status, latency, ids, provider, model)."""
+    metrics_token: str | None = None
+    """When set, GET /metrics needs it as a Bearer token; unauthenticated otherwise."""
     jwt_ttl_s: int = 3600
     limits_fail_closed: bool = False
     """When the counter store (Redis, Postgres) is unreachable: refuse with 503 (True) or admit with a warning (False)."""
@@ -98,6 +104,9 @@ _ENV: dict[str, tuple[str, type]] = {
     "POLYROUTE_CATALOG_POLL_S": ("catalog_poll_s", float),
     "POLYROUTE_USAGE_FLUSH_INTERVAL_S": ("usage_flush_interval_s", float),
     "POLYROUTE_LOG_LEVEL": ("log_level", str),
+    "POLYROUTE_LOG_FORMAT": ("log_format", str),
+    "POLYROUTE_ACCESS_LOG": ("access_log", bool),
+    "POLYROUTE_METRICS_TOKEN": ("metrics_token", str),
     "POLYROUTE_LIMITS_FAIL_CLOSED": ("limits_fail_closed", bool),
     "POLYROUTE_LIMITS_BACKEND": ("limits_backend", str),
     "POLYROUTE_LIMITS_TIMEOUT_S": ("limits_timeout_s", float),
