@@ -14,6 +14,7 @@ from app.api.ui.playground import PlaygroundController
 from app.api.ui.providers import ProvidersController
 from app.api.ui.requests import RequestsController
 from app.api.ui.routes import RoutesController
+from app.api.ui.tasks import TasksController
 from app.api.ui.usage import UsageController
 
 __all__ = ["ACCOUNT", "ADMIN"]
@@ -29,5 +30,5 @@ ACCOUNT: list[Any] = [
 ]
 """Any signed-in viewer; handlers scope users to their own keys, usage and requests."""
 
-ADMIN: list[Any] = [DashboardController, ProvidersController, RoutesController, PlansController]
+ADMIN: list[Any] = [DashboardController, ProvidersController, RoutesController, PlansController, TasksController]
 """Administrators only: everyone else gets the 403 page."""

@@ -1,0 +1,134 @@
+"""Every admin page renders in under 200 ms of server time with a year of usage in SQLite.
+
+The database gets a year of hourly rollup rows (what `queries.py` reads for aggregates) and a month
+of request-log rows, written straight into the tables; the time is the `Server-Timing: ui;dur=`
+the UI middleware measures from request to response start (template rendering included).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import sqlite3
+import statistics
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.accounting.rollups import HOURLY_COLUMNS
+from tests.fakes.openai import FakeOpenAI
+from tests.gateway_process import ADMIN_KEY, GatewayProcess, start_gateway
+from tests.integration.ui.conftest import ui_client, ui_config
+
+BUDGET_MS = 200.0
+MODELS = (("gpt-fake", "upstream"), ("echo", "demo"), ("gpt-big", "upstream"))
+KEYS = ("key_seed_a", "key_seed_b")
+PAGES = [
+    "/ui/dashboard?window=hour",
+    "/ui/dashboard?window=day",
+    "/ui/dashboard?window=week",
+    "/ui/usage",
+    "/ui/usage?group_by=model&group_by=provider",
+    "/ui/requests",
+    "/ui/requests?status=error",
+    "/ui/keys",
+    "/ui/models",
+    "/ui/providers",
+    "/ui/routes",
+    "/ui/plans",
+]
+
+
+def _hourly_rows(now: int) -> Iterator[list[Any]]:
+    """Every hour of a year x 2 keys x 3 models x 2 statuses: about 105,000 rollup rows."""
+    rng = random.Random(7)
+    first = (now // 3600 - 365 * 24) * 3600
+    buckets = len(HOURLY_COLUMNS) - HOURLY_COLUMNS.index("lat_0")
+    for hour in range(first, now + 1, 3600):
+        for key in KEYS:
+            for model, provider in MODELS:
+                for status in (200, 500):
+                    n = rng.randint(20, 200) if status == 200 else rng.randint(0, 5)
+                    histogram = [0] * buckets
+                    histogram[rng.randint(3, 12)] = n
+                    row: list[Any] = [f"{hour}|{key}|internal|{model}|{provider}|{status}", hour, key, "internal"]
+                    row += [model, provider, status, n, n if status >= 400 else 0, n * 50, n * 80, 0, 0, 0]
+                    row += [n * 1e-4, n * 120.0, 0.0, 0, *histogram]
+                    yield row
+
+
+def _events(now: float) -> Iterator[tuple[Any, ...]]:
+    """A month of request log, one request every 43 s (60,000 rows)."""
+    rng = random.Random(11)
+    for i in range(60_000):
+        model, provider = MODELS[i % len(MODELS)]
+        moment = datetime.fromtimestamp(now - i * 43.2, UTC).isoformat(sep=" ")
+        attempt = f'{{"attempts":[{{"provider":"{provider}","model":"{model}","outcome":"ok","duration_ms":9.0}}]}}'
+        status = 500 if i % 40 == 0 else 200
+        yield (
+            *(f"req_seed_{i:06d}", moment, KEYS[i % 2], None, "internal", "chat.completions", f"{provider}/{model}"),
+            *(None, provider, model, status, None, 0, 40, 60, 0, 0, 0, 1e-4, rng.uniform(50, 900), None, 1),
+            *(attempt, None),
+        )
+
+
+def seed_year(database: Path) -> None:
+    now = int(time.time())
+    with sqlite3.connect(database) as db:
+        marks = ", ".join("?" * len(HOURLY_COLUMNS))
+        db.executemany(f"INSERT INTO usage_hourly ({', '.join(HOURLY_COLUMNS)}) VALUES ({marks})", _hourly_rows(now))
+        db.executemany(f"INSERT INTO usage_event VALUES ({', '.join('?' * 24)})", _events(now))
+        assert db.execute("SELECT COUNT(*) FROM usage_hourly").fetchone()[0] > 100_000
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI) -> Iterator[GatewayProcess]:
+    tmp = Path(tmp_path_factory.mktemp("ui-speed"))
+    start_gateway(tmp, ui_config(fake_openai)).stop()  # creates the schema
+    seed_year(tmp / "polyroute.db")
+    gw = start_gateway(tmp, ui_config(fake_openai))
+    yield gw
+    gw.stop()
+
+
+def _server_ms(headers: Any) -> float:
+    timing = re.search(r"ui;dur=([0-9.]+)", headers.get("server-timing", ""))
+    assert timing, "UI responses carry Server-Timing"
+    return float(timing.group(1))
+
+
+def _slow_pages(gw: GatewayProcess, pages: list[str]) -> dict[str, list[float]]:
+    client = ui_client(gw)
+    assert client.login(admin_key=ADMIN_KEY).status_code == 303
+    slow = {}
+    for path in pages:
+        client.get(path)  # first render compiles the templates
+        samples = []
+        for _ in range(3):
+            response = client.get(path)
+            assert response.status_code == 200, (path, response.text[:300])
+            samples.append(_server_ms(response.headers))
+        if statistics.median(samples) >= BUDGET_MS:
+            slow[path] = samples
+    client.close()
+    return slow
+
+
+def test_pages_render_within_budget_over_a_year_of_usage(seeded: GatewayProcess) -> None:
+    slow = _slow_pages(seeded, PAGES)
+    assert not slow, f"pages over {BUDGET_MS:.0f} ms of server time: {slow}"
+
+
+@pytest.mark.xfail(
+    reason="usage_summary scans a year of hourly rows (about 250-450 ms in SQLite); needs a daily rollup "
+    "with the latency histogram in app/accounting/queries.py",
+    strict=True,
+)
+def test_usage_explorer_over_a_whole_year_within_budget(seeded: GatewayProcess) -> None:
+    year_ago = datetime.fromtimestamp(time.time() - 365 * 86400, UTC).date().isoformat()
+    slow = _slow_pages(seeded, [f"/ui/usage?group_by=day&from={year_ago}", f"/ui/usage?group_by=model&from={year_ago}"])
+    assert not slow, f"year-long usage queries over {BUDGET_MS:.0f} ms of server time: {slow}"
