@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.accounting.writer import UsageWriter
 from app.catalog.cache import CatalogCache
@@ -54,4 +55,6 @@ class Runtime:
     inflight: Inflight
     prober: Prober
     ready: bool = False
+    fast_paths: dict[str, Any] = field(default_factory=dict)
+    """Exact inference paths -> their raw ASGI handlers, served ahead of Litestar's router."""
     extras: dict[str, object] = field(default_factory=dict)
