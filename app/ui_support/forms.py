@@ -13,7 +13,7 @@ from typing import Any
 
 from app.errors import GatewayError, ValidationFailedError
 
-__all__ = ["FormDoc", "errors_of", "lines", "number", "rows", "text"]
+__all__ = ["FormDoc", "errors_of", "lines", "number", "plain_message", "rows", "text"]
 
 FormDoc = dict[str, Any]
 _ROW_FIELD = re.compile(r"^(?P<prefix>[a-z_]+)\.(?P<token>[A-Za-z0-9_-]{1,40})\.(?P<field>[a-z_]+)$")
@@ -53,6 +53,31 @@ def rows(form: Iterable[tuple[str, Any]], prefix: str) -> list[dict[str, str]]:
     return list(found.values())
 
 
+_FORMATS = {
+    "base_url": "must be an http:// or https:// URL",
+    "name": "letters, digits, dots and dashes only, starting with a letter or digit",
+}
+_PLAIN = (
+    (re.compile(r"^Expected `str` matching regex"), "is not in the expected format"),
+    (re.compile(r"^Expected `str` of length >= 1"), "is required"),
+    (re.compile(r"^Expected `int( \| null)?`, got `float`"), "must be a whole number"),
+    (re.compile(r"^Expected `(float|int)( \| null)?` >= 0"), "must be 0 or more"),
+    (re.compile(r"^Expected `(float|int)( \| null)?` > 0"), "must be more than 0"),
+    (re.compile(r"^Expected `(?:float|int)(?: \| null)?` <= (?P<limit>[0-9.]+)"), "must be at most {limit}"),
+)
+
+
+def plain_message(field: str, message: str) -> str:
+    """msgspec's wording ("Expected `str` matching regex ...") in words an operator reads at a glance."""
+    for pattern, text in _PLAIN:
+        match = pattern.match(message)
+        if match:
+            if text == "is not in the expected format":
+                return _FORMATS.get(field.rsplit(".", 1)[-1], text)
+            return text.format(**match.groupdict())
+    return message
+
+
 def errors_of(exc: GatewayError) -> dict[str, str]:
     """Field path -> message from a service's 422; anything else is a form-wide message under ''."""
     if isinstance(exc, ValidationFailedError):
@@ -61,6 +86,7 @@ def errors_of(exc: GatewayError) -> dict[str, str]:
             out: dict[str, str] = {}
             for item in listed:
                 if isinstance(item, dict):
-                    out.setdefault(str(item.get("field", "")), str(item.get("message", "")))
+                    field = str(item.get("field", ""))
+                    out.setdefault(field, plain_message(field, str(item.get("message", ""))))
             return out
     return {"": exc.detail}

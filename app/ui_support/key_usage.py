@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from app.accounting import queries
 from app.accounting.queries import UsageFilter, UsageGroup
@@ -32,8 +32,6 @@ class Quota:
 class KeyFigures:
     month: dict[str, UsageGroup]
     """key id -> requests, tokens and cost since the first of this month (UTC)."""
-    last_day: dict[str, str]
-    """key id -> the last UTC day (ISO) with traffic in the past 31 days."""
 
 
 def month_start(now: float | None = None) -> datetime:
@@ -42,16 +40,9 @@ def month_start(now: float | None = None) -> datetime:
 
 
 async def key_figures(scope: frozenset[str] | None, now: float | None = None) -> KeyFigures:
-    """Two rollup reads for a whole list of keys (never one query per key)."""
-    start = month_start(now)
-    month = await queries.usage_summary(UsageFilter(start=start, scope=scope), ["key"])
-    recent_start = datetime.fromtimestamp(time.time() if now is None else now, UTC) - timedelta(days=31)
-    days = await queries.usage_summary(UsageFilter(start=recent_start, scope=scope), ["key", "day"])
-    last: dict[str, str] = {}
-    for row in days:
-        if row.key_id is not None and row.day is not None:
-            last[row.key_id] = max(last.get(row.key_id, ""), row.day)
-    return KeyFigures({g.key_id: g for g in month if g.key_id is not None}, last)
+    """One rollup read for a whole list of keys (never one query per key)."""
+    month = await queries.usage_summary(UsageFilter(start=month_start(now), scope=scope), ["key"])
+    return KeyFigures({g.key_id: g for g in month if g.key_id is not None})
 
 
 def _records_by_id(snapshot: CatalogSnapshot) -> dict[str, KeyRecord]:

@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 from app.errors import GatewayError, NotFoundError
 from app.ui_support.access import LoginRequiredError
 from app.ui_support.render import is_htmx, page, toast_headers
+from app.ui_support.session import SESSION_COOKIE, SessionCodec
 
 __all__ = ["not_found", "ui_exception_handlers"]
 
@@ -71,7 +72,10 @@ def ui_exception_handlers() -> dict[Any, Any]:
     }
 
 
-@get("/{path:path}", name="ui-not-found", sync_to_thread=False)
-def not_found(path: str) -> None:
-    """Any other /ui/ address: the 404 page rather than a JSON problem."""
+@get("/{path:path}", name="ui-not-found")
+async def not_found(request: Request[Any, Any, Any], codec: SessionCodec, path: str) -> None:
+    """Any other /ui/ address: the 404 page (with the navigation when signed in), not a JSON problem."""
+    viewer = await codec.viewer(request.cookies.get(SESSION_COOKIE))
+    if viewer is not None:
+        request.state.viewer = viewer
     raise NotFoundError("There is nothing at this address.")

@@ -1,0 +1,233 @@
+"""The admin UI in a real browser: an operator wires a provider, a route and a key, and a user serves themselves.
+
+The official `openai` SDK calls the gateway with the secrets copied from the pages, so the test
+proves the UI's writes reach the hot path (and that rotate and revoke bite: 401).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USER, PLAIN_PASSWORD, PLAIN_USER, Shots
+from tests.fakes.openai import FakeOpenAI
+from tests.gateway_process import GatewayProcess
+
+pytestmark = pytest.mark.e2e
+
+UPSTREAM_SECRET = "sk-e2e-upstream-credential-0042"
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    opened.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
+    yield opened
+    context.close()
+    assert not errors, f"script errors or CSP violations in the browser: {errors}"
+
+
+def _sign_in(page: Any, base: str, username: str, password: str) -> None:
+    page.goto(base + "/ui/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/ui/login" not in url)
+
+
+def _sdk(gw: GatewayProcess, secret: str) -> openai.OpenAI:
+    return openai.OpenAI(api_key=secret, base_url=gw.v1, max_retries=0, timeout=15)
+
+
+def _ask(gw: GatewayProcess, secret: str, model: str) -> str:
+    reply = _sdk(gw, secret).chat.completions.create(model=model, messages=[{"role": "user", "content": "ping"}])
+    return reply.model
+
+
+def _until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.25)
+
+
+def _confirm(page: Any, row_text: str, button: str) -> None:
+    """Click a destructive button in a row and accept the confirmation dialog."""
+    page.locator("tr", has_text=row_text).get_by_role("button", name=button).click()
+    dialog = page.locator("#confirm-dialog")
+    assert dialog.is_visible()
+    dialog.locator("#confirm-ok").click()
+
+
+def _add_provider(page: Any, base: str, fake: FakeOpenAI, shots: Shots) -> None:
+    page.goto(base + "/ui/providers/new")
+    page.fill("#f-name", "e2e-upstream")
+    page.select_option("#f-kind", "openai")
+    page.fill("#f-base_url", "not a url")
+    page.fill("#f-api_key", UPSTREAM_SECRET)
+    page.fill("#m-r0-id", "gpt-fake")
+    page.fill("#m-r0-input_cost_per_mtok", "1.5")
+    page.fill("#m-r0-output_cost_per_mtok", "3")
+    page.get_by_role("button", name="Create provider").click()
+    page.locator("#f-base_url[aria-invalid='true']").wait_for()
+    assert "/ui/providers/new" in page.url, "an invalid form stays on the page"
+    shots(page, "provider-form-invalid")
+    page.fill("#f-base_url", fake.base_url + "/v1")
+    page.fill("#f-api_key", UPSTREAM_SECRET)
+    page.get_by_role("button", name="Create provider").click()
+    page.wait_for_url(base + "/ui/providers")
+    page.locator(".toast", has_text="created").wait_for()
+    page.locator("tr", has_text="e2e-upstream").get_by_role(
+        "button", name="Test the connection to e2e-upstream"
+    ).click()
+    page.locator("#probe-e2e-upstream", has_text="Reachable").wait_for()
+    assert UPSTREAM_SECRET not in page.content()
+    shots(page, "providers")
+
+
+def _add_route(page: Any, base: str, shots: Shots) -> None:
+    page.goto(base + "/ui/routes/new")
+    page.fill("#f-name", "route/e2e")
+    page.select_option("#t-r0-provider", "e2e-upstream")
+    page.fill("#t-r0-model", "gpt-fake")
+    page.locator("#t-r0-model").dispatch_event("change")
+    page.locator("#route-preview", has_text="e2e-upstream/gpt-fake").wait_for()
+    shots(page, "route-form-preview")
+    page.get_by_role("button", name="Create route").click()
+    page.wait_for_url(base + "/ui/routes")
+    page.locator("tr", has_text="route/e2e").wait_for()
+    shots(page, "routes")
+
+
+def _create_key(page: Any, base: str, shots: Shots, name: str, plan: str | None, shot: str) -> str:
+    page.goto(base + "/ui/keys/new")
+    page.fill("#f-name", name)
+    if plan is not None:
+        page.select_option("#f-plan", plan)
+    page.get_by_role("button", name="Create key").click()
+    page.get_by_text("Copy this secret now").wait_for()
+    page.get_by_role("button", name="Copy").click()
+    page.locator(".toast", has_text="Copied").wait_for()
+    shots(page, shot)
+    secret: str = page.input_value("#new-secret")
+    assert secret.startswith("sk-poly-")
+    return secret
+
+
+def test_operator_wires_provider_route_and_key_then_rotates_and_revokes(
+    page: Any, e2e_gateway: tuple[GatewayProcess, FakeOpenAI], shots: Shots
+) -> None:
+    gw, fake = e2e_gateway
+    base = gw.base_url
+    page.goto(base + "/ui/login")
+    shots(page, "login")
+    _sign_in(page, base, ADMIN_USER, ADMIN_PASSWORD)
+    assert page.url.endswith("/ui/dashboard")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link", "the first Tab reaches the skip link"
+
+    _add_provider(page, base, fake, shots)
+    _add_route(page, base, shots)
+    secret = _create_key(page, base, shots, "e2e-app", "internal", "key-created")
+    assert _ask(gw, secret, "route/e2e") == "e2e-upstream/gpt-fake"
+
+    def dashboard_counts() -> bool:
+        page.goto(base + "/ui/dashboard?window=hour")
+        return page.locator(".stat-value").first.inner_text() != "0"
+
+    _until(dashboard_counts)
+    page.locator("#dashboard-panel table", has_text="gpt-fake").first.wait_for()
+    shots(page, "dashboard")
+    page.goto(base + "/ui/requests")
+    page.locator("tr", has_text="route/e2e").get_by_role("link").first.click()
+    page.get_by_role("heading", name="Attempts (1)").wait_for()
+    assert "e2e-upstream/gpt-fake" in page.content()
+    assert page.locator("dt:has-text('Trace id') + dd code").inner_text() not in ("", "—")
+    shots(page, "request-detail")
+
+    page.goto(base + "/ui/keys")
+    _confirm(page, "e2e-app", "Rotate e2e-app")
+    page.get_by_text("Copy this secret now").wait_for()
+    rotated: str = page.input_value("#new-secret")
+    assert rotated != secret
+    with pytest.raises(openai.AuthenticationError):
+        _ask(gw, secret, "route/e2e")
+    assert _ask(gw, rotated, "route/e2e") == "e2e-upstream/gpt-fake"
+    page.goto(base + "/ui/keys")
+    _confirm(page, "e2e-app", "Revoke e2e-app")
+    page.locator(".toast", has_text="revoked").wait_for()
+    page.locator("tr", has_text="e2e-app").locator(".badge", has_text="revoked").wait_for()
+    shots(page, "keys")
+    with pytest.raises(openai.AuthenticationError):
+        _ask(gw, rotated, "route/e2e")
+
+    page.goto(base + "/ui/playground")
+    page.select_option("#pg-model", "route/e2e")
+    page.fill("#pg-message", "hello from the playground")
+    page.get_by_role("button", name="Send").click()
+    page.locator('[data-fact="model"]', has_text="e2e-upstream/gpt-fake").wait_for()
+    assert "hello from the playground" in page.locator("#pg-transcript").inner_text()
+    shots(page, "playground")
+    for path, name in (("/ui/usage?group_by=model", "usage"), ("/ui/models", "models"), ("/ui/plans", "plans")):
+        page.goto(base + path)
+        shots(page, name)
+    page.goto(base + "/ui/tasks")
+    shots(page, "tasks")
+
+
+def test_user_manages_own_keys_sees_own_usage_and_is_refused_admin_pages(
+    page: Any, browser: Any, e2e_gateway: tuple[GatewayProcess, FakeOpenAI], shots: Shots
+) -> None:
+    gw, _ = e2e_gateway
+    base = gw.base_url
+    with gw.admin() as api:
+        other = api.post("/v1/api-keys", json={"name": "someone-elses-key", "plan": "internal"}).json()["key"]
+    _ask(gw, other, "route/demo")
+    _sign_in(page, base, PLAIN_USER, PLAIN_PASSWORD)
+    assert page.url.endswith("/ui/account")
+    secret = _create_key(page, base, shots, "my-app", None, "user-key-created")
+    assert _ask(gw, secret, "route/demo") == "demo/echo"
+
+    def my_usage_counts() -> bool:
+        page.goto(base + "/ui/usage?group_by=key")
+        return page.locator("#usage-results tbody tr").count() == 1
+
+    _until(my_usage_counts)
+    results = page.locator("#usage-results").inner_text()
+    assert "my-app" in results and "someone-elses-key" not in results
+    shots(page, "user-usage")
+    page.goto(base + "/ui/requests")
+    assert page.locator("#request-log tbody tr").count() == 1
+    page.goto(base + "/ui/account")
+    page.get_by_text("Remaining today").wait_for()
+    assert "99 of 100" in page.locator("table", has_text="my-app").inner_text()
+    shots(page, "user-account")
+    for path in ("/ui/providers", "/ui/dashboard", "/ui/plans"):
+        response = page.goto(base + path)
+        assert response is not None and response.status == 403
+        page.get_by_text("This page is for administrators").wait_for()
+    shots(page, "user-refused")
+    page.goto(base + "/ui/keys")
+    _confirm(page, "my-app", "Revoke my-app")
+    page.locator(".toast", has_text="revoked").wait_for()
+    with pytest.raises(openai.AuthenticationError):
+        _ask(gw, secret, "route/demo")
+
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, storage_state=page.context.storage_state())
+    small = phone.new_page()
+    small.goto(base + "/ui/keys")
+    assert not small.locator("#site-nav").is_visible()
+    small.get_by_role("button", name="Menu").click()
+    small.locator("#site-nav").get_by_role("link", name="My usage").wait_for()
+    shots(small, "phone-keys-menu")
+    small.goto(base + "/ui/models")
+    shots(small, "phone-models")
+    phone.close()
