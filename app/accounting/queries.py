@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import msgspec
-from piccolo.engine.postgres import PostgresEngine
 
+from app.accounting.filters import UsageFilter, rounded, sql_where, where
 from app.accounting.rollups import HISTOGRAM_COLUMNS, percentile
-from app.db.tables import LATENCY_BUCKETS_MS, ApiKeyRow, UsageEventRow, UsageHourlyRow
+from app.accounting.series import WINDOWS, Series, SeriesPoint, series
+from app.db.tables import ApiKeyRow, UsageEventRow, UsageHourlyRow
 from app.errors import InvalidRequestError
 
 __all__ = [
@@ -40,15 +39,6 @@ __all__ = [
 
 GroupBy = Literal["day", "hour", "model", "provider", "key", "plan", "status"]
 GROUP_BY: tuple[str, ...] = ("day", "hour", "model", "provider", "key", "plan", "status")
-Window = Literal["hour", "day", "week", "month"]
-WINDOWS: dict[str, tuple[int, int]] = {
-    "hour": (3600, 300),
-    "day": (86400, 3600),
-    "week": (7 * 86400, 6 * 3600),
-    "month": (30 * 86400, 86400),
-}
-"""Window -> (its length, the bucket size), in seconds."""
-
 _HOURLY_DIMENSIONS = {
     "hour": "hour_ts",
     "day": "(hour_ts / 86400) * 86400",
@@ -74,24 +64,8 @@ _MEASURES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class UsageFilter:
-    """What to count. `scope` is the set of key ids the caller may see (None: every key)."""
-
-    key_id: str | None = None
-    plan: str | None = None
-    model: str | None = None
-    """The upstream model id as the provider config names it (`gpt-4.1-mini`)."""
-    provider: str | None = None
-    status: tuple[int, int] | None = None
-    """Half-open range: (429, 430) for one status, (400, 600) for every error."""
-    start: datetime | None = None
-    end: datetime | None = None
-    scope: frozenset[str] | None = None
-
-
-class UsageGroup(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """One aggregate row; the grouping fields that were asked for are set."""
+class UsageGroup(msgspec.Struct, kw_only=True):
+    """One aggregate row; grouping fields that were not asked for are null."""
 
     day: str | None = None
     hour: datetime | None = None
@@ -154,73 +128,6 @@ class RequestPage(msgspec.Struct):
     """Pass as `cursor` for the next (older) page; null on the last page."""
 
 
-class SeriesPoint(msgspec.Struct, kw_only=True):
-    ts: datetime
-    """Start of the bucket."""
-    group: str | None
-    """The model or provider (null when not broken down, or for requests that never reached one)."""
-    requests: int
-    errors: int
-    error_rate: float
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-    cost_usd: float
-    latency_ms_p50: float | None
-    latency_ms_p95: float | None
-
-
-class Series(msgspec.Struct, kw_only=True):
-    window: str
-    bucket_s: int
-    start: datetime
-    end: datetime
-    by: str | None
-    points: list[SeriesPoint]
-    """Every bucket of every group, oldest first, zero-filled."""
-
-
-# -- filters -----------------------------------------------------------------------------------
-
-
-def _epoch(moment: datetime) -> int:
-    return int(moment.timestamp())
-
-
-def _where(f: UsageFilter, *, hourly: bool) -> tuple[list[str], list[Any]]:
-    clauses: list[str] = []
-    args: list[Any] = []
-    for column, value in (("key_id", f.key_id), ("plan", f.plan), ("model", f.model), ("provider", f.provider)):
-        if value is not None:
-            clauses.append(f"{column} = {{}}")
-            args.append(value)
-    if f.status is not None:
-        clauses.append("status >= {} AND status < {}")
-        args += list(f.status)
-    if f.scope is not None:
-        clauses.append("key_id IN (" + ", ".join(["{}"] * len(f.scope)) + ")")
-        args += sorted(f.scope)
-    if hourly:
-        if f.start is not None:
-            clauses.append("hour_ts >= {}")
-            args.append(_epoch(f.start) // 3600 * 3600)
-        if f.end is not None:
-            clauses.append("hour_ts < {}")
-            args.append(_epoch(f.end))
-    else:
-        if f.start is not None:
-            clauses.append("ts >= {}")
-            args.append(f.start)
-        if f.end is not None:
-            clauses.append("ts < {}")
-            args.append(f.end)
-    return clauses, args
-
-
-def _sql_where(clauses: list[str]) -> str:
-    return (" WHERE " + " AND ".join(clauses)) if clauses else ""
-
-
 # -- /v1/usage ---------------------------------------------------------------------------------
 
 
@@ -239,8 +146,8 @@ def _group(row: dict[str, Any], group_by: Sequence[str]) -> UsageGroup:
         estimated_requests=int(n["estimated"]),
         cost_usd=round(float(n["cost_usd"]), 10),
         latency_ms_avg=round(float(n["latency_ms_sum"]) / requests, 2) if requests else None,
-        latency_ms_p50=_rounded(percentile(histogram, 0.5)),
-        latency_ms_p95=_rounded(percentile(histogram, 0.95)),
+        latency_ms_p50=rounded(percentile(histogram, 0.5)),
+        latency_ms_p95=rounded(percentile(histogram, 0.95)),
         ttft_ms_avg=round(float(n["ttft_ms_sum"]) / int(n["ttft_count"]), 2) if n["ttft_count"] else None,
     )
     for name in group_by:
@@ -256,10 +163,6 @@ def _group(row: dict[str, Any], group_by: Sequence[str]) -> UsageGroup:
     return out
 
 
-def _rounded(value: float | None) -> float | None:
-    return round(value, 2) if value is not None else None
-
-
 async def usage_summary(f: UsageFilter, group_by: Sequence[str] = ()) -> list[UsageGroup]:
     """Totals per group (none: one row), ordered by the grouping columns; hour resolution on `start`/`end`."""
     if f.scope is not None and not f.scope:
@@ -269,8 +172,8 @@ async def usage_summary(f: UsageFilter, group_by: Sequence[str] = ()) -> list[Us
         raise InvalidRequestError(f"Cannot group by {', '.join(unknown)}; use {', '.join(GROUP_BY)}")
     dims = [f"{_HOURLY_DIMENSIONS[g]} AS g_{g}" for g in group_by]
     sums = [f"SUM({m}) AS {m}" for m in _MEASURES]
-    clauses, args = _where(f, hourly=True)
-    sql = f"SELECT {', '.join([*dims, *sums])} FROM usage_hourly{_sql_where(clauses)}"  # noqa: S608  # own names; values bound
+    clauses, args = where(f, hourly=True)
+    sql = f"SELECT {', '.join([*dims, *sums])} FROM usage_hourly{sql_where(clauses)}"  # noqa: S608  # own names; values bound
     if group_by:
         keys = ", ".join(_HOURLY_DIMENSIONS[g] for g in group_by)
         sql += f" GROUP BY {keys} ORDER BY {keys}"
@@ -337,170 +240,17 @@ async def request_log(f: UsageFilter, *, limit: int = 50, offset: int = 0, curso
     """Newest first. Page with `offset`, or (cheaper on deep pages) with the `cursor` of the previous page."""
     if f.scope is not None and not f.scope:
         return RequestPage(data=[], limit=limit, offset=offset, next_cursor=None)
-    clauses, args = _where(f, hourly=False)
+    clauses, args = where(f, hourly=False)
     if cursor is not None:
         after_ts, after_id = decode_cursor(cursor)
         clauses.append("(ts < {} OR (ts = {} AND id < {}))")
         args += [after_ts, after_ts, after_id]
-    sql = f"SELECT * FROM usage_event{_sql_where(clauses)} ORDER BY ts DESC, id DESC LIMIT {{}} OFFSET {{}}"  # noqa: S608  # own names; values bound
+    sql = f"SELECT * FROM usage_event{sql_where(clauses)} ORDER BY ts DESC, id DESC LIMIT {{}} OFFSET {{}}"  # noqa: S608  # own names; values bound
     rows = await UsageEventRow.raw(sql, *args, limit + 1, offset).run()
     records = [_record(r) for r in rows[:limit]]
     more = len(rows) > limit
     next_cursor = _encode_cursor(records[-1].ts, records[-1].id) if more and records else None
     return RequestPage(data=records, limit=limit, offset=offset, next_cursor=next_cursor)
-
-
-# -- dashboard series --------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Bucket:
-    requests: int = 0
-    errors: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    histogram: list[float] | None = None
-
-    def merge(self, other: _Bucket) -> None:
-        self.requests += other.requests
-        self.errors += other.errors
-        self.prompt_tokens += other.prompt_tokens
-        self.completion_tokens += other.completion_tokens
-        self.cost_usd += other.cost_usd
-        self._bins(other.histogram or [])
-
-    def _bins(self, histogram: Sequence[float]) -> None:
-        if self.histogram is None:
-            self.histogram = [0.0] * len(HISTOGRAM_COLUMNS)
-        for index, count in enumerate(histogram):
-            self.histogram[index] += count
-
-    def add(self, row: dict[str, Any], histogram: Sequence[float]) -> None:
-        self.requests += int(row["requests"] or 0)
-        self.errors += int(row["errors"] or 0)
-        self.prompt_tokens += int(row["prompt_tokens"] or 0)
-        self.completion_tokens += int(row["completion_tokens"] or 0)
-        self.cost_usd += float(row["cost_usd"] or 0)
-        self._bins(histogram)
-
-
-def _epoch_sql() -> str:
-    if isinstance(UsageEventRow._meta.db, PostgresEngine):
-        return "CAST(EXTRACT(EPOCH FROM ts) AS BIGINT)"
-    return "CAST(strftime('%s', ts) AS INTEGER)"
-
-
-def _latency_bucket_sql() -> str:
-    steps = " ".join(f"WHEN latency_ms <= {bound} THEN {i}" for i, bound in enumerate(LATENCY_BUCKETS_MS))
-    return f"CASE {steps} ELSE {len(LATENCY_BUCKETS_MS)} END"
-
-
-async def _raw_buckets(f: UsageFilter, bucket_s: int, column: str | None) -> list[tuple[int, Any, _Bucket]]:
-    """From the request log (the last hour): histogram bins counted in SQL, folded here."""
-    clauses, args = _where(f, hourly=False)
-    group = column or "NULL"
-    sql = (  # only our column names and integers go into the text; values are bound parameters
-        f"SELECT b, g, l, COUNT(*) AS requests, SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors,"  # noqa: S608
-        " SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens,"
-        " SUM(cost_usd) AS cost_usd"
-        f" FROM (SELECT ({_epoch_sql()} / {bucket_s}) * {bucket_s} AS b, {group} AS g, {_latency_bucket_sql()} AS l,"
-        f" status, prompt_tokens, completion_tokens, cost_usd FROM usage_event{_sql_where(clauses)}) AS t"
-        " GROUP BY b, g, l"
-    )
-    out = []
-    for row in await UsageEventRow.raw(sql, *args).run():
-        bucket = _Bucket()
-        histogram = [0.0] * len(HISTOGRAM_COLUMNS)
-        histogram[int(row["l"])] = float(row["requests"])
-        bucket.add(row, histogram)
-        out.append((int(row["b"]), row["g"], bucket))
-    return out
-
-
-async def _rollup_buckets(f: UsageFilter, bucket_s: int, column: str | None) -> list[tuple[int, Any, _Bucket]]:
-    clauses, args = _where(f, hourly=True)
-    group = column or "NULL"
-    measures = ("requests", "errors", "prompt_tokens", "completion_tokens", "cost_usd", *HISTOGRAM_COLUMNS)
-    sums = ", ".join(f"SUM({m}) AS {m}" for m in measures)
-    expr = f"(hour_ts / {bucket_s}) * {bucket_s}"
-    sql = (  # only our column names and integers go into the text; values are bound parameters
-        f"SELECT {expr} AS b, {group} AS g, {sums} FROM usage_hourly{_sql_where(clauses)}"  # noqa: S608
-        f" GROUP BY {expr}{', ' + column if column else ''}"
-    )
-    out = []
-    for row in await UsageHourlyRow.raw(sql, *args).run():
-        bucket = _Bucket()
-        bucket.add(row, [float(row[c] or 0) for c in HISTOGRAM_COLUMNS])
-        out.append((int(row["b"]), row["g"], bucket))
-    return out
-
-
-def _point(ts: int, group: str | None, b: _Bucket) -> SeriesPoint:
-    histogram = b.histogram or []
-    return SeriesPoint(
-        ts=datetime.fromtimestamp(ts, UTC),
-        group=group,
-        requests=b.requests,
-        errors=b.errors,
-        error_rate=round(b.errors / b.requests, 4) if b.requests else 0.0,
-        prompt_tokens=b.prompt_tokens,
-        completion_tokens=b.completion_tokens,
-        total_tokens=b.prompt_tokens + b.completion_tokens,
-        cost_usd=round(b.cost_usd, 10),
-        latency_ms_p50=_rounded(percentile(histogram, 0.5)),
-        latency_ms_p95=_rounded(percentile(histogram, 0.95)),
-    )
-
-
-async def series(
-    window: Window = "day",
-    by: Literal["model", "provider"] | None = None,
-    *,
-    f: UsageFilter | None = None,
-    now: float | None = None,
-) -> Series:
-    """Requests, tokens, cost, error rate and p50/p95 latency per bucket over the last window.
-
-    hour: 5-minute buckets from the request log (index on ts); day: hourly, week: 6-hourly,
-    month: daily buckets, all from the hourly rollup. `f` narrows it (its start/end are ignored).
-    """
-    if window not in WINDOWS:
-        raise InvalidRequestError(f"Unknown window '{window}'; use {', '.join(WINDOWS)}")
-    length, bucket_s = WINDOWS[window]
-    moment = int(time.time() if now is None else now)
-    end = (moment // bucket_s + 1) * bucket_s
-    start = end - length
-    base = f or UsageFilter()
-    scoped = UsageFilter(
-        key_id=base.key_id,
-        plan=base.plan,
-        model=base.model,
-        provider=base.provider,
-        status=base.status,
-        scope=base.scope,
-        start=datetime.fromtimestamp(start, UTC),
-        end=datetime.fromtimestamp(end, UTC),
-    )
-    found: list[tuple[int, Any, _Bucket]] = []
-    if scoped.scope is None or scoped.scope:
-        fetch = _raw_buckets if window == "hour" else _rollup_buckets
-        found = await fetch(scoped, bucket_s, by)
-    merged: dict[tuple[int, Any], _Bucket] = {}
-    for ts, group, bucket in found:
-        merged.setdefault((ts, group), _Bucket()).merge(bucket)
-    groups = sorted({g for _, g in merged}, key=lambda g: (g is None, g or "")) or [None]
-    points = [
-        _point(ts, group, merged.get((ts, group), _Bucket())) for group in groups for ts in range(start, end, bucket_s)
-    ]
-    return Series(
-        window=window,
-        bucket_s=bucket_s,
-        start=datetime.fromtimestamp(start, UTC),
-        end=datetime.fromtimestamp(end, UTC),
-        by=by,
-        points=points,
-    )
 
 
 async def user_key_ids(user_id: str) -> frozenset[str]:

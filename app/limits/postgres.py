@@ -1,10 +1,12 @@
 """Postgres counters for replicas that share the database but no Redis (LimitCounterRow).
 
-One transaction per admission: an `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` adds to
-every request counter at once (row locks taken in key order, so concurrent admissions queue
-instead of deadlocking), and a refusal rolls the whole transaction back. This is the only
-place the hot path touches the database: one transaction (BEGIN, the upsert, COMMIT) on a small
-pool of its own, so usage writes never stand in its way.
+An admission is one round trip: `pg_temp.polyroute_hit(...)`, a PL/pgSQL function each pooled
+connection creates for its own session (as a Redis client loads its Lua script). In key order
+it runs an `INSERT ... ON CONFLICT DO UPDATE ... RETURNING` per request counter (row locks, so
+concurrent admissions of one key queue), reads the check-only counters, and when any limit is
+over it raises inside its own sub-transaction, which rolls every increment back. Row locks are
+held only inside the server, never across a client round trip. This is the only place the hot
+path touches the database, on a small pool of its own, so usage writes never stand in its way.
 """
 
 from __future__ import annotations
@@ -14,45 +16,80 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
-from app.limits.base import Hit, Verdict, over_limit
+from app.limits.base import Hit, Verdict
 from app.limits.outage import OutageGate
 
 __all__ = ["PostgresCounters"]
 
-_UPSERT = """
-WITH req AS (
-    SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[]) AS r(key, amount, ttl)
-), up AS (
-    INSERT INTO limit_counter AS c (key, value, expires_at)
-    SELECT key, amount, now() + make_interval(secs => ttl) FROM req ORDER BY key
-    ON CONFLICT (key) DO UPDATE SET
-        value = CASE WHEN c.expires_at <= now() THEN EXCLUDED.value ELSE c.value + EXCLUDED.value END,
-        expires_at = CASE WHEN c.expires_at <= now() THEN EXCLUDED.expires_at ELSE c.expires_at END
-    RETURNING key, value
-)
-SELECT key, value FROM up
-UNION ALL
-SELECT key, value FROM limit_counter WHERE key = ANY($4::text[]) AND expires_at > now()
+_FUNCTION = """
+CREATE FUNCTION pg_temp.polyroute_hit(
+    keys text[], limits float8[], amounts float8[], ttls float8[], checks boolean[]
+) RETURNS TABLE (refused int, vals float8[]) LANGUAGE plpgsql AS $$
+DECLARE
+    n int := coalesce(array_length(keys, 1), 0);
+    before float8[] := array_fill(0::float8, ARRAY[n]);
+    i int;
+    v float8;
+BEGIN
+    refused := 0;
+    BEGIN
+        FOR i IN SELECT s.i FROM generate_subscripts(keys, 1) AS s(i) ORDER BY keys[s.i] LOOP
+            IF checks[i] THEN
+                SELECT c.value INTO v FROM limit_counter AS c WHERE c.key = keys[i] AND c.expires_at > now();
+                before[i] := coalesce(v, 0);
+            ELSE
+                INSERT INTO limit_counter AS c (key, value, expires_at)
+                VALUES (keys[i], amounts[i], now() + make_interval(secs => ttls[i]))
+                ON CONFLICT (key) DO UPDATE SET
+                    value = CASE WHEN c.expires_at <= now() THEN EXCLUDED.value ELSE c.value + EXCLUDED.value END,
+                    expires_at = CASE WHEN c.expires_at <= now() THEN EXCLUDED.expires_at ELSE c.expires_at END
+                RETURNING c.value INTO v;
+                before[i] := v - amounts[i];
+            END IF;
+        END LOOP;
+        FOR i IN 1..n LOOP
+            IF (checks[i] AND before[i] >= limits[i]) OR (NOT checks[i] AND before[i] + amounts[i] > limits[i]) THEN
+                refused := i;
+                RAISE EXCEPTION 'polyroute: limit reached' USING ERRCODE = 'PR429';
+            END IF;
+        END LOOP;
+    EXCEPTION WHEN SQLSTATE 'PR429' THEN
+        vals := before;  -- the increments are rolled back; report the values as they stand
+        RETURN NEXT;
+        RETURN;
+    END;
+    FOR i IN 1..n LOOP
+        IF NOT checks[i] THEN before[i] := before[i] + amounts[i]; END IF;
+    END LOOP;
+    vals := before;
+    RETURN NEXT;
+END $$
 """
 
-_READ_ONE = "SELECT value FROM limit_counter WHERE key = $1 AND expires_at > now()"
+_HIT = (
+    "SELECT refused, vals FROM pg_temp.polyroute_hit($1::text[], $2::float8[], $3::float8[], $4::float8[], $5::bool[])"
+)
 
-_READ = "SELECT key, value FROM limit_counter WHERE key = ANY($1::text[]) AND expires_at > now()"
+_ADD = """
+INSERT INTO limit_counter AS c (key, value, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))
+ON CONFLICT (key) DO UPDATE SET
+    value = CASE WHEN c.expires_at <= now() THEN EXCLUDED.value ELSE c.value + EXCLUDED.value END,
+    expires_at = CASE WHEN c.expires_at <= now() THEN EXCLUDED.expires_at ELSE c.expires_at END
+RETURNING c.value
+"""
+
+_READ = "SELECT value FROM limit_counter WHERE key = $1 AND expires_at > now()"
 
 
-class _Refused(Exception):
-    """Raised inside the transaction to roll it back."""
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+async def _install(conn: Any) -> None:
+    await conn.execute(_FUNCTION)
 
 
 class PostgresCounters:
     """Exact across replicas: Postgres row locks serialise admissions of the same key."""
 
     def __init__(self, url: str, *, timeout_s: float = 1.0, cooldown_s: float = 1.0, max_size: int = 10) -> None:
-        self._dsn = _dsn(url)
+        self._dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
         self._timeout_s = timeout_s
         self._max_size = max_size
         self._pool: Any = None
@@ -70,57 +107,39 @@ class PostgresCounters:
                         max_size=self._max_size,
                         timeout=self._timeout_s,
                         command_timeout=self._timeout_s,
+                        init=_install,
                     )
         return self._pool
 
-    async def _transaction(self, hits: list[Hit]) -> list[float]:
-        adds = sorted({h.key: h for h in hits if not h.check_only}.values(), key=lambda h: h.key)
-        checks = [h.key for h in hits if h.check_only]
+    async def _fetch(self, sql: str, *args: Any) -> Any:
         pool = await self._connections()
         async with asyncio.timeout(self._timeout_s), pool.acquire() as conn:
-            if not adds:
-                found = {r["key"]: float(r["value"]) for r in await conn.fetch(_READ, checks)}
-                return [found.get(h.key, 0.0) for h in hits]
-            try:
-                async with conn.transaction():
-                    rows = await conn.fetch(
-                        _UPSERT, [h.key for h in adds], [h.amount for h in adds], [h.ttl_s for h in adds], checks
-                    )
-                    after = {r["key"]: float(r["value"]) for r in rows}
-                    values = [after.get(h.key, 0.0) - (0 if h.check_only else h.amount) for h in hits]
-                    if any(over_limit(h, v) for h, v in zip(hits, values, strict=True)):
-                        raise _Refused
-            except _Refused:
-                pass
-            return values
+            return await conn.fetchrow(sql, *args)
 
     async def hit(self, hits: list[Hit]) -> tuple[Verdict, list[float]]:
         if not hits:
             return Verdict(True, 0.0), []
-        before = await self.gate.run(lambda: self._transaction(hits))
-        for index, (h, value) in enumerate(zip(hits, before, strict=True)):
-            if over_limit(h, value):
-                return Verdict(False, value, index), before
-        after = [v if h.check_only else v + h.amount for h, v in zip(hits, before, strict=True)]
-        return Verdict(True, after[0]), after
-
-    async def _add(self, key: str, amount: float, ttl_s: float) -> float:
-        pool = await self._connections()
-        async with asyncio.timeout(self._timeout_s), pool.acquire() as conn:
-            rows = await conn.fetch(_UPSERT, [key], [amount], [ttl_s], [])
-        return float(rows[0]["value"])
+        args = (
+            [h.key for h in hits],
+            [float(h.limit) for h in hits],
+            [float(h.amount) for h in hits],
+            [float(h.ttl_s) for h in hits],
+            [h.check_only for h in hits],
+        )
+        row = await self.gate.run(lambda: self._fetch(_HIT, *args))
+        values = [float(v) for v in row["vals"]]
+        refused = int(row["refused"])
+        if refused:
+            return Verdict(False, values[refused - 1], refused - 1), values
+        return Verdict(True, values[0]), values
 
     async def add(self, key: str, amount: float, ttl_s: float) -> float:
-        return await self.gate.run(lambda: self._add(key, amount, ttl_s))
+        row = await self.gate.run(lambda: self._fetch(_ADD, key, float(amount), float(ttl_s)))
+        return float(row["value"])
 
     async def get(self, key: str) -> float:
-        async def read() -> float:
-            pool = await self._connections()
-            async with asyncio.timeout(self._timeout_s), pool.acquire() as conn:
-                value = await conn.fetchval(_READ_ONE, key)
-            return float(value) if value is not None else 0.0
-
-        return await self.gate.run(read)
+        row = await self.gate.run(lambda: self._fetch(_READ, key))
+        return float(row["value"]) if row is not None else 0.0
 
     async def close(self) -> None:
         if self._pool is not None:

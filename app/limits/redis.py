@@ -68,7 +68,7 @@ def _ms(seconds: float) -> int:
 class RedisCounters:
     """Counters shared by every replica pointing at the same Redis (not Redis Cluster)."""
 
-    def __init__(self, url: str, *, timeout_s: float = 0.25, cooldown_s: float = 1.0) -> None:
+    def __init__(self, url: str, *, timeout_s: float = 1.0, cooldown_s: float = 1.0) -> None:
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
             max_connections=64,

@@ -40,7 +40,7 @@ async def counters(request: pytest.FixtureRequest) -> AsyncIterator[CounterBacke
     if kind == "memory":
         backend = MemoryCounters()
     elif kind == "redis":
-        backend = RedisCounters(shared_redis_url())
+        backend = RedisCounters(shared_redis_url(), timeout_s=5)
     else:
         url = request.getfixturevalue("counters_pg_url")
         backend = PostgresCounters(url, timeout_s=5)

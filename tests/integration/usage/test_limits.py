@@ -1,0 +1,98 @@
+"""Limits through the real server on every counter backend: exact under concurrency, 429s, headers, budgets."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from tests.gateway_process import GatewayProcess
+from tests.integration.usage.harness import BODY, KEYS, burst, new_key, wait_fresh_window
+
+
+def seconds_to_midnight() -> float:
+    now = datetime.now(UTC)
+    return (datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1) - now).total_seconds()
+
+
+def call(gw: GatewayProcess, key: str, body: dict[str, object] | None = None) -> httpx.Response:
+    with gw.http() as http:
+        return http.post("/v1/chat/completions", json=body or BODY, headers={"Authorization": f"Bearer {key}"})
+
+
+def test_daily_cap_admits_exactly_fifty_of_two_hundred_concurrent(limited: GatewayProcess) -> None:
+    key, _ = new_key(limited.base_url, limited.admin_key, daily_requests=50)
+    wait_fresh_window(5)
+    result = burst(limited.base_url, key, 200)
+    assert result.count(200) == 50 and result.count(429) == 150, result.statuses
+    refused = [r for r in result.responses if r.status_code == 429]
+    assert {r.headers["x-error-code"] for r in refused} == {"DAILY_REQUEST_LIMIT_EXCEEDED"}
+    assert abs(int(refused[0].headers["retry-after"]) - seconds_to_midnight()) < 30
+    for resp in result.responses:  # the headers on every response, admitted or not
+        assert resp.headers["x-ratelimit-limit-requests"] == "50"
+    remaining = sorted(int(r.headers["x-ratelimit-remaining-requests"]) for r in result.responses if r.is_success)
+    assert remaining == list(range(50))
+    assert call(limited, key).headers["x-error-code"] == "DAILY_REQUEST_LIMIT_EXCEEDED"
+
+
+def test_rpm_admits_exactly_thirty_of_a_hundred_concurrent(limited: GatewayProcess) -> None:
+    key, _ = new_key(limited.base_url, limited.admin_key, rpm=30)
+    wait_fresh_window(10)
+    result = burst(limited.base_url, key, 100)
+    assert result.count(200) == 30 and result.count(429) == 70
+    assert set(result.codes) == {None, "RATE_LIMITED"}
+    retry = {int(r.headers["retry-after"]) for r in result.responses if r.status_code == 429}
+    assert all(1 <= s <= 60 for s in retry)
+
+
+def test_tokens_and_spend_settle_exactly_under_concurrency(limited: GatewayProcess) -> None:
+    """Twenty concurrent calls are admitted (nothing spent yet); their real tokens and cost then add up
+    exactly: a limit of 19.5 calls' worth refuses the next call, which one lost update would not."""
+    probe = call(limited, KEYS["open"]).json()["usage"]
+    tokens = probe["prompt_tokens"] + probe["completion_tokens"]
+    cost = (probe["prompt_tokens"] * 3.0 + probe["completion_tokens"] * 15.0) / 1e6
+    wait_fresh_window(10)
+    tpm_key, _ = new_key(limited.base_url, limited.admin_key, tpm=int(tokens * 19.5))
+    budget_key, _ = new_key(limited.base_url, limited.admin_key, monthly_budget_usd=cost * 19.5)
+    for key in (tpm_key, budget_key):
+        assert burst(limited.base_url, key, 20).count(200) == 20
+    time.sleep(0.3)  # settling runs after each response has gone
+    refused = call(limited, tpm_key)
+    assert refused.status_code == 429 and refused.headers["x-error-code"] == "RATE_LIMITED"
+    assert refused.headers["x-ratelimit-remaining-tokens"] == "0"
+    spent = call(limited, budget_key)
+    assert spent.status_code == 429 and spent.headers["x-error-code"] == "BUDGET_EXCEEDED"
+    assert int(spent.headers["retry-after"]) > 60  # until the month ends
+
+
+def test_budget_runs_out_after_the_calls_it_pays_for(limited: GatewayProcess) -> None:
+    probe = call(limited, KEYS["open"]).json()["usage"]
+    cost = (probe["prompt_tokens"] * 3.0 + probe["completion_tokens"] * 15.0) / 1e6
+    key, _ = new_key(limited.base_url, limited.admin_key, monthly_budget_usd=cost * 3.5)
+    statuses = []
+    for _ in range(6):
+        statuses.append(call(limited, key).status_code)
+        time.sleep(0.05)
+    assert statuses == [200, 200, 200, 200, 429, 429]  # admitted while spend (0, c, 2c, 3c) < 3.5c
+
+
+def test_rate_limit_headers_on_streams_and_on_errors_after_admission(limited: GatewayProcess) -> None:
+    key, _ = new_key(limited.base_url, limited.admin_key, rpm=1000, tpm=10_000_000)
+    with (
+        limited.http() as http,
+        http.stream(
+            "POST", "/v1/chat/completions", json={**BODY, "stream": True}, headers={"Authorization": f"Bearer {key}"}
+        ) as resp,
+    ):
+        assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
+        assert resp.headers["x-ratelimit-limit-requests"] == "1000"
+        assert resp.headers["x-ratelimit-limit-tokens"] == "10000000"
+        assert "x-ratelimit-reset-requests" in resp.headers
+        assert "".join(resp.iter_text()).rstrip().endswith("data: [DONE]")
+    failed = call(limited, key, {**BODY, "model": "fakeai/fake-400"})
+    assert failed.status_code == 400
+    assert failed.headers["x-ratelimit-remaining-requests"] == "998"
+    assert "x-ratelimit-remaining-tokens" in failed.headers
+    unlimited = call(limited, KEYS["open"])
+    assert unlimited.status_code == 200 and "x-ratelimit-limit-requests" not in unlimited.headers
