@@ -48,6 +48,27 @@ async def _form_page(
     return page(request, "keys/new.html", status=status, **context)
 
 
+async def _list_context(rt: Runtime, viewer: Viewer, filters: dict[str, str], offset: int) -> dict[str, Any]:
+    revoked = {"active": False, "revoked": True}.get(filters["status"])
+    owner = _owner(viewer) or filters["owner"] or None
+    found, total = await api_keys.list_keys(
+        user_id=owner, plan=filters["plan"] or None, revoked=revoked, limit=PAGE_SIZE, offset=offset
+    )
+    ids = [k.id for k in found]
+    admin = viewer.is_admin
+    return {
+        "keys": [(k, key_status(k)) for k in found],
+        "figures": await key_figures(frozenset(ids)),
+        "quotas": await remaining_today(rt.gateway.limiter, rt.catalog.snapshot, ids),
+        "filters": filters,
+        "total": total,
+        "offset": offset,
+        "page_size": PAGE_SIZE,
+        "usernames": {u.id: u.username for u in (await users.list_users(limit=500))[0]} if admin else {},
+        "plan_names": sorted(rt.catalog.snapshot.plans) if admin else [],
+    }
+
+
 def _created(request: Request[Any, Any, Any], created: ApiKeyCreated, rotated: bool) -> Template:
     base_url = str(request.base_url).rstrip("/") + "/v1"
     return page(request, "keys/created.html", key=created, rotated=rotated, base_url=base_url)
@@ -67,23 +88,8 @@ class KeysController(Controller):
         owner: str | None = None,
         offset: int = 0,
     ) -> Template:
-        mine = _owner(viewer)
-        revoked = {"active": False, "revoked": True}.get(status or "")
-        found, total = await api_keys.list_keys(
-            user_id=mine or owner or None, plan=plan or None, revoked=revoked, limit=PAGE_SIZE, offset=max(0, offset)
-        )
-        ids = [k.id for k in found]
-        context: dict[str, Any] = {
-            "keys": [(k, key_status(k)) for k in found],
-            "figures": await key_figures(frozenset(ids)),
-            "quotas": await remaining_today(rt.gateway.limiter, rt.catalog.snapshot, ids),
-            "filters": {"plan": plan or "", "status": status or "", "owner": owner or ""},
-            "total": total,
-            "offset": max(0, offset),
-            "page_size": PAGE_SIZE,
-            "usernames": {u.id: u.username for u in (await users.list_users(limit=500))[0]} if viewer.is_admin else {},
-            "plan_names": sorted(rt.catalog.snapshot.plans) if viewer.is_admin else [],
-        }
+        filters = {"plan": plan or "", "status": status or "", "owner": owner or ""}
+        context = await _list_context(rt, viewer, filters, max(0, offset))
         if is_htmx(request) and request.headers.get("hx-target") == "key-table":
             return fragment(request, "keys/_table.html", **context)
         return page(request, "keys/index.html", **context)
