@@ -49,7 +49,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """When set, GET /metrics needs it as a Bearer token; unauthenticated otherwise."""
     jwt_ttl_s: int = 3600
     limits_fail_closed: bool = False
-    """When the counter store (Redis, Postgres) is unreachable: refuse with 503 (True) or admit with a warning (False)."""
+    """Counter store (Redis, Postgres) unreachable: refuse with 503 (True) or admit with a warning (False)."""
     limits_backend: Literal["auto", "memory", "redis", "postgres"] = "auto"
     """Where rate-limit counters live. auto: Redis when `redis_url` is set, else Postgres when the
     database is Postgres (one transaction per request), else in-process (exact for one process only)."""
@@ -149,5 +149,15 @@ def load_settings(
         values["config_path"] = config_path
     values.update({k: v for k, v in overrides.items() if v is not None})
     settings = msgspec.convert(values, Settings)
+    _check_limits(settings)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     return settings
+
+
+def _check_limits(settings: Settings) -> None:
+    if settings.limits_backend == "redis" and not settings.redis_url:
+        raise ValueError("POLYROUTE_LIMITS_BACKEND=redis needs POLYROUTE_REDIS_URL")
+    if settings.limits_backend == "postgres" and settings.is_sqlite:
+        raise ValueError("POLYROUTE_LIMITS_BACKEND=postgres needs a postgresql:// POLYROUTE_DATABASE_URL")
+    if settings.usage_retention_days < 0 or settings.limits_timeout_s <= 0:
+        raise ValueError("POLYROUTE_USAGE_RETENTION_DAYS must be >= 0 and POLYROUTE_LIMITS_TIMEOUT_S > 0")

@@ -6,7 +6,9 @@ p50/p95 per bucket from a few rows instead of a scan of the request log.
 
 from __future__ import annotations
 
+import base64
 import bisect
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -128,6 +130,13 @@ def _row_id(*parts: object) -> str:
     return "|".join("" if p is None else str(p) for p in parts)[:400]
 
 
+def _hashed_id(*parts: object) -> str:
+    """16 characters (96 bits) instead of the joined dimensions: the hourly table is the big rollup,
+    and its id is stored twice (row and primary-key index). Every dimension is its own column."""
+    digest = hashlib.blake2b(_row_id(*parts).encode(), digest_size=12).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
 def daily_rows(events: Iterable[UsageEvent]) -> list[list[object]]:
     """Per UTC day, key, model and provider; values in `DAILY_COLUMNS` order."""
     groups: dict[tuple[date, str | None, str | None, str | None], _Sums] = {}
@@ -150,7 +159,7 @@ def hourly_rows(events: Iterable[UsageEvent]) -> list[list[object]]:
         groups.setdefault((hour, e.key_id, e.plan, e.model, e.provider, e.status), _Sums()).add(e)
     rows: list[list[object]] = []
     for (hour, key_id, plan, model, provider, status), s in groups.items():
-        row: list[object] = [_row_id(hour, key_id, plan, model, provider, status), hour, key_id, plan]
+        row: list[object] = [_hashed_id(hour, key_id, plan, model, provider, status), hour, key_id, plan]
         row += [model, provider, status, s.requests, s.errors, s.prompt_tokens, s.completion_tokens]
         row += [s.cached_tokens, s.reasoning_tokens, s.estimated, s.cost_usd, s.latency_ms_sum]
         row += [s.ttft_ms_sum, s.ttft_count, *s.histogram]

@@ -24,6 +24,7 @@ __all__ = [
     "PRICE",
     "Burst",
     "burst",
+    "execute",
     "fetch",
     "new_key",
     "run_async",
@@ -143,6 +144,25 @@ async def _pg_fetch(url: str, sql: str, *args: Any) -> list[dict[str, Any]]:
         return [dict(r) for r in await conn.fetch(sql, *args)]
     finally:
         await conn.close()
+
+
+async def _pg_execute(url: str, sql: str, *args: Any) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        for index in range(len(args)):
+            sql = sql.replace("?", f"${index + 1}", 1)
+        await conn.execute(sql, *args)
+    finally:
+        await conn.close()
+
+
+def execute(url: str, sql: str, *args: Any) -> None:
+    """Write straight into the gateway's database (`?` placeholders on both backends)."""
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url[len("sqlite:///") :], timeout=30) as conn:
+            conn.execute(sql, args)
+        return
+    run_async(_pg_execute(url, sql, *args))
 
 
 def fetch(url: str, sql: str, *args: Any) -> list[dict[str, Any]]:
