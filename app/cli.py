@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import msgspec
 
 from app.catalog.config_file import ConfigFile, ConfigFileError, load_config_file
+from app.observability.multiproc import prepare_multiproc_dir, remove_multiproc_dir
 from app.settings import Settings, load_settings
 
 __all__ = ["main"]
@@ -55,9 +56,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cfg = _load(settings)
     except (ConfigFileError, ValueError, msgspec.ValidationError) as exc:
         return _fail(str(exc))
+    # Before anything imports prometheus_client: it picks file-backed values from this variable at import.
+    metrics_dir, own_metrics_dir = prepare_multiproc_dir(os.environ)
     try:
         asyncio.run(_prepare(settings, cfg))
     except (OSError, RuntimeError) as exc:
+        if own_metrics_dir:
+            remove_multiproc_dir(metrics_dir)
         return _fail(f"cannot prepare the database at {settings.database_url}: {exc}", 1)
 
     from granian import Granian
@@ -79,7 +84,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         backlog=2048,
         workers_kill_timeout=int(settings.drain_timeout_s) + 5,
     )
-    server.serve()
+    try:
+        server.serve()
+    finally:
+        if own_metrics_dir:
+            remove_multiproc_dir(metrics_dir)
     return 0
 
 

@@ -16,7 +16,6 @@ from litestar import Litestar
 from litestar.handlers import asgi
 from litestar.openapi import OpenAPIConfig
 
-from app.accounting.queue import UsageQueue
 from app.accounting.retention import retention_job
 from app.accounting.writer import UsageWriter
 from app.api.admin import admin_handlers
@@ -26,6 +25,7 @@ from app.api.inference.endpoint import inference_app
 from app.api.inference.models import models_handlers
 from app.api.inference.stored_responses import stored_response_handlers
 from app.api.inference.tasks import TaskApi, task_api
+from app.api.metrics import metrics_handlers
 from app.api.system import system_handlers
 from app.api.ui import ui_handlers
 from app.catalog.cache import CatalogCache
@@ -38,6 +38,9 @@ from app.gateway.upstream import UpstreamPool
 from app.health.scores import HealthRegistry
 from app.limits.admit import Limiter
 from app.limits.store import counter_backend
+from app.observability.lifecycle import observability
+from app.observability.logging import configure_logging
+from app.observability.usage import ObservedUsageQueue, default_observers
 from app.runtime import Inflight, Runtime
 from app.settings import Settings, load_settings
 from app.ui_support.templating import template_config
@@ -52,7 +55,7 @@ SETTINGS_ENV = "POLYROUTE_SETTINGS_JSON"
 def build_runtime(settings: Settings) -> Runtime:
     box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
     catalog = CatalogCache(box)
-    queue = UsageQueue()
+    queue = ObservedUsageQueue(observers=default_observers())
     health = HealthRegistry()
     limiter = Limiter(counter_backend(settings), fail_closed=settings.limits_fail_closed)
     pool = UpstreamPool()
@@ -126,12 +129,13 @@ def create_app(settings: Settings) -> Litestar:
 
     app = Litestar(
         route_handlers=[*_inference_handlers(rt, tasks), *tasks.handlers,
-                        *stored_response_handlers(), *models_handlers(), *system_handlers(),
+                        *stored_response_handlers(), *models_handlers(), *system_handlers(), *metrics_handlers(),
                         *admin_handlers(rt), *ui_handlers(rt)],
-        lifespan=[lifespan],
+        lifespan=[lambda _: observability(rt), lifespan],  # observability outermost: up first, flushed last
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.max_body_bytes,
         debug=False,
+        logging_config=None,  # logging is configure_logging's (worker_app), not Litestar's default dictConfig
         openapi_config=OpenAPIConfig(title="Polyroute", version="0.1.0", path="/schema"),
         template_config=template_config(),
     )
@@ -143,6 +147,6 @@ def worker_app() -> Litestar:
     """Granian's factory target: settings arrive serialised from `polyroute serve`."""
     raw = os.environ.get(SETTINGS_ENV)
     settings = msgspec.json.decode(raw, type=Settings) if raw else load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    secrets = (settings.admin_key, settings.secret_key, settings.webhook_secret, settings.metrics_token)
+    configure_logging(settings.log_level, settings.log_format, access_log=settings.access_log, secrets=secrets)
     return create_app(settings)

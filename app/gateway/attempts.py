@@ -34,6 +34,7 @@ from app.gateway.sse import SSESplitter
 from app.gateway.tracing import TraceContext
 from app.gateway.upstream import UpstreamFailure, UpstreamPool, UpstreamResponse, UpstreamTimeout
 from app.health.scores import HealthRegistry
+from app.observability.tracing import attempt_span
 from app.providers.base import ProviderAdapter, UpstreamError
 from strategies.base import Candidate
 
@@ -216,7 +217,8 @@ class AttemptLoop:
         while True:
             started = self.clock()
             try:
-                result = await self._attempt(target, started)
+                with attempt_span(self.trace, target, retry, self.records, self.stream) as child:
+                    result = await self._attempt(target, started, child)
             except _Failure as failure:
                 elapsed = (self.clock() - started) * 1000
                 outcome = "timeout" if failure.cls == "timeout" else "error"
@@ -289,13 +291,13 @@ class AttemptLoop:
             return None
         return delay
 
-    async def _attempt(self, target: Target, started: float) -> Completed | StreamStarted:
+    async def _attempt(self, target: Target, started: float, child: TraceContext) -> Completed | StreamStarted:
         provider = target.provider
         exchange = self.exchanges(target.adapter)
         req = exchange.request(target.adapter, provider, target.candidate.model, self.stream)
         first = self.params.first_token_timeout_s or provider.first_token_timeout_s or provider.timeout_s
         first = self._bound(first if self.stream else provider.timeout_s)
-        headers = {"traceparent": self.trace.child().traceparent}
+        headers = {"traceparent": child.traceparent}
         try:
             resp = await self.pool.open(provider.name, req, first_byte_timeout=first, extra_headers=headers)
         except UpstreamTimeout as exc:

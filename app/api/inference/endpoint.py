@@ -12,6 +12,7 @@ from app.api.problem import Dialect
 from app.errors import GatewayError, MethodNotAllowedError
 from app.gateway.call import Call, Parsed, Reply
 from app.gateway.tracing import trace_from_header
+from app.observability.request import observe_request
 
 __all__ = ["ASGIApp", "inference_app"]
 
@@ -38,6 +39,8 @@ def inference_app(
         headers = header_dict(scope)
         trace = trace_from_header(headers.get("traceparent"))
         request_id = new_request_id(headers)
+        observed = observe_request(scope, endpoint, request_id, trace, received)  # log ids, span, access line
+        send = observed.watch(send)
         if tracker is not None:
             tracker.enter()
         try:
@@ -60,6 +63,7 @@ def inference_app(
                 return
             await send_reply(send, receive, reply, trace, request_id)
         finally:
+            observed.close()
             if tracker is not None:
                 tracker.leave()
 

@@ -1,0 +1,1 @@
+"""Metrics, tracing and logs: what an operator sees of a running gateway."""

@@ -1,0 +1,224 @@
+"""Process logging: JSON or text lines that carry the request and trace ids, with credentials masked.
+
+`configure_logging` puts one queue handler on the root logger: in the calling thread it only
+adds `request_id` and `trace_id` (of the request this task is handling) and merges the
+message with its arguments; a listener thread then masks anything that looks like a
+credential (in the message, extra fields and exception text), formats the line and writes it
+to stderr. A log call on the request path therefore costs a record and a queue put.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import queue
+import re
+import sys
+import time
+from collections.abc import Iterable
+from logging.handlers import QueueHandler, QueueListener
+from typing import Any, Literal, TextIO
+
+from app.observability.context import current_request
+
+__all__ = [
+    "ContextQueueHandler",
+    "JsonFormatter",
+    "RedactingFilter",
+    "RequestContextFilter",
+    "TextFormatter",
+    "configure_logging",
+    "redact",
+    "resolve_format",
+]
+
+LogFormat = Literal["auto", "json", "text"]
+MASK = "***"
+
+# One pass over the text; each alternative keeps its harmless prefix and masks the secret part.
+_SECRET = re.compile(
+    r"(?P<kv>(?i:\b(?:proxy-)?authorization|\bx-api-key|\bx-goog-api-key|\bapi[-_]?key|\badmin[-_]?key"
+    r"|\bsecret[-_]?key|\bpassword|\baccess[-_]?token|\bclient[-_]?secret)[\"']?\s*[:=]\s*[\"']?"
+    r"(?:(?i:bearer|basic|token)\s+)?)[^\s\"',;&}\]]+"
+    r"|(?P<query>[?&](?i:key|api_key|apikey|token|access_token|sig|signature)=)[^&\s\"'#]+"
+    r"|(?P<bearer>(?i:\bbearer)\s+)[A-Za-z0-9._~+/=\-]{6,}"
+    r"|(?P<prefixed>\b(?:sk|pk|rk)-|\bpr-admin-)[A-Za-z0-9_\-]{6,}"
+    r"|(?P<google>\bAIza)[0-9A-Za-z_\-]{20,}"
+    r"|(?P<jwt>\beyJ)[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]+"
+)
+_KEEP = ("kv", "query", "bearer", "prefixed", "google", "jwt")
+# Text with none of these (lower-cased) cannot match `_SECRET`; checking them first is cheaper.
+_HINTS = (
+    "sk-",
+    "pk-",
+    "rk-",
+    "pr-admin",
+    "aiza",
+    "eyj",
+    "bearer",
+    "author",
+    "api",
+    "key",
+    "token",
+    "secret",
+    "passw",
+    "sig=",
+)
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+
+def _mask(match: re.Match[str]) -> str:
+    for group in _KEEP:
+        kept = match.group(group)
+        if kept is not None:
+            return kept + MASK
+    return MASK
+
+
+class RedactingFilter(logging.Filter):
+    """Masks API keys, bearer tokens, credential headers and `key=` query parameters; never drops a record."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s and len(s) >= 6]
+        """Exact values (the admin key, the secret key) masked wherever they appear, whatever their shape."""
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return redact(text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        for name, value in record.__dict__.items():
+            if name not in _STANDARD and isinstance(value, str):
+                record.__dict__[name] = self.redact(value)
+        return True
+
+
+def redact(text: str) -> str:
+    """The pattern masking `RedactingFilter` applies, for one string."""
+    low = text.lower()
+    for hint in _HINTS:
+        if hint in low:
+            return _SECRET.sub(_mask, text)
+    return text
+
+
+class RequestContextFilter(logging.Filter):
+    """Adds `request_id` and `trace_id` of the request this task is handling ("" outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        state = current_request.get()
+        record.request_id = state.request_id if state is not None else ""
+        record.trace_id = state.trace_id if state is not None else ""
+        return True
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and k not in ("request_id", "trace_id")}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, message, request_id, trace_id, extra fields, exc."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if getattr(record, "request_id", ""):
+            doc["request_id"] = record.__dict__["request_id"]
+            doc["trace_id"] = getattr(record, "trace_id", "")
+        doc.update(_extras(record))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            doc["exc"] = record.exc_text
+        if record.stack_info:
+            doc["stack"] = record.stack_info
+        return json.dumps(doc, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """`time LEVEL logger message [request_id=... trace_id=...]`, then the traceback if any."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # logging's own (camelCase) method
+        line = super().formatMessage(record)
+        if getattr(record, "request_id", ""):
+            line += f" request_id={record.__dict__['request_id']} trace_id={getattr(record, 'trace_id', '')}"
+        return line
+
+
+def resolve_format(fmt: str, stream: TextIO) -> Literal["json", "text"]:
+    """`auto` is text on a terminal (./scripts/run by hand) and JSON everywhere else."""
+    if fmt in ("json", "text"):
+        return fmt  # type: ignore[return-value]  # narrowed by the membership test
+    isatty = getattr(stream, "isatty", None)
+    return "text" if isatty is not None and isatty() else "json"
+
+
+class ContextQueueHandler(QueueHandler):
+    """Enqueues records for the listener thread after stamping the request ids (contextvars live here)."""
+
+    def __init__(self, records: queue.SimpleQueue[Any]) -> None:
+        super().__init__(records)
+        self.addFilter(RequestContextFilter())
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        # Merge the arguments now (they may change later); leave redaction and formatting to the listener.
+        record.msg = record.getMessage()
+        record.args = None
+        return record
+
+
+class _Listener(QueueListener):
+    """A QueueListener whose `stop` may run twice (by the caller, then at exit)."""
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            super().stop()
+
+
+def configure_logging(
+    level: str = "INFO",
+    fmt: str = "auto",
+    *,
+    access_log: bool = True,
+    secrets: Iterable[str | None] = (),
+    stream: TextIO | None = None,
+) -> QueueListener:
+    """Route every record through a redacting, context-aware handler; returns the listener (stop() flushes)."""
+    out = stream or sys.stderr
+    writer = logging.StreamHandler(out)
+    writer.addFilter(RedactingFilter(secrets))
+    writer.setFormatter(JsonFormatter() if resolve_format(fmt, out) == "json" else TextFormatter())
+    records: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    listener = _Listener(records, writer, respect_handler_level=True)
+    listener.start()
+    atexit.register(listener.stop)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+        if isinstance(old, ContextQueueHandler):
+            old.close()
+    root.addHandler(ContextQueueHandler(records))
+    root.setLevel(level.upper())
+    for chatty in ("apscheduler", "httpx", "httpcore"):  # httpx logs every probe request at INFO
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    logging.getLogger("polyroute.access").setLevel(logging.INFO if access_log else logging.WARNING)
+    return listener

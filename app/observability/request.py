@@ -1,0 +1,96 @@
+"""One inference request's observability, opened and closed by the endpoint wrapper.
+
+Opening binds the request and trace ids for log records and starts the server span; closing
+(after the last byte, streams included) counts a refusal that never became a usage event,
+writes the access-log line and ends the span. It costs a contextvar, a wrapped `send` and
+one log call per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from app.gateway.tracing import TraceContext
+from app.observability import tracing
+from app.observability.context import RequestState, current_request
+from app.observability.metrics import gateway_metrics
+
+__all__ = ["ObservedRequest", "observe_request"]
+
+access_log = logging.getLogger("polyroute.access")
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class ObservedRequest:
+    """The endpoint wrapper's handle: `watch(send)` once, `close()` in its `finally`."""
+
+    __slots__ = ("_token", "code", "method", "path", "received", "state", "status")
+
+    def __init__(self, scope: dict[str, Any], state: RequestState, trace: TraceContext, received: float) -> None:
+        self.method: str = scope.get("method", "")
+        self.path: str = scope.get("path", "")
+        self.state = state
+        self.received = received
+        self.status = 0
+        self.code = ""
+        self._token = current_request.set(state)
+        tracing.start_request(state, trace, self.method, self.path)
+
+    def watch(self, send: Send) -> Send:
+        """`send`, noting the response status and error code as they go out."""
+
+        async def watched(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                self.status = message["status"]
+                if self.status >= 400:
+                    self.code = _header(message.get("headers", ()), b"x-error-code")
+            await send(message)
+
+        return watched
+
+    def close(self) -> None:
+        state = self.state
+        status = self.status or 499  # nothing was sent: the client went away first
+        if state.event is None and self.status >= 400:
+            gateway_metrics().reject(self.code or f"HTTP_{self.status}")
+        if access_log.isEnabledFor(logging.INFO):
+            self._access(status)
+        tracing.end_request(state, status)
+        current_request.reset(self._token)
+
+    def _access(self, status: int) -> None:
+        event = self.state.event
+        latency_ms = round((time.perf_counter() - self.received) * 1000, 1)
+        access_log.info(
+            "%s %s %d %.1fms",
+            self.method,
+            self.path,
+            status,
+            latency_ms,
+            extra={
+                "method": self.method,
+                "path": self.path,
+                "status": status,
+                "latency_ms": latency_ms,
+                "provider": event.provider if event else None,
+                "model": event.model if event else None,
+                "error_code": (event.error_code if event else None) or self.code or None,
+            },
+        )
+
+
+def _header(headers: Any, name: bytes) -> str:
+    for key, value in headers:
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return ""
+
+
+def observe_request(
+    scope: dict[str, Any], endpoint: str, request_id: str, trace: TraceContext, received: float
+) -> ObservedRequest:
+    """Start observing one inference request in the current task."""
+    return ObservedRequest(scope, RequestState(request_id, trace.trace_id, endpoint), trace, received)

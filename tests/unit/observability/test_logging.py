@@ -1,0 +1,148 @@
+"""Redaction patterns, the request-context stamp, and the JSON and text line formats."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from app.observability.context import RequestState, current_request
+from app.observability.logging import (
+    JsonFormatter,
+    RedactingFilter,
+    RequestContextFilter,
+    TextFormatter,
+    configure_logging,
+    redact,
+    resolve_format,
+)
+
+KEY = "sk-poly-test-abcdefghijklmnop0123"
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        (f"caller key {KEY} refused", KEY),
+        ("upstream key sk-proj-AbCdEf0123456789xyz", "AbCdEf0123456789xyz"),
+        ("anthropic sk-ant-api03-abcdefghijklmnop", "api03-abcdefghijklmnop"),
+        ("Authorization: Bearer opaque.token-value_123", "opaque.token-value_123"),
+        ("authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
+        ("x-api-key: plain-opaque-credential", "plain-opaque-credential"),
+        ("{'X-Api-Key': 'opaque-credential-42'}", "opaque-credential-42"),
+        ('{"authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"}', "c2lnbmF0dXJl"),
+        ("GET https://example.test/v1beta/models?alt=sse&key=AIzaSyA-1234567890abcdefghij", "1234567890abcdef"),
+        ("url https://x.test/path?key=opaque-query-secret", "opaque-query-secret"),
+        ("admin key pr-admin-0123456789abcdef", "0123456789abcdef"),
+        ("api_key=opaque-kv-secret other=1", "opaque-kv-secret"),
+        ("bearer lowercase-token-value", "lowercase-token-value"),
+    ],
+)
+def test_redact_masks_credentials(text: str, secret: str) -> None:
+    masked = redact(text)
+    assert secret not in masked
+    assert "***" in masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "POST /v1/chat/completions 200 12.3ms",
+        "probe of provider openai failed: HTTP 503",
+        "task tsk_0123456789 finished",
+        "route/fast -> openai/gpt-4.1-mini",
+    ],
+)
+def test_redact_leaves_ordinary_text_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+def _record(msg: str, *args: object, exc: bool = False, **extra: object) -> logging.LogRecord:
+    exc_info = None
+    if exc:
+        try:
+            raise RuntimeError(f"upstream said Authorization: Bearer {KEY}")
+        except RuntimeError as error:
+            exc_info = (type(error), error, error.__traceback__)
+    record = logging.LogRecord("polyroute.test", logging.ERROR, __file__, 1, msg, args, exc_info)
+    record.__dict__.update(extra)
+    return record
+
+
+def test_the_filter_masks_message_arguments_extras_and_exception_text() -> None:
+    record = _record("calling %s with %r", "openai", {"x-api-key": KEY}, exc=True, path=f"/v1?key={KEY}")
+    assert RedactingFilter().filter(record)
+    line = JsonFormatter().format(record)
+    assert KEY not in line
+    doc = json.loads(line)
+    assert doc["message"].startswith("calling openai with {'x-api-key': '")
+    assert "Traceback" in doc["exc"] and "RuntimeError" in doc["exc"]
+    assert doc["path"] == "/v1?key=***"
+
+
+def test_the_filter_masks_configured_secrets_whatever_their_shape() -> None:
+    record = _record("admin key was %s", "correct-horse-battery-staple")
+    RedactingFilter(["correct-horse-battery-staple", None, ""]).filter(record)
+    assert record.getMessage() == "admin key was ***"
+
+
+@pytest.fixture
+def in_request() -> Iterator[RequestState]:
+    state = RequestState("req_abc", "0af7651916cd43dd8448eb211c80319c", "chat.completions")
+    token = current_request.set(state)
+    yield state
+    current_request.reset(token)
+
+
+def test_records_carry_the_request_and_trace_id(in_request: RequestState) -> None:
+    record = _record("inside")
+    RequestContextFilter().filter(record)
+    doc = json.loads(JsonFormatter().format(record))
+    assert (doc["request_id"], doc["trace_id"]) == ("req_abc", in_request.trace_id)
+    text = TextFormatter().format(record)
+    assert text.endswith(f"inside request_id=req_abc trace_id={in_request.trace_id}")
+
+
+def test_records_outside_a_request_have_no_ids() -> None:
+    record = _record("outside")
+    RequestContextFilter().filter(record)
+    doc = json.loads(JsonFormatter().format(record))
+    assert "request_id" not in doc
+    assert "request_id" not in TextFormatter().format(record)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_auto_format_is_text_on_a_terminal_and_json_elsewhere() -> None:
+    assert resolve_format("auto", _Terminal()) == "text"
+    assert resolve_format("auto", io.StringIO()) == "json"
+    assert resolve_format("json", _Terminal()) == "json"
+    assert resolve_format("text", io.StringIO()) == "text"
+
+
+def test_configure_logging_routes_records_through_the_listener(in_request: RequestState) -> None:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    out = io.StringIO()
+    listener = configure_logging("INFO", "json", secrets=["opaque-admin-key-value"], stream=out)
+    try:
+        logging.getLogger("polyroute.test").warning("key %s and %s", KEY, "opaque-admin-key-value")
+        logging.getLogger("polyroute.access").info("POST /v1/chat/completions 200 1.0ms")
+        logging.getLogger("httpx").info("HTTP Request: GET http://probe")
+    finally:
+        listener.stop()
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line["logger"] for line in lines] == ["polyroute.test", "polyroute.access"]
+    assert lines[0]["message"] == "key sk-*** and ***"
+    assert all(line["request_id"] == "req_abc" for line in lines)
