@@ -106,4 +106,4 @@ class RedisCounters:
         return float(raw) if raw is not None else 0.0
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._client.aclose(close_connection_pool=True)
