@@ -20,11 +20,13 @@ from app.accounting.retention import retention_job
 from app.accounting.writer import UsageWriter
 from app.api.admin import admin_handlers
 from app.api.errors import exception_handlers
+from app.api.fast_paths import FastPaths
 from app.api.inference.aliases import INFERENCE_ROUTES
 from app.api.inference.endpoint import inference_app
 from app.api.inference.models import models_handlers
 from app.api.inference.stored_responses import stored_response_handlers
 from app.api.inference.tasks import TaskApi, task_api
+from app.api.inference.vendors import vendors_app
 from app.api.metrics import metrics_handlers
 from app.api.system import system_handlers
 from app.api.ui import ui_handlers
@@ -35,6 +37,8 @@ from app.conversations.store import ResponseStore
 from app.db.engine import close_database, start_pool, use_database
 from app.gateway.pipeline import Gateway
 from app.gateway.upstream import UpstreamPool
+from app.gateway.vendor import handle_vendor
+from app.health.probes import Prober
 from app.health.scores import HealthRegistry
 from app.limits.admit import Limiter
 from app.limits.store import counter_backend
@@ -59,11 +63,26 @@ def build_runtime(settings: Settings) -> Runtime:
     health = HealthRegistry()
     limiter = Limiter(counter_backend(settings), fail_closed=settings.limits_fail_closed)
     pool = UpstreamPool()
-    gateway = Gateway(catalog=catalog, pool=pool, health=health, limiter=limiter, usage=queue,
-                      responses=ResponseStore(), rng=random.Random())
+    gateway = Gateway(
+        catalog=catalog,
+        pool=pool,
+        health=health,
+        limiter=limiter,
+        usage=queue,
+        responses=ResponseStore(),
+        rng=random.Random(),
+    )
     spool = str(Path(settings.data_dir) / f"usage-spool-{os.getpid()}.jsonl")
     writer = UsageWriter(queue, spool, settings.usage_batch_size)
-    return Runtime(settings=settings, box=box, catalog=catalog, gateway=gateway, writer=writer, inflight=Inflight())
+    return Runtime(
+        settings=settings,
+        box=box,
+        catalog=catalog,
+        gateway=gateway,
+        writer=writer,
+        inflight=Inflight(),
+        prober=Prober(health, pool),
+    )
 
 
 def _inference_handlers(rt: Runtime, tasks: TaskApi) -> list[asgi]:
@@ -73,12 +92,15 @@ def _inference_handlers(rt: Runtime, tasks: TaskApi) -> list[asgi]:
             endpoint=route.endpoint,
             dialect=route.dialect,
             parse=route.parse,
-            handle=rt.gateway.handle,
+            handle=route.handler(rt.gateway) if route.handler else rt.gateway.handle,
             max_body_bytes=rt.settings.max_body_bytes,
             tracker=rt.inflight,
             respond_async=tasks.respond_async,
         )
         handlers.append(asgi(path=list(route.paths), copy_scope=False, name=route.endpoint)(app))
+        rt.fast_paths.update(dict.fromkeys(route.paths, app))
+    vendors = vendors_app(lambda call: handle_vendor(rt.gateway, call), rt.settings.max_body_bytes, rt.inflight)
+    handlers.append(asgi(path="/vendors", is_mount=True, copy_scope=True, name="vendors")(vendors))
     return handlers
 
 
@@ -110,6 +132,12 @@ def create_app(settings: Settings) -> Litestar:
             coalesce=True,
         )
         scheduler.add_job(rt.gateway.responses.flush, "interval", seconds=1.0, max_instances=1, coalesce=True)
+        if settings.probes_enabled:
+
+            async def probe_tick() -> None:
+                await rt.prober.tick(rt.catalog.snapshot)
+
+            scheduler.add_job(probe_tick, "interval", seconds=1.0, max_instances=1, coalesce=True)
         await tasks.runner.start(scheduler)
         scheduler.start()
         rt.ready = True
@@ -128,9 +156,16 @@ def create_app(settings: Settings) -> Litestar:
             await close_database(engine)
 
     app = Litestar(
-        route_handlers=[*_inference_handlers(rt, tasks), *tasks.handlers,
-                        *stored_response_handlers(), *models_handlers(), *system_handlers(), *metrics_handlers(),
-                        *admin_handlers(rt), *ui_handlers(rt)],
+        route_handlers=[
+            *_inference_handlers(rt, tasks),
+            *tasks.handlers,
+            *stored_response_handlers(),
+            *models_handlers(),
+            *system_handlers(),
+            *metrics_handlers(),
+            *admin_handlers(rt),
+            *ui_handlers(rt),
+        ],
         lifespan=[lambda _: observability(rt), lifespan],  # observability outermost: up first, flushed last
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.max_body_bytes,
@@ -143,10 +178,11 @@ def create_app(settings: Settings) -> Litestar:
     return app
 
 
-def worker_app() -> Litestar:
+def worker_app() -> FastPaths:
     """Granian's factory target: settings arrive serialised from `polyroute serve`."""
     raw = os.environ.get(SETTINGS_ENV)
     settings = msgspec.json.decode(raw, type=Settings) if raw else load_settings()
     secrets = (settings.admin_key, settings.secret_key, settings.webhook_secret, settings.metrics_token)
     configure_logging(settings.log_level, settings.log_format, access_log=settings.access_log, secrets=secrets)
-    return create_app(settings)
+    app = create_app(settings)
+    return FastPaths(app, app.state.runtime.fast_paths)
