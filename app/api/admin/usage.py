@@ -18,7 +18,7 @@ from litestar import Request, Response, Router, get
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 
 from app.accounting import queries
 from app.accounting.queries import GROUP_BY, RequestPage, Series, UsageFilter, UsageGroup
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["Reader", "UsageReport", "usage_router"]
 
 Text = Annotated[str | None, Parameter(max_length=200)]
-From = Annotated[str | None, Parameter(query="from", description="ISO 8601 time or date (UTC), or Unix seconds")]
+From = Annotated[str | None, QueryParameter(name="from", description="ISO 8601 time or date (UTC), or Unix seconds")]
 To = Annotated[str | None, Parameter(description="Exclusive end; same forms as `from`")]
 Status = Annotated[str | None, Parameter(description="`429`, a class such as `5xx`, `error` or `success`")]
 GroupByParam = Annotated[list[str] | None, Parameter(description=f"Repeat or comma-separate: {', '.join(GROUP_BY)}")]
