@@ -21,6 +21,7 @@ from app.observability.metrics import gateway_metrics
 __all__ = ["ObservedRequest", "observe_request"]
 
 access_log = logging.getLogger("polyroute.access")
+log = logging.getLogger("polyroute.observability")
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -52,14 +53,19 @@ class ObservedRequest:
         return watched
 
     def close(self) -> None:
+        """Count, log and end the span; never raises (it runs in the endpoint's `finally`)."""
         state = self.state
         status = self.status or 499  # nothing was sent: the client went away first
-        if state.event is None and self.status >= 400:
-            gateway_metrics().reject(self.code or f"HTTP_{self.status}")
-        if access_log.isEnabledFor(logging.INFO):
-            self._access(status)
-        tracing.end_request(state, status)
-        current_request.reset(self._token)
+        try:
+            if state.event is None and self.status >= 400:
+                gateway_metrics().reject(self.code or f"HTTP_{self.status}")
+            if access_log.isEnabledFor(logging.INFO):
+                self._access(status)
+            tracing.end_request(state, status)
+        except Exception:
+            log.exception("observing request %s failed", state.request_id)
+        finally:
+            current_request.reset(self._token)
 
     def _access(self, status: int) -> None:
         event = self.state.event
