@@ -38,8 +38,10 @@ def e2e_config() -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Module-scoped on purpose: while Playwright's sync API is open it marks an event loop as running
+    in this thread, which would break every pytest-asyncio test that runs after it."""
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
         if IN_CI:
             pytest.fail("Chromium is missing; .ci/run installs it with apt-get install chromium")
