@@ -11,10 +11,10 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = ["CONTENT_SECURITY_POLICY", "security_headers"]
 
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "font-src 'self'; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-"""No inline script or style anywhere: JS lives in app.js, CSS in app.css, charts are inline SVG."""
+"""No inline script or style anywhere: JS lives in app.js, CSS in app.css, charts are inline SVG elements."""
 
 _FIXED: list[tuple[bytes, bytes]] = [
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),

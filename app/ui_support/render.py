@@ -25,7 +25,7 @@ def is_htmx(request: Request[Any, Any, Any]) -> bool:
 
 def safe_next(target: str | None, default: str = "/ui/") -> str:
     """Only same-site UI paths: never `//evil.example` or an absolute URL."""
-    if not target or not target.startswith("/ui") or target.startswith("//") or "\\" in target:
+    if not target or not target.startswith("/ui") or target.startswith("//") or "\\" in target or ".." in target:
         return default
     return target
 

@@ -12,7 +12,7 @@ from tests.gateway_process import ADMIN_KEY
 from tests.integration.ui.conftest import USER_PASSWORD, UIClient, UIGateway, ui_client
 
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "font-src 'self'; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 ADMIN_PAGES = [
