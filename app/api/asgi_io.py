@@ -22,6 +22,8 @@ from app.gateway.tracing import TraceContext
 __all__ = ["header_dict", "new_request_id", "read_body", "send_problem", "send_reply"]
 
 log = logging.getLogger("polyroute.api")
+# The rest of an oversized body is never read, so the connection cannot be reused for another request.
+_CLOSE = {"connection": "close"}
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,100}$")
 
 Scope = dict[str, Any]
@@ -44,7 +46,9 @@ async def read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes:
     if declared is not None:
         try:
             if int(declared) > limit:
-                raise PayloadTooLargeError(f"Request body of {declared} bytes exceeds the limit of {limit} bytes")
+                raise PayloadTooLargeError(
+                    f"Request body of {declared} bytes exceeds the limit of {limit} bytes", headers=dict(_CLOSE)
+                )
         except ValueError:
             pass
     chunks: list[bytes] = []
@@ -57,7 +61,7 @@ async def read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes:
         if chunk:
             size += len(chunk)
             if size > limit:
-                raise PayloadTooLargeError(f"Request body exceeds the limit of {limit} bytes")
+                raise PayloadTooLargeError(f"Request body exceeds the limit of {limit} bytes", headers=dict(_CLOSE))
             chunks.append(chunk)
         if not message.get("more_body", False):
             break
