@@ -16,15 +16,7 @@ import msgspec
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from app.accounting.events import UsageEvent
-from app.accounting.rollups import (
-    DAILY_COLUMNS,
-    DAILY_KEYS,
-    HOURLY_COLUMNS,
-    HOURLY_KEYS,
-    daily_rows,
-    hourly_rows,
-    upsert_sql,
-)
+from app.accounting.rollups import DAILY_COLUMNS, HOURLY_COLUMNS, daily_rows, hourly_rows, upsert_sql
 from app.db.tables import ApiKeyRow, UsageEventRow
 
 __all__ = ["EVENT_COLUMNS", "event_values", "insert_events", "mark_keys_used", "write_events"]
@@ -116,11 +108,14 @@ async def insert_events(events: Sequence[UsageEvent]) -> set[str]:
     return new
 
 
-async def _upsert(table: str, columns: Sequence[str], keys: int, rows: list[list[object]]) -> None:
+async def _upsert(table: str, columns: Sequence[str], rows: list[list[object]]) -> None:
+    # Every writer (other workers and replicas too) locks rollup rows in one global order, by id:
+    # two flushes that touch the same rows in different orders would otherwise deadlock on Postgres.
+    rows = sorted(rows, key=lambda row: str(row[0]))
     per_statement = max(1, 30000 // len(columns))
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
-        sql = upsert_sql(table, columns, keys, len(chunk))
+        sql = upsert_sql(table, columns, len(chunk))
         await UsageEventRow.raw(sql, *[v for row in chunk for v in row]).run()
 
 
@@ -140,8 +135,8 @@ async def write_events(events: Sequence[UsageEvent]) -> int:
         new = await insert_events(events)
         fresh = [e for e in events if e.id in new]
         if fresh:
-            await _upsert("usage_daily", DAILY_COLUMNS, DAILY_KEYS, daily_rows(fresh))
-            await _upsert("usage_hourly", HOURLY_COLUMNS, HOURLY_KEYS, hourly_rows(fresh))
+            await _upsert("usage_daily", DAILY_COLUMNS, daily_rows(fresh))
+            await _upsert("usage_hourly", HOURLY_COLUMNS, hourly_rows(fresh))
     return len(new)
 
 
