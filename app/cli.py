@@ -26,20 +26,21 @@ async def _prepare(settings: Settings, cfg: ConfigFile | None) -> None:
     """Migrate the schema and apply the config file, before any worker starts."""
     from app.catalog.apply import apply_config
     from app.catalog.secrets import SecretBox
-    from app.db.engine import close_database, migrate, start_pool, use_database
+    from app.db.engine import close_database, migrate, start_pool, startup_lock, use_database
 
     await migrate(settings.database_url)
     engine = use_database(settings.database_url)
     await start_pool(engine)
     try:
-        if cfg is not None:
-            box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
-            await apply_config(cfg, box)
-        else:
-            from app.catalog.store import bump_version, current_version
+        async with startup_lock(engine):  # replicas starting together apply the same file one after another
+            if cfg is not None:
+                box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
+                await apply_config(cfg, box)
+            else:
+                from app.catalog.store import bump_version, current_version
 
-            if await current_version() == 0:
-                await bump_version()
+                if await current_version() == 0:
+                    await bump_version()
     finally:
         await close_database(engine)
 

@@ -17,7 +17,7 @@ from piccolo.table import Table
 from app.db import piccolo_conf
 from app.db.tables import ALL_TABLES
 
-__all__ = ["close_database", "engine_for_url", "migrate", "start_pool", "use_database"]
+__all__ = ["close_database", "engine_for_url", "migrate", "start_pool", "startup_lock", "use_database"]
 
 _MIGRATION_LOCK_ID = 0x706F6C79  # "poly"
 
@@ -63,7 +63,7 @@ async def migrate(url: str) -> list[str]:
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
     engine = use_database(url)
-    async with _migration_lock(engine):
+    async with startup_lock(engine):
         result = await run_forwards(app_name="polyroute")
     if not result.success:
         raise RuntimeError(f"migrations failed: {result.message}")
@@ -71,8 +71,9 @@ async def migrate(url: str) -> list[str]:
 
 
 @asynccontextmanager
-async def _migration_lock(engine: Engine) -> AsyncIterator[None]:
-    """On Postgres, replicas starting together take turns (a session advisory lock), so only one migrates."""
+async def startup_lock(engine: Engine) -> AsyncIterator[None]:
+    """On Postgres, replicas starting together take turns (a session advisory lock): one at a time
+    migrates, then one at a time applies the config file (select-then-insert upserts would race)."""
     if not isinstance(engine, PostgresEngine):
         yield
         return
