@@ -1,10 +1,10 @@
 """Process logging: JSON or text lines that carry the request and trace ids, with credentials masked.
 
-`configure_logging` puts one queue handler on the root logger: in the calling thread it only
-adds `request_id` and `trace_id` (of the request this task is handling) and merges the
-message with its arguments; a listener thread then masks anything that looks like a
-credential (in the message, extra fields and exception text), formats the line and writes it
-to stderr. A log call on the request path therefore costs a record and a queue put.
+`configure_logging` puts one handler on the root logger: in the calling thread it only adds
+`request_id` and `trace_id` (of the request this task is handling) and merges the message
+with its arguments; a writer thread then, in batches, masks anything that looks like a
+credential (in the message, extra fields and exception text), formats the lines and writes
+them to stderr. A log call on the request path therefore costs a record and a deque append.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import queue
 import re
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Iterable
-from logging.handlers import QueueHandler, QueueListener
 from typing import Any, Literal, TextIO
 
 from app.observability.context import current_request
@@ -25,6 +25,7 @@ from app.observability.context import current_request
 __all__ = [
     "ContextQueueHandler",
     "JsonFormatter",
+    "LogWriter",
     "RedactingFilter",
     "RequestContextFilter",
     "TextFormatter",
@@ -172,26 +173,80 @@ def resolve_format(fmt: str, stream: TextIO) -> Literal["json", "text"]:
     return "text" if isatty is not None and isatty() else "json"
 
 
-class ContextQueueHandler(QueueHandler):
-    """Enqueues records for the listener thread after stamping the request ids (contextvars live here)."""
+class LogWriter:
+    """A thread that, every `interval_s`, masks, formats and writes what was logged since, in one write.
 
-    def __init__(self, records: queue.SimpleQueue[Any]) -> None:
-        super().__init__(records)
-        self.addFilter(RequestContextFilter())
+    Waking once per batch rather than once per record keeps the writer from contending with the
+    event loop for the GIL on every request.
+    """
 
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        # Merge the arguments now (they may change later); leave redaction and formatting to the listener.
-        record.msg = record.getMessage()
-        record.args = None
-        return record
+    def __init__(
+        self, stream: TextIO, formatter: logging.Formatter, redactor: RedactingFilter, interval_s: float = 0.05
+    ):
+        self.stream = stream
+        self.formatter = formatter
+        self.redactor = redactor
+        self.interval_s = interval_s
+        self._records: deque[logging.LogRecord] = deque()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="polyroute-log-writer", daemon=True)
+        self._thread.start()
 
+    def put(self, record: logging.LogRecord) -> None:
+        self._records.append(record)  # deque.append is atomic: no lock on the caller's side
 
-class _Listener(QueueListener):
-    """A QueueListener whose `stop` may run twice (by the caller, then at exit)."""
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self.interval_s)
+            self.drain()
+        self.drain()
+
+    def drain(self) -> None:
+        lines = []
+        records = self._records
+        while records:
+            record = records.popleft()
+            try:
+                self.redactor.filter(record)
+                lines.append(self.formatter.format(record))
+            except Exception:  # a record that cannot be formatted must not stop the others
+                lines.append(f"logging error: cannot format a record from {record.name}")
+        if lines:
+            try:
+                self.stream.write("\n".join(lines) + "\n")
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass  # stderr closed at exit
 
     def stop(self) -> None:
-        if self._thread is not None:
-            super().stop()
+        """Write what is pending and end the thread; safe to call twice (by a caller, then at exit)."""
+        if not self._stopping:
+            self._stopping = True
+            self._wake.set()
+            self._thread.join()
+
+
+class ContextQueueHandler(logging.Handler):
+    """The root handler: stamps the request ids (the contextvars live in this thread) and hands off."""
+
+    def __init__(self, writer: LogWriter) -> None:
+        super().__init__()
+        self.writer = writer
+        self.addFilter(RequestContextFilter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            # Merge the arguments now (they may change later); masking and formatting happen in the writer.
+            record.msg = record.getMessage()
+            record.args = None
+            self.writer.put(record)
+        except Exception:
+            self.handleError(record)
+
+    def close(self) -> None:
+        self.writer.stop()
+        super().close()
 
 
 def configure_logging(
@@ -201,24 +256,20 @@ def configure_logging(
     access_log: bool = True,
     secrets: Iterable[str | None] = (),
     stream: TextIO | None = None,
-) -> QueueListener:
-    """Route every record through a redacting, context-aware handler; returns the listener (stop() flushes)."""
+) -> LogWriter:
+    """Route every record through a context-aware handler to a redacting writer thread; returns the writer."""
     out = stream or sys.stderr
-    writer = logging.StreamHandler(out)
-    writer.addFilter(RedactingFilter(secrets))
-    writer.setFormatter(JsonFormatter() if resolve_format(fmt, out) == "json" else TextFormatter())
-    records: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    listener = _Listener(records, writer, respect_handler_level=True)
-    listener.start()
-    atexit.register(listener.stop)
+    formatter = JsonFormatter() if resolve_format(fmt, out) == "json" else TextFormatter()
+    writer = LogWriter(out, formatter, RedactingFilter(secrets))
+    atexit.register(writer.stop)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
         if isinstance(old, ContextQueueHandler):
             old.close()
-    root.addHandler(ContextQueueHandler(records))
+    root.addHandler(ContextQueueHandler(writer))
     root.setLevel(level.upper())
     for chatty in ("apscheduler", "httpx", "httpcore"):  # httpx logs every probe request at INFO
         logging.getLogger(chatty).setLevel(logging.WARNING)
     logging.getLogger("polyroute.access").setLevel(logging.INFO if access_log else logging.WARNING)
-    return listener
+    return writer
