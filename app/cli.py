@@ -57,6 +57,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cfg = _load(settings)
     except (ConfigFileError, ValueError, msgspec.ValidationError) as exc:
         return _fail(str(exc))
+    if not settings.is_sqlite and not settings.secret_key:
+        print(
+            f"polyroute: warning: POLYROUTE_SECRET_KEY is unset, so the key file in {settings.data_dir} is used; "
+            "every replica sharing this database must have the same key, or provider credentials, tokens and "
+            "webhook signatures made on one fail on the others",
+            file=sys.stderr,
+            flush=True,
+        )
     # Before anything imports prometheus_client: it picks file-backed values from this variable at import.
     metrics_dir, own_metrics_dir = prepare_multiproc_dir(os.environ)
     try:

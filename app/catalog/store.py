@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,8 @@ __all__ = [
     "resolve_table",
 ]
 
+
+log = logging.getLogger("polyroute.catalog")
 
 CATALOG_CHANNEL = "polyroute_catalog"
 """Postgres NOTIFY channel; the payload is the new catalog version."""
@@ -88,10 +91,28 @@ def plan_from_row(row: dict[str, Any]) -> PlanSpec:
     )
 
 
+_undecryptable: set[str] = set()
+"""Providers whose credential this process could not decrypt, already reported (once, not per rebuild)."""
+
+
+def _credential(row: dict[str, Any], box: SecretBox) -> str | None:
+    if not row["api_key_enc"]:
+        return None
+    api_key = box.decrypt(row["api_key_enc"])
+    if api_key is None and row["name"] not in _undecryptable:
+        _undecryptable.add(row["name"])
+        log.error(
+            "cannot decrypt the credential of provider %r: it was stored under another secret key. Every "
+            "replica sharing this database needs the same POLYROUTE_SECRET_KEY; until then its calls carry no key",
+            row["name"],
+        )
+    return api_key
+
+
 def _provider_entry(row: dict[str, Any], box: SecretBox) -> ProviderEntry:
     options = load_json(row["options"]) or {}
     models = msgspec.convert(load_json(row["models"]) or [], list[ModelSpec])
-    api_key = box.decrypt(row["api_key_enc"]) if row["api_key_enc"] else None
+    api_key = _credential(row, box)
     return ProviderEntry(
         id=row["id"],
         name=row["name"],
