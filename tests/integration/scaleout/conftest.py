@@ -51,7 +51,7 @@ def scaleout_config(fake: FakeOpenAI) -> dict[str, Any]:
     """The usage suite's config plus `compat`: a chat-only upstream, so Responses calls are
     translated, and stored, by the gateway itself."""
     config = usage_config(fake)
-    models = [{"id": "gpt-fake", **PRICE}]
+    models = [{"id": m, **PRICE} for m in ("gpt-fake", "fake-slow-200")]
     config["providers"].append(
         {"name": "compat", "kind": "openai-compatible", "base_url": fake.base_url + "/v1", "models": models}
     )
