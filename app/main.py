@@ -8,6 +8,7 @@ import os
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -16,6 +17,7 @@ from litestar import Litestar
 from litestar.handlers import asgi
 from litestar.openapi import OpenAPIConfig
 
+from app.accounting.backfill import rollup_job
 from app.accounting.retention import retention_job
 from app.accounting.writer import UsageWriter
 from app.api.admin import admin_handlers
@@ -128,6 +130,14 @@ def create_app(settings: Settings) -> Litestar:
             "interval",
             args=[settings.usage_retention_days],
             seconds=settings.usage_retention_interval_s,
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(
+            rollup_job,
+            "interval",
+            seconds=settings.usage_retention_interval_s,
+            next_run_time=datetime.now(UTC),  # at start too: days loaded without their daily rollup
             max_instances=1,
             coalesce=True,
         )

@@ -31,15 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import asyncpg
 
 from app.accounting.events import Usage, UsageEvent
-from app.accounting.rollups import (
-    DAILY_COLUMNS,
-    DAILY_KEYS,
-    HOURLY_COLUMNS,
-    HOURLY_KEYS,
-    daily_rows,
-    hourly_rows,
-    upsert_sql,
-)
+from app.accounting.rollups import DAILY_COLUMNS, HOURLY_COLUMNS, daily_rows, hourly_rows, upsert_sql
 from app.accounting.rows import EVENT_COLUMNS, event_values
 from app.db.engine import migrate
 
@@ -109,11 +101,11 @@ def measure_sqlite(count: int) -> dict[str, Any]:
         insert = f"INSERT INTO usage_event ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
         for batch in events(count):
             conn.executemany(insert, [event_values(e) for e in batch])
-            for table, columns, keys, rows in (
-                ("usage_hourly", HOURLY_COLUMNS, HOURLY_KEYS, hourly_rows(batch)),
-                ("usage_daily", DAILY_COLUMNS, DAILY_KEYS, daily_rows(batch)),
+            for table, columns, rows in (
+                ("usage_hourly", HOURLY_COLUMNS, hourly_rows(batch)),
+                ("usage_daily", DAILY_COLUMNS, daily_rows(batch)),
             ):
-                sql = upsert_sql(table, columns, keys, 1).replace("{}", "?")
+                sql = upsert_sql(table, columns, 1).replace("{}", "?")
                 conn.executemany(sql, rows)
             conn.commit()
         counts = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES}
@@ -135,11 +127,11 @@ async def measure_postgres(count: int) -> dict[str, Any]:
                 await conn.copy_records_to_table(
                     "usage_event", records=[event_values(e) for e in batch], columns=list(EVENT_COLUMNS)
                 )
-                for table, columns, keys, rows in (
-                    ("usage_hourly", HOURLY_COLUMNS, HOURLY_KEYS, hourly_rows(batch)),
-                    ("usage_daily", DAILY_COLUMNS, DAILY_KEYS, daily_rows(batch)),
+                for table, columns, rows in (
+                    ("usage_hourly", HOURLY_COLUMNS, hourly_rows(batch)),
+                    ("usage_daily", DAILY_COLUMNS, daily_rows(batch)),
                 ):
-                    sql = upsert_sql(table, columns, keys, 1)
+                    sql = upsert_sql(table, columns, 1)
                     for index in range(len(columns)):
                         sql = sql.replace("{}", f"${index + 1}", 1)
                     await conn.executemany(sql, rows)

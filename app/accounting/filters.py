@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
-__all__ = ["UsageFilter", "rounded", "sql_where", "where"]
+__all__ = ["Table", "UsageFilter", "is_midnight", "rounded", "sql_where", "where"]
+
+Table = Literal["event", "hour", "day"]
+"""Which table a filter applies to: the request log, the hourly or the daily rollup."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +32,30 @@ def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-def where(f: UsageFilter, *, hourly: bool) -> tuple[list[str], list[Any]]:
+def is_midnight(moment: datetime | None) -> bool:
+    """True for None and for a UTC day boundary: bounds the daily rollup can answer exactly."""
+    return moment is None or _epoch(moment) % 86400 == 0
+
+
+def _time_range(f: UsageFilter, on: Table) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    args: list[Any] = []
+    column = {"event": "ts", "hour": "hour_ts", "day": "day"}[on]
+    for bound, op in ((f.start, ">="), (f.end, "<")):
+        if bound is None:
+            continue
+        clauses.append(f"{column} {op} {{}}")
+        if on == "event":
+            args.append(bound)
+        elif on == "hour":
+            args.append(_epoch(bound) // 3600 * 3600 if op == ">=" else _epoch(bound))
+        else:
+            args.append(bound.astimezone(UTC).date())
+    return clauses, args
+
+
+def where(f: UsageFilter, *, on: Table) -> tuple[list[str], list[Any]]:
+    """WHERE clauses and their bound values for the request log, the hourly or the daily rollup."""
     clauses: list[str] = []
     args: list[Any] = []
     for column, value in (("key_id", f.key_id), ("plan", f.plan), ("model", f.model), ("provider", f.provider)):
@@ -42,21 +68,8 @@ def where(f: UsageFilter, *, hourly: bool) -> tuple[list[str], list[Any]]:
     if f.scope is not None:
         clauses.append("key_id IN (" + ", ".join(["{}"] * len(f.scope)) + ")")
         args += sorted(f.scope)
-    if hourly:
-        if f.start is not None:
-            clauses.append("hour_ts >= {}")
-            args.append(_epoch(f.start) // 3600 * 3600)
-        if f.end is not None:
-            clauses.append("hour_ts < {}")
-            args.append(_epoch(f.end))
-    else:
-        if f.start is not None:
-            clauses.append("ts >= {}")
-            args.append(f.start)
-        if f.end is not None:
-            clauses.append("ts < {}")
-            args.append(f.end)
-    return clauses, args
+    time_clauses, time_args = _time_range(f, on)
+    return clauses + time_clauses, args + time_args
 
 
 def sql_where(clauses: list[str]) -> str:

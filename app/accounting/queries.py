@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import msgspec
 
-from app.accounting.filters import UsageFilter, rounded, sql_where, where
-from app.accounting.rollups import HISTOGRAM_COLUMNS, percentile
+from app.accounting.filters import Table, UsageFilter, is_midnight, rounded, sql_where, where
+from app.accounting.rollups import HISTOGRAM_COLUMNS, MEASURES, percentile
 from app.accounting.series import WINDOWS, Series, SeriesPoint, series
 from app.db.tables import ApiKeyRow, UsageEventRow, UsageHourlyRow
 from app.errors import InvalidRequestError
@@ -48,20 +48,8 @@ _HOURLY_DIMENSIONS = {
     "plan": "plan",
     "status": "status",
 }
-_MEASURES = (
-    "requests",
-    "errors",
-    "prompt_tokens",
-    "completion_tokens",
-    "cached_tokens",
-    "reasoning_tokens",
-    "estimated",
-    "cost_usd",
-    "latency_ms_sum",
-    "ttft_ms_sum",
-    "ttft_count",
-    *HISTOGRAM_COLUMNS,
-)
+_DAILY_DIMENSIONS = {**_HOURLY_DIMENSIONS, "day": "day"}
+_MEASURES = MEASURES
 
 
 class UsageGroup(msgspec.Struct, kw_only=True):
@@ -131,6 +119,15 @@ class RequestPage(msgspec.Struct):
 # -- /v1/usage ---------------------------------------------------------------------------------
 
 
+def _day(value: Any) -> str:
+    """The daily rollup's `day` (a date, or ISO text from SQLite) or the hourly one's day start (Unix seconds)."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value[:10]
+    return datetime.fromtimestamp(int(value), UTC).date().isoformat()
+
+
 def _group(row: dict[str, Any], group_by: Sequence[str]) -> UsageGroup:
     n = {m: row[m] or 0 for m in _MEASURES}
     requests = int(n["requests"])
@@ -153,7 +150,7 @@ def _group(row: dict[str, Any], group_by: Sequence[str]) -> UsageGroup:
     for name in group_by:
         value = row[f"g_{name}"]
         if name == "day":
-            out.day = datetime.fromtimestamp(int(value), UTC).date().isoformat()
+            out.day = _day(value)
         elif name == "hour":
             out.hour = datetime.fromtimestamp(int(value), UTC)
         elif name == "key":
@@ -163,19 +160,31 @@ def _group(row: dict[str, Any], group_by: Sequence[str]) -> UsageGroup:
     return out
 
 
+def _source(f: UsageFilter, group_by: Sequence[str]) -> tuple[str, dict[str, str], Table]:
+    """The daily rollup when it can answer exactly (no hour grouping, bounds on UTC midnight), else hourly."""
+    if "hour" not in group_by and is_midnight(f.start) and is_midnight(f.end):
+        return "usage_daily", _DAILY_DIMENSIONS, "day"
+    return "usage_hourly", _HOURLY_DIMENSIONS, "hour"
+
+
 async def usage_summary(f: UsageFilter, group_by: Sequence[str] = ()) -> list[UsageGroup]:
-    """Totals per group (none: one row), ordered by the grouping columns; hour resolution on `start`/`end`."""
+    """Totals per group (none: one row), ordered by the grouping columns.
+
+    Read from the daily rollup when `start`/`end` fall on UTC midnight and nothing is grouped by
+    hour (a year is a few thousand rows), else from the hourly rollup (hour resolution).
+    """
     if f.scope is not None and not f.scope:
         return []
     unknown = [g for g in group_by if g not in _HOURLY_DIMENSIONS]
     if unknown:
         raise InvalidRequestError(f"Cannot group by {', '.join(unknown)}; use {', '.join(GROUP_BY)}")
-    dims = [f"{_HOURLY_DIMENSIONS[g]} AS g_{g}" for g in group_by]
+    table, dimensions, on = _source(f, group_by)
+    dims = [f"{dimensions[g]} AS g_{g}" for g in group_by]
     sums = [f"SUM({m}) AS {m}" for m in _MEASURES]
-    clauses, args = where(f, hourly=True)
-    sql = f"SELECT {', '.join([*dims, *sums])} FROM usage_hourly{sql_where(clauses)}"  # noqa: S608  # own names; values bound
+    clauses, args = where(f, on=on)
+    sql = f"SELECT {', '.join([*dims, *sums])} FROM {table}{sql_where(clauses)}"  # noqa: S608  # own names; values bound
     if group_by:
-        keys = ", ".join(_HOURLY_DIMENSIONS[g] for g in group_by)
+        keys = ", ".join(dimensions[g] for g in group_by)
         sql += f" GROUP BY {keys} ORDER BY {keys}"
     rows = await UsageHourlyRow.raw(sql, *args).run()
     return [_group(r, group_by) for r in rows if r["requests"]]
@@ -240,7 +249,7 @@ async def request_log(f: UsageFilter, *, limit: int = 50, offset: int = 0, curso
     """Newest first. Page with `offset`, or (cheaper on deep pages) with the `cursor` of the previous page."""
     if f.scope is not None and not f.scope:
         return RequestPage(data=[], limit=limit, offset=offset, next_cursor=None)
-    clauses, args = where(f, hourly=False)
+    clauses, args = where(f, on="event")
     if cursor is not None:
         after_ts, after_id = decode_cursor(cursor)
         clauses.append("(ts < {} OR (ts = {} AND id < {}))")

@@ -1,7 +1,8 @@
-"""Rollups: usage events folded into per-day and per-hour rows that are upserted additively.
+"""Rollups: usage events folded into per-hour and per-day rows that are upserted additively.
 
-The hourly rollup keeps a latency histogram (bounds in `LATENCY_BUCKETS_MS`), so dashboards get
-p50/p95 per bucket from a few rows instead of a scan of the request log.
+Both rollups share one shape: the dimensions (key, plan, model, provider, status) and the
+measures, latency histogram included (bounds in `LATENCY_BUCKETS_MS`), so dashboards get p50/p95
+from a few rows instead of a scan of the request log, and a year of daily rows is tiny.
 """
 
 from __future__ import annotations
@@ -9,52 +10,31 @@ from __future__ import annotations
 import base64
 import bisect
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from app.accounting.events import UsageEvent
 from app.db.tables import LATENCY_BUCKETS_MS
 
 __all__ = [
     "DAILY_COLUMNS",
-    "DAILY_KEYS",
+    "DIMENSIONS",
     "HISTOGRAM_COLUMNS",
     "HOURLY_COLUMNS",
-    "HOURLY_KEYS",
+    "KEY_COLUMNS",
+    "MEASURES",
     "bucket_index",
     "daily_rows",
     "hourly_rows",
     "percentile",
+    "rollup_id",
     "upsert_sql",
 ]
 
 HISTOGRAM_COLUMNS = tuple(f"lat_{i}" for i in range(len(LATENCY_BUCKETS_MS) + 1))
-
-DAILY_COLUMNS = (
-    "id",
-    "day",
-    "key_id",
-    "model",
-    "provider",
-    "requests",
-    "errors",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "latency_ms_sum",
-)
-DAILY_KEYS = 5
-"""The leading columns that identify a row; the rest are added on conflict."""
-
-HOURLY_COLUMNS = (
-    "id",
-    "hour_ts",
-    "key_id",
-    "plan",
-    "model",
-    "provider",
-    "status",
+DIMENSIONS = ("key_id", "plan", "model", "provider", "status")
+MEASURES = (
     "requests",
     "errors",
     "prompt_tokens",
@@ -68,7 +48,11 @@ HOURLY_COLUMNS = (
     "ttft_count",
     *HISTOGRAM_COLUMNS,
 )
-HOURLY_KEYS = 7
+"""Summed on conflict."""
+HOURLY_COLUMNS = ("id", "hour_ts", *DIMENSIONS, *MEASURES)
+DAILY_COLUMNS = ("id", "day", *DIMENSIONS, *MEASURES)
+KEY_COLUMNS = 2 + len(DIMENSIONS)
+"""The leading columns of both shapes that identify a row."""
 
 
 def bucket_index(latency_ms: float) -> int:
@@ -125,52 +109,41 @@ class _Sums:
             self.ttft_count += 1
         self.histogram[bucket_index(e.latency_ms)] += 1
 
-
-def _row_id(*parts: object) -> str:
-    return "|".join("" if p is None else str(p) for p in parts)[:400]
-
-
-def _hashed_id(*parts: object) -> str:
-    """16 characters (96 bits) instead of the joined dimensions: the hourly table is the big rollup,
-    and its id is stored twice (row and primary-key index). Every dimension is its own column."""
-    digest = hashlib.blake2b(_row_id(*parts).encode(), digest_size=12).digest()
-    return base64.urlsafe_b64encode(digest).decode()
+    def values(self) -> list[object]:
+        head = [self.requests, self.errors, self.prompt_tokens, self.completion_tokens, self.cached_tokens]
+        tail = [self.reasoning_tokens, self.estimated, self.cost_usd, self.latency_ms_sum, self.ttft_ms_sum]
+        return [*head, *tail, self.ttft_count, *self.histogram]
 
 
-def daily_rows(events: Iterable[UsageEvent]) -> list[list[object]]:
-    """Per UTC day, key, model and provider; values in `DAILY_COLUMNS` order."""
-    groups: dict[tuple[date, str | None, str | None, str | None], _Sums] = {}
+def rollup_id(bucket: object, *dimensions: object) -> str:
+    """16 characters (96 bits) instead of the joined dimensions, which are columns of their own:
+    the id is stored twice (row and primary-key index) and would otherwise be most of the row."""
+    joined = "|".join("" if p is None else str(p) for p in (bucket, *dimensions))
+    return base64.urlsafe_b64encode(hashlib.blake2b(joined.encode(), digest_size=12).digest()).decode()
+
+
+def _rows(events: Iterable[UsageEvent], bucket_of: Callable[[float], object]) -> list[list[object]]:
+    groups: dict[tuple[object, ...], _Sums] = {}
     for e in events:
-        day = datetime.fromtimestamp(e.ts, UTC).date()
-        groups.setdefault((day, e.key_id, e.model, e.provider), _Sums()).add(e)
-    rows: list[list[object]] = []
-    for (day, key_id, model, provider), s in groups.items():
-        row_id = _row_id(day.isoformat(), key_id, model, provider)[:300]
-        rows.append([row_id, day, key_id, model, provider, s.requests, s.errors])
-        rows[-1] += [s.prompt_tokens, s.completion_tokens, s.cost_usd, s.latency_ms_sum]
-    return rows
+        key = (bucket_of(e.ts), e.key_id, e.plan, e.model, e.provider, e.status)
+        groups.setdefault(key, _Sums()).add(e)
+    return [[rollup_id(*key), *key, *sums.values()] for key, sums in groups.items()]
 
 
 def hourly_rows(events: Iterable[UsageEvent]) -> list[list[object]]:
-    """Per UTC hour, key, plan, model, provider and status; values in `HOURLY_COLUMNS` order."""
-    groups: dict[tuple[int, str | None, str | None, str | None, str | None, int], _Sums] = {}
-    for e in events:
-        hour = int(e.ts // 3600) * 3600
-        groups.setdefault((hour, e.key_id, e.plan, e.model, e.provider, e.status), _Sums()).add(e)
-    rows: list[list[object]] = []
-    for (hour, key_id, plan, model, provider, status), s in groups.items():
-        row: list[object] = [_hashed_id(hour, key_id, plan, model, provider, status), hour, key_id, plan]
-        row += [model, provider, status, s.requests, s.errors, s.prompt_tokens, s.completion_tokens]
-        row += [s.cached_tokens, s.reasoning_tokens, s.estimated, s.cost_usd, s.latency_ms_sum]
-        row += [s.ttft_ms_sum, s.ttft_count, *s.histogram]
-        rows.append(row)
-    return rows
+    """Per UTC hour (Unix seconds), key, plan, model, provider and status; values in `HOURLY_COLUMNS` order."""
+    return _rows(events, lambda ts: int(ts // 3600) * 3600)
 
 
-def upsert_sql(table: str, columns: Sequence[str], key_count: int, row_count: int) -> str:
+def daily_rows(events: Iterable[UsageEvent]) -> list[list[object]]:
+    """Per UTC day (a date), key, plan, model, provider and status; values in `DAILY_COLUMNS` order."""
+    return _rows(events, lambda ts: datetime.fromtimestamp(ts, UTC).date())
+
+
+def upsert_sql(table: str, columns: Sequence[str], row_count: int) -> str:
     """A multi-row INSERT whose conflicts add every measure to the stored row (SQLite and Postgres)."""
     one = "(" + ", ".join(["{}"] * len(columns)) + ")"
-    sums = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in columns[key_count:])
+    sums = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in columns[KEY_COLUMNS:])
     values = ", ".join([one] * row_count)
     # Only our own table and column names go into the text; every value is a bound parameter.
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} ON CONFLICT (id) DO UPDATE SET {sums}"  # noqa: S608

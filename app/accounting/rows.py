@@ -19,7 +19,7 @@ from app.accounting.events import UsageEvent
 from app.accounting.rollups import DAILY_COLUMNS, HOURLY_COLUMNS, daily_rows, hourly_rows, upsert_sql
 from app.db.tables import ApiKeyRow, UsageEventRow
 
-__all__ = ["EVENT_COLUMNS", "event_values", "insert_events", "mark_keys_used", "write_events"]
+__all__ = ["EVENT_COLUMNS", "event_values", "insert_events", "mark_keys_used", "transaction", "write_events"]
 
 log = logging.getLogger("polyroute.accounting")
 
@@ -119,7 +119,7 @@ async def _upsert(table: str, columns: Sequence[str], rows: list[list[object]]) 
         await UsageEventRow.raw(sql, *[v for row in chunk for v in row]).run()
 
 
-def _transaction() -> Any:
+def transaction() -> Any:
     db = UsageEventRow._meta.db
     if isinstance(db, SQLiteEngine):
         # IMMEDIATE takes the write lock up front, so concurrent writers queue instead of failing.
@@ -131,7 +131,7 @@ async def write_events(events: Sequence[UsageEvent]) -> int:
     """One transaction: the new request-log rows and their rollups. Returns how many rows were new."""
     if not events:
         return 0
-    async with _transaction():
+    async with transaction():
         new = await insert_events(events)
         fresh = [e for e in events if e.id in new]
         if fresh:
@@ -150,7 +150,7 @@ async def mark_keys_used(events: Sequence[UsageEvent]) -> None:
         return
     sql = "UPDATE api_key SET last_used_at = {} WHERE id = {} AND (last_used_at IS NULL OR last_used_at < {})"
     try:
-        async with _transaction():
+        async with transaction():
             for key_id, ts in sorted(latest.items()):
                 stamp = datetime.fromtimestamp(ts, UTC)
                 await ApiKeyRow.raw(sql, stamp, key_id, stamp).run()

@@ -103,7 +103,7 @@ def _latency_bucket_sql() -> str:
 
 async def _raw_buckets(f: UsageFilter, bucket_s: int, column: str | None) -> list[tuple[int, Any, _Bucket]]:
     """From the request log (the last hour): histogram bins counted in SQL, folded here."""
-    clauses, args = where(f, hourly=False)
+    clauses, args = where(f, on="event")
     group = column or "NULL"
     sql = (  # only our column names and integers go into the text; values are bound parameters
         f"SELECT b, g, l, COUNT(*) AS requests, SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors,"  # noqa: S608
@@ -124,7 +124,7 @@ async def _raw_buckets(f: UsageFilter, bucket_s: int, column: str | None) -> lis
 
 
 async def _rollup_buckets(f: UsageFilter, bucket_s: int, column: str | None) -> list[tuple[int, Any, _Bucket]]:
-    clauses, args = where(f, hourly=True)
+    clauses, args = where(f, on="hour")
     group = column or "NULL"
     measures = ("requests", "errors", "prompt_tokens", "completion_tokens", "cost_usd", *HISTOGRAM_COLUMNS)
     sums = ", ".join(f"SUM({m}) AS {m}" for m in measures)

@@ -152,33 +152,10 @@ class UsageEventRow(Table, tablename="usage_event"):
     trace_id = Varchar(length=32, null=True, default=None)
 
 
-class UsageDailyRow(Table, tablename="usage_daily"):
-    """Rollup per UTC day, key, model and provider; the dashboards read this."""
+class _RollupColumns:
+    """The dimensions and measures both rollups share; `lat_<i>` counts requests whose latency is at
+    most `LATENCY_BUCKETS_MS[i]` (and above the previous bound), `lat_24` the slower ones."""
 
-    id = Varchar(length=300, primary_key=True)
-    day = Date(index=True)
-    key_id = Varchar(length=40, null=True, default=None)
-    model = Varchar(length=200, null=True, default=None)
-    provider = Varchar(length=120, null=True, default=None)
-    requests = Integer(default=0)
-    errors = Integer(default=0)
-    prompt_tokens = Integer(default=0)
-    completion_tokens = Integer(default=0)
-    cost_usd = Float(default=0.0)
-    latency_ms_sum = Float(default=0.0)
-
-
-class UsageHourlyRow(Table, tablename="usage_hourly"):
-    """Rollup per UTC hour, key, plan, model, provider and status, with a latency histogram.
-
-    `/v1/usage` and the dashboard series read this, so p50/p95 need no scan of raw rows.
-    `lat_<i>` counts requests whose latency is at most `LATENCY_BUCKETS_MS[i]` (and above the
-    previous bound); `lat_24` counts the slower ones.
-    """
-
-    id = Varchar(length=400, primary_key=True)
-    hour_ts = BigInt(index=True)
-    """Start of the UTC hour, Unix seconds (integer arithmetic buckets it into days portably)."""
     key_id = Varchar(length=40, null=True, default=None, index=True)
     plan = Varchar(length=120, null=True, default=None)
     model = Varchar(length=200, null=True, default=None)
@@ -221,6 +198,22 @@ class UsageHourlyRow(Table, tablename="usage_hourly"):
     lat_22 = Integer(default=0)
     lat_23 = Integer(default=0)
     lat_24 = Integer(default=0)
+
+
+class UsageDailyRow(_RollupColumns, Table, tablename="usage_daily"):
+    """Rollup per UTC day, key, plan, model, provider and status: year-long views read this."""
+
+    id = Varchar(length=300, primary_key=True)
+    day = Date(index=True)
+
+
+class UsageHourlyRow(_RollupColumns, Table, tablename="usage_hourly"):
+    """Rollup per UTC hour, key, plan, model, provider and status: `/v1/usage` at hour resolution and
+    the dashboard series read this, so p50/p95 need no scan of raw rows."""
+
+    id = Varchar(length=400, primary_key=True)
+    hour_ts = BigInt(index=True)
+    """Start of the UTC hour, Unix seconds (integer arithmetic buckets it portably)."""
 
 
 class LimitCounterRow(Table, tablename="limit_counter"):

@@ -130,16 +130,17 @@ def test_database_outage_mid_run_loses_nothing(tmp_path: Path, fake_openai: Fake
         with Traffic(gw) as traffic:
             wait_until(lambda: traffic.received >= 50)
             join = _hold_database_down(db_url, 2.5)
+            time.sleep(0.8)
+            segments, during = len(list(gw.data_dir.glob("usage-spool-*"))), traffic.received
             time.sleep(1.0)
-            assert list(gw.data_dir.glob("usage-spool-*"))  # the journal keeps events on disk meanwhile
-            during = traffic.received
+            # Whether the writer's transaction fails (Postgres refusing) or waits (SQLite locked), the
+            # journal keeps moving events to disk: unwritten segments pile up instead of being deleted.
+            assert len(list(gw.data_dir.glob("usage-spool-*"))) >= segments + 2 >= 3
             join()
             assert traffic.received > during  # requests kept being served while the database was away
             time.sleep(0.5)
         assert not traffic.failures
         wait_until(lambda: rows(db_url) == (traffic.received, traffic.received), timeout=15)
-        if not db_url.startswith("sqlite"):
-            assert "events stay in the spool" in gw.log() and "reachable again" in gw.log()
         wait_until(lambda: not list(gw.data_dir.glob("usage-spool-*")), timeout=5)
     finally:
         assert gw.stop() == 0

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from app.accounting.backfill import backfill_daily
 from app.accounting.queries import UsageFilter, decode_cursor, request_log, series, usage_summary
 from app.accounting.queue import UsageQueue
 from app.accounting.writer import UsageWriter
+from app.db.tables import UsageDailyRow
 from app.errors import InvalidRequestError
 from tests.unit.accounting.conftest import event
 
@@ -117,3 +119,29 @@ async def test_series_zero_fills_and_breaks_down(db: str, tmp_path: Path) -> Non
     assert (await series("hour", f=UsageFilter(scope=frozenset()), now=now)).points[0].requests == 0
     with pytest.raises(InvalidRequestError):
         await series("year", now=now)  # type: ignore[arg-type]
+
+
+async def test_daily_and_hourly_rollups_agree(db: str, tmp_path: Path) -> None:
+    """Midnight bounds read the daily rollup, other bounds the hourly one: the same answers."""
+    await store(tmp_path, traffic())
+    day_start = datetime.fromtimestamp(DAY, UTC)
+    for start in (None, day_start, datetime.fromtimestamp(DAY + 1, UTC)):  # the last one forces hourly
+        for group_by in ([], ["day"], ["model", "status"], ["key", "plan", "provider"]):
+            got = await usage_summary(UsageFilter(start=start), group_by)
+            hourly = await usage_summary(UsageFilter(start=start), [*group_by, "hour"])
+            assert sum(g.requests for g in got) == sum(g.requests for g in hourly) == 42
+            assert sum(g.cost_usd for g in got) == pytest.approx(sum(g.cost_usd for g in hourly))
+    one_day = await usage_summary(UsageFilter(start=day_start, end=datetime.fromtimestamp(DAY + 86400, UTC)))
+    assert one_day[0].requests == 21 and one_day[0].latency_ms_p95 is not None
+
+
+async def test_the_rollup_job_folds_days_that_only_have_hourly_rows(db: str, tmp_path: Path) -> None:
+    await store(tmp_path, traffic())
+    expected = await usage_summary(UsageFilter(), ["day", "model", "status"])
+    await UsageDailyRow.delete(force=True).run()  # as after an import of hourly rows alone
+    assert await usage_summary(UsageFilter(), ["day"]) == []
+    assert await backfill_daily(now=DAY + 3 * 86400) == 2
+    assert await usage_summary(UsageFilter(), ["day", "model", "status"]) == expected
+    assert await backfill_daily(now=DAY + 3 * 86400) == 0  # each day once
+    await store(tmp_path, [event(ts=DAY + 60)])  # the writer keeps daily rows in step afterwards
+    assert sum(g.requests for g in await usage_summary(UsageFilter(), ["day"])) == 43

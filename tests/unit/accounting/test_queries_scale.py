@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from app.accounting.backfill import backfill_daily
 from app.accounting.queries import UsageFilter, request_log, series, usage_summary
 from app.accounting.rollups import HOURLY_COLUMNS, hourly_rows
 from app.accounting.rows import EVENT_COLUMNS, event_values
@@ -62,8 +63,9 @@ def year_db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def bound(year_db: str) -> str:
+async def bound(year_db: str) -> str:
     use_database(year_db)
+    await backfill_daily(now=NOW + 86400)  # the rows went straight into usage_hourly: fold their days
     return year_db
 
 
@@ -83,6 +85,7 @@ async def test_a_year_of_rows_answers_fast(bound: str) -> None:
         ("series week", series("week", "model", now=NOW)),
         ("series month", series("month", now=NOW)),
         ("usage by day and model, a year", usage_summary(UsageFilter(), ["day", "model"])),
+        ("usage by hour, a year", usage_summary(UsageFilter(), ["hour"])),
         ("usage of one key", usage_summary(UsageFilter(key_id="key_7"), ["model"])),
         ("request log page", request_log(UsageFilter(), limit=100)),
         ("request log, one key's errors", request_log(UsageFilter(key_id="key_3", status=(500, 600)), limit=50)),

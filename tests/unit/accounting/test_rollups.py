@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import random
+from datetime import date
 
 import pytest
 
-from app.accounting.rollups import HOURLY_COLUMNS, bucket_index, daily_rows, hourly_rows, percentile
+from app.accounting.rollups import (
+    DAILY_COLUMNS,
+    HOURLY_COLUMNS,
+    bucket_index,
+    daily_rows,
+    hourly_rows,
+    percentile,
+    rollup_id,
+)
 from app.db.tables import LATENCY_BUCKETS_MS
 from tests.unit.accounting.conftest import event
 
@@ -60,4 +69,6 @@ def test_hourly_rows_group_by_hour_key_plan_model_provider_status() -> None:
 def test_daily_rows_sum_a_day(count: int) -> None:
     rows = daily_rows([event(ts=1_800_000_000.0 + i, cost_usd=0.25) for i in range(count)])
     assert len(rows) == 1
-    assert rows[0][5] == count and rows[0][9] == 0.25 * count
+    row = dict(zip(DAILY_COLUMNS, rows[0], strict=True))
+    assert row["day"] == date(2027, 1, 15) and row["requests"] == count and row["cost_usd"] == 0.25 * count
+    assert row["id"] == rollup_id(date(2027, 1, 15), "key_a", "free", "gpt-4.1-mini", "openai", 200)
