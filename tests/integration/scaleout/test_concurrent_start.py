@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +28,15 @@ PROCESSES = 6
 
 _PREPARE = """
 import asyncio, os, sys, time
+from pathlib import Path
 from app.cli import _load, _prepare
 from app.settings import load_settings
 settings = load_settings(os.environ)
 config = _load(settings)
-time.sleep(max(0.0, float(sys.argv[1]) - time.time()))
+barrier, count = Path(sys.argv[1]), int(sys.argv[2])
+(barrier / str(os.getpid())).touch()
+while len(list(barrier.iterdir())) < count:  # every process imported: go together
+    time.sleep(0.002)
 asyncio.run(_prepare(settings, config))
 """
 
@@ -56,13 +59,14 @@ def test_replicas_preparing_one_database_at_once_all_succeed(
         "POLYROUTE_DATABASE_URL": postgres_url,
         "POLYROUTE_SECRET_KEY": SECRET_KEY,
     }
-    go = time.time() + 4.0  # every process has imported the app by then, so they all start together
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
     procs = []
     for i in range(PROCESSES):
         config = tmp_path / f"polyroute-{i}.yaml"
         config.write_text(yaml.safe_dump(_config(fake_openai, reverse=i % 2 == 1), sort_keys=False))
         env = {**base, "POLYROUTE_CONFIG": str(config), "POLYROUTE_DATA_DIR": str(tmp_path / f"data-{i}")}
-        args = [sys.executable, "-c", _PREPARE, str(go)]
+        args = [sys.executable, "-c", _PREPARE, str(barrier), str(PROCESSES)]
         procs.append(subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
     outputs = [p.communicate(timeout=60)[0].decode(errors="replace") for p in procs]
     failed = [out for p, out in zip(procs, outputs, strict=True) if p.returncode != 0]

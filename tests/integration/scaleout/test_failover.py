@@ -125,24 +125,25 @@ def _journaled(gw: GatewayProcess) -> set[str]:
     return ids
 
 
+def _submit(gw: GatewayProcess, text: str) -> str:
+    """A task of 3 s upstream work, submitted to `gw` (whose runner claims it at once)."""
+    body = {"endpoint": "/v1/chat/completions", "body": chat("slowai/slow-3000", text=text)}
+    with gw.http() as http:
+        created = http.post("/v1/tasks", json=body, headers=auth(KEY))
+    assert created.status_code == 202, created.text
+    return str(created.json()["id"])
+
+
 def test_killing_a_mid_load_loses_nothing_of_b_and_b_finishes_as_task(pair: Replicas, slow: SlowUpstream) -> None:
     a, b = pair.a, pair.b
     text = f"failover {a.port}"
-    with a.http() as http:
-        created = http.post(
-            "/v1/tasks",
-            json={"endpoint": "/v1/chat/completions", "body": chat("slowai/slow-3000", text=text)},
-            headers=auth(KEY),
-        )
-    assert created.status_code == 202, created.text
-    task_id = created.json()["id"]
-    with b.http() as http:  # visible from B at once: tasks live in the shared database
-        assert wait_task(http, task_id, until={"running"}, timeout=5, key=KEY)["attempts"] == 1
-    wait_for(lambda: slow.in_flight() == 1, 5, "A's run of the task reached the upstream")
-
     on_a, on_b = Load(a).start(), Load(b).start()
     try:
-        wait_for(lambda: len(on_a.answered()) >= 30 and len(on_b.answered()) >= 30, 15, "load on both")
+        wait_for(lambda: len(on_a.answered()) >= 20 and len(on_b.answered()) >= 20, 15, "load on both")
+        task_id = _submit(a, text)
+        with b.http() as http:  # visible from B at once: tasks live in the shared database
+            assert wait_task(http, task_id, until={"running"}, timeout=5, key=KEY)["attempts"] == 1
+        wait_for(lambda: slow.in_flight() == 1, 5, "A's run of the task reached the upstream")
         killed_at = time.monotonic()
         kill_hard(a)
         time.sleep(1.5)  # B keeps serving alone

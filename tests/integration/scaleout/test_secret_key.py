@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.openai import FakeOpenAI
-from tests.gateway_process import start_gateway
-from tests.integration.scaleout.conftest import SECRET_KEY
+from tests.integration.scaleout.conftest import start_replicas, wait_for
 from tests.integration.usage.harness import usage_config
 
 pytestmark = pytest.mark.postgres
@@ -19,16 +18,12 @@ pytestmark = pytest.mark.postgres
 def test_a_replica_with_its_own_secret_key_is_loud_about_it(
     tmp_path: Path, fake_openai: FakeOpenAI, postgres_url: str
 ) -> None:
-    first = start_gateway(
-        tmp_path / "a", usage_config(fake_openai), env={"POLYROUTE_SECRET_KEY": SECRET_KEY}, database_url=postgres_url
-    )
-    try:
-        assert "POLYROUTE_SECRET_KEY is unset" not in first.log()
-        stray = start_gateway(tmp_path / "b", None, database_url=postgres_url)  # generates a key of its own
-        stray.stop()
+    config = usage_config(fake_openai)
+    pair = start_replicas(tmp_path, config, database_url=postgres_url, env_b={"POLYROUTE_SECRET_KEY": ""})
+    try:  # B generates a key of its own (an empty variable counts as unset)
+        wait_for(lambda: "cannot decrypt the credential of provider 'fakeai'" in pair.b.log(), 5, "B's error")
     finally:
-        first.stop()
-    log = stray.log()
-    assert "POLYROUTE_SECRET_KEY is unset" in log
-    assert "cannot decrypt the credential of provider 'fakeai'" in log
-    assert "cannot decrypt" not in first.log()
+        pair.stop()
+    assert "POLYROUTE_SECRET_KEY is unset" in pair.b.log()
+    for message in ("POLYROUTE_SECRET_KEY is unset", "cannot decrypt"):
+        assert message not in pair.a.log()

@@ -31,7 +31,7 @@ from tests.integration.scaleout.conftest import (
     usage_ids,
     wait_for,
 )
-from tests.integration.usage.harness import BODY, fetch, new_key, wait_fresh_window
+from tests.integration.usage.harness import BODY, fetch, new_key
 
 COUNTERS = [
     pytest.param("redis", id="redis-counters", marks=[pytest.mark.redis, pytest.mark.postgres]),
@@ -61,6 +61,14 @@ def replicas(
                 forget_counters(redis_url, url)
 
 
+def _not_at_midnight() -> None:
+    """Sleep past UTC midnight when it is less than 15 s away: a new day mid-burst resets the cap."""
+    now = datetime.now(UTC)
+    left = 86400 - (now.hour * 3600 + now.minute * 60 + now.second + now.microsecond / 1e6)
+    if left < 15:
+        time.sleep(left + 0.1)
+
+
 def _admin(gw: GatewayProcess) -> httpx.Client:
     return gw.admin()
 
@@ -77,7 +85,7 @@ def _chat(gw: GatewayProcess, key: str, body: dict[str, Any] | None = None) -> h
 
 
 def test_a_daily_cap_admits_exactly_n_across_both_replicas(replicas: Replicas) -> None:
-    wait_fresh_window(needed_s=15)  # a UTC day boundary mid-burst would reset the cap
+    _not_at_midnight()
     key, key_id = new_key(replicas.a.base_url, replicas.a.admin_key, daily_requests=50)
     wait_for(lambda: _known(replicas.b, key), PROPAGATION_S, "B knows the key made on A")
     sent = spread(replicas, key, 120, BODY)
