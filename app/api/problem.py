@@ -7,6 +7,7 @@ from typing import Any, Literal
 import msgspec
 
 from app.errors import GatewayError, UpstreamStatusError
+from app.observability.logging import redact
 
 __all__ = ["Dialect", "problem_body", "problem_headers", "stream_error_event"]
 
@@ -23,13 +24,14 @@ def _types(exc: GatewayError) -> tuple[str, str]:
 
 def error_member(exc: GatewayError, dialect: Dialect) -> dict[str, Any]:
     openai_type, anthropic_type = _types(exc)
+    detail = redact(exc.detail)
     if dialect == "anthropic":
         return {
             "type": anthropic_type,
-            "message": exc.detail,
+            "message": detail,
             "details": {"error_code": exc.error_code},
         }
-    return {"message": exc.detail, "type": openai_type, "code": exc.error_code, "param": exc.param}
+    return {"message": detail, "type": openai_type, "code": exc.error_code, "param": exc.param}
 
 
 def problem_body(exc: GatewayError, dialect: Dialect = "openai", trace_id: str | None = None) -> bytes:
@@ -38,7 +40,7 @@ def problem_body(exc: GatewayError, dialect: Dialect = "openai", trace_id: str |
         "type": exc.type_uri,
         "title": exc.title,
         "status": exc.status_code,
-        "detail": exc.detail,
+        "detail": redact(exc.detail),
         "code": exc.error_code,
     }
     if trace_id:

@@ -34,6 +34,7 @@ from app.gateway.sse import SSESplitter
 from app.gateway.tracing import TraceContext
 from app.gateway.upstream import UpstreamFailure, UpstreamPool, UpstreamResponse, UpstreamTimeout
 from app.health.scores import HealthRegistry
+from app.observability.logging import redact
 from app.observability.tracing import attempt_span
 from app.providers.base import ProviderAdapter, UpstreamError
 from strategies.base import Candidate
@@ -74,7 +75,7 @@ class AttemptRecord:
         if self.status is not None:
             out["status"] = self.status
         if self.error:
-            out["error"] = self.error
+            out["error"] = redact(self.error)  # an upstream may echo a credential back in its error
         out["duration_ms"] = round(self.duration_ms, 1)
         if self.retry:
             out["retry"] = self.retry

@@ -15,7 +15,7 @@ from app.gateway.sse import frame_data
 from app.providers.base import ProviderAdapter, UpstreamRequest
 from app.providers.openai_compatible import quirks_for
 
-__all__ = ["ChatPassthrough", "ChatPassthroughRelay", "openai_usage"]
+__all__ = ["ChatPassthrough", "ChatPassthroughRelay", "count_field", "openai_usage"]
 
 _MODEL = re.compile(rb'"model"\s*:\s*"(?:[^"\\]|\\.)*"')
 _DONE = b"[DONE]"
@@ -23,18 +23,20 @@ _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 
 
+def count_field(holder: Any, name: str) -> int:
+    """A token count from an upstream's usage object; anything that is not a number counts as 0."""
+    value = holder.get(name) if isinstance(holder, dict) else None
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else 0
+
+
 def openai_usage(raw: Any) -> Usage | None:
     if not isinstance(raw, dict):
         return None
-    prompt_details = raw.get("prompt_tokens_details") or {}
-    completion_details = raw.get("completion_tokens_details") or {}
     return Usage(
-        prompt_tokens=int(raw.get("prompt_tokens") or 0),
-        completion_tokens=int(raw.get("completion_tokens") or 0),
-        cached_tokens=int(prompt_details.get("cached_tokens") or 0) if isinstance(prompt_details, dict) else 0,
-        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0)
-        if isinstance(completion_details, dict)
-        else 0,
+        prompt_tokens=count_field(raw, "prompt_tokens"),
+        completion_tokens=count_field(raw, "completion_tokens"),
+        cached_tokens=count_field(raw.get("prompt_tokens_details"), "cached_tokens"),
+        reasoning_tokens=count_field(raw.get("completion_tokens_details"), "reasoning_tokens"),
     )
 
 

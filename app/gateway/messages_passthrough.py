@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from app.accounting.events import Usage
+from app.gateway.chat_passthrough import count_field
 from app.gateway.exchange import BadUpstreamReply, Served, UpstreamStreamError
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.sse import frame_data, frame_event
@@ -23,11 +24,11 @@ _encode = msgspec.json.encode
 def anthropic_usage(raw: Any) -> Usage | None:
     if not isinstance(raw, dict):
         return None
-    cache_read = int(raw.get("cache_read_input_tokens") or 0)
-    cache_write = int(raw.get("cache_creation_input_tokens") or 0)
+    cache_read = count_field(raw, "cache_read_input_tokens")
+    cache_write = count_field(raw, "cache_creation_input_tokens")
     return Usage(
-        prompt_tokens=int(raw.get("input_tokens") or 0) + cache_read + cache_write,
-        completion_tokens=int(raw.get("output_tokens") or 0),
+        prompt_tokens=count_field(raw, "input_tokens") + cache_read + cache_write,
+        completion_tokens=count_field(raw, "output_tokens"),
         cached_tokens=cache_read,
     )
 

@@ -26,6 +26,7 @@ from app.gateway.streaming import StreamOutcome, relay_stream
 from app.gateway.upstream import UpstreamPool
 from app.health.scores import HealthRegistry
 from app.limits.admit import Admission, Limiter
+from app.observability.logging import redact
 from strategies.base import Candidate
 
 __all__ = ["Gateway"]
@@ -228,7 +229,7 @@ class Gateway:
             if ctx.cut is not None:
                 detail["recovered_from"] = ctx.cut.detail
         if error is not None:
-            detail = {**(detail or {}), "error": error.detail[:500]}
+            detail = {**(detail or {}), "error": redact(error.detail[:500])}
         self.usage.put(
             UsageEvent(
                 id=call.request_id,

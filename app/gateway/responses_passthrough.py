@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from app.accounting.events import Usage
+from app.gateway.chat_passthrough import count_field
 from app.gateway.exchange import BadUpstreamReply, Served, UpstreamStreamError
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.sse import frame_data, frame_event
@@ -27,13 +28,11 @@ _CARRIES_RESPONSE = {b"response.created", b"response.in_progress", *_ENDS}
 def responses_api_usage(raw: Any) -> Usage | None:
     if not isinstance(raw, dict):
         return None
-    inputs = raw.get("input_tokens_details") or {}
-    outputs = raw.get("output_tokens_details") or {}
     return Usage(
-        prompt_tokens=int(raw.get("input_tokens") or 0),
-        completion_tokens=int(raw.get("output_tokens") or 0),
-        cached_tokens=int(inputs.get("cached_tokens") or 0) if isinstance(inputs, dict) else 0,
-        reasoning_tokens=int(outputs.get("reasoning_tokens") or 0) if isinstance(outputs, dict) else 0,
+        prompt_tokens=count_field(raw, "input_tokens"),
+        completion_tokens=count_field(raw, "output_tokens"),
+        cached_tokens=count_field(raw.get("input_tokens_details"), "cached_tokens"),
+        reasoning_tokens=count_field(raw.get("output_tokens_details"), "reasoning_tokens"),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from app.errors import GatewayError, NotFoundError
 from app.gateway.call import Reply
 from app.gateway.tracing import trace_from_header
 from app.gateway.vendor import VendorCall
+from app.observability.request import observe_request
 
 __all__ = ["vendors_app"]
 
@@ -28,6 +30,8 @@ def vendors_app(
         rest = raw_path.split("/vendors/", 1)[1] if "/vendors/" in raw_path else ""
         provider_ref, _, path = rest.partition("/")
         dialect: Dialect = "anthropic" if provider_ref == "anthropic" or "messages" in path else "openai"
+        observed = observe_request(scope, "vendor", request_id, trace, time.perf_counter())
+        send = observed.watch(send)
         if tracker is not None:
             tracker.enter()
         try:
@@ -56,6 +60,7 @@ def vendors_app(
                 return
             await send_reply(send, receive, reply, trace, request_id)
         finally:
+            observed.close()
             if tracker is not None:
                 tracker.leave()
 
