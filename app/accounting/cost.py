@@ -1,4 +1,4 @@
-"""Cost of a request from the model's prices and the usage, cached and reasoning tokens included."""
+"""Cost of a request from the model's prices and the usage: tokens (cached, reasoning), images, audio."""
 
 from __future__ import annotations
 
@@ -16,4 +16,6 @@ def cost_usd(model: ModelSpec, usage: Usage) -> float:
     )
     prompt = (usage.prompt_tokens - cached) * model.input_cost_per_mtok + cached * cached_price
     per_image = (model.cost_per_image or 0.0) * usage.images
-    return (prompt + usage.completion_tokens * model.output_cost_per_mtok) / 1e6 + per_image
+    audio = (model.cost_per_1k_chars or 0.0) * usage.characters / 1000
+    audio += (model.cost_per_minute or 0.0) * usage.audio_seconds / 60
+    return (prompt + usage.completion_tokens * model.output_cost_per_mtok) / 1e6 + per_image + audio

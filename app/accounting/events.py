@@ -20,6 +20,10 @@ class Usage(msgspec.Struct, kw_only=True):
     """Counted by us with bpe-openai because the upstream reported nothing."""
     images: int = 0
     """Images generated (for models priced per image)."""
+    characters: int = 0
+    """Input characters converted to speech (for models priced per 1k characters)."""
+    audio_seconds: float = 0.0
+    """Seconds of audio transcribed or translated (for models priced per minute)."""
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -29,6 +33,8 @@ class Usage(msgspec.Struct, kw_only=True):
             reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
             estimated=self.estimated or other.estimated,
             images=self.images + other.images,
+            characters=self.characters + other.characters,
+            audio_seconds=self.audio_seconds + other.audio_seconds,
         )
 
     @property

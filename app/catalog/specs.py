@@ -43,6 +43,10 @@ class ModelSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """Price of prompt tokens served from the provider's cache; input price when unset."""
     cost_per_image: Money | None = None
     """For image models priced per image rather than per token."""
+    cost_per_1k_chars: Money | None = None
+    """For text-to-speech models priced per 1,000 input characters (tts-1: 0.015)."""
+    cost_per_minute: Money | None = None
+    """For transcription models priced per minute of audio (whisper-1: 0.006)."""
     context_window: Annotated[int, Meta(gt=0)] | None = None
     max_output_tokens: Annotated[int, Meta(gt=0)] | None = None
     tools: bool = True

@@ -28,7 +28,7 @@ from app.errors import (
     RateLimitedError,
     UpstreamStatusError,
 )
-from app.gateway.exchange import BadUpstreamReply, Exchange, Served, StreamRelay, UpstreamStreamError
+from app.gateway.exchange import BadUpstreamReply, BinaryRelay, Exchange, Served, StreamRelay, UpstreamStreamError
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.sse import SSESplitter
 from app.gateway.tracing import TraceContext
@@ -358,7 +358,7 @@ class AttemptLoop:
             raise _Failure("retryable", f"{target.provider.name} answered a stream with JSON: {parsed.message}", 200)
         served = Served(target.provider.name, target.candidate.model)
         relay = exchange.stream(served)
-        splitter = SSESplitter()
+        splitter = relay.splitter(resp.headers) if isinstance(relay, BinaryRelay) else SSESplitter()
         deadline = started + first_timeout
         out: list[bytes] = []
         while not out:

@@ -7,14 +7,16 @@ time (`stream`). Same dialect in and out is a passthrough that rewrites only `mo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from app.accounting.events import Usage
 from app.gateway.snapshot import ProviderEntry
+from app.gateway.sse import SSESplitter
 from app.providers.base import ProviderAdapter, UpstreamRequest
 
-__all__ = ["BadUpstreamReply", "Exchange", "Served", "StreamRelay", "UpstreamStreamError"]
+__all__ = ["BadUpstreamReply", "BinaryRelay", "Exchange", "Served", "StreamRelay", "UpstreamStreamError"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,52 @@ class StreamRelay(Protocol):
         ...
 
     def finish_reason(self) -> str | None: ...
+
+
+class _Chunks(SSESplitter):
+    """Hands every upstream chunk on whole: the body is not made of SSE frames."""
+
+    __slots__ = ()
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        return [chunk] if chunk else []
+
+    def rest(self) -> bytes:
+        return b""
+
+
+class BinaryRelay:
+    """A relay for a streamed body that is not SSE (audio): the upstream's bytes pass through as they arrive.
+
+    The attempt loop reads it through `splitter()` instead of an SSE splitter, the reply carries the
+    upstream's content type, and a failure after the first byte cuts the connection (a binary body
+    has no error event).
+    """
+
+    terminated = False
+    malformed = 0
+    complete = True
+    """The end of the body is the end of the answer; a broken connection raises instead."""
+
+    def __init__(self, usage: Usage | None = None) -> None:
+        self.usage = usage
+        self.content_type = b"application/octet-stream"
+
+    def splitter(self, headers: Mapping[str, str]) -> SSESplitter:
+        self.content_type = headers.get("content-type", "application/octet-stream").encode("latin-1")
+        return _Chunks()
+
+    def feed(self, frame: bytes) -> bytes:
+        return frame
+
+    def finish(self) -> bytes:
+        return b""
+
+    def text(self) -> str:
+        return ""
+
+    def finish_reason(self) -> str | None:
+        return None
 
 
 class Exchange(Protocol):

@@ -16,6 +16,7 @@ from app.conversations.store import ResponseStore
 from app.errors import GatewayError
 from app.gateway.attempts import AttemptLoop, Completed, StreamStarted, Target
 from app.gateway.call import Call, Reply
+from app.gateway.exchange import BinaryRelay
 from app.gateway.explain import explain, explain_header, splice_explain, wants_explain
 from app.gateway.keys import authenticate
 from app.gateway.rank import rank_targets
@@ -149,7 +150,9 @@ class Gateway:
             on_done=lambda started, outcome: self._stream_done(ctx, started, outcome),
             recover=self._recovery(ctx, start),
         )
-        headers = self._reply_headers(ctx, start.target, start.ttft_ms, b"text/event-stream")
+        relay = start.relay
+        content_type = relay.content_type if isinstance(relay, BinaryRelay) else b"text/event-stream"
+        headers = self._reply_headers(ctx, start.target, start.ttft_ms, content_type)
         headers.append((b"cache-control", b"no-cache"))
         return Reply(200, headers, stream=stream)
 

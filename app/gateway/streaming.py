@@ -10,7 +10,7 @@ from app.accounting.events import Usage
 from app.api.problem import Dialect, stream_error_event
 from app.errors import GatewayError, ProviderError, ProviderTimeoutError
 from app.gateway.attempts import StreamStarted
-from app.gateway.exchange import StreamRelay, UpstreamStreamError
+from app.gateway.exchange import BinaryRelay, StreamRelay, UpstreamStreamError
 from app.gateway.recovery import Continuation, Recoverable
 from app.gateway.upstream import UpstreamFailure, UpstreamResponse, UpstreamTimeout
 
@@ -105,6 +105,8 @@ async def relay_stream(
     except (UpstreamFailure, UpstreamStreamError, _StreamCut) as exc:
         outcome.error = _stream_error(cont.started if cont else start, exc)
         outcome.status = outcome.error.status_code
+        if isinstance(relay, BinaryRelay):
+            raise  # a binary body has no error event: the cut connection tells the caller
         yield stream_error_event(outcome.error, dialect)
     finally:
         start.response.close()
