@@ -32,9 +32,10 @@ async def _prepare(settings: Settings, cfg: ConfigFile | None) -> None:
     engine = use_database(settings.database_url)
     await start_pool(engine)
     try:
+        # The key file (when POLYROUTE_SECRET_KEY is unset) is made here, before the workers that read it start.
+        box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
         async with startup_lock(engine):  # replicas starting together apply the same file one after another
             if cfg is not None:
-                box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
                 await apply_config(cfg, box)
             else:
                 from app.catalog.store import bump_version, current_version

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -28,14 +29,9 @@ class SecretBox:
         if secret_key:
             return cls(secret_key.encode())
         path = Path(data_dir) / "polyroute.secret"
-        if path.exists():
-            return cls(path.read_bytes().strip())
-        key = Fernet.generate_key()
-        # Written 0600 before the bytes go in, so the key is never readable by others.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(key)
-        return cls(key)
+        if not path.exists():
+            _create_key_file(path)
+        return cls(path.read_bytes().strip())
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
@@ -46,3 +42,23 @@ class SecretBox:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken:
             return None
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a new key unless another process (a sibling worker, a replica on this data dir) wins.
+
+    The key is written whole into a private temporary file (0600 before the bytes go in, so it is
+    never readable by others) and then hard-linked into place, which fails if the name exists: every
+    process ends up reading the one complete key that won, never a half-written or a different one.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(Fernet.generate_key())
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        tmp.unlink()
