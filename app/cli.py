@@ -52,12 +52,10 @@ def _load(settings: Settings) -> ConfigFile | None:
     return load_config_file(settings.config_path, os.environ)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(os.environ, args.config, host=args.host, port=args.port, workers=args.workers)
-        cfg = _load(settings)
-    except (ConfigFileError, ValueError, msgspec.ValidationError) as exc:
-        return _fail(str(exc))
+def _warn_about_state(settings: Settings) -> None:
+    """What would differ between worker processes or replicas that should behave as one."""
+    from app.limits.store import backend_name
+
     if not settings.is_sqlite and not settings.secret_key:
         print(
             f"polyroute: warning: POLYROUTE_SECRET_KEY is unset, so the key file in {settings.data_dir} is used; "
@@ -66,6 +64,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
+    if settings.workers > 1 and backend_name(settings) == "memory":
+        print(
+            f"polyroute: warning: rate limits, daily caps and budgets are counted in each of the {settings.workers} "
+            "worker processes separately (up to that many times the limit); set POLYROUTE_REDIS_URL or use "
+            "Postgres to count them once",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(os.environ, args.config, host=args.host, port=args.port, workers=args.workers)
+        cfg = _load(settings)
+    except (ConfigFileError, ValueError, msgspec.ValidationError) as exc:
+        return _fail(str(exc))
+    _warn_about_state(settings)
     # Before anything imports prometheus_client: it picks file-backed values from this variable at import.
     metrics_dir, own_metrics_dir = prepare_multiproc_dir(os.environ)
     try:

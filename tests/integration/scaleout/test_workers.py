@@ -39,5 +39,7 @@ def test_a_first_start_with_two_workers_and_no_secret_key_serves(tmp_path: Path)
         assert gw.alive()
         assert "Unexpected exit" not in gw.log()
         assert gw.log().count("Started worker") == 2
+        # SQLite without Redis: limits in process memory, so per worker; serve says so.
+        assert "counted in each of the 2 worker processes separately" in gw.log()
     finally:
         assert gw.stop() == 0
