@@ -23,7 +23,7 @@ from app.accounting.writer import UsageWriter
 from app.api.admin import admin_handlers
 from app.api.errors import exception_handlers
 from app.api.fast_paths import FastPaths
-from app.api.inference.aliases import INFERENCE_ROUTES
+from app.api.inference.aliases import AUDIO_ROUTES, INFERENCE_ROUTES
 from app.api.inference.endpoint import inference_app
 from app.api.inference.models import models_handlers
 from app.api.inference.stored_responses import stored_response_handlers
@@ -89,7 +89,7 @@ def build_runtime(settings: Settings) -> Runtime:
 
 def _inference_handlers(rt: Runtime, tasks: TaskApi) -> list[asgi]:
     handlers = []
-    for route in INFERENCE_ROUTES:
+    for route in (*INFERENCE_ROUTES, *AUDIO_ROUTES):
         app = inference_app(
             endpoint=route.endpoint,
             dialect=route.dialect,

@@ -15,7 +15,9 @@ def cost_usd(model: ModelSpec, usage: Usage) -> float:
         model.cached_input_cost_per_mtok if model.cached_input_cost_per_mtok is not None else model.input_cost_per_mtok
     )
     prompt = (usage.prompt_tokens - cached) * model.input_cost_per_mtok + cached * cached_price
-    per_image = (model.cost_per_image or 0.0) * usage.images
-    audio = (model.cost_per_1k_chars or 0.0) * usage.characters / 1000
-    audio += (model.cost_per_minute or 0.0) * usage.audio_seconds / 60
-    return (prompt + usage.completion_tokens * model.output_cost_per_mtok) / 1e6 + per_image + audio
+    per_unit = (model.cost_per_image or 0.0) * usage.images
+    per_unit += (model.cost_per_1k_chars or 0.0) * usage.characters / 1000
+    per_unit += (model.cost_per_minute or 0.0) * usage.audio_seconds / 60
+    if not (usage.total_tokens or usage.images or usage.characters or usage.audio_seconds):
+        per_unit += model.cost_per_request or 0.0
+    return (prompt + usage.completion_tokens * model.output_cost_per_mtok) / 1e6 + per_unit

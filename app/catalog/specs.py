@@ -47,6 +47,9 @@ class ModelSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """For text-to-speech models priced per 1,000 input characters (tts-1: 0.015)."""
     cost_per_minute: Money | None = None
     """For transcription models priced per minute of audio (whisper-1: 0.006)."""
+    cost_per_request: Money | None = None
+    """Flat price of an answered request that reports nothing else to price (tokens, images, characters,
+    audio seconds): e.g. a transcription of a format whose length the upstream does not report."""
     context_window: Annotated[int, Meta(gt=0)] | None = None
     max_output_tokens: Annotated[int, Meta(gt=0)] | None = None
     tools: bool = True

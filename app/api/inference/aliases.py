@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from app.api.inference.audio import audio_handler, parse_speech, parse_transcription, parse_translation
 from app.api.inference.chat import parse_chat
 from app.api.inference.embeddings import parse_embeddings, parse_images
 from app.api.inference.messages import parse_messages
@@ -13,7 +14,7 @@ from app.api.inference.responses import parse_responses, responses_handler
 from app.api.problem import Dialect
 from app.gateway.call import Call, Parsed, Reply
 
-__all__ = ["INFERENCE_ROUTES", "PREFIXES", "InferenceRoute"]
+__all__ = ["AUDIO_ROUTES", "INFERENCE_ROUTES", "PREFIXES", "InferenceRoute"]
 
 PREFIXES = ("/v1", "/openai/v1", "/api/v1")
 """Every OpenAI-style path is served under each of these prefixes."""
@@ -40,3 +41,19 @@ INFERENCE_ROUTES: tuple[InferenceRoute, ...] = (
     InferenceRoute("embeddings", "openai", "/embeddings", parse_embeddings),
     InferenceRoute("images.generations", "openai", "/images/generations", parse_images),
 )
+
+AUDIO_ROUTES: tuple[InferenceRoute, ...] = (
+    InferenceRoute("audio.speech", "openai", "/audio/speech", parse_speech),
+    InferenceRoute(
+        "audio.transcriptions",
+        "openai",
+        "/audio/transcriptions",
+        parse_transcription,
+        audio_handler(parse_transcription),
+    ),
+    InferenceRoute(
+        "audio.translations", "openai", "/audio/translations", parse_translation, audio_handler(parse_translation)
+    ),
+)
+"""Served like the routes above, but not as tasks or batch lines: their bodies are uploads and their
+answers binary."""
