@@ -72,6 +72,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """A running task's lease; the owner extends it every third of this, others reclaim it when it lapses."""
     task_poll_s: float = 1.0
     """How often an idle runner looks for queued tasks enqueued on other replicas."""
+    batch_concurrency: int = 4
+    """Lines of one emulated batch in flight at once (each runs as a task through the pipeline)."""
+    batch_poll_s: float = 1.0
+    """How often a replica looks for batches to run; lines of a running batch are checked 5x as often."""
+    batch_native: bool = True
+    """Pass batches whose lines all name one model of a kind `openai` provider to its own batch API."""
+    batch_native_poll_s: float = 10.0
+    """How often a passed-through batch is polled at the provider."""
     webhook_secret: str | None = None
     """HMAC-SHA256 key for task webhooks; derived from the secret key when unset."""
     webhook_max_attempts: int = 5
@@ -127,6 +135,10 @@ _ENV: dict[str, tuple[str, type]] = {
 
 
 def load_settings(
+    "POLYROUTE_BATCH_CONCURRENCY": ("batch_concurrency", int),
+    "POLYROUTE_BATCH_POLL_S": ("batch_poll_s", float),
+    "POLYROUTE_BATCH_NATIVE": ("batch_native", bool),
+    "POLYROUTE_BATCH_NATIVE_POLL_S": ("batch_native_poll_s", float),
     environ: Mapping[str, str] | None = None, config_path: str | None = None, **overrides: object
 ) -> Settings:
     """Environment over explicit overrides' defaults; pure apart from reading `environ`."""

@@ -6,6 +6,7 @@ from piccolo.columns import (
     JSON,
     BigInt,
     Boolean,
+    Bytea,
     Date,
     Float,
     Integer,
@@ -20,7 +21,10 @@ __all__ = [
     "ALL_TABLES",
     "LATENCY_BUCKETS_MS",
     "ApiKeyRow",
+    "BatchLineRow",
+    "BatchRow",
     "CatalogStateRow",
+    "FileObjectRow",
     "LimitCounterRow",
     "PlanRow",
     "ProviderRow",
@@ -252,6 +256,73 @@ class StoredResponseRow(Table, tablename="stored_response"):
     created_at = Timestamptz()
 
 
+class FileObjectRow(Table, tablename="file_object"):
+    """An uploaded file (a batch's input) or a file a batch produced, with its bytes, owned by one key."""
+
+    id = Varchar(length=60, primary_key=True)
+    key_id = Varchar(length=40, null=True, default=None, index=True)
+    filename = Varchar(length=500)
+    purpose = Varchar(length=40)
+    size = BigInt(default=0)
+    content = Bytea()
+    created_at = Timestamptz()
+
+
+class BatchRow(Table, tablename="batch"):
+    """A batch: its OpenAI-shaped state, how it runs (emulated on the task runner, or passed through to
+    the provider's batch API), and the lease of the replica that coordinates it."""
+
+    id = Varchar(length=60, primary_key=True)
+    key_id = Varchar(length=40, index=True)
+    endpoint = Varchar(length=200)
+    input_file_id = Varchar(length=60)
+    completion_window = Varchar(length=20)
+    status = Varchar(length=20, default="validating", index=True)
+    mode = Varchar(length=10, null=True, default=None)
+    """`emulated` or `native`, decided while validating."""
+    provider = Varchar(length=120, null=True, default=None)
+    model = Varchar(length=200, null=True, default=None)
+    upstream_id = Varchar(length=200, null=True, default=None)
+    upstream_file_id = Varchar(length=200, null=True, default=None)
+    upstream_status = Varchar(length=20, null=True, default=None)
+    output_file_id = Varchar(length=60, null=True, default=None)
+    error_file_id = Varchar(length=60, null=True, default=None)
+    total = Integer(default=0)
+    completed = Integer(default=0)
+    failed = Integer(default=0)
+    errors = JSON(null=True, default=None)
+    metadata = JSON(null=True, default=None)
+    locked_by = Varchar(length=80, null=True, default=None)
+    locked_until = Timestamptz(null=True, default=None)
+    created_at = Timestamptz()
+    in_progress_at = Timestamptz(null=True, default=None)
+    finalizing_at = Timestamptz(null=True, default=None)
+    completed_at = Timestamptz(null=True, default=None)
+    failed_at = Timestamptz(null=True, default=None)
+    cancelling_at = Timestamptz(null=True, default=None)
+    cancelled_at = Timestamptz(null=True, default=None)
+    expires_at = Timestamptz(null=True, default=None)
+    expired_at = Timestamptz(null=True, default=None)
+
+
+class BatchLineRow(Table, tablename="batch_line"):
+    """One request line of an emulated batch (or an invalid line of any batch) and its outcome."""
+
+    id = Varchar(length=60, primary_key=True)
+    batch_id = Varchar(length=60, index=True)
+    line_no = Integer()
+    custom_id = Varchar(length=500, null=True, default=None)
+    body = JSON(null=True, default=None)
+    status = Varchar(length=12, default="pending")
+    """pending | running | succeeded | failed"""
+    task_id = Varchar(length=60, null=True, default=None)
+    attempts = Integer(default=0)
+    status_code = Integer(null=True, default=None)
+    request_id = Varchar(length=60, null=True, default=None)
+    response = JSON(null=True, default=None)
+    error = JSON(null=True, default=None)
+
+
 ALL_TABLES: list[type[Table]] = [
     ProviderRow,
     RouteRow,
@@ -265,4 +336,7 @@ ALL_TABLES: list[type[Table]] = [
     LimitCounterRow,
     TaskRow,
     StoredResponseRow,
+    FileObjectRow,
+    BatchRow,
+    BatchLineRow,
 ]
