@@ -4,6 +4,7 @@ GatewayError
  ├── InvalidRequestError            400 INVALID_REQUEST
  │    ├── InvalidModelError         400 INVALID_MODEL
  │    ├── ContextLengthExceededError 400 CONTEXT_LENGTH_EXCEEDED
+ │    ├── ContentBlockedError       400 CONTENT_BLOCKED (a request hook refused the content)
  │    └── UnsupportedFeatureError   400 INVALID_REQUEST (a feature the target cannot express)
  ├── AuthenticationError            401 AUTHENTICATION_ERROR
  ├── PermissionDeniedError          403 PERMISSION_DENIED
@@ -18,6 +19,7 @@ GatewayError
  │    ├── DailyRequestLimitExceededError 429 DAILY_REQUEST_LIMIT_EXCEEDED
  │    └── BudgetExceededError       429 BUDGET_EXCEEDED
  ├── UpstreamStatusError            (the upstream's own 4xx/429, passed through)
+ ├── HookRejectedError              (a request hook's own status and code)
  ├── ProviderError                  502 PROVIDER_ERROR (every candidate failed)
  ├── ProviderTimeoutError           504 PROVIDER_TIMEOUT
  ├── ServiceUnavailableError        503 SERVICE_UNAVAILABLE
@@ -32,9 +34,11 @@ __all__ = [
     "AuthenticationError",
     "BudgetExceededError",
     "ConflictError",
+    "ContentBlockedError",
     "ContextLengthExceededError",
     "DailyRequestLimitExceededError",
     "GatewayError",
+    "HookRejectedError",
     "InternalError",
     "InvalidModelError",
     "InvalidRequestError",
@@ -112,6 +116,13 @@ class ContextLengthExceededError(InvalidRequestError):
 
     code = "CONTEXT_LENGTH_EXCEEDED"
     title = "Context length exceeded"
+
+
+class ContentBlockedError(InvalidRequestError):
+    """A request hook (the deny-list, say) refused the request or the answer."""
+
+    code = "CONTENT_BLOCKED"
+    title = "Content blocked"
 
 
 class UnsupportedFeatureError(InvalidRequestError):
@@ -276,6 +287,27 @@ class UpstreamStatusError(GatewayError):
     @property
     def dialect_types(self) -> tuple[str, str]:
         return self._openai_type, self._anthropic_type
+
+
+class HookRejectedError(GatewayError):
+    """A third-party request hook refused with a status and code of its own choosing."""
+
+    title = "Rejected by a request hook"
+    openai_type = "invalid_request_error"
+    anthropic_type = "invalid_request_error"
+
+    def __init__(self, detail: str, *, status: int, code: str) -> None:
+        super().__init__(detail)
+        self._status = status if 400 <= status <= 599 else 400
+        self._code = code or "REJECTED"
+
+    @property
+    def status_code(self) -> int:
+        return self._status
+
+    @property
+    def error_code(self) -> str:
+        return self._code
 
 
 class ProviderError(GatewayError):
