@@ -24,6 +24,7 @@ from app.api.admin import admin_handlers
 from app.api.errors import exception_handlers
 from app.api.fast_paths import FastPaths
 from app.api.inference.aliases import AUDIO_ROUTES, INFERENCE_ROUTES
+from app.api.inference.batches import batch_api
 from app.api.inference.endpoint import inference_app
 from app.api.inference.models import models_handlers
 from app.api.inference.stored_responses import stored_response_handlers
@@ -113,6 +114,7 @@ def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         engine = use_database(settings.database_url)
+    batches = batch_api(rt, tasks.runner)
         await start_pool(engine)
         await rt.catalog.refresh(force=True)
         listener = start_listener(settings.database_url, rt.catalog)  # None on SQLite: the poll covers it
@@ -153,10 +155,11 @@ def create_app(settings: Settings) -> Litestar:
         rt.ready = True
         try:
             yield
+        await batches.coordinator.start()
         finally:
             rt.ready = False
             drain = settings.drain_timeout_s
-            await asyncio.gather(rt.inflight.drained(drain), tasks.runner.stop(drain))
+            await asyncio.gather(rt.inflight.drained(drain), tasks.runner.stop(drain), batches.coordinator.stop())
             scheduler.shutdown(wait=False)
             if listener is not None:
                 await listener.stop()
@@ -174,6 +177,7 @@ def create_app(settings: Settings) -> Litestar:
             *system_handlers(),
             *metrics_handlers(),
             *admin_handlers(rt),
+            *batches.handlers,
             *ui_handlers(rt),
         ],
         lifespan=[lambda _: observability(rt), lifespan],  # observability outermost: up first, flushed last

@@ -1,0 +1,155 @@
+"""A batch passed through to an OpenAI provider's own batch API: upload, create, poll, download.
+
+The provider sees its own model name in every line and our batch id in its metadata; the output
+comes back with each answer's `model` rewritten to `<provider>/<model>`, and every answered line
+is accounted like a request. Ids stay mapped in the batch row (`upstream_file_id`, `upstream_id`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import httpx
+import msgspec
+
+from app.accounting.cost import cost_usd
+from app.accounting.events import Usage, UsageEvent
+from app.accounting.queue import UsageQueue
+from app.batches import store
+from app.batches.lines import LineSpec, to_jsonl
+from app.batches.store import BatchRecord
+from app.gateway.snapshot import KeyRecord, ProviderEntry
+from app.gateway.vendor import read_usage
+from app.providers.registry import adapter_for
+
+__all__ = ["TERMINAL", "NativeBatches", "UpstreamBatchError", "UpstreamUnavailable"]
+
+TERMINAL = ("completed", "failed", "expired", "cancelled")
+Json = dict[str, Any]
+
+
+class UpstreamUnavailable(Exception):
+    """The provider could not be reached or answered 429/5xx: try again at the next poll."""
+
+
+class UpstreamBatchError(Exception):
+    """The provider refused the batch (a 4xx): the batch fails with its message."""
+
+
+def _strip(body: Json, model: str) -> Json:
+    out = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+    out["model"] = model
+    return out
+
+
+class NativeBatches:
+    def __init__(self, client: httpx.AsyncClient, usage: UsageQueue) -> None:
+        self._client = client
+        self._usage = usage
+
+    async def _call(self, provider: ProviderEntry, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {**provider.headers, **adapter_for(provider.kind).auth_headers(provider)}
+        url = provider.base_url.rstrip("/") + path
+        try:
+            resp = await self._client.request(method, url, headers=headers, timeout=provider.timeout_s, **kwargs)
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"{provider.name}: {type(exc).__name__}: {exc}") from None
+        if resp.status_code == 429 or resp.status_code >= 500:
+            raise UpstreamUnavailable(f"{provider.name} answered {method} {path} with HTTP {resp.status_code}")
+        if resp.status_code >= 400:
+            message = adapter_for(provider.kind).parse_error(resp.status_code, resp.content).message
+            raise UpstreamBatchError(f"{provider.name} refused the batch (HTTP {resp.status_code}): {message}")
+        return resp
+
+    async def _json(self, provider: ProviderEntry, method: str, path: str, **kwargs: Any) -> Json:
+        resp = await self._call(provider, method, path, **kwargs)
+        try:
+            doc = msgspec.json.decode(resp.content)
+        except msgspec.DecodeError:
+            raise UpstreamUnavailable(f"{provider.name} answered {path} with a body that is not JSON") from None
+        if not isinstance(doc, dict):
+            raise UpstreamUnavailable(f"{provider.name} answered {path} with JSON that is not an object")
+        return doc
+
+    async def submit(self, batch: BatchRecord, provider: ProviderEntry, model: str, specs: list[LineSpec]) -> None:
+        """Upload the valid lines (with the provider's model name) and create the provider's batch."""
+        lines = [
+            {"custom_id": s.custom_id, "method": "POST", "url": batch.endpoint, "body": _strip(s.body or {}, model)}
+            for s in specs
+            if s.valid
+        ]
+        upload = {"file": (f"{batch.id}.jsonl", to_jsonl(lines), "application/jsonl")}
+        uploaded = await self._json(provider, "POST", "/files", data={"purpose": "batch"}, files=upload)
+        file_id = str(uploaded.get("id") or "")
+        await store.update(batch.id, {"upstream_file_id": file_id})
+        request = {
+            "input_file_id": file_id,
+            "endpoint": batch.endpoint,
+            "completion_window": batch.completion_window,
+            "metadata": {"polyroute_batch": batch.id},
+        }
+        created = await self._json(provider, "POST", "/batches", json=request)
+        values = {
+            "upstream_id": str(created.get("id") or ""),
+            "upstream_status": str(created.get("status") or "validating"),
+            "status": "in_progress",
+            "in_progress_at": store.now(),
+        }
+        await store.update(batch.id, values, status_in=("validating",))
+
+    async def poll(self, batch: BatchRecord, provider: ProviderEntry) -> Json:
+        return await self._json(provider, "GET", f"/batches/{batch.upstream_id}")
+
+    async def cancel(self, batch: BatchRecord, provider: ProviderEntry) -> Json:
+        return await self._json(provider, "POST", f"/batches/{batch.upstream_id}/cancel")
+
+    async def download(self, provider: ProviderEntry, file_id: str | None) -> list[Json]:
+        if not file_id:
+            return []
+        resp = await self._call(provider, "GET", f"/files/{file_id}/content")
+        out: list[Json] = []
+        for raw in resp.content.splitlines():
+            if raw.strip():
+                doc = msgspec.json.decode(raw)
+                if isinstance(doc, dict):
+                    out.append(doc)
+        return out
+
+    def rewrite(self, lines: list[Json], public_model: str) -> list[Json]:
+        """Each answer names the model as `<provider>/<model>`, as a direct call's would."""
+        for line in lines:
+            body = (line.get("response") or {}).get("body")
+            if isinstance(body, dict) and "model" in body:
+                body["model"] = public_model
+        return lines
+
+    def account(self, batch: BatchRecord, key: KeyRecord | None, provider: ProviderEntry, lines: list[Json]) -> None:
+        """One usage event per answered line, priced like a direct call."""
+        model = batch.model or ""
+        spec = provider.model(model)
+        endpoint = "batch." + batch.endpoint.removeprefix("/v1/").replace("/", ".")
+        for line in lines:
+            response = line.get("response") or {}
+            body = response.get("body")
+            usage = read_usage("openai", body) if isinstance(body, dict) else None
+            status = int(response.get("status_code") or 200)
+            self._usage.put(
+                UsageEvent(
+                    id="req_" + os.urandom(12).hex(),
+                    ts=time.time(),
+                    endpoint=endpoint,
+                    status=status,
+                    key_id=batch.key_id,
+                    user_id=key.user_id if key else None,
+                    plan=key.plan.name if key and key.plan else None,
+                    requested_model=f"{provider.name}/{model}",
+                    provider=provider.name,
+                    model=model,
+                    usage=usage or Usage(),
+                    cost_usd=cost_usd(spec, usage) if usage is not None and status == 200 else 0.0,
+                    attempts=1,
+                    detail={"batch": batch.id, "custom_id": line.get("custom_id")},
+                )
+            )
