@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -118,8 +119,6 @@ def test_cancel_an_emulated_batch(batch_gateway: GatewayProcess) -> None:
         input_file_id=upload(client, jsonl(lines)).id, endpoint="/v1/chat/completions", completion_window="24h"
     )
     wait_for(client, batch.id, ("in_progress",))
-    import time
-
     deadline = time.monotonic() + 10
     while client.batches.retrieve(batch.id).request_counts.completed < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -212,3 +211,30 @@ def test_bad_input(batch_gateway: GatewayProcess) -> None:
         client.batches.create(
             input_file_id=done.output_file_id or "", endpoint="/v1/chat/completions", completion_window="24h"
         )
+
+
+def test_cancel_a_native_batch(batch_gateway: GatewayProcess, upstreams: Upstreams) -> None:
+    client = batch_gateway.openai()
+    upstreams.oai.audio_batches.line_delay_s = 0.3
+    try:
+        lines = [chat_line(f"n{i}", "oai/gpt-fake") for i in range(10)]
+        batch = client.batches.create(
+            input_file_id=upload(client, jsonl(lines)).id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            counts = client.batches.retrieve(batch.id).request_counts
+            if counts is not None and counts.completed >= 1:
+                break
+            time.sleep(0.05)
+        assert client.batches.cancel(batch.id).status == "cancelling"
+        done, _ = wait_for(client, batch.id, ("cancelled", "completed"))
+    finally:
+        upstreams.oai.audio_batches.line_delay_s = 0.05
+    assert done.status == "cancelled" and done.request_counts is not None
+    assert 1 <= done.request_counts.completed < 10
+    out = output_lines(client, done.output_file_id)
+    assert len(out) == done.request_counts.completed and all(
+        o["response"]["body"]["model"] == "oai/gpt-fake" for o in out
+    )
+    assert upstreams.oai.requests_for("/cancel")
