@@ -23,6 +23,8 @@ from tests.integration.usage.harness import BODY, KEYS, fetch, run_async, usage_
 
 FLUSH_S = 0.2
 """tests/gateway_process sets POLYROUTE_USAGE_FLUSH_INTERVAL_S=0.2."""
+JITTER_S = 0.4
+"""Scheduler lag and the journal's own write on a busy CI machine."""
 
 
 @pytest.fixture(params=BACKENDS)
@@ -159,7 +161,7 @@ def test_sigkill_loses_at_most_the_last_flush_interval(tmp_path: Path, fake_open
         os.kill(_worker_pid(gw), signal.SIGKILL)  # the process holding the queue, then its parent
         killed_at = time.monotonic()
         gw.stop(signal.SIGKILL)
-    settled = sum(1 for t in traffic.finished_at if t < killed_at - FLUSH_S - 0.3)
+    settled = sum(1 for t in traffic.finished_at if t < killed_at - FLUSH_S - JITTER_S)
     # Restarting on the same data directory adopts the dead process's spool segments and writes them.
     again = start_gateway(tmp_path / "gw", None, database_url=db_url)
     try:

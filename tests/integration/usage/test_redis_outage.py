@@ -46,7 +46,7 @@ def test_fail_open_admits_while_redis_is_down_and_enforces_again_when_it_returns
         during = [call(gw) for _ in range(6)]
         assert [r.status_code for r, _ in during] == [200] * 6  # over the cap, but the policy is fail-open
         assert all("x-ratelimit-limit-requests" not in r.headers for r, _ in during)
-        assert max(seconds for _, seconds in during) < 1.5  # a dead Redis never hangs a request
+        assert max(seconds for _, seconds in during) < 2.5  # a dead Redis never hangs a request (redis-py alone: ~20 s)
         assert "admitting without limits (fail-open)" in gw.log()
         redis.start()  # empty again: the day starts over
         wait_until(lambda: "x-ratelimit-remaining-requests" in call(gw)[0].headers, timeout=5)
@@ -67,7 +67,7 @@ def test_fail_closed_refuses_with_503_while_redis_is_down(
         for _ in range(3):
             resp, seconds = call(gw)
             assert resp.status_code == 503 and resp.headers["x-error-code"] == "SERVICE_UNAVAILABLE"
-            assert resp.headers["retry-after"] == "1" and seconds < 1.5
+            assert resp.headers["retry-after"] == "1" and seconds < 2.5
         with gw.http() as http:  # keys without limits never needed Redis
             open_call = http.post(
                 "/v1/chat/completions", json=BODY, headers={"Authorization": f"Bearer {KEYS['open']}"}
