@@ -1,9 +1,9 @@
-"""Two replicas, one Postgres database, with Redis counters and without: any replica serves any request.
+"""Two replicas on one Postgres database and one Redis: any replica serves any request.
 
-Load alternates A, B, A, B, ... and is concurrent. Shown for both counter stores: one daily cap is
-exact across the pair, a key revoked or a provider disabled on A takes effect on B within 2 s, every
-request is in the request log exactly once, and a stored response made on one replica continues on
-(and is deleted from) the other at once.
+Load alternates A, B, A, B, ... and is concurrent. One daily cap is exact across the pair, with the
+counters in Redis and, on a second pair without Redis, in Postgres. A key revoked or a provider
+disabled on A takes effect on B within 2 s, every request is in the request log exactly once, and a
+stored response made on one replica continues on (and is deleted from) the other at once.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +21,7 @@ import pytest
 
 from tests.db_backends import database_url
 from tests.fakes.openai import FakeOpenAI
-from tests.gateway_process import GatewayProcess
+from tests.gateway_process import GatewayProcess, start_gateway
 from tests.integration.scaleout.conftest import (
     Replicas,
     forget_counters,
@@ -33,32 +34,36 @@ from tests.integration.scaleout.conftest import (
 )
 from tests.integration.usage.harness import BODY, fetch, new_key
 
-COUNTERS = [
-    pytest.param("redis", id="redis-counters", marks=[pytest.mark.redis, pytest.mark.postgres]),
-    pytest.param("postgres", id="postgres-counters", marks=pytest.mark.postgres),
-]
+pytestmark = pytest.mark.postgres
+
 PROPAGATION_S = 2.0
 """How soon a management change on one replica must hold on the other."""
 
 
-@pytest.fixture(scope="module", params=COUNTERS)
-def replicas(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    fake_openai: FakeOpenAI,
-) -> Iterator[Replicas]:
-    counters = str(request.param)
-    tmp = tmp_path_factory.mktemp(f"scaleout-{counters}")
-    redis_url = request.getfixturevalue("scaleout_redis_url") if counters == "redis" else None
-    # auto: Redis when POLYROUTE_REDIS_URL is set, else Postgres (the database is Postgres).
+def _pair(tmp: Path, fake: FakeOpenAI, redis_url: str | None) -> Iterator[Replicas]:
+    # POLYROUTE_LIMITS_BACKEND stays `auto`: Redis when POLYROUTE_REDIS_URL is set, else Postgres.
     with database_url("postgres", tmp / "db") as url:
-        pair = start_replicas(tmp, scaleout_config(fake_openai), database_url=url, redis_url=redis_url)
+        pair = start_replicas(tmp, scaleout_config(fake), database_url=url, redis_url=redis_url)
         try:
             yield pair
         finally:
             pair.stop()
             if redis_url is not None:
                 forget_counters(redis_url, url)
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI, scaleout_redis_url: str
+) -> Iterator[Replicas]:
+    """The pair every test here uses: counters in Redis."""
+    yield from _pair(tmp_path_factory.mktemp("scaleout-redis"), fake_openai, scaleout_redis_url)
+
+
+@pytest.fixture(scope="module")
+def replicas_without_redis(tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI) -> Iterator[Replicas]:
+    """A second pair, for the cap: no Redis, so the counters live in Postgres."""
+    yield from _pair(tmp_path_factory.mktemp("scaleout-postgres"), fake_openai, None)
 
 
 def _not_at_midnight() -> None:
@@ -84,7 +89,15 @@ def _chat(gw: GatewayProcess, key: str, body: dict[str, Any] | None = None) -> h
         return http.post("/v1/chat/completions", json=body or BODY, headers={"Authorization": f"Bearer {key}"})
 
 
-def test_a_daily_cap_admits_exactly_n_across_both_replicas(replicas: Replicas) -> None:
+@pytest.mark.parametrize(
+    "pair",
+    [
+        pytest.param("replicas", id="redis-counters", marks=pytest.mark.redis),
+        pytest.param("replicas_without_redis", id="postgres-counters"),
+    ],
+)
+def test_a_daily_cap_admits_exactly_n_across_both_replicas(request: pytest.FixtureRequest, pair: str) -> None:
+    replicas: Replicas = request.getfixturevalue(pair)
     _not_at_midnight()
     key, key_id = new_key(replicas.a.base_url, replicas.a.admin_key, daily_requests=50)
     wait_for(lambda: _known(replicas.b, key), PROPAGATION_S, "B knows the key made on A")
@@ -119,6 +132,7 @@ def test_a_daily_cap_admits_exactly_n_across_both_replicas(replicas: Replicas) -
     assert len(usage_ids(replicas.database_url, ids)) == 120
 
 
+@pytest.mark.redis
 def test_every_request_is_in_usage_exactly_once(replicas: Replicas) -> None:
     key, key_id = new_key(replicas.a.base_url, replicas.a.admin_key)
     wait_for(lambda: _known(replicas.b, key), PROPAGATION_S, "B knows the key made on A")
@@ -162,6 +176,7 @@ class _Hammer:
         self._thread.join(30)
 
 
+@pytest.mark.redis
 def test_a_key_revoked_on_a_is_refused_by_b_within_2s(replicas: Replicas) -> None:
     key, key_id = new_key(replicas.a.base_url, replicas.a.admin_key)
     wait_for(lambda: _chat(replicas.b, key).status_code == 200, PROPAGATION_S, "B serves the key made on A")
@@ -180,6 +195,7 @@ def test_a_key_revoked_on_a_is_refused_by_b_within_2s(replicas: Replicas) -> Non
     assert set(after) == {401}  # and it stays refused
 
 
+@pytest.mark.redis
 def test_a_provider_disabled_on_a_gets_no_traffic_from_b_within_2s(replicas: Replicas, spare: FakeOpenAI) -> None:
     key, _ = new_key(replicas.a.base_url, replicas.a.admin_key)
     name = unique("spare")
@@ -214,6 +230,7 @@ def test_a_provider_disabled_on_a_gets_no_traffic_from_b_within_2s(replicas: Rep
     assert {p for _, p in served} == {"fakeai"}
 
 
+@pytest.mark.redis
 def test_a_stored_response_continues_and_is_deleted_across_replicas(replicas: Replicas) -> None:
     key, _ = new_key(replicas.a.base_url, replicas.a.admin_key)
     wait_for(lambda: _known(replicas.b, key), PROPAGATION_S, "B knows the key made on A")
@@ -229,3 +246,18 @@ def test_a_stored_response_continues_and_is_deleted_across_replicas(replicas: Re
         maker.responses.delete(first.id)
         with pytest.raises(openai.NotFoundError):
             follower.responses.retrieve(first.id)
+
+
+def test_a_replica_with_a_secret_key_of_its_own_says_so(replicas: Replicas, tmp_path: Path) -> None:
+    """POLYROUTE_SECRET_KEY is what replicas must share. One started without it generates a key file of
+    its own, warns at start, and names each provider credential it cannot decrypt (rather than silently
+    calling upstream without it)."""
+    stray = start_gateway(tmp_path, None, database_url=replicas.database_url)
+    try:
+        wait_for(lambda: "cannot decrypt the credential of provider 'fakeai'" in stray.log(), 5, "the stray's error")
+    finally:
+        stray.stop()
+    assert "POLYROUTE_SECRET_KEY is unset" in stray.log()
+    for gw in replicas.both:
+        assert "POLYROUTE_SECRET_KEY is unset" not in gw.log()
+        assert "cannot decrypt" not in gw.log()

@@ -13,6 +13,7 @@ import pytest
 
 from app.catalog.secrets import SecretBox
 from tests.gateway_process import start_gateway
+from tests.integration.scaleout.conftest import wait_for
 
 
 def test_a_key_file_made_by_another_process_meanwhile_is_adopted(
@@ -33,12 +34,12 @@ def test_a_key_file_made_by_another_process_meanwhile_is_adopted(
 def test_a_first_start_with_two_workers_and_no_secret_key_serves(tmp_path: Path) -> None:
     gw = start_gateway(tmp_path, None, extra_args=["--workers", "2"])
     try:
+        wait_for(lambda: gw.log().count("Started worker") == 2, 20, "both workers started")
         with httpx.Client(base_url=gw.base_url, timeout=5) as http:
             for _ in range(10):
                 assert http.get("/readyz").status_code == 200
         assert gw.alive()
         assert "Unexpected exit" not in gw.log()
-        assert gw.log().count("Started worker") == 2
         # SQLite without Redis: limits in process memory, so per worker; serve says so.
         assert "counted in each of the 2 worker processes separately" in gw.log()
     finally:
