@@ -123,11 +123,6 @@ def test_pages_render_within_budget_over_a_year_of_usage(seeded: GatewayProcess)
     assert not slow, f"pages over {BUDGET_MS:.0f} ms of server time: {slow}"
 
 
-@pytest.mark.xfail(
-    reason="usage_summary scans a year of hourly rows (about 250-450 ms in SQLite); needs a daily rollup "
-    "with the latency histogram in app/accounting/queries.py",
-    strict=True,
-)
 def test_usage_explorer_over_a_whole_year_within_budget(seeded: GatewayProcess) -> None:
     year_ago = datetime.fromtimestamp(time.time() - 365 * 86400, UTC).date().isoformat()
     slow = _slow_pages(seeded, [f"/ui/usage?group_by=day&from={year_ago}", f"/ui/usage?group_by=model&from={year_ago}"])
