@@ -33,11 +33,13 @@ from app.api.inference.vendors import vendors_app
 from app.api.metrics import metrics_handlers
 from app.api.system import system_handlers
 from app.api.ui import ui_handlers
+from app.cache.response_cache import build_response_cache
 from app.catalog.cache import CatalogCache
 from app.catalog.notify import start_listener
 from app.catalog.secrets import SecretBox
 from app.conversations.store import ResponseStore
 from app.db.engine import close_database, start_pool, use_database
+from app.gateway.hooks_runner import HookRunner
 from app.gateway.pipeline import Gateway
 from app.gateway.upstream import UpstreamPool
 from app.gateway.vendor import handle_vendor
@@ -74,6 +76,8 @@ def build_runtime(settings: Settings) -> Runtime:
         usage=queue,
         responses=ResponseStore(),
         rng=random.Random(),
+        cache=build_response_cache(settings),
+        hooks=HookRunner(settings.hooks, settings.hook_options),
     )
     spool = str(Path(settings.data_dir) / f"usage-spool-{os.getpid()}.jsonl")
     writer = UsageWriter(queue, spool, settings.usage_batch_size)
@@ -110,11 +114,11 @@ def _inference_handlers(rt: Runtime, tasks: TaskApi) -> list[asgi]:
 def create_app(settings: Settings) -> Litestar:
     rt = build_runtime(settings)
     tasks = task_api(rt)
+    batches = batch_api(rt, tasks.runner)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         engine = use_database(settings.database_url)
-    batches = batch_api(rt, tasks.runner)
         await start_pool(engine)
         await rt.catalog.refresh(force=True)
         listener = start_listener(settings.database_url, rt.catalog)  # None on SQLite: the poll covers it
@@ -151,11 +155,11 @@ def create_app(settings: Settings) -> Litestar:
 
             scheduler.add_job(probe_tick, "interval", seconds=1.0, max_instances=1, coalesce=True)
         await tasks.runner.start(scheduler)
+        await batches.coordinator.start()
         scheduler.start()
         rt.ready = True
         try:
             yield
-        await batches.coordinator.start()
         finally:
             rt.ready = False
             drain = settings.drain_timeout_s
@@ -166,18 +170,19 @@ def create_app(settings: Settings) -> Litestar:
             await rt.writer.flush()
             await rt.gateway.responses.flush()
             await rt.gateway.pool.close()
+            await rt.gateway.cache.close()
             await close_database(engine)
 
     app = Litestar(
         route_handlers=[
             *_inference_handlers(rt, tasks),
             *tasks.handlers,
+            *batches.handlers,
             *stored_response_handlers(),
             *models_handlers(),
             *system_handlers(),
             *metrics_handlers(),
             *admin_handlers(rt),
-            *batches.handlers,
             *ui_handlers(rt),
         ],
         lifespan=[lambda _: observability(rt), lifespan],  # observability outermost: up first, flushed last

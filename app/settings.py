@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -87,6 +87,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """First retry delay of a failed webhook delivery; doubles per attempt (capped at 60 s)."""
     webhook_allowed_hosts: tuple[str, ...] = ()
     """SSRF guard: when non-empty, task webhook URLs must point at one of these hosts."""
+    cache_backend: Literal["auto", "memory", "redis"] = "auto"
+    """Where cached responses live. auto: Redis when `redis_url` is set, else in-process (per worker)."""
+    cache_max_bytes: int = 64 * 1024 * 1024
+    """In-process response cache: least recently used answers are evicted above this many bytes."""
+    hooks: tuple[str, ...] = ()
+    """Request hooks run on every chat, messages and responses request (routes may add their own)."""
+    hook_options: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+    """Per hook name, its options (JSON in POLYROUTE_HOOK_OPTIONS), e.g. {"max-prompt": {"max_tokens": 8000}}."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -127,18 +135,22 @@ _ENV: dict[str, tuple[str, type]] = {
     "POLYROUTE_TASK_MAX_ATTEMPTS": ("task_max_attempts", int),
     "POLYROUTE_TASK_LEASE_S": ("task_lease_s", float),
     "POLYROUTE_TASK_POLL_S": ("task_poll_s", float),
-    "POLYROUTE_WEBHOOK_SECRET": ("webhook_secret", str),
-    "POLYROUTE_WEBHOOK_MAX_ATTEMPTS": ("webhook_max_attempts", int),
-    "POLYROUTE_WEBHOOK_BACKOFF_S": ("webhook_backoff_s", float),
-    "POLYROUTE_WEBHOOK_ALLOWED_HOSTS": ("webhook_allowed_hosts", tuple),
-}
-
-
-def load_settings(
     "POLYROUTE_BATCH_CONCURRENCY": ("batch_concurrency", int),
     "POLYROUTE_BATCH_POLL_S": ("batch_poll_s", float),
     "POLYROUTE_BATCH_NATIVE": ("batch_native", bool),
     "POLYROUTE_BATCH_NATIVE_POLL_S": ("batch_native_poll_s", float),
+    "POLYROUTE_WEBHOOK_SECRET": ("webhook_secret", str),
+    "POLYROUTE_WEBHOOK_MAX_ATTEMPTS": ("webhook_max_attempts", int),
+    "POLYROUTE_WEBHOOK_BACKOFF_S": ("webhook_backoff_s", float),
+    "POLYROUTE_WEBHOOK_ALLOWED_HOSTS": ("webhook_allowed_hosts", tuple),
+    "POLYROUTE_CACHE_BACKEND": ("cache_backend", str),
+    "POLYROUTE_CACHE_MAX_BYTES": ("cache_max_bytes", int),
+    "POLYROUTE_HOOKS": ("hooks", tuple),
+    "POLYROUTE_HOOK_OPTIONS": ("hook_options", dict),
+}
+
+
+def load_settings(
     environ: Mapping[str, str] | None = None, config_path: str | None = None, **overrides: object
 ) -> Settings:
     """Environment over explicit overrides' defaults; pure apart from reading `environ`."""
@@ -152,6 +164,11 @@ def load_settings(
             values[field] = _bool(raw)
         elif kind is tuple:
             values[field] = tuple(h.strip() for h in raw.split(",") if h.strip())
+        elif kind is dict:
+            try:
+                values[field] = msgspec.json.decode(raw)
+            except msgspec.DecodeError as exc:
+                raise ValueError(f"{var} is not valid JSON: {exc}") from exc
         else:
             try:
                 values[field] = kind(raw)
@@ -171,5 +188,7 @@ def _check_limits(settings: Settings) -> None:
         raise ValueError("POLYROUTE_LIMITS_BACKEND=redis needs POLYROUTE_REDIS_URL")
     if settings.limits_backend == "postgres" and settings.is_sqlite:
         raise ValueError("POLYROUTE_LIMITS_BACKEND=postgres needs a postgresql:// POLYROUTE_DATABASE_URL")
+    if settings.cache_backend == "redis" and not settings.redis_url:
+        raise ValueError("POLYROUTE_CACHE_BACKEND=redis needs POLYROUTE_REDIS_URL")
     if settings.usage_retention_days < 0 or settings.limits_timeout_s <= 0:
         raise ValueError("POLYROUTE_USAGE_RETENTION_DAYS must be >= 0 and POLYROUTE_LIMITS_TIMEOUT_S > 0")

@@ -56,6 +56,7 @@ def plan_values(spec: PlanSpec) -> dict[str, Any]:
         "rpm": spec.rpm,
         "tpm": spec.tpm,
         "monthly_budget_usd": spec.monthly_budget_usd,
+        "options": dump_json({} if spec.cache else {"cache": False}),
     }
 
 

@@ -105,7 +105,16 @@ class RouteParams(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     exploration: Annotated[float, Meta(ge=0, le=1)] = 0.05
     """latency-weighted: share of traffic spread evenly so a recovered target is noticed."""
     cache: bool = False
+    """Serve repeated identical requests from the response cache (also per key or per request)."""
     cache_ttl_s: Annotated[float, Meta(gt=0)] = 300.0
+    cache_shared: bool = False
+    """One cache for every caller of this route instead of one per owner (user, else key)."""
+    cache_nondeterministic: bool = False
+    """Also cache requests with `n > 1` or an explicit `temperature > 0`."""
+    hooks: list[str] = msgspec.field(default_factory=list)
+    """Request hooks (built-in or `polyroute.hooks` entry points) run after the global ones."""
+    hook_options: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+    """Per hook name: its options (over the global POLYROUTE_HOOK_OPTIONS for that hook)."""
     extra: dict[str, Any] = msgspec.field(default_factory=dict)
     """Free-form parameters for third-party strategies."""
 
@@ -141,6 +150,8 @@ class PlanSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     rpm: Count | None = None
     tpm: Count | None = None
     monthly_budget_usd: Money | None = None
+    cache: bool = True
+    """False: keys on this plan are never served from, nor stored in, the response cache."""
 
 
 class ApiKeySpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):

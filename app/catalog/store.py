@@ -88,6 +88,7 @@ def plan_from_row(row: dict[str, Any]) -> PlanSpec:
         rpm=row["rpm"],
         tpm=row["tpm"],
         monthly_budget_usd=row["monthly_budget_usd"],
+        cache=(load_json(row.get("options")) or {}).get("cache", True) is not False,
     )
 
 

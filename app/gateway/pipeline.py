@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -12,17 +13,23 @@ from app.accounting.cost import cost_usd
 from app.accounting.events import Usage, UsageEvent
 from app.accounting.queue import UsageQueue
 from app.accounting.tokens import estimate_usage
+from app.cache.entry import CachedAnswer
+from app.cache.policy import CACHEABLE_ENDPOINTS, HEADER
+from app.cache.response_cache import CacheTicket, ResponseCache
 from app.conversations.store import ResponseStore
 from app.errors import GatewayError
 from app.gateway.attempts import AttemptLoop, Completed, StreamStarted, Target
+from app.gateway.cache_reply import cache_detail, hit_reply
 from app.gateway.call import Call, Reply
 from app.gateway.exchange import BinaryRelay
 from app.gateway.explain import explain, explain_header, splice_explain, wants_explain
+from app.gateway.hooks_runner import HookRun, HookRunner
 from app.gateway.keys import authenticate
 from app.gateway.rank import rank_targets
 from app.gateway.recovery import make_recovery
 from app.gateway.resolve import resolve
 from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ResolvedModel
+from app.gateway.stream_tap import tap_stream
 from app.gateway.streaming import StreamOutcome, relay_stream
 from app.gateway.upstream import UpstreamPool
 from app.health.scores import HealthRegistry
@@ -54,6 +61,15 @@ class _Context:
     explanation: dict[str, Any] | None = None
     cut: GatewayError | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    hooks: HookRun | None = None
+    cache: CacheTicket | None = None
+    hit: CachedAnswer | None = None
+    blocked: GatewayError | None = None
+    """A hook's rejection after the answer started (accounted instead of the stream's own status)."""
+    accounted: bool = False
+    ended: tuple[StreamStarted, StreamOutcome] | None = None
+    spent: tuple[Usage, float] | None = None
+    """A finished stream's usage and cost (what a cache hit on it saves)."""
 
 
 @dataclass(slots=True)
@@ -67,16 +83,29 @@ class Gateway:
     usage: UsageQueue
     responses: ResponseStore
     rng: random.Random = field(default_factory=random.Random)
+    cache: ResponseCache = field(default_factory=ResponseCache.in_memory)
+    hooks: HookRunner = field(default_factory=HookRunner)
 
     async def handle(self, call: Call) -> Reply:
         ctx = _Context(call)
+        if call.endpoint in CACHEABLE_ENDPOINTS:
+            ctx.headers[HEADER] = "off"
         try:
             return await self._handle(ctx)
         except GatewayError as exc:
             exc.headers.update(ctx.headers)
-            if ctx.key is not None:
-                self._account(ctx, exc.status_code, error=exc)
+            if ctx.key is not None and not ctx.accounted:
+                self._account(ctx, exc.status_code, error=exc, target=self._last_tried(ctx))
             raise
+
+    @staticmethod
+    def _last_tried(ctx: _Context) -> Target | None:
+        """The target of the last attempt that reached an upstream, so an error row names it."""
+        records = [r for r in (ctx.loop.records if ctx.loop else []) if r.outcome != "skipped"]
+        if not records:
+            return None
+        key = f"{records[-1].provider}/{records[-1].model}"
+        return next((t for t in ctx.targets if t.key == key), None)
 
     async def _handle(self, ctx: _Context) -> Reply:
         call = ctx.call
@@ -89,6 +118,13 @@ class Gateway:
         estimated_tokens = len(call.raw) // 4
         ctx.admission = await self.limiter.admit(key, estimated_tokens)
         ctx.headers.update(ctx.admission.headers)
+        params = resolved.params
+        if self.hooks.everywhere or params.hooks:
+            ctx.hooks = await self.hooks.before(call, parsed, key, resolved)
+        if params.cache or key.metadata.get("cache") is True or HEADER in call.headers:
+            hit = await self._cache_lookup(ctx)
+            if hit is not None:
+                return await self._from_cache(ctx, hit)
         ctx.targets, ctx.ranked = rank_targets(
             resolved,
             snapshot,
@@ -116,8 +152,47 @@ class Gateway:
                 ctx.explanation = explain(resolved.strategy, ctx.ranked, loop.records)
                 ctx.headers["x-polyroute-explain"] = explain_header(ctx.explanation)
         if isinstance(result, Completed):
-            return self._completed(ctx, result)
+            return await self._completed(ctx, result)
         return self._streaming(ctx, result)
+
+    async def _cache_lookup(self, ctx: _Context) -> CachedAnswer | None:
+        call, parsed = ctx.call, ctx.call.parsed
+        if call.endpoint not in CACHEABLE_ENDPOINTS or parsed is None or ctx.key is None or ctx.resolved is None:
+            return None
+        rewritten = ctx.hooks.rewritten if ctx.hooks else None
+        ctx.cache = ticket = self.cache.ticket(call, parsed, ctx.key, ctx.resolved, rewritten=rewritten)
+        if ticket is None:
+            return None
+        ctx.hit = await self.cache.lookup(ticket)
+        ctx.headers[HEADER] = ticket.state
+        return ctx.hit
+
+    async def _from_cache(self, ctx: _Context, hit: CachedAnswer) -> Reply:
+        """A hit: no upstream call, no tokens; the hooks' `after` still sees the answer."""
+        assert ctx.cache is not None
+        model = f"{hit.provider}/{hit.model}"
+        if ctx.hooks is not None and not hit.stream:
+            await ctx.hooks.after(hit.body, endpoint=ctx.call.endpoint, provider=hit.provider, model=model, cached=True)
+            ctx.headers.update(ctx.hooks.headers)
+        reply = hit_reply(ctx.call, ctx.cache, hit, ctx.headers)
+        if reply.stream is None:
+            self._account(ctx, 200)
+        else:
+            run = ctx.hooks
+            reply.stream = tap_stream(
+                reply.stream,
+                endpoint=ctx.call.endpoint,
+                dialect=ctx.call.dialect,  # type: ignore[arg-type]
+                finish=lambda _, blocked: self._hit_done(ctx, blocked),
+                on_chunk=run.on_chunk if run and run.chunk_hooks else None,
+                at_end=(lambda text: run.at_end(text, provider=hit.provider, model=model, cached=True))
+                if run
+                else None,
+            )
+        return reply
+
+    def _hit_done(self, ctx: _Context, blocked: GatewayError | None) -> None:
+        self._account(ctx, blocked.status_code if blocked else 200, error=blocked)
 
     def _reply_headers(
         self, ctx: _Context, target: Target, upstream_ms: float, content_type: bytes
@@ -133,8 +208,28 @@ class Gateway:
         out.extend((k.encode(), v.encode()) for k, v in headers.items())
         return out
 
-    def _completed(self, ctx: _Context, result: Completed) -> Reply:
+    async def _completed(self, ctx: _Context, result: Completed) -> Reply:
+        target = result.target
+        if ctx.hooks is not None:
+            try:
+                await ctx.hooks.after(
+                    result.body,
+                    endpoint=ctx.call.endpoint,
+                    provider=target.provider.name,
+                    model=result.served.public_model,
+                    cached=False,
+                )
+            except GatewayError as exc:  # the upstream answered (and costs): account that, then refuse
+                ctx.accounted = True
+                self._account(ctx, exc.status_code, target=target, usage=result.usage, error=exc)
+                raise
+            ctx.headers.update(ctx.hooks.headers)
         self._account(ctx, 200, target=result.target, usage=result.usage)
+        if ctx.cache is not None:
+            cost = cost_usd(target.model, result.usage)
+            provider, model = target.provider.name, target.candidate.model
+            entry = CachedAnswer(provider=provider, model=model, usage=result.usage, cost_usd=cost, body=result.body)
+            self.cache.store(ctx.cache, entry)
         headers = self._reply_headers(ctx, result.target, result.upstream_ms, b"application/json")
         body = result.body if ctx.explanation is None else splice_explain(result.body, ctx.explanation)
         return Reply(200, headers, body)
@@ -143,18 +238,59 @@ class Gateway:
         provider = start.target.provider
         params = ctx.resolved.params if ctx.resolved else None
         stall = (params and params.stall_timeout_s) or provider.stall_timeout_s or provider.timeout_s
+        tapped = ctx.cache is not None or ctx.hooks is not None
         stream = relay_stream(
             start,
             stall_timeout=stall,
             dialect=ctx.call.dialect,  # type: ignore[arg-type]
-            on_done=lambda started, outcome: self._stream_done(ctx, started, outcome),
+            # Tapped: accounting waits for the tap, whose hooks may still refuse the answer.
+            on_done=(lambda *ended: setattr(ctx, "ended", ended))
+            if tapped
+            else (lambda started, outcome: self._stream_done(ctx, started, outcome)),
             recover=self._recovery(ctx, start),
         )
+        if tapped:
+            stream = self._tap(ctx, stream, start)
         relay = start.relay
         content_type = relay.content_type if isinstance(relay, BinaryRelay) else b"text/event-stream"
         headers = self._reply_headers(ctx, start.target, start.ttft_ms, content_type)
         headers.append((b"cache-control", b"no-cache"))
         return Reply(200, headers, stream=stream)
+
+    def _tap(self, ctx: _Context, stream: AsyncIterator[bytes], start: StreamStarted) -> AsyncIterator[bytes]:
+        """The stream with its pieces kept for the cache and/or shown to the hooks."""
+        run = ctx.hooks
+        provider, model = start.target.provider.name, start.served.public_model
+
+        def finish(pieces: list[bytes] | None, blocked: GatewayError | None) -> None:
+            ctx.blocked = blocked
+            if ctx.ended is None:
+                return
+            started, outcome = ctx.ended
+            self._stream_done(ctx, started, outcome)
+            if pieces is None or ctx.cache is None or ctx.spent is None or outcome.status != 200:
+                return
+            if outcome.recovered_by is None:  # a spliced recovery is not the answer one upstream gives
+                target = started.target
+                usage, cost = ctx.spent
+                entry = CachedAnswer(
+                    provider=target.provider.name,
+                    model=target.candidate.model,
+                    usage=usage,
+                    cost_usd=cost,
+                    pieces=pieces,
+                )
+                self.cache.store(ctx.cache, entry)
+
+        return tap_stream(
+            stream,
+            endpoint=ctx.call.endpoint,
+            dialect=ctx.call.dialect,  # type: ignore[arg-type]
+            finish=finish,
+            capture=ctx.cache is not None,
+            on_chunk=run.on_chunk if run and run.chunk_hooks else None,
+            at_end=(lambda text: run.at_end(text, provider=provider, model=model, cached=False)) if run else None,
+        )
 
     def _recovery(self, ctx: _Context, start: StreamStarted) -> Any:
         """The mid-stream recovery hook over the candidates ranked after the one that started."""
@@ -197,15 +333,17 @@ class Gateway:
         else:
             self.health.release(final.target.key)
         usage = outcome.usage or estimate_usage(body, started.relay.text())
-        self._account(
+        blocked = ctx.blocked
+        cost = self._account(
             ctx,
-            outcome.status,
+            blocked.status_code if blocked else outcome.status,
             target=final.target,
             usage=usage,
-            error=outcome.error,
+            error=blocked or outcome.error,
             ttft_ms=started.ttft_ms,
             extra_cost=extra_cost,
         )
+        ctx.spent = (usage, cost - extra_cost)
 
     def _account(
         self,
@@ -217,7 +355,8 @@ class Gateway:
         error: GatewayError | None = None,
         ttft_ms: float | None = None,
         extra_cost: float = 0.0,
-    ) -> None:
+    ) -> float:
+        """Queues the usage event; returns the cost it recorded."""
         call, key = ctx.call, ctx.key
         usage = usage or Usage()
         cost = (cost_usd(target.model, usage) if target is not None else 0.0) + extra_cost
@@ -233,6 +372,8 @@ class Gateway:
                 detail["recovered_from"] = ctx.cut.detail
         if error is not None:
             detail = {**(detail or {}), "error": redact(error.detail[:500])}
+        if ctx.cache is not None or ctx.hooks is not None:
+            detail = cache_detail(detail, ctx.cache, ctx.hit, ctx.hooks)
         self.usage.put(
             UsageEvent(
                 id=call.request_id,
@@ -259,6 +400,7 @@ class Gateway:
         )
         if key is not None and ctx.admission is not None and (usage.total_tokens or cost):
             self._settle(key, ctx.admission, usage.total_tokens, cost)
+        return cost
 
     def _settle(self, key: KeyRecord, admission: Admission, tokens: int, cost: float) -> None:
         limits = admission.limits

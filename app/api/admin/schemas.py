@@ -192,6 +192,7 @@ class PlanUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     rpm: Count | UnsetType | None = UNSET
     tpm: Count | UnsetType | None = UNSET
     monthly_budget_usd: Money | UnsetType | None = UNSET
+    cache: bool | UnsetType = UNSET
 
 
 class PlanPage(msgspec.Struct):

@@ -33,6 +33,7 @@ def _record(row: dict[str, Any]) -> Plan:
         rpm=spec.rpm,
         tpm=spec.tpm,
         monthly_budget_usd=spec.monthly_budget_usd,
+        cache=spec.cache,
         source=row["source"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],

@@ -66,6 +66,8 @@ class Plan(msgspec.Struct, kw_only=True):
     source: Source
     created_at: datetime
     updated_at: datetime
+    cache: bool = True
+    """False: keys on this plan never use the response cache."""
 
 
 class ApiKey(msgspec.Struct, kw_only=True):
