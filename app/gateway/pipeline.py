@@ -95,17 +95,8 @@ class Gateway:
         except GatewayError as exc:
             exc.headers.update(ctx.headers)
             if ctx.key is not None and not ctx.accounted:
-                self._account(ctx, exc.status_code, error=exc, target=self._last_tried(ctx))
+                self._account(ctx, exc.status_code, error=exc)
             raise
-
-    @staticmethod
-    def _last_tried(ctx: _Context) -> Target | None:
-        """The target of the last attempt that reached an upstream, so an error row names it."""
-        records = [r for r in (ctx.loop.records if ctx.loop else []) if r.outcome != "skipped"]
-        if not records:
-            return None
-        key = f"{records[-1].provider}/{records[-1].model}"
-        return next((t for t in ctx.targets if t.key == key), None)
 
     async def _handle(self, ctx: _Context) -> Reply:
         call = ctx.call
