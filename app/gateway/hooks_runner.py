@@ -33,10 +33,17 @@ _HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{0,63}$")
 _MAX_ROUTE_CHAINS = 512
 
 
-async def _verdict(result: HookResult) -> HookVerdict:
-    verdict = await result if inspect.isawaitable(result) else result
+async def _ask(hook: RequestHook, step: str, *args: Any) -> HookVerdict:
+    """One hook's verdict; a hook that raises or answers nonsense is a logged 500, never a pass."""
+    try:
+        result: HookResult = getattr(hook, step)(*args)
+        verdict = await result if inspect.isawaitable(result) else result
+    except Exception as exc:
+        log.exception("request hook %s failed in %s", hook.name, step)
+        raise InternalError(f"The request hook '{hook.name}' failed: {type(exc).__name__}") from None
     if not isinstance(verdict, HookVerdict):
-        raise TypeError(f"a hook returned {type(verdict).__name__}, not a HookVerdict")
+        log.error("request hook %s returned %s from %s, not a HookVerdict", hook.name, type(verdict).__name__, step)
+        raise InternalError(f"The request hook '{hook.name}' answered something that is not a HookVerdict")
     return verdict
 
 
@@ -87,7 +94,7 @@ class HookRun:
 
     async def _after(self, response: HookResponse) -> GatewayError | None:
         for hook in self.chain:
-            verdict = await _verdict(hook.after(self.ctx, response))
+            verdict = await _ask(hook, "after", self.ctx, response)
             if verdict.action == "reject":
                 raise _error(verdict, hook)
             if verdict.action == "annotate":
@@ -98,19 +105,15 @@ class HookRun:
         """`after` on a finished stream's text: the rejection is returned, to end the stream with."""
         try:
             return await self._after(HookResponse(text, True, provider, model, cached))
-        except GatewayError as exc:
+        except GatewayError as exc:  # a broken hook too: an error event, never a cut connection
             return exc
-        except Exception as exc:  # a broken hook ends the stream with an error event, never a cut connection
-            log.exception("request hook failed at the end of a stream")
-            return InternalError(f"A request hook failed: {type(exc).__name__}")
 
     async def on_chunk(self, delta: str) -> GatewayError | None:
         for hook in self.chunk_hooks:
             try:
-                verdict = await _verdict(hook.on_chunk(self.ctx, delta))  # type: ignore[attr-defined]  # has it
-            except Exception as exc:
-                log.exception("request hook %s failed on a stream chunk", hook.name)
-                return InternalError(f"The request hook '{hook.name}' failed: {type(exc).__name__}")
+                verdict = await _ask(hook, "on_chunk", self.ctx, delta)
+            except GatewayError as exc:
+                return exc
             if verdict.action == "reject":
                 return _error(verdict, hook)
         return None
@@ -170,7 +173,7 @@ class HookRunner:
         )
         run = HookRun(chain, ctx, tuple(h for h in chain if callable(getattr(h, "on_chunk", None))))
         for hook in chain:
-            verdict = await _verdict(hook.before(run.ctx))
+            verdict = await _ask(hook, "before", run.ctx)
             if verdict.action == "reject":
                 raise _error(verdict, hook)
             if verdict.action == "annotate":
