@@ -11,7 +11,7 @@ from app.cache.base import CacheBackend
 from app.cache.entry import CachedAnswer, decode_entry, encode_entry, split_usage
 from app.cache.key import cache_key
 from app.cache.memory import MemoryCache
-from app.cache.policy import Mode, cache_mode, cache_scope, nondeterministic
+from app.cache.policy import CACHEABLE_ENDPOINTS, Mode, cache_mode, cache_scope, nondeterministic
 from app.gateway.call import Call, Parsed
 from app.gateway.snapshot import KeyRecord, ResolvedModel
 from app.settings import Settings
@@ -70,6 +70,17 @@ class ResponseCache:
         )
         state = "refresh" if mode == "refresh" else "miss"
         return CacheTicket(mode, digest, params.cache_ttl_s, parsed.stream, call.endpoint, chat_usage, state)
+
+    async def begin(
+        self, call: Call, parsed: Parsed, key: KeyRecord, resolved: ResolvedModel, *, rewritten: Any = None
+    ) -> tuple[CacheTicket | None, CachedAnswer | None]:
+        """The request's ticket (None: the cache is off for it) and, for `use`, what the cache holds."""
+        if call.endpoint not in CACHEABLE_ENDPOINTS:
+            return None, None
+        ticket = self.ticket(call, parsed, key, resolved, rewritten=rewritten)
+        if ticket is None:
+            return None, None
+        return ticket, await self.lookup(ticket)
 
     async def lookup(self, ticket: CacheTicket) -> CachedAnswer | None:
         if ticket.mode != "use":

@@ -113,9 +113,12 @@ class Gateway:
         if self.hooks.everywhere or params.hooks:
             ctx.hooks = await self.hooks.before(call, parsed, key, resolved)
         if params.cache or key.metadata.get("cache") is True or HEADER in call.headers:
-            hit = await self._cache_lookup(ctx)
-            if hit is not None:
-                return await self._from_cache(ctx, hit)
+            rewritten = ctx.hooks.rewritten if ctx.hooks else None
+            ctx.cache, ctx.hit = await self.cache.begin(call, parsed, key, resolved, rewritten=rewritten)
+            if ctx.cache is not None:
+                ctx.headers[HEADER] = ctx.cache.state
+            if ctx.hit is not None:
+                return await self._from_cache(ctx, ctx.hit)
         ctx.targets, ctx.ranked = rank_targets(
             resolved,
             snapshot,
@@ -145,18 +148,6 @@ class Gateway:
         if isinstance(result, Completed):
             return await self._completed(ctx, result)
         return self._streaming(ctx, result)
-
-    async def _cache_lookup(self, ctx: _Context) -> CachedAnswer | None:
-        call, parsed = ctx.call, ctx.call.parsed
-        if call.endpoint not in CACHEABLE_ENDPOINTS or parsed is None or ctx.key is None or ctx.resolved is None:
-            return None
-        rewritten = ctx.hooks.rewritten if ctx.hooks else None
-        ctx.cache = ticket = self.cache.ticket(call, parsed, ctx.key, ctx.resolved, rewritten=rewritten)
-        if ticket is None:
-            return None
-        ctx.hit = await self.cache.lookup(ticket)
-        ctx.headers[HEADER] = ticket.state
-        return ctx.hit
 
     async def _from_cache(self, ctx: _Context, hit: CachedAnswer) -> Reply:
         """A hit: no upstream call, no tokens; the hooks' `after` still sees the answer."""
