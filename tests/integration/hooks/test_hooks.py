@@ -155,3 +155,15 @@ def test_a_global_hook_annotates_every_whole_answer(hooked: GatewayProcess) -> N
     assert raw.headers["x-hooked"] == f"chat.completions:{len(text)}"
     resp = post(hooked, "/v1/messages", {"model": "route/plain", "max_tokens": 20, "messages": user("hey")})
     assert resp.status_code == 200 and resp.headers["x-hooked"].startswith("messages:")
+
+
+def test_hooks_guard_and_rewrite_the_responses_api_too(hooked: GatewayProcess, fake_openai: FakeOpenAI) -> None:
+    client = hooked.openai()
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.create(model="route/guarded", input="say something forbidden")
+    assert err.value.code == "CONTENT_BLOCKED"
+    text = prompt("card 4111-1111 again")
+    answer = client.responses.create(model="route/custom", input=text, store=False)
+    assert "[card]" in answer.output_text and "4111" not in answer.output_text
+    for received in fake_openai.received:
+        assert "4111" not in received.body.decode(), received.path
