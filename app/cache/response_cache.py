@@ -9,7 +9,7 @@ from typing import Any
 
 from app.cache.base import CacheBackend
 from app.cache.entry import CachedAnswer, decode_entry, encode_entry, split_usage
-from app.cache.key import cache_key
+from app.cache.key import cache_key, normalise
 from app.cache.memory import MemoryCache
 from app.cache.policy import CACHEABLE_ENDPOINTS, Mode, cache_mode, cache_scope, nondeterministic
 from app.gateway.call import Call, Parsed
@@ -62,7 +62,7 @@ class ResponseCache:
             stream=parsed.stream,
             scope=cache_scope(params, key),
             body=parsed.body,
-            extra=rewritten,
+            extra=normalise(rewritten) if isinstance(rewritten, dict) else rewritten,
         )
         options = parsed.body.get("stream_options")
         chat_usage = (
