@@ -93,9 +93,12 @@ def test_totals_groups_filters_and_csv(world: World) -> None:
         grouped = admin.get("/v1/usage", params=[("group_by", "key"), ("group_by", "model,status")]).json()["data"]
         mine = {(g["key_id"], g["model"], g["status"]): g["requests"] for g in grouped}
         a = by_key(world, "a")
-        assert mine[(a, "gpt-fake", 200)] == 3 and mine[(a, None, 400)] == 1  # no target on a caller error
+        # an upstream's caller error still names the target that answered it
+        assert mine[(a, "gpt-fake", 200)] == 3 and mine[(a, "fake-400", 400)] == 1
         errors = admin.get("/v1/usage", params={"status": "4xx", "group_by": "status"}).json()["data"]
         assert [(g["status"], g["requests"], g["errors"], g["model"]) for g in errors] == [(400, 1, 1, None)]
+        by_model = admin.get("/v1/usage", params={"status": "4xx", "group_by": "model"}).json()["data"]
+        assert [(g["model"], g["requests"]) for g in by_model] == [("fake-400", 1)]
         assert admin.get("/v1/usage", params={"model": "r1"}).json()["data"][0]["requests"] == 2
         assert admin.get("/v1/usage", params={"from": "2999-01-01"}).json()["data"] == []
         assert admin.get("/v1/usage", params={"to": "2000-01-01T00:00:00Z"}).json()["data"] == []
