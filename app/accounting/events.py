@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Any
 
 import msgspec
 
-__all__ = ["Usage", "UsageEvent"]
+__all__ = ["Usage", "UsageEvent", "event_id"]
 
 
 class Usage(msgspec.Struct, kw_only=True):
@@ -66,3 +68,17 @@ class UsageEvent(msgspec.Struct, kw_only=True):
     detail: dict[str, Any] | None = None
     """Per-attempt record and routing explanation; small."""
     trace_id: str | None = None
+
+
+_OURS = re.compile(r"^req_[0-9a-f]{24}(-[a-z0-9]+)?$")
+
+
+def event_id(request_id: str) -> tuple[str, str | None]:
+    """A unique id for the usage row, and the caller's own x-request-id when it was theirs.
+
+    Callers may send any x-request-id (and reuse it); rows are keyed by id and written
+    idempotently, so a caller's id is never the row's id.
+    """
+    if _OURS.match(request_id):
+        return request_id, None
+    return "req_" + os.urandom(12).hex(), request_id

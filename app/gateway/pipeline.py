@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from app.accounting.cost import cost_usd
-from app.accounting.events import Usage, UsageEvent
+from app.accounting.events import Usage, UsageEvent, event_id
 from app.accounting.queue import UsageQueue
 from app.accounting.tokens import estimate_usage
 from app.cache.entry import CachedAnswer
@@ -95,8 +95,17 @@ class Gateway:
         except GatewayError as exc:
             exc.headers.update(ctx.headers)
             if ctx.key is not None and not ctx.accounted:
-                self._account(ctx, exc.status_code, error=exc)
+                self._account(ctx, exc.status_code, error=exc, target=self._last_tried(ctx))
             raise
+
+    @staticmethod
+    def _last_tried(ctx: _Context) -> Target | None:
+        """The target of the last attempt that reached an upstream, so an error row names it."""
+        records = [r for r in (ctx.loop.records if ctx.loop else []) if r.outcome != "skipped"]
+        if not records:
+            return None
+        key = f"{records[-1].provider}/{records[-1].model}"
+        return next((t for t in ctx.targets if t.key == key), None)
 
     async def _handle(self, ctx: _Context) -> Reply:
         call = ctx.call
@@ -356,9 +365,12 @@ class Gateway:
             detail = {**(detail or {}), "error": redact(error.detail[:500])}
         if ctx.cache is not None or ctx.hooks is not None:
             detail = cache_detail(detail, ctx.cache, ctx.hit, ctx.hooks)
+        row_id, client_id = event_id(call.request_id)
+        if client_id is not None:
+            detail = {**(detail or {}), "client_request_id": client_id}
         self.usage.put(
             UsageEvent(
-                id=call.request_id,
+                id=row_id,
                 ts=time.time(),
                 endpoint=call.endpoint,
                 status=status,

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 import msgspec
 
 from app.accounting.cost import cost_usd
-from app.accounting.events import Usage, UsageEvent
+from app.accounting.events import Usage, UsageEvent, event_id
 from app.errors import ModelNotAllowedError, NotFoundError, ProviderError, ProviderTimeoutError
 from app.gateway.call import Reply
 from app.gateway.chat_passthrough import openai_usage
@@ -243,7 +243,7 @@ async def handle_vendor(gateway: Any, call: VendorCall) -> Reply:
         model = result.provider.model(result.model) if result.model else None
         gateway.usage.put(
             UsageEvent(
-                id=call.request_id,
+                id=event_id(call.request_id)[0],
                 ts=time.time(),
                 endpoint="vendor",
                 status=status,

@@ -237,3 +237,22 @@ def test_server_keeps_serving_after_bad_input(gateway: GatewayProcess) -> None:
         assert _post(gateway, None, raw=raw).status_code == 400
     assert gateway.alive()
     assert _post(gateway, {"model": "fakeai/gpt-fake", "messages": MESSAGES}).status_code == 200
+
+
+def test_reused_client_request_ids_are_each_accounted(gateway: GatewayProcess) -> None:
+    traces = set()
+    for _ in range(3):
+        resp = _post(gateway, {"model": "fakeai/gpt-fake", "messages": MESSAGES}, headers={"x-request-id": "dup-1"})
+        assert resp.status_code == 200 and resp.headers["x-request-id"] == "dup-1"
+        traces.add(resp.headers["traceparent"].split("-")[1])
+    deadline = time.monotonic() + 10
+    rows: list[dict[str, object]] = []
+    while time.monotonic() < deadline:
+        with gateway.admin() as http:
+            rows = [
+                r for r in http.get("/v1/requests", params={"limit": 200}).json()["data"] if r["trace_id"] in traces
+            ]
+        if len(rows) == 3:
+            break
+        time.sleep(0.2)
+    assert len(rows) == 3 and len({r["id"] for r in rows}) == 3  # one row each, although the caller reused its id
