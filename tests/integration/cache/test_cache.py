@@ -206,9 +206,9 @@ def test_nondeterministic_requests_are_cached_only_where_the_route_says(
 def test_a_hit_is_accounted_with_no_tokens_and_what_it_saved(cached: GatewayProcess) -> None:
     text = prompt("account")
     body = {"model": "route/cached", **chat(text)}
-    post(cached, CHAT, body, **{"x-request-id": f"req-miss-{text[-12:]}"})
-    post(cached, CHAT, body, **{"x-request-id": f"req-hit-{text[-12:]}"})
-    miss, hit = logged(cached, f"req-miss-{text[-12:]}"), logged(cached, f"req-hit-{text[-12:]}")
+    # the gateway's own request id (echoed in x-request-id) is the usage row's id
+    first, second = post(cached, CHAT, body), post(cached, CHAT, body)
+    miss, hit = logged(cached, first.headers["x-request-id"]), logged(cached, second.headers["x-request-id"])
     assert miss["status"] == hit["status"] == 200
     assert miss["cost_usd"] > 0 and miss["prompt_tokens"] > 0 and miss["provider"] == "fakeai"
     assert (hit["cost_usd"], hit["prompt_tokens"], hit["completion_tokens"], hit["provider"]) == (0, 0, 0, None)
