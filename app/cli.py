@@ -46,6 +46,21 @@ async def _prepare(settings: Settings, cfg: ConfigFile | None) -> None:
         await close_database(engine)
 
 
+def _prepare_in_child(settings: Settings, cfg: ConfigFile | None) -> None:
+    """Run `_prepare` in a spawned process: the server's parent process then never imports the
+    database and migration stack (piccolo pulls in black, rich, ...), which would otherwise stay
+    resident in it for the server's whole life."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        pool.submit(_prepare_sync, msgspec.json.encode(settings), cfg).result()
+
+
+def _prepare_sync(settings_json: bytes, cfg: ConfigFile | None) -> None:
+    asyncio.run(_prepare(msgspec.json.decode(settings_json, type=Settings), cfg))
+
+
 def _load(settings: Settings) -> ConfigFile | None:
     if not settings.config_path:
         return None
@@ -84,7 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Before anything imports prometheus_client: it picks file-backed values from this variable at import.
     metrics_dir, own_metrics_dir = prepare_multiproc_dir(os.environ)
     try:
-        asyncio.run(_prepare(settings, cfg))
+        _prepare_in_child(settings, cfg)
     except (OSError, RuntimeError) as exc:
         if own_metrics_dir:
             remove_multiproc_dir(metrics_dir)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-import bpe_openai
-
 from app.accounting.events import Usage
 
 __all__ = ["count_tokens", "estimate_usage", "prompt_text"]
@@ -17,6 +15,10 @@ _PER_MESSAGE = 3
 
 @lru_cache(maxsize=1)
 def _encoding() -> Any:
+    # Imported on first use: bpe-openai costs ~70 MB and 0.4 s, and most deployments get usage
+    # from their upstreams and never need to count tokens themselves.
+    import bpe_openai
+
     return bpe_openai.get_encoding("o200k_base")
 
 

@@ -8,13 +8,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from piccolo.apps.migrations.tables import Migration
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 from piccolo.table import Table
 
-from app.db import piccolo_conf
 from app.db.tables import ALL_TABLES
 
 __all__ = ["close_database", "engine_for_url", "migrate", "start_pool", "startup_lock", "use_database"]
@@ -38,13 +36,25 @@ def engine_for_url(url: str) -> Engine:
 
 
 def use_database(url: str) -> Engine:
-    """Bind every table (and piccolo's migration bookkeeping) to the engine for `url`."""
+    """Bind every table to the engine for `url`.
+
+    Piccolo's migration machinery (its conf module, the Migration table) is imported only by
+    `migrate`: it pulls in black and friends, about 70 MB a worker process never needs.
+    """
     engine = engine_for_url(url)
-    piccolo_conf.DB = engine  # type: ignore[assignment]  # piccolo reads this module attribute
-    tables: list[type[Table]] = [*ALL_TABLES, Migration]
+    tables: list[type[Table]] = list(ALL_TABLES)
     for table in tables:
         table._meta.db = engine
     return engine
+
+
+def _bind_migrations(engine: Engine) -> None:
+    from piccolo.apps.migrations.tables import Migration
+
+    from app.db import piccolo_conf
+
+    piccolo_conf.DB = engine  # type: ignore[assignment]  # piccolo reads this module attribute
+    Migration._meta.db = engine
 
 
 async def start_pool(engine: Engine) -> None:
@@ -63,6 +73,7 @@ async def migrate(url: str) -> list[str]:
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
     engine = use_database(url)
+    _bind_migrations(engine)
     async with startup_lock(engine):
         result = await run_forwards(app_name="polyroute")
     if not result.success:
