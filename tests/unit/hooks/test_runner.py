@@ -4,26 +4,21 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import pytest
 
+from app.api.inference.chat import parse_chat
+from app.api.inference.messages import parse_messages
 from app.catalog.specs import Limits, RouteParams, TargetSpec
 from app.errors import ContentBlockedError, ContextLengthExceededError, HookRejectedError, InternalError
 from app.gateway.call import Call, Parsed
+from app.gateway.hooks_runner import HookRunner
 from app.gateway.snapshot import KeyRecord, ProviderEntry, ResolvedModel, RouteEntry
 from app.gateway.tracing import trace_from_header
 from app.providers.registry import adapter_for
 from hooks.base import BaseHook, HookContext, HookResult, HookVerdict
-
-with warnings.catch_warnings():
-    # bpe_openai loads its encodings at import through a deprecated importlib API.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from app.api.inference.chat import parse_chat
-    from app.api.inference.messages import parse_messages
-    from app.gateway.hooks_runner import HookRunner
 
 KEY = KeyRecord("key1", "k", "sk-poly-x", None, None, Limits(), None)
 
