@@ -31,5 +31,8 @@ current_request: ContextVar[RequestState | None] = ContextVar("polyroute_request
 def record_event(event: UsageEvent) -> None:
     """Usage-queue observer: remember the event on the request it belongs to (a no-op elsewhere)."""
     state = current_request.get()
-    if state is not None and state.request_id == event.id:
+    if state is None:
+        return
+    # A caller's own x-request-id is kept in the detail: the row id is always the gateway's.
+    if state.request_id == event.id or (event.detail or {}).get("client_request_id") == state.request_id:
         state.event = event
