@@ -12,7 +12,7 @@ import msgspec
 
 from app.catalog.config_file import ConfigFile, ConfigFileError, load_config_file
 from app.observability.multiproc import prepare_multiproc_dir, remove_multiproc_dir
-from app.settings import Settings, load_settings
+from app.settings import SETTINGS_ENV, Settings, load_settings
 
 __all__ = ["main"]
 
@@ -107,8 +107,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from granian import Granian
     from granian.constants import Interfaces, Loops
-
-    from app.main import SETTINGS_ENV
 
     os.environ[SETTINGS_ENV] = msgspec.json.encode(settings).decode()
     print(f"Polyroute serving on http://{settings.host}:{settings.port}/v1 (workers: {settings.workers})", flush=True)

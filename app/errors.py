@@ -267,7 +267,8 @@ class UpstreamStatusError(GatewayError):
         upstream_code: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(detail, headers=headers)
+        # The provider's own code (e.g. content_policy_violation) rides along: callers branch on it.
+        super().__init__(detail, headers=headers, extra={"upstream_code": upstream_code} if upstream_code else None)
         self.upstream_status = upstream_status
         self.upstream_code = upstream_code
         fallback = ("INVALID_REQUEST", "invalid_request_error", "invalid_request_error")

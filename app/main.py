@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import random
@@ -21,6 +22,7 @@ from app.accounting.backfill import rollup_job
 from app.accounting.retention import retention_job
 from app.accounting.writer import UsageWriter
 from app.api.admin import admin_handlers
+from app.api.admin.openapi import StrictStructSchemaPlugin
 from app.api.errors import exception_handlers
 from app.api.fast_paths import FastPaths
 from app.api.inference.aliases import AUDIO_ROUTES, INFERENCE_ROUTES
@@ -45,20 +47,19 @@ from app.gateway.upstream import UpstreamPool
 from app.gateway.vendor import handle_vendor
 from app.health.probes import Prober
 from app.health.scores import HealthRegistry
+from app.jobs import ShieldedJobs
 from app.limits.admit import Limiter
 from app.limits.store import counter_backend
 from app.observability.lifecycle import observability
 from app.observability.logging import configure_logging
 from app.observability.usage import ObservedUsageQueue, default_observers
 from app.runtime import Inflight, Runtime
-from app.settings import Settings, load_settings
+from app.settings import SETTINGS_ENV, Settings, load_settings
 from app.ui_support.templating import template_config
 
 __all__ = ["create_app", "worker_app"]
 
 log = logging.getLogger("polyroute")
-
-SETTINGS_ENV = "POLYROUTE_SETTINGS_JSON"
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -123,16 +124,27 @@ def create_app(settings: Settings) -> Litestar:
         await rt.catalog.refresh(force=True)
         listener = start_listener(settings.database_url, rt.catalog)  # None on SQLite: the poll covers it
         scheduler = AsyncIOScheduler()
-        scheduler.add_job(rt.catalog.poll, "interval", seconds=settings.catalog_poll_s, max_instances=1, coalesce=True)
+        jobs = ShieldedJobs()
         scheduler.add_job(
-            rt.writer.flush, "interval", seconds=settings.usage_flush_interval_s, max_instances=1, coalesce=True
+            jobs.wrap(rt.catalog.poll), "interval", seconds=settings.catalog_poll_s, max_instances=1, coalesce=True
+        )
+        scheduler.add_job(
+            jobs.wrap(rt.writer.flush),
+            "interval",
+            seconds=settings.usage_flush_interval_s,
+            max_instances=1,
+            coalesce=True,
         )
         # Journaling on its own timer keeps the SIGKILL loss bound while a slow database holds a flush up.
         scheduler.add_job(
-            rt.writer.journal, "interval", seconds=settings.usage_flush_interval_s, max_instances=1, coalesce=True
+            jobs.wrap(rt.writer.journal),
+            "interval",
+            seconds=settings.usage_flush_interval_s,
+            max_instances=1,
+            coalesce=True,
         )
         scheduler.add_job(
-            retention_job,
+            jobs.wrap(retention_job),
             "interval",
             args=[settings.usage_retention_days],
             seconds=settings.usage_retention_interval_s,
@@ -140,23 +152,30 @@ def create_app(settings: Settings) -> Litestar:
             coalesce=True,
         )
         scheduler.add_job(
-            rollup_job,
+            jobs.wrap(rollup_job),
             "interval",
             seconds=settings.usage_retention_interval_s,
             next_run_time=datetime.now(UTC),  # at start too: days loaded without their daily rollup
             max_instances=1,
             coalesce=True,
         )
-        scheduler.add_job(rt.gateway.responses.flush, "interval", seconds=1.0, max_instances=1, coalesce=True)
+        scheduler.add_job(
+            jobs.wrap(rt.gateway.responses.flush), "interval", seconds=1.0, max_instances=1, coalesce=True
+        )
         if settings.probes_enabled:
 
             async def probe_tick() -> None:
                 await rt.prober.tick(rt.catalog.snapshot)
 
-            scheduler.add_job(probe_tick, "interval", seconds=1.0, max_instances=1, coalesce=True)
+            scheduler.add_job(jobs.wrap(probe_tick), "interval", seconds=1.0, max_instances=1, coalesce=True)
         await tasks.runner.start(scheduler)
         await batches.coordinator.start()
         scheduler.start()
+        # Everything built so far (modules, app, catalog, pools) lives as long as the process. Frozen, it
+        # leaves the collector's generations, so full collections no longer walk ~120k objects per run:
+        # measured as 100+ ms pauses at p99 under load before this.
+        gc.collect()
+        gc.freeze()
         rt.ready = True
         try:
             yield
@@ -165,12 +184,14 @@ def create_app(settings: Settings) -> Litestar:
             drain = settings.drain_timeout_s
             await asyncio.gather(rt.inflight.drained(drain), tasks.runner.stop(drain), batches.coordinator.stop())
             scheduler.shutdown(wait=False)
+            await jobs.drain(drain)  # a flush mid-COMMIT finishes before the final one
             if listener is not None:
                 await listener.stop()
             await rt.writer.flush()
             await rt.gateway.responses.flush()
             await rt.gateway.pool.close()
             await rt.gateway.cache.close()
+            await rt.gateway.limiter.close()  # after the drain: the last settles still count
             await close_database(engine)
 
     app = Litestar(
@@ -191,6 +212,7 @@ def create_app(settings: Settings) -> Litestar:
         debug=False,
         logging_config=None,  # logging is configure_logging's (worker_app), not Litestar's default dictConfig
         openapi_config=OpenAPIConfig(title="Polyroute", version="0.1.0", path="/schema"),
+        plugins=[StrictStructSchemaPlugin()],  # before Litestar's own struct plugin
         template_config=template_config(),
     )
     app.state.runtime = rt

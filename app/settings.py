@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import msgspec
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["SETTINGS_ENV", "Settings", "load_settings"]
 
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 
@@ -104,6 +104,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
+
+SETTINGS_ENV = "POLYROUTE_SETTINGS_JSON"
+"""How `polyroute serve` hands its settings to the server's worker processes."""
 
 _ENV: dict[str, tuple[str, type]] = {
     "POLYROUTE_DATABASE_URL": ("database_url", str),

@@ -50,7 +50,9 @@ class LoadResult:
 
 def _session(limit: int) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=limit, limit_per_host=limit), timeout=aiohttp.ClientTimeout(total=60)
+        connector=aiohttp.TCPConnector(limit=limit, limit_per_host=limit),
+        # No total deadline: held streams last as long as the scenario says; a silent socket still fails.
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60),
     )
 
 
@@ -62,7 +64,7 @@ async def _one(
         async with session.post(url, data=body, headers={**headers, "content-type": "application/json"}) as resp:
             await resp.read()
             ok = resp.status == 200
-    except aiohttp.ClientError:
+    except (TimeoutError, aiohttp.ClientError):
         ok = False
     if ok:
         result.latencies_ms.append((time.perf_counter() - start) * 1000)
@@ -71,18 +73,26 @@ async def _one(
 
 
 async def closed_loop(
-    url: str, headers: dict[str, str], body: dict[str, Any], seconds: float, concurrency: int
+    url: str,
+    headers: dict[str, str],
+    body: dict[str, Any],
+    seconds: float,
+    concurrency: int,
+    max_requests: int | None = None,
 ) -> LoadResult:
-    """`concurrency` workers, each sending its next request as soon as the last returns."""
+    """`concurrency` workers, each sending its next request as soon as the last returns, until
+    `seconds` have passed or `max_requests` have been sent, whichever comes first."""
     _loopback_only(url)
     payload = msgspec.json.encode(body)
     result = LoadResult()
+    budget = [max_requests if max_requests is not None else -1]
     async with _session(concurrency) as session:
         start = time.perf_counter()
         deadline = start + seconds
 
         async def worker() -> None:
-            while time.perf_counter() < deadline:
+            while time.perf_counter() < deadline and budget[0] != 0:
+                budget[0] -= 1
                 await _one(session, url, headers, payload, result)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -110,11 +120,23 @@ async def open_loop(url: str, headers: dict[str, str], body: dict[str, Any], sec
 
 
 async def stream_run(
-    url: str, headers: dict[str, str], body: dict[str, Any], count: int, concurrency: int
+    url: str,
+    headers: dict[str, str],
+    body: dict[str, Any],
+    count: int,
+    concurrency: int,
+    *,
+    chunks: int,
+    end: bytes,
 ) -> LoadResult:
-    """`count` streams, `concurrency` at a time: time to first content and to the end."""
+    """`count` streams, `concurrency` at a time: time to the first content token and to the end.
+
+    A stream counts as served only when it is 200, carries the first and the last of its `chunks`
+    tokens and ends with `end` ([DONE] or message_stop); anything else is an error.
+    """
     _loopback_only(url)
     payload = msgspec.json.encode(body)
+    first_token, last_token = b"tok0 ", b"tok%d " % (chunks - 1)
     result = LoadResult()
     sem = asyncio.Semaphore(concurrency)
     async with _session(concurrency) as session:
@@ -123,17 +145,20 @@ async def stream_run(
             async with sem:
                 start = time.perf_counter()
                 first: float | None = None
+                saw_last = saw_end = False
                 try:
                     async with session.post(
                         url, data=payload, headers={**headers, "content-type": "application/json"}
                     ) as resp:
                         async for line in resp.content:
-                            if first is None and b'"content":"tok' in line:
+                            if first is None and first_token in line:
                                 first = time.perf_counter()
+                            saw_last = saw_last or last_token in line
+                            saw_end = saw_end or end in line
                         ok = resp.status == 200
-                except aiohttp.ClientError:
+                except (TimeoutError, aiohttp.ClientError):
                     ok = False
-                if ok and first is not None:
+                if ok and first is not None and saw_last and saw_end:
                     result.ttfts_ms.append((first - start) * 1000)
                     result.latencies_ms.append((time.perf_counter() - start) * 1000)
                 else:

@@ -4,17 +4,26 @@ POST /v1/chat/completions  JSON, or SSE when the body says "stream": true (CHUNK
                            a finish chunk, a usage chunk, [DONE])
 POST /v1/messages          Anthropic JSON or SSE
 GET  /v1/models
-Latency and chunking come from the environment (BENCH_LATENCY_MS, BENCH_CHUNKS, BENCH_CHUNK_DELAY_MS)
-or per request from the headers x-bench-latency-ms / x-bench-chunks.
+Latency and chunking come, per request, from directives in the request body (`bench-latency-ms=50`,
+`bench-chunks=200`, `bench-delay-ms=1000`, e.g. in the user message: the gateway forwards the body, and
+translates it for an Anthropic upstream, but not a caller's headers), else from the headers
+x-bench-latency-ms / x-bench-chunks / x-bench-delay-ms, else from the environment (BENCH_LATENCY_MS,
+BENCH_CHUNKS, BENCH_CHUNK_DELAY_MS). `bench-gap-ms=5` pauses after the first token only: without it a
+client's time to first token would be the time to parse the whole burst that follows. Streams are
+wire-exact: the OpenAI chunk sequence with a usage chunk and [DONE]; Anthropic's message_start,
+content_block_start, ping, content_block_delta..., content_block_stop, message_delta, message_stop.
 Loopback only; run as `python scripts/bench_upstream.py PORT`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
+import re
 import sys
+from typing import Any
 
 import uvloop
 
@@ -51,10 +60,12 @@ MESSAGE = json.dumps(
         "usage": {"input_tokens": 12, "output_tokens": 7},
     }
 ).encode()
+DIRECTIVE = re.compile(rb"bench-(latency-ms|chunks|delay-ms|gap-ms)=(\d+(?:\.\d+)?)")
 MODELS = b'{"object":"list","data":[{"id":"bench","object":"model","created":0,"owned_by":"bench"}]}'
 
 
-def chat_frames(n: int) -> list[bytes]:
+@functools.lru_cache(maxsize=64)  # built once per length: the baseline must cost next to nothing
+def chat_frames(n: int) -> tuple[bytes, ...]:
     base = '{"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"bench",'
     frames = [
         f'data: {base}"choices":[{{"index":0,"delta":{{"role":"assistant","content":""}},'
@@ -70,11 +81,12 @@ def chat_frames(n: int) -> list[bytes]:
         f'"total_tokens":{12 + n}}}}}\n\n'.encode()
     )
     frames.append(b"data: [DONE]\n\n")
-    return frames
+    return tuple(frames)
 
 
-def message_frames(n: int) -> list[bytes]:
-    def ev(name: str, data: dict[str, object]) -> bytes:
+@functools.lru_cache(maxsize=64)
+def message_frames(n: int) -> tuple[bytes, ...]:
+    def ev(name: str, data: dict[str, Any]) -> bytes:
         return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
     start = {
@@ -96,6 +108,7 @@ def message_frames(n: int) -> list[bytes]:
             "content_block_start",
             {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
         ),
+        ev("ping", {"type": "ping"}),
     ]
     frames += [
         ev(
@@ -116,7 +129,7 @@ def message_frames(n: int) -> list[bytes]:
         )
     )
     frames.append(ev("message_stop", {"type": "message_stop"}))
-    return frames
+    return tuple(frames)
 
 
 class Upstream(asyncio.Protocol):
@@ -126,6 +139,9 @@ class Upstream(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's TCPTransport is not a subclass
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None  # a slow stream whose caller left stops at its next chunk
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
@@ -145,7 +161,8 @@ class Upstream(asyncio.Protocol):
             asyncio.get_running_loop().create_task(self.respond(method, path, headers, body))
 
     async def respond(self, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
-        latency = float(headers.get("x-bench-latency-ms", LATENCY_MS))
+        opts = {name.decode(): float(value) for name, value in DIRECTIVE.findall(body)}
+        latency = opts.get("latency-ms", float(headers.get("x-bench-latency-ms", LATENCY_MS)))
         if latency:
             await asyncio.sleep(latency / 1000)
         transport = self.transport
@@ -159,16 +176,22 @@ class Upstream(asyncio.Protocol):
         if not stream:
             self.send_json(MESSAGE if anthropic else CHAT)
             return
-        n = int(headers.get("x-bench-chunks", CHUNKS))
+        n = int(opts.get("chunks", float(headers.get("x-bench-chunks", CHUNKS))))
+        delay = opts.get("delay-ms", float(headers.get("x-bench-delay-ms", CHUNK_DELAY_MS)))
         frames = message_frames(n) if anthropic else chat_frames(n)
         transport.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
-        for frame in frames:
+        gap = opts.get("gap-ms", 0.0)
+        first_token = 3 if anthropic else 1  # the index of the frame carrying "tok0 "
+        for i, frame in enumerate(frames):
             if transport.is_closing():
                 return
             transport.write(b"%x\r\n%s\r\n" % (len(frame), frame))
-            if CHUNK_DELAY_MS:
-                await asyncio.sleep(CHUNK_DELAY_MS / 1000)
-        transport.write(b"0\r\n\r\n")
+            if gap and i == first_token:
+                await asyncio.sleep(gap / 1000)
+            if delay and i < len(frames) - 1:
+                await asyncio.sleep(delay / 1000)
+        if not transport.is_closing():
+            transport.write(b"0\r\n\r\n")
 
     def send_json(self, payload: bytes) -> None:
         assert self.transport is not None

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.db_backends import BACKENDS, database_url
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
@@ -209,8 +210,19 @@ def base_config(primary: FakeOpenAI, backup: FakeOpenAI) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database under a suite's own gateway (`gateway_on(backend, ...)`): each module runs on SQLite and Postgres.
+
+    Module scope keeps the two runs of a module together; packages whose gateway is shared by several
+    modules override it at package scope.
+    """
+    return str(request.param)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
 def gateway(
+    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     fake_openai: FakeOpenAI,
     fake_backup: FakeOpenAI,
@@ -229,9 +241,12 @@ def gateway(
             "timeout_s": 3,
         }
     )
-    gw = start_gateway(tmp_path_factory.mktemp("gateway"), config)
-    yield gw
-    gw.stop()
+    # Every test on this gateway runs on SQLite and on Postgres (a fresh database, dropped afterwards).
+    tmp = tmp_path_factory.mktemp("gateway")
+    with database_url(request.param, tmp) as url:
+        gw = start_gateway(tmp, config, database_url=url)
+        yield gw
+        gw.stop()
 
 
 @pytest.fixture

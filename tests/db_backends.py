@@ -21,7 +21,9 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-__all__ = ["BACKENDS", "POSTGRES_ADMIN_URL", "database_url", "postgres_unavailable"]
+from tests.gateway_process import GatewayProcess, start_gateway
+
+__all__ = ["BACKENDS", "POSTGRES_ADMIN_URL", "database_url", "gateway_on", "postgres_unavailable"]
 
 T = TypeVar("T")
 
@@ -89,3 +91,14 @@ def database_url(backend: str, tmp: Path) -> Iterator[str]:
         yield _database_url(name)
     finally:
         _run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def gateway_on(backend: str, tmp: Path, config: dict[str, Any] | None, **kwargs: Any) -> Iterator[GatewayProcess]:
+    """A gateway (`start_gateway` arguments) on an empty database of `backend`, stopped and dropped afterwards."""
+    with database_url(backend, tmp / "db") as url:
+        gw = start_gateway(tmp, config, database_url=url, **kwargs)
+        try:
+            yield gw
+        finally:
+            gw.stop()

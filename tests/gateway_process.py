@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -63,6 +64,18 @@ class GatewayProcess:
     def admin(self) -> httpx.Client:
         return self.http(headers={"Authorization": f"Bearer {self.admin_key}"})
 
+    def logged(self, request_id: str, timeout: float = 5.0) -> dict[str, Any]:
+        """One request as `GET /v1/requests/{id}` shows it, once the usage writer has flushed it."""
+        deadline = time.monotonic() + timeout
+        with self.admin() as admin:
+            while (found := admin.get(f"/v1/requests/{request_id}")).status_code == 404:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"request {request_id} never reached the request log")
+                time.sleep(0.1)
+        assert found.status_code == 200, found.text
+        record: dict[str, Any] = found.json()
+        return record
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
@@ -71,13 +84,31 @@ class GatewayProcess:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         if self.proc.poll() is None:
+            # granian workers outlive a SIGKILLed parent: take them down with it, or they serve on as orphans.
+            workers = self._workers() if sig == signal.SIGKILL else []
             self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
+                workers = self._workers()
                 self.proc.kill()
                 self.proc.wait(5)
+            for pid in workers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         return int(self.proc.returncode)
+
+    def _workers(self) -> list[int]:
+        """The server's child processes (its granian workers), from /proc."""
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == self.proc.pid:
+                found.append(int(stat.parent.name))
+        return found
 
 
 def start_gateway(
@@ -87,7 +118,7 @@ def start_gateway(
     env: dict[str, str] | None = None,
     database_url: str | None = None,
     port: int | None = None,
-    ready_timeout: float = 30,
+    ready_timeout: float = 60,  # a start takes 12-22 s on the shared two-core machine under load
     extra_args: list[str] | None = None,
 ) -> GatewayProcess:
     tmp.mkdir(parents=True, exist_ok=True)

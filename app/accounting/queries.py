@@ -31,6 +31,7 @@ __all__ = [
     "UsageFilter",
     "UsageGroup",
     "decode_cursor",
+    "request_by_id",
     "request_log",
     "series",
     "usage_summary",
@@ -106,6 +107,20 @@ class RequestRecord(msgspec.Struct, kw_only=True):
     attempts: list[dict[str, Any]]
     error: str | None
     trace_id: str | None
+    cache: str | None = None
+    """What the response cache did: hit, miss or refresh; null when the request did not use it."""
+    saved: dict[str, Any] | None = None
+    """On a hit: the tokens, cost and target of the answer it replayed (the hit itself costs nothing)."""
+    hooks: dict[str, Any] | None = None
+    """Request hooks that acted: `rewritten_by` (hook names) and the `headers` they added."""
+    ranked: list[str] | None = None
+    """The order the route's strategy chose for the candidates (`provider/model`), when it had several."""
+    explain: dict[str, Any] | None = None
+    """The routing explanation sent with `x-polyroute-explain: 1` (candidates, scores, why each was used)."""
+    recovered_from: dict[str, Any] | None = None
+    """A stream cut mid-answer and continued on the next candidate: what broke, and where."""
+    malformed_frames: int = 0
+    """Malformed upstream SSE frames skipped (not fatal) while streaming this answer."""
 
 
 class RequestPage(msgspec.Struct):
@@ -203,6 +218,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         micros, row_id = raw.split("|", 1)
+        if "\x00" in row_id:  # Postgres text cannot hold NUL: a crafted cursor, not one of ours
+            raise ValueError(row_id)
         return datetime.fromtimestamp(int(micros) / 1_000_000, UTC), row_id
     except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError, OSError):
         raise InvalidRequestError("Invalid cursor; pass back the next_cursor of a previous page") from None
@@ -242,7 +259,22 @@ def _record(row: dict[str, Any]) -> RequestRecord:
         attempts=list(detail.get("attempts") or []),
         error=detail.get("error"),
         trace_id=row["trace_id"],
+        cache=detail.get("cache"),
+        saved=detail.get("saved"),
+        hooks=detail.get("hooks"),
+        ranked=detail.get("ranked"),
+        explain=detail.get("explain"),
+        recovered_from=detail.get("recovered_from"),
+        malformed_frames=int(detail.get("malformed_frames") or 0),
     )
+
+
+async def request_by_id(request_id: str, scope: frozenset[str] | None = None) -> RequestRecord | None:
+    """One row of the request log; None when it does not exist or its key is outside `scope`."""
+    row = await UsageEventRow.select().where(UsageEventRow.id == request_id).first().run()
+    if row is None or (scope is not None and row["key_id"] not in scope):
+        return None
+    return _record(row)
 
 
 async def request_log(f: UsageFilter, *, limit: int = 50, offset: int = 0, cursor: str | None = None) -> RequestPage:

@@ -17,6 +17,7 @@ from typing import Any
 from app.api.problem import Dialect, problem_body, problem_headers
 from app.errors import GatewayError, InternalError, PayloadTooLargeError
 from app.gateway.call import Reply
+from app.gateway.exchange import StreamAborted
 from app.gateway.tracing import TraceContext
 
 __all__ = ["header_dict", "new_request_id", "read_body", "send_problem", "send_reply"]
@@ -111,6 +112,13 @@ async def _stream(send: Any, receive: Any, chunks: AsyncIterator[bytes]) -> None
             task.uncancel()
     except OSError:
         pass  # the client went away mid-send; the generator's finally accounts for it
+    except StreamAborted as exc:
+        # Returning without the final empty body makes the server abort the response (an
+        # unfinished chunked body); raising instead would have it log a traceback.
+        error = exc.error
+        log.warning(
+            "stream aborted: %s", error.detail, extra={"error_code": error.error_code, "status": error.status_code}
+        )
     finally:
         state["streaming"] = False
         watcher.cancel()

@@ -28,6 +28,7 @@ from app.batches.native import TERMINAL, NativeBatches, UpstreamBatchError, Upst
 from app.batches.store import BatchRecord
 from app.gateway.resolve import resolve
 from app.gateway.snapshot import CatalogSnapshot, ProviderEntry, ResolvedModel
+from app.limits.admit import Limiter
 from app.settings import Settings
 from app.tasks.execute import EndpointSpec, key_by_id
 
@@ -52,12 +53,14 @@ class BatchCoordinator:
         queue: TaskQueue,
         usage: UsageQueue,
         endpoints: Mapping[str, EndpointSpec],
+        limiter: Limiter | None = None,
     ) -> None:
         self.settings = settings
         self.worker_id = f"{socket.gethostname()[:40]}:{os.getpid()}:{os.urandom(4).hex()}"
         self._catalog = catalog
         self._endpoints = endpoints
         self._usage = usage
+        self._limiter = limiter
         self._emulated = EmulatedBatches(queue, settings.batch_concurrency)
         self._client: httpx.AsyncClient | None = None
         self._native: NativeBatches | None = None
@@ -67,7 +70,7 @@ class BatchCoordinator:
 
     async def start(self) -> None:
         self._client = httpx.AsyncClient(follow_redirects=False)
-        self._native = NativeBatches(self._client, self._usage)
+        self._native = NativeBatches(self._client, self._usage, self._limiter)
         self._loop = asyncio.create_task(self._run(), name="batches")
 
     async def stop(self) -> None:

@@ -22,6 +22,7 @@ from app.batches.lines import LineSpec, to_jsonl
 from app.batches.store import BatchRecord
 from app.gateway.snapshot import KeyRecord, ProviderEntry
 from app.gateway.vendor import read_usage
+from app.limits.admit import Limiter, effective_limits
 from app.providers.registry import adapter_for
 
 __all__ = ["TERMINAL", "NativeBatches", "UpstreamBatchError", "UpstreamUnavailable"]
@@ -45,9 +46,10 @@ def _strip(body: Json, model: str) -> Json:
 
 
 class NativeBatches:
-    def __init__(self, client: httpx.AsyncClient, usage: UsageQueue) -> None:
+    def __init__(self, client: httpx.AsyncClient, usage: UsageQueue, limiter: Limiter | None = None) -> None:
         self._client = client
         self._usage = usage
+        self._limiter = limiter
 
     async def _call(self, provider: ProviderEntry, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {**provider.headers, **adapter_for(provider.kind).auth_headers(provider)}
@@ -126,8 +128,10 @@ class NativeBatches:
         return lines
 
     def account(self, batch: BatchRecord, key: KeyRecord | None, provider: ProviderEntry, lines: list[Json]) -> None:
-        """One usage event per answered line, priced like a direct call."""
+        """One usage event per answered line, priced like a direct call; the batch's tokens and spend
+        then count against the key's TPM and monthly budget, as its lines would have one by one."""
         model = batch.model or ""
+        tokens, spend = 0, 0.0
         spec = provider.model(model)
         endpoint = "batch." + batch.endpoint.removeprefix("/v1/").replace("/", ".")
         for line in lines:
@@ -135,6 +139,10 @@ class NativeBatches:
             body = response.get("body")
             usage = read_usage("openai", body) if isinstance(body, dict) else None
             status = int(response.get("status_code") or 200)
+            cost = cost_usd(spec, usage) if usage is not None and status == 200 else 0.0
+            if usage is not None:
+                tokens += usage.prompt_tokens + usage.completion_tokens
+            spend += cost
             self._usage.put(
                 UsageEvent(
                     id="req_" + os.urandom(12).hex(),
@@ -148,8 +156,10 @@ class NativeBatches:
                     provider=provider.name,
                     model=model,
                     usage=usage or Usage(),
-                    cost_usd=cost_usd(spec, usage) if usage is not None and status == 200 else 0.0,
+                    cost_usd=cost,
                     attempts=1,
                     detail={"batch": batch.id, "custom_id": line.get("custom_id")},
                 )
             )
+        if self._limiter is not None and key is not None:
+            self._limiter.settle_soon(key, effective_limits(key), tokens, spend)

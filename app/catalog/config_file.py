@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 import yaml
 
+import strategies
 from app.catalog.specs import ConfigFile, PlanSpec, ProviderSpec, RouteSpec
 
 __all__ = ["ConfigFile", "ConfigFileError", "load_config_file", "parse_config"]
@@ -66,7 +67,15 @@ def _check_references(cfg: ConfigFile, file: str) -> None:
         if provider.kind not in {"demo"} and not provider.base_url:
             raise ConfigFileError(file, f"$.providers[{i}].base_url", f"required for kind {provider.kind!r}")
     models = {p.name: {m.id for m in p.models} for p in cfg.providers}
+    known = strategies.available() if cfg.routes else []
     for i, route in enumerate(cfg.routes):
+        # An unknown name would only surface at the first request to the route; say it at start.
+        for where, name in (
+            (f"$.routes[{i}].strategy", route.strategy),
+            (f"$.routes[{i}].params.inner", route.params.inner),
+        ):
+            if name is not None and name not in known:
+                raise ConfigFileError(file, where, f"unknown strategy {name!r}; available: {', '.join(known)}")
         for j, target in enumerate(route.targets):
             where = f"$.routes[{i}].targets[{j}]"
             if target.provider not in models:

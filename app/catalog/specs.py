@@ -28,7 +28,8 @@ RouteName = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[A-Za-z
 ModelId = Annotated[str, Meta(min_length=1, max_length=200)]
 Money = Annotated[float, Meta(ge=0)]
 PositiveSeconds = Annotated[float, Meta(gt=0, le=3600)]
-Count = Annotated[int, Meta(ge=0)]
+Count = Annotated[int, Meta(ge=0, le=2**31 - 1)]
+"""Plan limits are 32-bit INTEGER columns; a larger value was a 500 on Postgres (found by fuzzing), now a 422."""
 Kind = Literal["openai", "openai-compatible", "anthropic", "gemini", "demo", "tavily"]
 Url = Annotated[str, Meta(pattern=r"^(https?://[^\s/?#]+[^\s]*|inproc://[^\s]*)$", max_length=500)]
 
@@ -136,6 +137,8 @@ class Limits(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     rpm: Count | None = None
     tpm: Count | None = None
     monthly_budget_usd: Money | None = None
+    targets: list[str] | None = None
+    """Replaces the plan's target globs for plan-gated routing (`[]`: every target)."""
 
 
 class PlanSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):

@@ -6,7 +6,9 @@ Failure classes:
   timeout    no first byte / first token in time -> next candidate at once
   provider   upstream 401/403/404 (our credentials or config) -> next candidate at once
   context    context-length error -> only candidates with a larger window
-  caller     any other 4xx, content-policy refusals included -> returned at once
+  caller     any other 4xx, content-policy refusals included -> returned at once; on a
+             continuation (mid-stream recovery) it means this target refused the prefill,
+             so the next candidate is tried instead
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from app.errors import (
     RateLimitedError,
     UpstreamStatusError,
 )
+from app.gateway.endpoints import pending_reply
 from app.gateway.exchange import BadUpstreamReply, BinaryRelay, Exchange, Served, StreamRelay, UpstreamStreamError
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.sse import SSESplitter
@@ -43,6 +46,9 @@ __all__ = ["AttemptLoop", "AttemptRecord", "Completed", "StreamStarted", "Target
 
 FailureClass = Literal["retryable", "timeout", "provider", "context", "caller"]
 MAX_ERROR_BODY = 256 * 1024
+MIN_ATTEMPT_S = 0.05
+"""Less time than this left under the route's deadline: no upstream can answer, so send nothing more
+(a timer may fire a hair before the deadline, which used to start a doomed, billable attempt)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +136,9 @@ class AttemptLoop:
     clock: Callable[[], float] = time.monotonic
     deadline: float | None = None
     hedged: bool = False
+    continuation: bool = False
+    """A mid-stream recovery: the caller's request was already accepted upstream, so a 4xx here
+    is this target refusing the assistant prefill, not the caller's fault; try the next one."""
 
     async def run(self, targets: list[Target]) -> Completed | StreamStarted:
         if self.params.deadline_s is not None:
@@ -162,7 +171,8 @@ class AttemptLoop:
                     if not target.model.context_window:
                         break
                     min_window = max(min_window or 0, target.model.context_window)
-            if self._remaining() == 0.0:
+            remaining = self._remaining()
+            if remaining is not None and remaining < MIN_ATTEMPT_S:
                 break
         raise self._exhausted(failures)
 
@@ -236,6 +246,8 @@ class AttemptLoop:
                 )
                 if failure.cls == "caller":
                     self.health.release(target.key)
+                    if self.continuation:
+                        raise
                     raise self._caller_error(failure) from None
                 if failure.cls == "context":
                     # The prompt was too big for this model: says nothing about the target's health.
@@ -306,7 +318,10 @@ class AttemptLoop:
         except UpstreamFailure as exc:
             raise _Failure("retryable", str(exc)) from None
         try:
-            if resp.status != 200:
+            # A 202 "accepted, poll me" is an answer on endpoints that say so (async image/video
+            # APIs): the task worker polls it (app/tasks/poller.py).
+            pending = resp.status == 202 and not self.stream and getattr(exchange, "accepts_pending", False)
+            if resp.status != 200 and not pending:
                 await self._raise_status(target, resp)
             if self.stream:
                 return await self._first_output(target, resp, started, first, exchange)
@@ -341,6 +356,8 @@ class AttemptLoop:
             raise _Failure("retryable", str(exc)) from None
         elapsed = (self.clock() - started) * 1000
         served = Served(target.provider.name, target.candidate.model, elapsed)
+        if resp.status == 202:
+            raw = pending_reply(raw, resp.headers)
         try:
             body, usage = exchange.reply(raw, served)
         except BadUpstreamReply as exc:

@@ -17,7 +17,7 @@ from app.providers.gemini import GeminiAdapter
 from app.providers.openai import OpenAIAdapter
 from app.translate.chat_to_gemini import chat_embeddings_to_gemini, gemini_embeddings_to_openai
 
-__all__ = ["GeminiEmbeddings", "OpenAIEndpoint", "images_usage", "input_tokens"]
+__all__ = ["GeminiEmbeddings", "OpenAIEndpoint", "images_usage", "input_tokens", "pending_reply"]
 
 Json = dict[str, Any]
 _encode = msgspec.json.encode
@@ -44,6 +44,31 @@ def images_usage(doc: Json) -> Usage:
     )
 
 
+_POLL_HEADERS = ("location", "operation-location")
+_POLL_FIELDS = ("status_url", "polling_url", "poll_url", "urls")
+
+
+def pending_reply(raw: bytes, headers: Any) -> bytes:
+    """A 202 job document that names where to poll, as the task worker needs it.
+
+    Many asynchronous APIs say so only in a `Location` header, which does not survive the trip
+    through the pipeline, so it is copied into the body as `status_url` when the body has none.
+    """
+    try:
+        doc = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return raw
+    if not isinstance(doc, dict) or any(field in doc for field in _POLL_FIELDS):
+        return raw
+    lowered = {str(k).lower(): v for k, v in headers.items()}
+    url = next((lowered[h] for h in _POLL_HEADERS if lowered.get(h)), None)
+    if url is None:
+        return raw
+    doc["status_url"] = url
+    doc.setdefault("status", "queued")  # a 202 is pending even when the body does not say so
+    return _encode(doc)
+
+
 class _WholeOnly:
     def stream(self, served: Served) -> StreamRelay:
         raise UnsupportedFeatureError("This endpoint does not stream")
@@ -53,6 +78,8 @@ class OpenAIEndpoint(_WholeOnly):
     """Pass an OpenAI-shaped JSON endpoint through; only `model` is rewritten both ways."""
 
     upstream_dialect = "chat"
+    accepts_pending = True
+    """An upstream's 202 job document is the answer (async image APIs); tasks poll it."""
 
     def __init__(self, body: Json, path: str, what: str) -> None:
         self._body = body

@@ -12,11 +12,20 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from app.accounting.events import Usage
+from app.errors import GatewayError
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.sse import SSESplitter
 from app.providers.base import ProviderAdapter, UpstreamRequest
 
-__all__ = ["BadUpstreamReply", "BinaryRelay", "Exchange", "Served", "StreamRelay", "UpstreamStreamError"]
+__all__ = [
+    "BadUpstreamReply",
+    "BinaryRelay",
+    "Exchange",
+    "Served",
+    "StreamAborted",
+    "StreamRelay",
+    "UpstreamStreamError",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +51,19 @@ class UpstreamStreamError(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class StreamAborted(Exception):
+    """A streamed body with no error event (audio) broke after its first byte.
+
+    The ASGI layer ends such a response unfinished, so the caller sees a cut connection rather
+    than a short file that looks complete, and logs `error` as one line (it is an upstream's
+    failure, not a gateway bug, so no traceback).
+    """
+
+    def __init__(self, error: GatewayError) -> None:
+        super().__init__(error.detail)
+        self.error = error
 
 
 class StreamRelay(Protocol):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
@@ -18,6 +17,7 @@ from app.cache.policy import CACHEABLE_ENDPOINTS, HEADER
 from app.cache.response_cache import CacheTicket, ResponseCache
 from app.conversations.store import ResponseStore
 from app.errors import GatewayError
+from app.gateway.answer_text import answer_text
 from app.gateway.attempts import AttemptLoop, Completed, StreamStarted, Target
 from app.gateway.cache_reply import cache_detail, hit_reply
 from app.gateway.call import Call, Reply
@@ -70,6 +70,8 @@ class _Context:
     ended: tuple[StreamStarted, StreamOutcome] | None = None
     spent: tuple[Usage, float] | None = None
     """A finished stream's usage and cost (what a cache hit on it saves)."""
+    malformed: int = 0
+    """Upstream SSE frames skipped because they did not parse; the request log counts them."""
 
 
 @dataclass(slots=True)
@@ -201,6 +203,7 @@ class Gateway:
 
     async def _completed(self, ctx: _Context, result: Completed) -> Reply:
         target = result.target
+        usage = _whole_usage(ctx.call, result)
         if ctx.hooks is not None:
             try:
                 await ctx.hooks.after(
@@ -212,14 +215,14 @@ class Gateway:
                 )
             except GatewayError as exc:  # the upstream answered (and costs): account that, then refuse
                 ctx.accounted = True
-                self._account(ctx, exc.status_code, target=target, usage=result.usage, error=exc)
+                self._account(ctx, exc.status_code, target=target, usage=usage, error=exc)
                 raise
             ctx.headers.update(ctx.hooks.headers)
-        self._account(ctx, 200, target=result.target, usage=result.usage)
+        self._account(ctx, 200, target=result.target, usage=usage)
         if ctx.cache is not None:
-            cost = cost_usd(target.model, result.usage)
+            cost = cost_usd(target.model, usage)
             provider, model = target.provider.name, target.candidate.model
-            entry = CachedAnswer(provider=provider, model=model, usage=result.usage, cost_usd=cost, body=result.body)
+            entry = CachedAnswer(provider=provider, model=model, usage=usage, cost_usd=cost, body=result.body)
             self.cache.store(ctx.cache, entry)
         headers = self._reply_headers(ctx, result.target, result.upstream_ms, b"application/json")
         body = result.body if ctx.explanation is None else splice_explain(result.body, ctx.explanation)
@@ -324,6 +327,7 @@ class Gateway:
         else:
             self.health.release(final.target.key)
         usage = outcome.usage or estimate_usage(body, started.relay.text())
+        ctx.malformed = outcome.malformed
         blocked = ctx.blocked
         cost = self._account(
             ctx,
@@ -361,6 +365,8 @@ class Gateway:
                 detail["explain"] = ctx.explanation
             if ctx.cut is not None:
                 detail["recovered_from"] = ctx.cut.detail
+            if ctx.malformed:
+                detail["malformed_frames"] = ctx.malformed
         if error is not None:
             detail = {**(detail or {}), "error": redact(error.detail[:500])}
         if ctx.cache is not None or ctx.hooks is not None:
@@ -393,16 +399,17 @@ class Gateway:
             )
         )
         if key is not None and ctx.admission is not None and (usage.total_tokens or cost):
-            self._settle(key, ctx.admission, usage.total_tokens, cost)
+            # Off the caller's path: the limiter settles after the response has gone.
+            self.limiter.settle_soon(key, ctx.admission.limits, usage.total_tokens, cost)
         return cost
 
-    def _settle(self, key: KeyRecord, admission: Admission, tokens: int, cost: float) -> None:
-        limits = admission.limits
-        if limits.tpm or limits.monthly_budget_usd:
-            # Off the caller's path: the settle task runs after the response has gone.
-            task = asyncio.get_running_loop().create_task(self.limiter.settle(key, limits, tokens, cost))
-            _background.add(task)
-            task.add_done_callback(_background.discard)
+
+_TEXT_ENDPOINTS = frozenset({"chat.completions", "messages", "responses"})
 
 
-_background: set[Any] = set()
+def _whole_usage(call: Call, result: Completed) -> Usage:
+    """The upstream's usage; a text answer that came without any is counted by us and flagged, as streams are."""
+    if result.usage != Usage() or call.endpoint not in _TEXT_ENDPOINTS:
+        return result.usage
+    body = call.parsed.body if call.parsed else {}
+    return estimate_usage(body, answer_text(call.endpoint, result.body))

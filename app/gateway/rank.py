@@ -5,14 +5,21 @@ from __future__ import annotations
 import random
 
 import strategies
-from app.errors import ModelNotAllowedError, ProviderError
+from app.errors import ModelNotAllowedError, ProviderError, ServiceUnavailableError
 from app.gateway.attempts import Target
 from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ResolvedModel
 from app.health.scores import HealthRegistry
 from app.providers.registry import ADAPTERS
 from strategies.base import Candidate, RouteContext
 
-__all__ = ["rank_targets"]
+__all__ = ["plan_targets", "rank_targets"]
+
+
+def plan_targets(key: KeyRecord) -> tuple[str, ...]:
+    """The target globs plan-gated routing keeps this key to: its own override, else its plan's."""
+    if key.limits.targets is not None:
+        return tuple(key.limits.targets)
+    return tuple(key.plan.targets) if key.plan else ()
 
 
 def rank_targets(
@@ -53,14 +60,19 @@ def rank_targets(
     ctx = RouteContext(
         route=resolved.name,
         plan=plan.name if plan else None,
-        plan_targets=tuple(plan.targets) if plan else (),
+        plan_targets=plan_targets(key),
         estimated_prompt_tokens=estimated_prompt_tokens,
         max_output_tokens=max_output_tokens,
         stream=stream,
         params={"inner": params.inner, "exploration": params.exploration, **params.extra},
         rng=rng,
     )
-    ranked = strategies.get(resolved.strategy).rank(candidates, ctx)
+    try:
+        ranked = strategies.get(resolved.strategy).rank(candidates, ctx)
+    except strategies.UnknownStrategyError as exc:
+        # Names are validated when a route is written (plan-gated's inner too); a third-party
+        # strategy package uninstalled since lands here: a clear 503, not a 500.
+        raise ServiceUnavailableError(f"Route '{resolved.name}' cannot be served: {exc}") from None
     if not ranked:
         raise ModelNotAllowedError(f"No target of '{resolved.name}' is available to this API key's plan")
     return [by_key[c.key] for c in ranked], ranked

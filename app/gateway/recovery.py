@@ -119,6 +119,7 @@ def make_recovery(
             return found
 
         loop = new_loop(exchange_for)
+        loop.continuation = True  # a candidate that refuses the prefill is skipped for the next one
         try:
             started = await loop.run(candidates)
         except GatewayError:

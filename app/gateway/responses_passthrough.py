@@ -15,6 +15,7 @@ from app.gateway.snapshot import ProviderEntry
 from app.gateway.sse import frame_data, frame_event
 from app.providers.base import ProviderAdapter, UpstreamRequest
 from app.providers.openai import OpenAIAdapter
+from app.translate.responses import with_canonical_call_ids
 
 __all__ = ["ResponsesPassthrough", "responses_api_usage"]
 
@@ -40,7 +41,7 @@ class ResponsesPassthrough:
     upstream_dialect = "responses"
 
     def __init__(self, body: dict[str, Any], on_response: Callable[[dict[str, Any]], None] | None) -> None:
-        self._body = body
+        self._body = with_canonical_call_ids(body)
         self._on_response = on_response
         self._encoded: dict[str, bytes] = {}
 

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from app.accounting.events import Usage
-from app.api.problem import Dialect, stream_error_event
+from app.api.problem import Dialect, error_member, stream_error_event
 from app.errors import GatewayError, ProviderError, ProviderTimeoutError
 from app.gateway.attempts import StreamStarted
-from app.gateway.exchange import BinaryRelay, StreamRelay, UpstreamStreamError
+from app.gateway.exchange import BinaryRelay, StreamAborted, StreamRelay, UpstreamStreamError
 from app.gateway.recovery import Continuation, Recoverable
 from app.gateway.upstream import UpstreamFailure, UpstreamResponse, UpstreamTimeout
 
@@ -106,8 +106,11 @@ async def relay_stream(
         outcome.error = _stream_error(cont.started if cont else start, exc)
         outcome.status = outcome.error.status_code
         if isinstance(relay, BinaryRelay):
-            raise  # a binary body has no error event: the cut connection tells the caller
-        yield stream_error_event(outcome.error, dialect)
+            raise StreamAborted(outcome.error) from None  # no error event in a binary body: the cut tells the caller
+        # A dialect with its own failure event (Responses: response.failed) ends that way.
+        fail = getattr(relay, "fail", None)
+        ending = fail(error_member(outcome.error, "openai")["message"]) if fail is not None else None
+        yield ending or stream_error_event(outcome.error, dialect)
     finally:
         start.response.close()
         if cont is not None:

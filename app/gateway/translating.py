@@ -116,6 +116,16 @@ class TranslatingRelay:
     def finish_recovered(self) -> bytes:
         return self._out.finish()
 
+    def fail(self, message: str) -> bytes | None:
+        """The caller dialect's own end for a broken stream, when it has one (Responses: response.failed)."""
+        fail = getattr(self._out, "fail", None)
+        if fail is None:
+            return None
+        head = b"" if self._started else self._out.start()
+        self._started = True
+        out: bytes = fail(message)
+        return head + out
+
     def text(self) -> str:
         return "".join(self._text)
 

@@ -241,6 +241,9 @@ async def handle_vendor(gateway: Any, call: VendorCall) -> Reply:
     def account(status: int) -> None:
         usage = result.sniffer.usage or Usage()
         model = result.provider.model(result.model) if result.model else None
+        cost = cost_usd(model, usage) if model else 0.0
+        if "value" in admission and (usage.total_tokens or cost):  # tokens and spend count as on any call
+            gateway.limiter.settle_soon(result.key, admission["value"].limits, usage.total_tokens, cost)
         gateway.usage.put(
             UsageEvent(
                 id=event_id(call.request_id)[0],
@@ -254,7 +257,7 @@ async def handle_vendor(gateway: Any, call: VendorCall) -> Reply:
                 provider=result.provider.name,
                 model=result.model,
                 usage=usage,
-                cost_usd=cost_usd(model, usage) if model else 0.0,
+                cost_usd=cost,
                 latency_ms=(time.perf_counter() - result.started) * 1000,
                 attempts=1,
                 trace_id=call.trace.trace_id,

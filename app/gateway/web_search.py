@@ -45,14 +45,24 @@ SEARCH_TOOL: Json = {
 
 
 def needs_gateway_search(body: Json, resolved: ResolvedModel, snapshot: CatalogSnapshot) -> bool:
-    """True when the request uses web_search and no target can run it natively."""
+    """True when the request uses web_search and some target could not run it natively.
+
+    Native search needs the native Responses passthrough on every target the request may reach:
+    a fallback onto a translated target, or a continuation (`previous_response_id` is replayed
+    as translated history), would otherwise lose the tool. Then the gateway runs the search for
+    all of them, so the answer does not depend on which target served it.
+    """
     if not has_web_search(body):
         return False
+    if body.get("previous_response_id"):
+        return True
     for target in resolved.targets:
         provider = snapshot.providers.get(target.provider)
-        if provider is not None and provider.enabled and ADAPTERS[provider.kind].capabilities.responses_native:
-            return False
-    return True
+        if provider is None or not provider.enabled:
+            continue
+        if not ADAPTERS[provider.kind].capabilities.responses_native:
+            return True
+    return False
 
 
 def _search_provider(snapshot: CatalogSnapshot) -> ProviderEntry:

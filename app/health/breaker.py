@@ -13,7 +13,15 @@ State = Literal["closed", "open", "half-open"]
 class CircuitBreaker:
     """Opens after `threshold` consecutive failures; after `cooldown_s` lets one trial through."""
 
-    __slots__ = ("_clock", "_opened_at", "_trial_in_flight", "consecutive_failures", "cooldown_s", "threshold")
+    __slots__ = (
+        "_clock",
+        "_opened_at",
+        "_trial_in_flight",
+        "consecutive_failures",
+        "cooldown_s",
+        "opened_by_probe",
+        "threshold",
+    )
 
     def __init__(self, clock: Callable[[], float], threshold: int = 3, cooldown_s: float = 10.0) -> None:
         self._clock = clock
@@ -22,6 +30,7 @@ class CircuitBreaker:
         self.consecutive_failures = 0
         self._opened_at: float | None = None
         self._trial_in_flight = False
+        self.opened_by_probe = False
 
     @property
     def state(self) -> State:
@@ -52,11 +61,18 @@ class CircuitBreaker:
         self._trial_in_flight = False
         if was_trial or self.consecutive_failures >= self.threshold:
             self._opened_at = self._clock()
+            self.opened_by_probe = False
 
     def trip(self) -> None:
         """Open now (a failed probe is proof enough that nothing will answer)."""
         self._opened_at = self._clock()
         self._trial_in_flight = False
+        self.opened_by_probe = True
+
+    def end_cooldown(self) -> None:
+        """Half-open now: the next request is the trial that decides (a probe saw the provider answer)."""
+        if self._opened_at is not None:
+            self._opened_at = min(self._opened_at, self._clock() - self.cooldown_s)
 
     def release(self) -> None:
         """A trial that ended without a verdict (cancelled) frees the half-open slot."""

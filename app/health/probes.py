@@ -1,7 +1,8 @@
 """Provider probes: a free request (GET /models or the like) per provider on its own interval.
 
 A failed probe counts against every model of the provider, so a dead provider is marked down
-before a user request hits it; a passing probe closes an open breaker so traffic returns within
+before a user request hits it; a passing probe closes a breaker a failed probe opened, and turns
+one the model's own failures opened half-open (one real request decides), so traffic returns within
 one probe interval of a recovery. Probes never send a generation request: they cost nothing.
 """
 

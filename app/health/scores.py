@@ -139,11 +139,19 @@ class HealthRegistry:
         return t is not None and t.breaker.state == "open"
 
     def probe_result(self, key: str, ok: bool) -> None:
-        """A probe says the provider answers (or not); it moves the breaker, never the latency scores."""
+        """A probe says the provider answers (or not); it moves the breaker, never the latency scores.
+
+        A free probe (GET /models) proves the provider is up, not that this model answers: it closes a
+        breaker that a failed probe opened, but one that the model's own failures opened only goes
+        half-open, so one real request decides.
+        """
         t = self._get(key)
         if ok:
             if t.breaker.state != "closed":
-                t.breaker.record_success()
+                if t.breaker.opened_by_probe:
+                    t.breaker.record_success()
+                else:
+                    t.breaker.end_cooldown()
         else:
             t.breaker.trip()
             t.add_outcome(self._clock(), False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -95,13 +96,17 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{secs}s" if minutes else f"{secs}s"
 
 
+def _day_counter(key_id: str, w: Windows) -> str:
+    return f"day:{key_id}:{w.day}"
+
+
 def _checks(key_id: str, limits: Limits, w: Windows, estimated_tokens: int) -> list[_Check]:
     checks: list[_Check] = []
     if limits.rpm is not None:
         hit = Hit(f"rpm:{key_id}:{w.minute}", limits.rpm, 1, 120)
         checks.append(_Check(hit, RateLimitedError, w.minute_left, f"{limits.rpm} requests per minute", "requests"))
     if limits.daily_requests is not None:
-        hit = Hit(f"day:{key_id}:{w.day}", limits.daily_requests, 1, w.day_left + 60)
+        hit = Hit(_day_counter(key_id, w), limits.daily_requests, 1, w.day_left + 60)
         what = f"{limits.daily_requests} requests per UTC day"
         checks.append(_Check(hit, DailyRequestLimitExceededError, w.day_left, what, "requests"))
     if limits.tpm is not None:
@@ -147,6 +152,7 @@ class Limiter:
         self._clock = clock
         self.degraded = False
         """True while the backend is unreachable."""
+        self._pending: set[asyncio.Task[None]] = set()
 
     async def admit(self, key: KeyRecord, estimated_tokens: int = 0) -> Admission:
         limits = effective_limits(key)
@@ -165,6 +171,10 @@ class Limiter:
             check = checks[verdict.refused_index]
             raise check.error(f"Limit reached: {check.what}", retry_after=check.left, headers=headers)
         return Admission(headers=headers, limits=limits)
+
+    async def requests_today(self, key_id: str) -> int:
+        """Requests this key was admitted for in the current UTC day: the counter the daily cap checks."""
+        return int(await self.backend.get(_day_counter(key_id, Windows.at(self._clock()))))
 
     def _backend_down(self, exc: Exception, limits: Limits) -> Admission:
         first = not self.degraded
@@ -191,3 +201,17 @@ class Limiter:
                 await self.backend.add(f"spend:{key.id}:{w.month}", cost, w.month_left + 3600)
         except (ConnectionError, OSError, TimeoutError) as exc:
             log.warning("could not record usage against limits: %s", exc)
+
+    def settle_soon(self, key: KeyRecord, limits: Limits, tokens: int, cost: float) -> None:
+        """`settle` in the background, after the response has gone; `close` waits for it."""
+        if not (limits.tpm or limits.monthly_budget_usd):
+            return
+        task = asyncio.get_running_loop().create_task(self.settle(key, limits, tokens, cost))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """At shutdown: let pending settles count their tokens and spend, then close the backend's connections."""
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=timeout_s)
+        await self.backend.close()

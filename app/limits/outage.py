@@ -9,9 +9,12 @@ from typing import TypeVar
 
 from app.limits.base import CounterStoreUnavailableError
 
-__all__ = ["OutageGate"]
+__all__ = ["QUEUE_FACTOR", "OutageGate"]
 
 T = TypeVar("T")
+
+QUEUE_FACTOR = 10
+"""A call may wait this many times the store's timeout for a free connection of its own pool."""
 
 log = logging.getLogger("polyroute.limits")
 
@@ -38,11 +41,17 @@ class OutageGate:
         self._down_until = 0.0
         self.down = False
 
-    async def run(self, call: Callable[[], Awaitable[T]]) -> T:
+    def check(self) -> None:
+        """Fail at once while the store is known to be down (also for a call that queued meanwhile)."""
         if self.down and self._clock() < self._down_until:
             raise CounterStoreUnavailableError(f"{self.name} is unreachable (retrying shortly)")
+
+    async def run(self, call: Callable[[], Awaitable[T]]) -> T:
+        self.check()
         try:
             result = await call()
+        except CounterStoreUnavailableError:
+            raise
         except self._errors as exc:
             if not self.down:
                 log.warning("%s unreachable: %s: %s", self.name, type(exc).__name__, exc)

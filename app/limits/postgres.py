@@ -17,9 +17,12 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from app.limits.base import Hit, Verdict
-from app.limits.outage import OutageGate
+from app.limits.outage import QUEUE_FACTOR, OutageGate
 
-__all__ = ["PostgresCounters"]
+__all__ = ["APPLICATION_NAME", "PostgresCounters"]
+
+APPLICATION_NAME = "polyroute-limits"
+
 
 _FUNCTION = """
 CREATE FUNCTION pg_temp.polyroute_hit(
@@ -108,13 +111,18 @@ class PostgresCounters:
                         timeout=self._timeout_s,
                         command_timeout=self._timeout_s,
                         init=_install,
+                        server_settings={"application_name": APPLICATION_NAME},  # named in pg_stat_activity
                     )
         return self._pool
 
     async def _fetch(self, sql: str, *args: Any) -> Any:
         pool = await self._connections()
-        async with asyncio.timeout(self._timeout_s), pool.acquire() as conn:
-            return await conn.fetchrow(sql, *args)
+        # Only the store's own answer is timed. Waiting for one of our connections is queueing, not
+        # an outage: a burst on one key lines up here (its row lock serialises it anyway), and
+        # timing the wait would turn a busy store into a "down" one that admits everything.
+        async with pool.acquire(timeout=self._timeout_s * QUEUE_FACTOR) as conn:
+            self.gate.check()  # it went down while this call queued: fail fast, like the calls after it
+            return await conn.fetchrow(sql, *args, timeout=self._timeout_s)
 
     async def hit(self, hits: list[Hit]) -> tuple[Verdict, list[float]]:
         if not hits:

@@ -15,11 +15,12 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from app.limits.base import Hit, Verdict
-from app.limits.outage import OutageGate
+from app.limits.outage import QUEUE_FACTOR, OutageGate
 
-__all__ = ["RedisCounters"]
+__all__ = ["CLIENT_NAME", "RedisCounters"]
 
 PREFIX = "polyroute:limits:"
+CLIENT_NAME = "polyroute-limits"
 
 # KEYS: the counters. ARGV, four per key: limit, amount, ttl in ms, check_only (1/0).
 # Returns {refused index (1-based, 0 = admitted), value per key...}, numbers as strings
@@ -68,14 +69,17 @@ def _ms(seconds: float) -> int:
 class RedisCounters:
     """Counters shared by every replica pointing at the same Redis (not Redis Cluster)."""
 
-    def __init__(self, url: str, *, timeout_s: float = 1.0, cooldown_s: float = 1.0) -> None:
+    def __init__(
+        self, url: str, *, timeout_s: float = 1.0, cooldown_s: float = 1.0, client_name: str = CLIENT_NAME
+    ) -> None:
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
             max_connections=64,
-            timeout=timeout_s,
+            timeout=timeout_s * QUEUE_FACTOR,  # waiting for a free connection is queueing, not an outage
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             retry=Retry(NoBackoff(), 0),
+            client_name=client_name,  # who holds which connection, in CLIENT LIST
         )
         self._client = aioredis.Redis(connection_pool=pool)
         self._hit = self._client.register_script(_HIT)

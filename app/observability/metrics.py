@@ -43,10 +43,6 @@ MAX_PENDING = 50_000
 Increment = tuple[Counter, tuple[str, ...], float]
 
 
-def _zero() -> int:
-    return 0
-
-
 @dataclass(frozen=True, slots=True)
 class GaugeSources:
     """Where the sampled gauges read from; `create_app` builds it from the runtime."""
@@ -57,8 +53,12 @@ class GaugeSources:
     breaker_states: Callable[[], Iterable[tuple[str, str]]]
     """(target key `provider/model`, breaker state) for every target this worker has seen."""
     inflight: Callable[[], int]
-    task_queue_depth: Callable[[], int] = _zero
-    """app/tasks exposes no synchronous queued count (the queue is a table); reports 0 until it does."""
+    task_queue_depth: Callable[[], int]
+    """The last background count of queued tasks (the queue is a table; see lifecycle)."""
+    upstream_connections: Callable[[], int]
+    """Upstream connections checked out of this worker's pools (idle keep-alive ones excluded)."""
+    loop_tasks: Callable[[], int]
+    """asyncio tasks alive in this worker: a leak shows as a count that only grows."""
 
 
 def upstream_error_kind(attempt: Mapping[str, Any]) -> str | None:
@@ -151,12 +151,21 @@ class GatewayMetrics:
         )
         self.task_queue = Gauge(
             "polyroute_task_queue_depth",
-            "Queued asynchronous tasks (0 until app/tasks exposes a count).",
+            "Asynchronous tasks waiting for a worker, over every replica (counted every 2 s).",
             registry=r,
             multiprocess_mode="livemax",
         )
         self.inflight = Gauge(
             "polyroute_inflight_requests", "Inference requests in progress.", registry=r, multiprocess_mode="livesum"
+        )
+        self.upstream_connections = Gauge(
+            "polyroute_upstream_connections_in_use",
+            "Upstream connections checked out (a request or stream is using them).",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.loop_tasks = Gauge(
+            "polyroute_event_loop_tasks", "asyncio tasks alive in the workers.", registry=r, multiprocess_mode="livesum"
         )
 
     def observe(self, event: UsageEvent) -> None:
@@ -220,6 +229,8 @@ class GatewayMetrics:
         self.write_lag.set(sources.usage_write_lag_s())
         self.task_queue.set(sources.task_queue_depth())
         self.inflight.set(sources.inflight())
+        self.upstream_connections.set(sources.upstream_connections())
+        self.loop_tasks.set(sources.loop_tasks())
         for key, state in sources.breaker_states():
             provider, _, model = key.partition("/")
             self.breaker.labels(provider, model).set(BREAKER_STATES.get(state, 0))

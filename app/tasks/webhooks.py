@@ -94,7 +94,8 @@ def verify(secret: bytes, header: str, body: bytes, *, tolerance_s: float = 300,
     if abs(moment - stamp) > tolerance_s:
         return False
     expected = _mac(secret, stamp, body)
-    return any(hmac.compare_digest(expected, s) for s in signatures)
+    # Bytes, not str: compare_digest refuses non-ASCII str, and a forged header may carry any.
+    return any(hmac.compare_digest(expected.encode(), s.encode()) for s in signatures)
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,8 +141,13 @@ def line_chart(
     area: bool = False,
     css: dict[str, str] | None = None,
     width: int = WIDTH,
+    zero_is_data: bool = False,
 ) -> Chart:
-    """One line per series (at most six: the caller folds the rest into `other`), shared y axis from 0."""
+    """One line per series (at most six: the caller folds the rest into `other`), shared y axis from 0.
+
+    `zero_is_data`: a measured 0 (an error rate with traffic but no errors) is drawn as a flat line;
+    otherwise an all-zero chart says "no data", as zeros there only fill buckets without traffic.
+    """
     peak = max((v for values in series.values() for v in values if v is not None), default=0.0)
     top = nice_max(peak)
     span_s = (times[-1] - times[0]).total_seconds() if len(times) > 1 else 0.0
@@ -162,5 +167,7 @@ def line_chart(
         shown = [f"{label} {fmt(value)}" for label, v in series.items() if (value := v[i]) is not None]
         x = PAD_LEFT + span_x * i / count - slot / 2
         buckets.append(ChartBucket(x, slot, f"{_x_label(moment, 0)} {moment:%b %d}: {', '.join(shown) or 'no data'}"))
-    summary = f"{title}: peak {fmt(peak)}" if peak else f"{title}: no data in this window"
-    return Chart(title, summary, lines, y_ticks, x_ticks, buckets, width=width, empty=peak == 0)
+    measured = any(v is not None for values in series.values() for v in values)
+    empty = not measured or (peak == 0 and not zero_is_data)
+    summary = f"{title}: no data in this window" if empty else f"{title}: peak {fmt(peak)}"
+    return Chart(title, summary, lines, y_ticks, x_ticks, buckets, width=width, empty=empty)

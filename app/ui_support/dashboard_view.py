@@ -79,6 +79,7 @@ def _charts(total: Series, by_model: Series, by_provider: Series) -> list[Chart]
             {"errors": [p.error_rate if p.requests else None for p in points]},
             percent,
             css={"errors": "bad-line"},
+            zero_is_data=True,
         ),
         line_chart("Latency", times, latency, duration_ms),
     ]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from app.accounting import queries
 from app.accounting.queries import UsageFilter, UsageGroup
 from app.gateway.snapshot import CatalogSnapshot, KeyRecord
-from app.limits.admit import Limiter, Windows, effective_limits
+from app.limits.admit import Limiter, effective_limits
 
 __all__ = ["KeyFigures", "Quota", "key_figures", "month_start", "remaining_today"]
 
@@ -54,13 +54,11 @@ async def remaining_today(
 ) -> dict[str, Quota]:
     """Today's request cap per key (effective limits: the key's own over its plan's) and what is used.
 
-    Reads the limiter's own day counter, so the figure is the one admission enforces. The counter
-    name mirrors `Limiter`'s day window (`day:<key id>:<YYYYMMDD>`).
+    Reads the limiter's own day counter, so the figure is the one admission enforces.
     """
     records = _records_by_id(snapshot)
     for known in extra or []:
         records[known.id] = known
-    day = Windows.at(time.time()).day
     out: dict[str, Quota] = {}
     for key_id in key_ids:
         record = records.get(key_id)
@@ -68,8 +66,8 @@ async def remaining_today(
         if cap is None:
             continue
         try:
-            used = await limiter.backend.get(f"day:{key_id}:{day}")
+            used = await limiter.requests_today(key_id)
         except (ConnectionError, OSError, TimeoutError):
             continue
-        out[key_id] = Quota(limit=cap, used=int(used))
+        out[key_id] = Quota(limit=cap, used=used)
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -43,7 +44,9 @@ def money(value: float | None) -> str:
     if value == 0:
         return "$0"
     if abs(value) < 0.01:
-        return f"${value:.4f}"
+        # two significant digits: a cheap request reads $0.000036, not $0.0000
+        decimals = min(8, max(4, 1 - math.floor(math.log10(abs(value)))))
+        return f"${value:.{decimals}f}"
     return f"${value:,.2f}"
 
 

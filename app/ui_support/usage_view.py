@@ -14,9 +14,8 @@ from urllib.parse import urlencode
 
 from app.accounting import queries
 from app.accounting.queries import RequestRecord, UsageFilter
-from app.api.admin.usage import _group_by, _status, _time  # the /v1/usage parsers, shared on purpose
+from app.api.admin.usage import parse_group_by, parse_status, parse_time
 from app.catalog.services import api_keys
-from app.db.tables import UsageEventRow
 from app.errors import InvalidRequestError, NotFoundError
 from app.ui_support.playground import playground_key_id
 from app.ui_support.session import Viewer
@@ -63,7 +62,7 @@ def usage_query(params: Mapping[str, Any], multi: list[tuple[str, str]], *, defa
     if "from" not in params and default_days is not None:
         values["from"] = (datetime.now(UTC) - timedelta(days=default_days)).date().isoformat()
     groups = [v for k, v in multi if k == "group_by"]
-    return UsageQuery(values, _group_by(groups) if groups or "group_by" in params else ["day"])
+    return UsageQuery(values, parse_group_by(groups) if groups or "group_by" in params else ["day"])
 
 
 async def viewer_scope(viewer: Viewer) -> frozenset[str] | None:
@@ -77,7 +76,7 @@ async def usage_filter(q: UsageQuery, scope: frozenset[str] | None) -> UsageFilt
     key_id = q.get("key_id") or None
     if key_id is not None and scope is not None and key_id not in scope:
         raise NotFoundError(f"No API key with id '{key_id}'")
-    start, end = _time(q.get("from"), "from"), _time(q.get("to"), "to")
+    start, end = parse_time(q.get("from"), "from"), parse_time(q.get("to"), "to")
     if start is not None and end is not None and start >= end:
         raise InvalidRequestError("'from' must be before 'to'", param="from")
     return UsageFilter(
@@ -85,7 +84,7 @@ async def usage_filter(q: UsageQuery, scope: frozenset[str] | None) -> UsageFilt
         plan=q.get("plan") or None,
         model=q.get("model") or None,
         provider=q.get("provider") or None,
-        status=_status(q.get("status")),
+        status=parse_status(q.get("status")),
         start=start,
         end=end,
         scope=scope,
@@ -102,8 +101,7 @@ async def key_names(viewer: Viewer) -> dict[str, str]:
 
 async def request_by_id(request_id: str, scope: frozenset[str] | None) -> RequestRecord:
     """One request of the log, if the viewer may see it (a 404 either way, so ids cannot be probed)."""
-    row = await UsageEventRow.select().where(UsageEventRow.id == request_id).first().run()
-    if row is None or (scope is not None and row["key_id"] not in scope):
+    record = await queries.request_by_id(request_id, scope)
+    if record is None:
         raise NotFoundError(f"No request with id '{request_id}'")
-    record: RequestRecord = queries._record(row)  # queries has no lookup by id yet (see the UI report)
     return record

@@ -78,6 +78,14 @@ class Shots:
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, page: Any, name: str) -> Path:
+        viewport = page.viewport_size or {"width": 0}
+        if viewport["width"] >= 1024:
+            # on a laptop screen nothing may need a sideways scroll (a cut-off action column did once)
+            clipped = page.evaluate(
+                "[...document.querySelectorAll('.table-wrap, main')]"
+                ".filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.id || e.className)"
+            )
+            assert not clipped, f"{name}: content wider than its box on a laptop screen: {clipped}"
         path = self.folder / f"{name}.png"
         page.screenshot(path=str(path), full_page=True)
         return path

@@ -6,6 +6,7 @@ proves the UI's writes reach the hot path (and that rotate and revoke bite: 401)
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -122,6 +123,29 @@ def _create_key(page: Any, base: str, shots: Shots, name: str, plan: str | None,
     return secret
 
 
+def _cache_hit_in_the_log(page: Any, gw: GatewayProcess, secret: str, shots: Shots) -> None:
+    """Ask twice with the per-request cache opt-in: the second is a hit, and the log says what it saved."""
+    sdk = _sdk(gw, secret).with_options(default_headers={"x-polyroute-cache": "use"})
+    ask: Any = [{"role": "user", "content": "cache me"}]
+    states = [sdk.chat.completions.with_raw_response.create(model="route/e2e", messages=ask) for _ in range(2)]
+    assert [s.headers["x-polyroute-cache"] for s in states] == ["miss", "hit"]
+    hit_id = states[1].headers["x-request-id"]
+
+    def logged() -> bool:
+        page.goto(gw.base_url + "/ui/requests")
+        return page.locator("tr", has_text="cache hit").count() > 0
+
+    _until(logged)
+    shots(page, "requests")
+    page.goto(gw.base_url + f"/ui/requests/{hit_id}")
+    page.get_by_text("the response cache answered").wait_for()
+    assert page.locator("dt:has-text('Response cache') + dd").inner_text() == "hit"
+    assert page.locator("dt:has-text('Served by') + dd").inner_text() == "the response cache"
+    saved = page.locator("dt:has-text('Saved') + dd").inner_text()
+    assert "e2e-upstream/gpt-fake" in saved and re.search(r"\$0\.0000[1-9]", saved), saved
+    shots(page, "request-cache-hit")
+
+
 def test_operator_wires_provider_route_and_key_then_rotates_and_revokes(
     page: Any, e2e_gateway: tuple[GatewayProcess, FakeOpenAI], shots: Shots
 ) -> None:
@@ -152,6 +176,7 @@ def test_operator_wires_provider_route_and_key_then_rotates_and_revokes(
     assert "e2e-upstream/gpt-fake" in page.content()
     assert page.locator("dt:has-text('Trace id') + dd code").inner_text() not in ("", "—")
     shots(page, "request-detail")
+    _cache_hit_in_the_log(page, gw, secret, shots)
 
     page.goto(base + "/ui/keys")
     _confirm(page, "e2e-app", "Rotate e2e-app")
@@ -231,3 +256,124 @@ def test_user_manages_own_keys_sees_own_usage_and_is_refused_admin_pages(
     small.goto(base + "/ui/models")
     shots(small, "phone-models")
     phone.close()
+
+
+def test_operator_edits_a_plan_filters_the_catalog_and_follows_a_task(
+    page: Any, e2e_gateway: tuple[GatewayProcess, FakeOpenAI], shots: Shots
+) -> None:
+    gw, _ = e2e_gateway
+    base = gw.base_url
+    with gw.admin() as api:
+        secret = api.post("/v1/api-keys", json={"name": "batch-app", "plan": "internal"}).json()["key"]
+        queued = api.post(
+            "/v1/chat/completions",
+            json={"model": "route/demo", "messages": [{"role": "user", "content": "later"}]},
+            headers={"Authorization": f"Bearer {secret}", "Prefer": "respond-async"},
+        )
+    assert queued.status_code == 202, queued.text
+    task_id = queued.json()["id"]
+    _sign_in(page, base, ADMIN_USER, ADMIN_PASSWORD)
+
+    def task_done() -> bool:
+        page.goto(base + "/ui/tasks")
+        return page.locator("tr", has_text=task_id).locator(".badge", has_text="succeeded").count() == 1
+
+    _until(task_done)
+    assert "batch-app" in page.locator("tr", has_text=task_id).inner_text(), "the task names its key"
+    shots(page, "tasks")
+    page.goto(base + "/ui/keys")
+    page.get_by_label("Rename batch-app").click()
+    page.fill("#key-table tr:has-text('batch-app') input[name='name']", "nightly-batch")
+    page.locator("tr", has_text="batch-app").get_by_role("button", name="Save").click()
+    page.locator(".toast", has_text="renamed to 'nightly-batch'").wait_for()
+    shots(page, "key-renamed")
+    page.goto(base + "/ui/tasks")
+    assert "nightly-batch" in page.locator("tr", has_text=task_id).inner_text(), "the new name shows everywhere"
+    assert _sdk(gw, secret).models.list().data, "the secret still works after a rename"
+
+    page.goto(base + "/ui/plans/new")
+    page.fill("#f-name", "team")
+    page.fill("#f-daily_requests", "500")
+    page.fill("#f-models", "route/*")
+    # the live preview follows the globs: provider models drop out, routes stay
+    _until(lambda: "demo/echo" not in page.locator("#plan-matches").inner_text())
+    assert "route/demo" in page.locator("#plan-matches").inner_text()
+    page.get_by_role("button", name="Create plan").click()
+    page.wait_for_url(base + "/ui/plans")
+    page.get_by_role("link", name="Edit team").click()
+    page.fill("#f-daily_requests", "1000")
+    page.fill("#f-models", "route/*\ndemo/*")
+    shots(page, "plan-edit")
+    page.get_by_role("button", name="Save changes").click()
+    page.wait_for_url(base + "/ui/plans")
+    row = page.locator("tr", has_text="team")
+    assert "1,000" in row.inner_text() and "demo/*" in row.inner_text()
+    shots(page, "plans")
+    with gw.admin() as api:
+        plan = api.get("/v1/plans/team").json()
+    assert plan["daily_requests"] == 1000 and plan["models"] == ["route/*", "demo/*"]
+
+    page.goto(base + "/ui/models")
+    page.select_option("#flt-kind", "route")
+    page.locator("#model-rows tbody tr").first.wait_for()
+    _until(lambda: "demo/echo" not in page.locator("#model-rows").inner_text().split("route/demo")[0])
+    page.fill("#flt-q", "nothing-by-this-name")
+    page.get_by_text("No models match").wait_for()
+    assert "flt-q=" not in page.url and "q=nothing-by-this-name" in page.url, "the filter is in the URL"
+
+
+def test_operator_edits_and_deletes_a_provider_and_a_route(
+    page: Any, e2e_gateway: tuple[GatewayProcess, FakeOpenAI], shots: Shots
+) -> None:
+    gw, _ = e2e_gateway
+    base = gw.base_url
+    with gw.admin() as api:
+        made = api.post("/v1/configs", json={"name": "spare", "kind": "demo", "models": [{"id": "echo"}]})
+        assert made.status_code in (200, 201), made.text
+        route = {
+            "name": "route/pair",
+            "targets": [{"provider": "demo", "model": "echo"}, {"provider": "spare", "model": "echo", "priority": 1}],
+        }
+        assert api.post("/v1/routes", json=route).status_code in (200, 201)
+    _sign_in(page, base, ADMIN_USER, ADMIN_PASSWORD)
+
+    page.goto(base + "/ui/routes")
+    page.get_by_role("link", name="Edit route/pair").click()
+    page.fill("#t-r1-priority", "0")
+    page.fill("#t-r1-weight", "3")
+    page.select_option("#f-strategy", "latency-weighted")
+    page.locator("#t-r1-weight").dispatch_event("change")
+    page.locator("#route-preview", has_text="weight 3").wait_for()
+    share = page.locator("#route-preview tr", has_text="spare/echo").locator("td.num").inner_text()
+    assert float(share.rstrip("%")) > 55, f"weight 3 of 4 should come first about 75% of the time, got {share}"
+    shots(page, "route-edit")
+    page.get_by_role("button", name="Save changes").click()
+    page.wait_for_url(base + "/ui/routes")
+    with gw.admin() as api:
+        saved = api.get("/v1/routes/route/pair").json()
+    assert saved["strategy"] == "latency-weighted"
+    # defaults are omitted on the wire (priority 0, weight 1)
+    assert sorted((t["provider"], t.get("priority", 0), t.get("weight", 1.0)) for t in saved["targets"]) == [
+        ("demo", 0, 1.0),
+        ("spare", 0, 3.0),
+    ]
+
+    page.goto(base + "/ui/providers")
+    page.get_by_role("link", name="Edit spare").click()
+    page.fill("#m-r0-input_cost_per_mtok", "2.5")
+    page.get_by_role("button", name="Save changes").click()
+    page.locator(".toast", has_text="Provider 'spare' updated").wait_for()
+    with gw.admin() as api:
+        assert api.get("/v1/configs/spare").json()["models"][0]["input_cost_per_mtok"] == 2.5
+
+    _confirm(page, "spare", "Delete spare")
+    page.locator(".toast", has_text="route/pair").wait_for()  # still targeted: refused, and says by what
+    page.goto(base + "/ui/routes")
+    _confirm(page, "route/pair", "Delete route/pair")
+    page.locator(".toast", has_text="deleted").wait_for()
+    page.goto(base + "/ui/providers")
+    _confirm(page, "spare", "Delete spare")
+    page.locator(".toast", has_text="Provider 'spare' deleted").wait_for()
+    with gw.admin() as api:
+        assert api.get("/v1/configs/spare").status_code == 404
+        assert api.get("/v1/routes/route/pair").status_code == 404

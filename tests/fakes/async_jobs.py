@@ -1,8 +1,9 @@
 """A fake asynchronous upstream (submit, then poll), the shape video and some image APIs have.
 
-POST /v1/videos answers 202 with `{"id", "status": "queued"}` and says where to poll, per the
-request body's `style`: a `Location` header ("location", the default), a relative `status_url`
-in the body ("status_url"), or Replicate's absolute `urls.get` ("urls"). GET on that URL answers
+POST /v1/videos (and POST /v1/images/generations) answers 202 with `{"id", "status": "queued"}`
+and says where to poll, per the request body's `style`: a `Location` header ("location", the
+default), a relative `status_url` in the body ("status_url"), or Replicate's absolute `urls.get`
+("urls"). GET on that URL answers
 `in_progress` `polls` times (default 2), then the final document: `completed` with an output URL,
 or `failed` when the body asked for `"outcome": "failed"`. Other body keys: `never` (always
 pending), `errors_first` (that many 503s before anything else), `retry_after` (a header on the
@@ -30,6 +31,7 @@ class FakeAsyncJobs(FakeServer):
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/videos", self.submit)
+        app.router.add_post("/v1/images/generations", self.submit)  # an image API that answers later
         app.router.add_get("/v1/videos/{job_id}", self.status)
         app.router.add_get("/jobs/{job_id}/status", self.status)
 

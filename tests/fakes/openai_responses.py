@@ -82,6 +82,9 @@ class _Responses:
                 "previous_response_not_found",
             )
         items = [*self.inputs.get(previous, []), *_items(doc.get("input"))]
+        refused = _check_call_items(doc.get("input"), items)
+        if refused is not None:
+            return refused
         response = self._response(doc, model, b, items)
         if doc.get("store", True):
             self.stored[response["id"]] = response
@@ -215,6 +218,42 @@ def _call_item(n: int, index: int, call_id: str, args: dict[str, Any]) -> dict[s
         "name": "get_weather",
         "arguments": json.dumps(args),
     }
+
+
+_CALL_FIELDS = {
+    "function_call": {"type", "id", "call_id", "name", "arguments", "status"},
+    "function_call_output": {"type", "id", "call_id", "output", "status"},
+}
+
+
+def _bad_request(message: str, param: str, code: str | None) -> web.Response:
+    body = {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
+    return web.json_response(body, status=400)
+
+
+def _check_call_items(raw: Any, items: list[dict[str, Any]]) -> web.Response | None:
+    """OpenAI's own checks on function-call items: only `call_id`, and an output needs its call."""
+    if not isinstance(raw, list):
+        return None
+    calls = {i.get("call_id") for i in items if i.get("type") == "function_call"}
+    for index, item in enumerate(raw):
+        allowed = _CALL_FIELDS.get(item.get("type")) if isinstance(item, dict) else None
+        if allowed is None:
+            continue
+        for key in item:
+            if key not in allowed:
+                return _bad_request(
+                    f"Unknown parameter: 'input[{index}].{key}'.", f"input[{index}].{key}", "unknown_parameter"
+                )
+        call_id = item.get("call_id")
+        if not isinstance(call_id, str) or not call_id:
+            param = f"input[{index}].call_id"
+            return _bad_request(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
+        if item["type"] == "function_call_output" and call_id not in calls:
+            return _bad_request(
+                f"No tool call found for function call output with call_id {call_id}.", f"input[{index}]", None
+            )
+    return None
 
 
 def _items(raw: Any) -> list[dict[str, Any]]:

@@ -276,3 +276,107 @@ def test_openai_upstream_passthrough_untouched_by_translation(gateway: GatewayPr
     sent = fake_openai.requests_for("/chat/completions")[-1].json()
     assert sent["messages"] == [{"role": "system", "content": "sys"}, {"role": "user", "content": "hi"}]
     assert sent["max_tokens"] == 20 and sent["model"] == "gpt-fake"
+
+
+# A 1x1 PNG, as a data URL (OpenAI's image part) and as its base64 (Anthropic's and Gemini's).
+PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+
+
+def test_openai_sdk_image_parts_reach_each_upstream_in_its_dialect(
+    gateway: GatewayProcess, fake_anthropic: FakeAnthropic, fake_gemini: FakeGemini
+) -> None:
+    content: Any = [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}"}},
+    ]
+    client = gateway.openai()
+    for model in ("claude/claude-fake", "gem/gemini-fake"):
+        answer = client.chat.completions.create(model=model, messages=[{"role": "user", "content": content}])
+        assert answer.choices[0].message.content
+    sent = fake_anthropic.requests_for("/v1/messages")[-1].json()["messages"][0]["content"]
+    assert sent == [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG_B64}},
+    ]
+    parts = fake_gemini.requests_for(":generateContent")[-1].json()["contents"][0]["parts"]
+    assert parts == [{"text": "what is this?"}, {"inlineData": {"mimeType": "image/png", "data": PNG_B64}}]
+
+
+def test_anthropic_sdk_image_blocks_reach_an_openai_upstream(gateway: GatewayProcess, fake_openai: FakeOpenAI) -> None:
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG_B64}}
+    gateway.anthropic().messages.create(
+        model="fakeai/gpt-fake",
+        max_tokens=20,
+        messages=[{"role": "user", "content": [image, {"type": "text", "text": "describe"}]}],
+    )
+    sent = fake_openai.requests_for("/chat/completions")[-1].json()["messages"][0]["content"]
+    assert sent == [
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}"}},
+        {"type": "text", "text": "describe"},
+    ]
+
+
+def test_gemini_thoughts_become_reasoning_content(gateway: GatewayProcess) -> None:
+    client = gateway.openai()
+    messages: Any = [{"role": "user", "content": "think"}]
+    raw = client.chat.completions.with_raw_response.create(
+        model="gem/fake-thinking", messages=messages, reasoning_effort="medium"
+    )
+    message = json.loads(raw.http_response.text)["choices"][0]["message"]
+    assert message["reasoning_content"] and message["content"]
+    streamed = client.chat.completions.create(
+        model="gem/fake-thinking", messages=messages, reasoning_effort="medium", stream=True
+    )
+    deltas = [c.choices[0].delta for c in streamed if c.choices]
+    reasoning = "".join(getattr(d, "reasoning_content", None) or "" for d in deltas)
+    assert reasoning == message["reasoning_content"]
+    assert "".join(d.content or "" for d in deltas) == message["content"]
+
+
+def test_anthropic_sdk_gets_gemini_thoughts_as_thinking_blocks(gateway: GatewayProcess) -> None:
+    client = gateway.anthropic()
+    kwargs: Any = {
+        "model": "gem/fake-thinking",
+        "max_tokens": 4000,
+        "thinking": {"type": "enabled", "budget_tokens": 2048},
+        "messages": [{"role": "user", "content": "think"}],
+    }
+    whole = client.messages.create(**kwargs)
+    assert [b.type for b in whole.content] == ["thinking", "text"]
+    with client.messages.stream(**kwargs) as stream:
+        kinds = [e.delta.type for e in stream if e.type == "content_block_delta"]
+        final = stream.get_final_message()
+    assert "thinking_delta" in kinds and "text_delta" in kinds
+    assert kinds.index("thinking_delta") < kinds.index("text_delta")
+    assert final.content[0].thinking == whole.content[0].thinking  # type: ignore[union-attr]
+
+
+def _collapsed(names: list[str]) -> list[str]:
+    return [n for i, n in enumerate(names) if i == 0 or names[i - 1] != n]
+
+
+@pytest.mark.parametrize("model", ANTHROPIC_SDK_TARGETS)
+def test_anthropic_stream_has_the_exact_event_sequence(gateway: GatewayProcess, model: str) -> None:
+    body = {"model": model, "max_tokens": 100, "stream": True, "messages": [{"role": "user", "content": "order"}]}
+    with (
+        gateway.http() as http,
+        http.stream("POST", "/v1/messages", json=body, headers={"x-api-key": gateway.api_key}) as resp,
+    ):
+        lines = list(resp.iter_lines())
+    names = [line[7:] for line in lines if line.startswith("event: ")]
+    datas = [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
+    assert [d["type"] for d in datas] == names  # every frame names its event, as Anthropic does
+    assert _collapsed([n for n in names if n != "ping"]) == [
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    assert "ping" in names and names.index("ping") < names.index("content_block_start")
+    start = datas[0]["message"]
+    assert start["role"] == "assistant" and start["content"] == [] and start["stop_reason"] is None
+    assert start["usage"]["input_tokens"] > 0
+    delta = next(d for d in datas if d["type"] == "message_delta")
+    assert delta["delta"]["stop_reason"] == "end_turn" and delta["usage"]["output_tokens"] > 0

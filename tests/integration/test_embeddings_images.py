@@ -9,6 +9,7 @@ import pytest
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 from tests.gateway_process import GatewayProcess
+from tests.integration.cache.helpers import logged
 
 pytestmark = pytest.mark.usefixtures("fakes_reset")
 
@@ -58,3 +59,27 @@ def test_embeddings_bad_input(gateway: GatewayProcess, body: dict[str, object], 
     with httpx.Client(base_url=gateway.base_url) as http:
         resp = http.post("/v1/embeddings", json=body, headers={"Authorization": f"Bearer {gateway.api_key}"})
     assert resp.status_code == 400 and needle in resp.json()["detail"]
+
+
+def test_embeddings_and_images_are_accounted_with_usage_and_cost(gateway: GatewayProcess) -> None:
+    client = gateway.openai()
+    raw = client.embeddings.with_raw_response.create(model="fakeai/text-embedding-fake", input=["cost", "me"])
+    tokens = raw.parse().usage.prompt_tokens
+    row = logged(gateway, raw.headers["x-request-id"])
+    assert (row["endpoint"], row["provider"], row["model"], row["status"]) == (
+        "embeddings",
+        "fakeai",
+        "text-embedding-fake",
+        200,
+    )
+    assert row["prompt_tokens"] == tokens and row["completion_tokens"] == 0
+    assert row["cost_usd"] == pytest.approx(tokens * 1.0 / 1e6)  # input_cost_per_mtok 1.0
+    raw = client.embeddings.with_raw_response.create(model="gem/gemini-fake", input=["a", "bb"])
+    row = logged(gateway, raw.headers["x-request-id"])
+    assert row["provider"] == "gem" and row["prompt_tokens"] > 0 and row["estimated"]  # Gemini reports no usage
+    assert row["cost_usd"] == pytest.approx(row["prompt_tokens"] * 0.1 / 1e6)
+    raw = client.images.with_raw_response.generate(model="fakeai/dall-e-fake", prompt="a red square", n=3)
+    assert len(raw.parse().data or []) == 3
+    row = logged(gateway, raw.headers["x-request-id"])
+    assert (row["endpoint"], row["model"], row["status"]) == ("images.generations", "dall-e-fake", 200)
+    assert row["cost_usd"] == pytest.approx(3 * 0.04)  # cost_per_image

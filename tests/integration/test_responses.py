@@ -10,6 +10,9 @@ import httpx
 import openai
 import pytest
 
+from tests.db_backends import BACKENDS, gateway_on
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.search import FakeSearch
 from tests.gateway_process import GatewayProcess, start_gateway
@@ -78,8 +81,8 @@ def test_native_upstream_gets_a_passthrough(gateway: GatewayProcess, fake_openai
 
 
 @pytest.mark.parametrize("model", TOOL_MODELS)
-@pytest.mark.parametrize("shape", ["call_id", "callId"])
-def test_function_call_round_trip(gateway: GatewayProcess, model: str, shape: str) -> None:
+@pytest.mark.parametrize("shape", ["call_id", "callId", "id"])
+def test_function_call_round_trip(gateway: GatewayProcess, model: str, shape: str, fake_openai: FakeOpenAI) -> None:
     client = gateway.openai()
     target = model
     first = client.responses.create(model=target, input="weather in Paris and Tokyo?", tools=TOOLS)
@@ -103,6 +106,11 @@ def test_function_call_round_trip(gateway: GatewayProcess, model: str, shape: st
         part["text"] for item in resp.json()["output"] if item["type"] == "message" for part in item["content"]
     )
     assert "sunny in Paris" in text and "sunny in Tokyo" in text
+    if model.startswith("fakeai/"):  # native upstream: every item reaches OpenAI spelled its way
+        sent = fake_openai.requests_for("/v1/responses")[-1].json()["input"]
+        call_items = [i for i in sent if i.get("type") in ("function_call", "function_call_output")]
+        assert len(call_items) == 4
+        assert all(i["call_id"] in {c.call_id for c in calls} and "callId" not in i for i in call_items)
 
 
 @pytest.mark.parametrize("model", ["backup/gpt-fake", "claude/claude-fake", "gem/gemini-fake", "fakeai/gpt-fake"])
@@ -204,3 +212,151 @@ def test_web_search_without_a_search_provider_is_a_clear_400(tmp_path: Path, fak
         assert "search provider" in err.value.message
     finally:
         gw.stop()
+
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+def test_request_fields_reach_each_upstream_in_its_dialect(
+    gateway: GatewayProcess, fake_anthropic: FakeAnthropic, fake_gemini: FakeGemini
+) -> None:
+    fields: dict[str, Any] = {
+        "instructions": "Be brief.",
+        "temperature": 0.25,
+        "max_output_tokens": 77,
+        "metadata": {"team": "a"},
+        "tools": TOOLS,
+        "tool_choice": {"type": "function", "name": "get_weather"},
+        "text": {"format": {"type": "json_schema", "name": "place", "schema": SCHEMA, "strict": True}},
+    }
+    client = gateway.openai()
+    for model in ("claude/claude-fake", "gem/gemini-fake"):
+        response = client.responses.create(model=model, input="where?", **fields)
+        assert response.status == "completed" and response.metadata == {"team": "a"}
+        assert (
+            response.temperature == 0.25 and response.max_output_tokens == 77 and response.instructions == "Be brief."
+        )
+        assert response.text.format.type == "json_schema"  # type: ignore[union-attr]
+        assert response.tools[0].name == "get_weather"  # type: ignore[union-attr]
+    sent = fake_anthropic.requests_for("/v1/messages")[-1].json()
+    assert sent["system"] == "Be brief." and sent["temperature"] == 0.25 and sent["max_tokens"] == 77
+    assert sent["tool_choice"] == {"type": "tool", "name": "get_weather"}
+    assert sent["tools"][0]["name"] == "get_weather" and sent["tools"][0]["input_schema"] == TOOLS[0]["parameters"]
+    assert sent["output_config"]["format"] == {"type": "json_schema", "schema": SCHEMA}
+    assert "metadata" not in sent  # Responses metadata is the caller's label, not Anthropic's user_id
+    sent = fake_gemini.requests_for(":generateContent")[-1].json()
+    assert sent["systemInstruction"]["parts"] == [{"text": "Be brief."}]
+    config = sent["generationConfig"]
+    assert config["temperature"] == 0.25 and config["maxOutputTokens"] == 77
+    assert config["responseMimeType"] == "application/json" and config["responseSchema"]["required"] == ["city"]
+    assert sent["toolConfig"]["functionCallingConfig"] == {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}
+
+
+@pytest.mark.parametrize("model", ["claude/claude-fake", "fakeai/gpt-fake"])
+def test_store_false_keeps_nothing(gateway: GatewayProcess, model: str) -> None:
+    client = gateway.openai()
+    made = client.responses.create(model=model, input="forget me", store=False)
+    assert made.store is False
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(made.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(model="claude/claude-fake", input="and now?", previous_response_id=made.id)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)  # the continuation reads the stored response back
+def test_web_search_is_never_lost_on_a_continuation_or_a_mixed_route(
+    backend: str, tmp_path: Path, fake_openai: FakeOpenAI, fake_backup: FakeOpenAI, fake_search: FakeSearch
+) -> None:
+    """Native search needs the native passthrough on every target; otherwise the gateway searches."""
+    config = {
+        "providers": [
+            {
+                "name": "native",
+                "kind": "openai",
+                "base_url": fake_openai.base_url + "/v1",
+                "models": [{"id": "fake-search"}],
+            },
+            {
+                "name": "chat",
+                "kind": "openai-compatible",
+                "base_url": fake_backup.base_url + "/v1",
+                "models": [{"id": "fake-search"}],
+            },
+            {"name": "search", "kind": "tavily", "base_url": fake_search.base_url, "api_key": fake_search.api_key},
+        ],
+        "routes": [
+            {
+                "name": "route/mixed",
+                "targets": [
+                    {"provider": "native", "model": "fake-search"},
+                    {"provider": "chat", "model": "fake-search", "priority": 1},
+                ],
+            }
+        ],
+        "api_keys": [{"name": "k", "key": "sk-poly-test-0123456789abcdefghijkl"}],
+    }
+    with gateway_on(backend, tmp_path, config) as gw:
+        client = gw.openai()
+        tools: Any = [{"type": "web_search"}]
+        first = client.responses.create(model="native/fake-search", input="hello", tools=tools)
+        assert fake_openai.requests_for("/v1/responses")[-1].json()["tools"] == tools  # native: passed through
+        assert not any(item.type == "web_search_call" for item in first.output)
+        fake_search.reset()
+        second = client.responses.create(
+            model="native/fake-search", input="polyroute news", tools=tools, previous_response_id=first.id
+        )
+        assert [item.type for item in second.output] == ["web_search_call", "message"]
+        assert fake_search.requests_for("/search")[-1].json()["query"] == "polyroute news"
+        mixed = client.responses.create(model="route/mixed", input="mixed search", tools=tools)
+        assert [item.type for item in mixed.output] == ["web_search_call", "message"]
+        assert fake_search.requests_for("/search")[-1].json()["query"] == "mixed search"
+
+
+def test_a_cut_answer_is_incomplete_whole_and_streamed(gateway: GatewayProcess) -> None:
+    client = gateway.openai()
+    whole = client.responses.create(model="claude/claude-fake", input="a long enough question", max_output_tokens=2)
+    assert whole.status == "incomplete"
+    assert whole.incomplete_details is not None and whole.incomplete_details.reason == "max_output_tokens"
+    assert whole.output_text  # the part that was produced is kept
+    with client.responses.stream(
+        model="claude/claude-fake", input="a long enough question", max_output_tokens=2
+    ) as stream:
+        events = list(stream)  # the SDK's get_final_response() wants response.completed: read the last event
+    assert events[-1].type == "response.incomplete" and "response.completed" not in {e.type for e in events}
+    final = events[-1].response  # type: ignore[union-attr]
+    assert final.status == "incomplete" and final.incomplete_details.reason == "max_output_tokens"
+    assert final.output_text == whole.output_text
+
+
+def test_an_upstream_failure_mid_stream_ends_with_response_failed(gateway: GatewayProcess) -> None:
+    body = {"model": "claude/fake-cut", "input": "x", "stream": True}  # the connection drops after some text
+    headers = {"Authorization": f"Bearer {gateway.api_key}"}
+    with gateway.http() as http, http.stream("POST", "/v1/responses", json=body, headers=headers) as resp:
+        assert resp.status_code == 200
+        events = [json.loads(line[6:]) for line in resp.iter_lines() if line.startswith("data: ")]
+    assert events[0]["type"] == "response.created"
+    assert events[-1]["type"] == "response.failed"
+    failed = events[-1]["response"]
+    assert failed["status"] == "failed" and failed["error"]["message"]
+    numbers = [e["sequence_number"] for e in events]
+    assert numbers == list(range(len(events)))
+
+
+@pytest.mark.parametrize("model", TOOL_MODELS)
+def test_streamed_function_calls_with_argument_events(gateway: GatewayProcess, model: str) -> None:
+    with gateway.openai().responses.stream(model=model, input="weather in Paris and Tokyo?", tools=TOOLS) as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    types = [e.type for e in events]
+    assert "response.function_call_arguments.delta" in types and types[-1] == "response.completed"
+    done = [e for e in events if e.type == "response.function_call_arguments.done"]
+    calls = [item for item in final.output if item.type == "function_call"]
+    assert len(done) == len(calls) == 2
+    assert [d.arguments for d in done] == [c.arguments for c in calls]  # type: ignore[union-attr]
+    assert sorted(json.loads(c.arguments)["city"] for c in calls) == ["Paris", "Tokyo"]
+    assert all(c.call_id and c.name == "get_weather" for c in calls)
+    for call in calls:  # each item's argument deltas add up to its final arguments
+        pieces = [
+            e.delta for e in events if e.type == "response.function_call_arguments.delta" and e.item_id == call.id
+        ]  # type: ignore[union-attr]
+        assert "".join(pieces) == call.arguments

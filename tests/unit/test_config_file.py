@@ -31,6 +31,16 @@ def test_env_expansion_with_default() -> None:
         ("api_keys:\n  - {name: k, key: 'sk-poly-0123456789abcdef', plan: gold}\n", "$.api_keys[0].plan"),
         ("api_keys:\n  - {name: k, key: short}\n", "$.api_keys[0].key"),
         ("- 1\n- 2\n", "$"),
+        (
+            "providers:\n  - {name: a, kind: demo}\nroutes:\n"
+            "  - {name: r, strategy: fastest, targets: [{provider: a, model: echo}]}\n",
+            "$.routes[0].strategy",
+        ),
+        (
+            "providers:\n  - {name: a, kind: demo}\nroutes:\n  - {name: r, strategy: plan-gated,"
+            " params: {inner: cheapest}, targets: [{provider: a, model: echo}]}\n",
+            "$.routes[0].params.inner",
+        ),
     ],
 )
 def test_errors_name_the_place(text: str, where: str) -> None:
@@ -38,3 +48,12 @@ def test_errors_name_the_place(text: str, where: str) -> None:
         parse_config(text, {}, "f.yaml")
     assert err.value.where == where
     assert str(err.value).startswith(f"f.yaml: {where}")
+
+
+def test_a_known_strategy_and_inner_pass() -> None:
+    cfg = parse_config(
+        "providers:\n  - {name: a, kind: demo}\nroutes:\n  - {name: r, strategy: plan-gated,"
+        " params: {inner: cost-based}, targets: [{provider: a, model: echo}]}\n",
+        {},
+    )
+    assert cfg.routes[0].strategy == "plan-gated" and cfg.routes[0].params.inner == "cost-based"

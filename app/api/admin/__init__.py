@@ -9,7 +9,7 @@ from litestar.di import Provide
 
 from app.api.admin.api_keys import ApiKeyController
 from app.api.admin.auth import issue_token, whoami
-from app.api.admin.body import StrictBody
+from app.api.admin.body import StrictBody, refuse_nul_in_url
 from app.api.admin.configs import ConfigController
 from app.api.admin.health import HealthController
 from app.api.admin.plans import PlanController
@@ -55,13 +55,13 @@ def admin_handlers(rt: Runtime) -> list[Any]:
         },
     }
     return [
-        Router("/", route_handlers=[issue_token], **layer),
-        Router("/", route_handlers=[ApiKeyController, whoami], guards=[accounts], **layer),
+        Router("/", route_handlers=[issue_token], guards=[refuse_nul_in_url], **layer),
+        Router("/", route_handlers=[ApiKeyController, whoami], guards=[accounts, refuse_nul_in_url], **layer),
         usage_router(rt, tokens),
         Router(
             "/",
             route_handlers=[ConfigController, RouteController, PlanController, UserController, HealthController],
-            guards=[admins],
+            guards=[admins, refuse_nul_in_url],
             **layer,
         ),
     ]

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, delete, get, patch, post
 
 from app.api.admin.schemas import (
     ApiKey,
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyPage,
+    ApiKeyUpdate,
     Limit,
     Offset,
     RotateRequest,
     problems,
+    set_fields,
 )
 from app.api.auth import Principal
 from app.catalog.services import api_keys
@@ -30,7 +32,7 @@ class ApiKeyController(Controller):
     path = "/v1/api-keys"
     tags = ["api-keys"]
 
-    @get("/", responses=problems(400, 401, 403))
+    @get("/", responses=problems(400, 401, 403, 422))
     async def list_keys(
         self,
         principal: Principal,
@@ -56,6 +58,14 @@ class ApiKeyController(Controller):
     @get("/{key_id:str}", responses=problems(401, 403, 404))
     async def get_key(self, principal: Principal, key_id: str) -> ApiKey:
         return await api_keys.get_key(key_id, user_id=_owner(principal))
+
+    @patch("/{key_id:str}", responses=problems(400, 401, 403, 404, 409, 413, 422))
+    async def update_key(self, ctx: ServiceContext, principal: Principal, key_id: str, data: ApiKeyUpdate) -> ApiKey:
+        """Rename a key and/or replace its metadata; the secret, plan and limits stay."""
+        fields = set_fields(data)
+        return await api_keys.update_key(
+            ctx, key_id, name=fields.get("name"), metadata=fields.get("metadata"), user_id=_owner(principal)
+        )
 
     @delete("/{key_id:str}", status_code=200, responses=problems(401, 403, 404, 409))
     async def revoke_key(self, ctx: ServiceContext, principal: Principal, key_id: str) -> ApiKey:

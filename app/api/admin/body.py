@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl
 
 import msgspec
+from litestar.connection import ASGIConnection
 from litestar.dto import AbstractDTO
+from litestar.handlers.base import BaseRouteHandler
 from litestar.typing import FieldDefinition
 
 from app.api.decode import decode_json_object
-from app.catalog.services.validation import convert_strict
+from app.catalog.services.validation import FieldProblems, convert_strict
 from app.errors import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -20,7 +22,40 @@ if TYPE_CHECKING:
     from litestar.dto.data_structures import DTOFieldDefinition
     from litestar.openapi.spec import Reference, Schema
 
-__all__ = ["StrictBody"]
+__all__ = ["StrictBody", "refuse_nul_in_url"]
+
+
+def _nul_field(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first key or string holding a NUL character, or None."""
+    if isinstance(value, str):
+        return path or "$" if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return here
+            if (found := _nul_field(item, here)) is not None:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if (found := _nul_field(item, f"{path}[{i}]")) is not None:
+                return found
+    return None
+
+
+def _refuse_nul(doc: Any) -> Any:
+    # Postgres text and jsonb cannot hold NUL: left to the database, any such value was a 500 there.
+    if (field := _nul_field(doc)) is not None:
+        problems = FieldProblems()
+        problems.add(field, "must not contain a NUL character (\\u0000)")
+        problems.raise_if_any()
+    return doc
+
+
+async def refuse_nul_in_url(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: a NUL (`%00`) in the path or query is a 400 before any parameter reaches the database."""
+    if "\x00" in connection.scope["path"] or b"%00" in connection.scope.get("query_string", b""):
+        raise InvalidRequestError("NUL characters (%00) are not allowed in management URLs")
 
 
 class StrictBody(AbstractDTO[Any]):
@@ -59,12 +94,12 @@ class StrictBody(AbstractDTO[Any]):
         if content_type.startswith("application/x-www-form-urlencoded") and getattr(kind, "accepts_form", False):
             known = {f.encode_name for f in msgspec.structs.fields(kind)}
             form = parse_qsl(value.decode("utf-8", "replace"), keep_blank_values=True)
-            return convert_strict({k: v for k, v in form if k in known}, kind)
+            return convert_strict(_refuse_nul({k: v for k, v in form if k in known}), kind)
         try:
             doc = decode_json_object(value)
         except RecursionError:
             raise InvalidRequestError("Request body is not valid JSON: nested too deeply") from None
-        return convert_strict(doc, kind)
+        return convert_strict(_refuse_nul(doc), kind)
 
     def decode_builtins(self, value: dict[str, Any]) -> Any:
-        return convert_strict(value, self._types[self.asgi_connection.route_handler.handler_id])
+        return convert_strict(_refuse_nul(value), self._types[self.asgi_connection.route_handler.handler_id])

@@ -25,7 +25,7 @@ class ConfigController(Controller):
     path = "/v1/configs"
     tags = ["providers"]
 
-    @get("/", responses=problems(400, 401, 403))
+    @get("/", responses=problems(400, 401, 403, 422))
     async def list_configs(
         self, kind: str | None = None, enabled: bool | None = None, limit: Limit = 50, offset: Offset = 0
     ) -> ProviderPage:
@@ -52,7 +52,7 @@ class ConfigController(Controller):
         """Change only the fields given."""
         return await providers.update_provider(ctx, ref, set_fields(data))
 
-    @delete("/{ref:str}", responses=problems(400, 401, 403, 404, 409))
+    @delete("/{ref:str}", responses=problems(400, 401, 403, 404, 409, 422))
     async def delete_config(self, ctx: ServiceContext, ref: Ref, force: bool = False) -> None:
         """Delete; 409 while routes target it unless `force`, which removes those targets too."""
         await providers.delete_provider(ctx, ref, force=force)

@@ -15,7 +15,7 @@ class PlanController(Controller):
     path = "/v1/plans"
     tags = ["plans"]
 
-    @get("/", responses=problems(400, 401, 403))
+    @get("/", responses=problems(400, 401, 403, 422))
     async def list_plans(self, limit: Limit = 50, offset: Offset = 0) -> PlanPage:
         found, total = await plans.list_plans(limit=limit, offset=offset)
         return PlanPage(data=found, total=total, limit=limit, offset=offset)
@@ -36,7 +36,7 @@ class PlanController(Controller):
     async def update_plan(self, ctx: ServiceContext, ref: Ref, data: PlanUpdate) -> Plan:
         return await plans.update_plan(ctx, ref, set_fields(data))
 
-    @delete("/{ref:str}", responses=problems(400, 401, 403, 404, 409))
+    @delete("/{ref:str}", responses=problems(400, 401, 403, 404, 409, 422))
     async def delete_plan(self, ctx: ServiceContext, ref: Ref, force: bool = False) -> None:
         """Delete; 409 while active keys or users are on it unless `force`, which revokes those keys."""
         await plans.delete_plan(ctx, ref, force=force)

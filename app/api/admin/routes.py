@@ -19,7 +19,7 @@ class RouteController(Controller):
     path = "/v1/routes"
     tags = ["routes"]
 
-    @get("/", responses=problems(400, 401, 403))
+    @get("/", responses=problems(400, 401, 403, 422))
     async def list_routes(
         self, enabled: bool | None = None, strategy: str | None = None, limit: Limit = 50, offset: Offset = 0
     ) -> RoutePage:

@@ -33,6 +33,7 @@ __all__ = [
     "ApiKeyCreate",
     "ApiKeyCreated",
     "ApiKeyPage",
+    "ApiKeyUpdate",
     "Limit",
     "Me",
     "Offset",
@@ -101,13 +102,13 @@ class Problem(msgspec.Struct):
 
 
 _DESCRIPTIONS = {
-    400: "Malformed request: body is not a JSON object, or a bad query parameter",
+    400: "Malformed request: body is not a JSON object, or a query parameter value the handler refused",
     401: "Missing, invalid or expired credentials",
     403: "Valid credentials that may not do this (inference API keys, user tokens outside their keys)",
     404: "No such object",
     409: "Conflict: duplicate name, object still in use, or owned by the config file",
     413: "Request body too large",
-    422: "Validation failed; `errors` names every bad field",
+    422: "Validation failed (body fields or typed query parameters); `errors` names every bad field",
 }
 
 
@@ -209,6 +210,14 @@ class ApiKeyCreate(KeyDraft, forbid_unknown_fields=True, kw_only=True):
     """POST body; with a user token, `plan` and `user_id` are the caller's and limits may only go down."""
 
 
+class ApiKeyUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """PATCH body: absent fields keep their value, at least one must be given; the secret never changes here."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=200)] | UnsetType = UNSET
+    metadata: dict[str, Any] | UnsetType = UNSET
+    """Replaces the stored metadata object whole."""
+
+
 class RotateRequest(msgspec.Struct, forbid_unknown_fields=True):
     grace_period_s: Annotated[int, Meta(ge=0, le=MAX_GRACE_S)] = 0
     """How long the previous secret keeps working; 0 = it stops at once."""
@@ -265,5 +274,7 @@ class Me(msgspec.Struct):
 
 
 Limit = Annotated[int, Parameter(ge=1, le=500, description="Page size (1-500)")]
-Offset = Annotated[int, Parameter(ge=0, description="How many objects to skip")]
+MAX_OFFSET = 1_000_000_000
+"""Far past any real list; larger values overflowed the databases' 64-bit integers (a 500, found by fuzzing)."""
+Offset = Annotated[int, Parameter(ge=0, le=MAX_OFFSET, description="How many objects to skip (0-1,000,000,000)")]
 Ref = Annotated[str, Parameter(description="The object's id, or its name")]

@@ -1,4 +1,4 @@
-"""/v1/usage, /v1/usage/series and /v1/requests: usage aggregates, dashboard series, the request log.
+"""/v1/usage, /v1/usage/series and /v1/requests(/{id}): usage aggregates, dashboard series, the request log.
 
 Admins see everything, a user token sees its own keys, and `/v1/usage(/series)` also accepts an
 inference API key as Bearer, which sees only that key.
@@ -18,10 +18,12 @@ from litestar import Request, Response, Router, get
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.params import Parameter, QueryParameter
 
 from app.accounting import queries
-from app.accounting.queries import GROUP_BY, RequestPage, Series, UsageFilter, UsageGroup
+from app.accounting.queries import GROUP_BY, RequestPage, RequestRecord, Series, UsageFilter, UsageGroup
+from app.api.admin.body import refuse_nul_in_url
 from app.api.admin.schemas import Limit, Offset, problems
 from app.api.auth import ManagementAuth, Principal, TokenCodec
 from app.errors import InvalidRequestError, NotFoundError
@@ -30,13 +32,31 @@ from app.gateway.keys import authenticate, presented_key
 if TYPE_CHECKING:
     from app.runtime import Runtime
 
-__all__ = ["Reader", "UsageReport", "usage_router"]
+__all__ = [
+    "Reader",
+    "UsageReport",
+    "parse_group_by",
+    "parse_status",
+    "parse_time",
+    "usage_csv",
+    "usage_router",
+]
 
-Text = Annotated[str | None, Parameter(max_length=200)]
+NO_NUL = r"^[^\x00]*$"
+"""Postgres text cannot hold NUL: a filter carrying one was a 500 there (found by fuzzing), now a 422."""
+Text = Annotated[str | None, Parameter(max_length=200, pattern=NO_NUL)]
 From = Annotated[str | None, QueryParameter(name="from", description="ISO 8601 time or date (UTC), or Unix seconds")]
 To = Annotated[str | None, Parameter(description="Exclusive end; same forms as `from`")]
 Status = Annotated[str | None, Parameter(description="`429`, a class such as `5xx`, `error` or `success`")]
-GroupByParam = Annotated[list[str] | None, Parameter(description=f"Repeat or comma-separate: {', '.join(GROUP_BY)}")]
+GroupByParam = Annotated[
+    list[str] | None,
+    Parameter(
+        description=f"Repeat or comma-separate: {', '.join(GROUP_BY)}",
+        # A query string has no null: described as the array it is, so `?group_by=` reads as [""]
+        # (no grouping) in the document too, not as a "string where an array or null was expected".
+        schema_extra={"one_of": None, "type": OpenAPIType.ARRAY, "items": Schema(type=OpenAPIType.STRING)},
+    ),
+]
 
 
 class UsageReport(msgspec.Struct):
@@ -63,7 +83,7 @@ class Reader:
         return await queries.user_key_ids(self.principal.user_id or "")
 
 
-def _time(raw: str | None, name: str) -> datetime | None:
+def parse_time(raw: str | None, name: str) -> datetime | None:
     if raw is None or raw == "":
         return None
     try:
@@ -78,7 +98,7 @@ def _time(raw: str | None, name: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _status(raw: str | None) -> tuple[int, int] | None:
+def parse_status(raw: str | None) -> tuple[int, int] | None:
     if raw is None or raw == "":
         return None
     value = raw.strip().lower()
@@ -92,7 +112,7 @@ def _status(raw: str | None) -> tuple[int, int] | None:
     raise InvalidRequestError(f"Invalid 'status': {raw!r}; use e.g. 429, 5xx, error or success", param="status")
 
 
-def _group_by(raw: list[str] | None) -> list[str]:
+def parse_group_by(raw: list[str] | None) -> list[str]:
     names = [part.strip() for item in raw or [] for part in item.split(",") if part.strip()]
     unknown = [n for n in names if n not in GROUP_BY]
     if unknown:
@@ -104,14 +124,14 @@ async def _filter(reader: Reader, key_id: str | None, **fields: Any) -> UsageFil
     scope = await reader.scope()
     if key_id is not None and scope is not None and key_id not in scope:
         raise NotFoundError(f"No API key with id '{key_id}'")
-    start, end = _time(fields.pop("start", None), "from"), _time(fields.pop("end", None), "to")
+    start, end = parse_time(fields.pop("start", None), "from"), parse_time(fields.pop("end", None), "to")
     if start is not None and end is not None and start >= end:
         raise InvalidRequestError("'from' must be before 'to'", param="from")
-    status = _status(fields.pop("status", None))
+    status = parse_status(fields.pop("status", None))
     return UsageFilter(key_id=key_id, status=status, start=start, end=end, scope=scope, **fields)
 
 
-def _csv(report: UsageReport) -> Response[bytes]:
+def usage_csv(report: UsageReport) -> Response[bytes]:
     measures = [f for f in UsageGroup.__struct_fields__ if f not in {"day", "hour", "key_id", *GROUP_BY}]
     columns = [{"key": "key_id"}.get(g, g) for g in report.group_by] + measures
     out = io.StringIO()
@@ -130,7 +150,7 @@ def _wants_csv(request: Request[Any, Any, Any], fmt: str | None) -> bool:
     return "text/csv" in request.headers.get("accept", "")
 
 
-@get("/v1/usage", tags=["usage"], responses=problems(401, 403, 404), opt={"inference_keys": True})
+@get("/v1/usage", tags=["usage"], responses=problems(401, 403, 404, 422), opt={"inference_keys": True})
 async def get_usage(
     request: Request[Any, Any, Any],
     reader: Reader,
@@ -149,12 +169,12 @@ async def get_usage(
     JSON by default; CSV with `?format=csv` or `Accept: text/csv`.
     """
     f = await _filter(reader, key_id, plan=plan, model=model, provider=provider, status=status, start=from_, end=to)
-    groups = _group_by(group_by)
+    groups = parse_group_by(group_by)
     report = UsageReport(data=await queries.usage_summary(f, groups), group_by=groups, start=f.start, end=f.end)
-    return _csv(report) if _wants_csv(request, format) else report  # type: ignore[return-value]  # Litestar sends a Response as is
+    return usage_csv(report) if _wants_csv(request, format) else report  # type: ignore[return-value]  # Litestar sends a Response as is
 
 
-@get("/v1/usage/series", tags=["usage"], responses=problems(401, 403, 404), opt={"inference_keys": True})
+@get("/v1/usage/series", tags=["usage"], responses=problems(401, 403, 404, 422), opt={"inference_keys": True})
 async def get_series(
     reader: Reader,
     window: Literal["hour", "day", "week", "month"] = "day",
@@ -169,7 +189,7 @@ async def get_series(
     return await queries.series(window, by, f=f)
 
 
-@get("/v1/requests", tags=["usage"], responses=problems(401, 403, 404))
+@get("/v1/requests", tags=["usage"], responses=problems(401, 403, 404, 422))
 async def get_requests(
     reader: Reader,
     key_id: Text = None,
@@ -186,6 +206,17 @@ async def get_requests(
     """The request log, newest first, each request with its attempts; page by offset or by `next_cursor`."""
     f = await _filter(reader, key_id, plan=plan, model=model, provider=provider, status=status, start=from_, end=to)
     return await queries.request_log(f, limit=limit, offset=offset, cursor=cursor)
+
+
+@get("/v1/requests/{request_id:str}", tags=["usage"], responses=problems(401, 403, 404, 422))
+async def get_request(
+    reader: Reader, request_id: Annotated[str, Parameter(max_length=200, pattern=NO_NUL)]
+) -> RequestRecord:
+    """One request of the log with everything kept of it: attempts, routing explanation, recovery, cache."""
+    found = await queries.request_by_id(request_id, await reader.scope())
+    if found is None:
+        raise NotFoundError(f"No request '{request_id}' in the log (it may not be written yet, or not be yours)")
+    return found
 
 
 def _reader(request: Request[Any, Any, Any]) -> Reader:
@@ -208,7 +239,7 @@ def usage_router(rt: Runtime, tokens: TokenCodec) -> Router:
 
     return Router(
         "/",
-        route_handlers=[get_usage, get_series, get_requests],
-        guards=[readers],
+        route_handlers=[get_usage, get_series, get_requests, get_request],
+        guards=[readers, refuse_nul_in_url],
         dependencies={"reader": Provide(_reader, sync_to_thread=False)},
     )

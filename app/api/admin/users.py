@@ -15,7 +15,7 @@ class UserController(Controller):
     path = "/v1/users"
     tags = ["users"]
 
-    @get("/", responses=problems(400, 401, 403))
+    @get("/", responses=problems(400, 401, 403, 422))
     async def list_users(self, role: str | None = None, limit: Limit = 50, offset: Offset = 0) -> UserPage:
         found, total = await users.list_users(role=role, limit=limit, offset=offset)
         return UserPage(data=found, total=total, limit=limit, offset=offset)

@@ -46,7 +46,12 @@ def batch_api(rt: Runtime, queue: TaskQueue) -> BatchApi:
     """The coordinator (started by the app's lifespan) and the /v1/batches and /v1/files handlers."""
     endpoints = {"/v1" + r.suffix: r for r in INFERENCE_ROUTES if "/v1" + r.suffix in ENDPOINTS}
     coordinator = BatchCoordinator(
-        rt.settings, catalog=rt.catalog, queue=queue, usage=rt.gateway.usage, endpoints=endpoints
+        rt.settings,
+        catalog=rt.catalog,
+        queue=queue,
+        usage=rt.gateway.usage,
+        endpoints=endpoints,
+        limiter=rt.gateway.limiter,
     )
     limit = rt.settings.max_body_bytes
 

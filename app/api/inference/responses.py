@@ -9,7 +9,7 @@ from typing import Any
 
 from app.api.decode import decode_json_object, validate_envelope
 from app.conversations.store import ResponseStore, StoredResponse
-from app.errors import NotFoundError
+from app.errors import NotFoundError, UnsupportedFeatureError
 from app.gateway.bridges.client import ResponsesClient
 from app.gateway.bridges.upstream import UPSTREAM_BRIDGES
 from app.gateway.call import Call, Parsed, Reply
@@ -19,7 +19,7 @@ from app.gateway.snapshot import KeyRecord
 from app.gateway.translating import TranslatingExchange
 from app.gateway.web_search import as_reply, needs_gateway_search, resolve_for, run_web_search
 from app.providers.base import ProviderAdapter
-from app.translate.responses import response_to_history, responses_request_to_chat
+from app.translate.responses import has_web_search, response_to_history, responses_request_to_chat
 from app.wire.openai_responses import ResponsesEnvelope
 
 __all__ = ["parse_responses", "responses_handler"]
@@ -80,6 +80,10 @@ def parse_responses(raw: bytes) -> Parsed:
         if found is None:
             if native:
                 found = ResponsesPassthrough(body, conversation.keep)
+            elif has_web_search(body):  # never dropped silently (the gateway-run search avoids this path)
+                raise UnsupportedFeatureError(
+                    f"The web_search tool is not supported by {adapter.kind} upstreams here", param="tools"
+                )
             else:
                 client = ResponsesClient(
                     forward,

@@ -11,7 +11,8 @@ from litestar import Request, Response, delete, get, post
 
 from app.api.decode import decode_json_object, validate_envelope
 from app.api.inference.aliases import INFERENCE_ROUTES, PREFIXES, InferenceRoute
-from app.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
+from app.api.inference.files import read_limited
+from app.errors import InvalidRequestError, NotFoundError
 from app.gateway.call import Call, Reply
 from app.gateway.keys import authenticate
 from app.gateway.snapshot import KeyRecord
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["TaskApi", "TaskCreate", "task_api"]
 
 _MAX_PAGE = 100
-_DRAIN_SLACK = 1024 * 1024
-"""An oversized body up to this much over the limit is read (and dropped) so the client sees the 413."""
 
 
 class TaskCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -57,27 +56,6 @@ def _location(task: TaskRecord) -> str:
     return f"/v1/tasks/{task.id}"
 
 
-async def _read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
-    """The body, or a 413 that says `Connection: close`: the unread rest must not poison a kept-alive connection."""
-    too_large = PayloadTooLargeError(
-        f"Request body exceeds the limit of {limit} bytes", headers={"Connection": "close"}
-    )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + _DRAIN_SLACK:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit + _DRAIN_SLACK:
-            raise too_large
-        if size <= limit:
-            chunks.append(chunk)
-    if size > limit:
-        raise too_large
-    return b"".join(chunks)
-
-
 def _list_query(query: Mapping[str, str]) -> tuple[TaskStatus | None, int, str | None]:
     status = query.get("status") or None
     if status is not None and status not in STATUSES:
@@ -102,7 +80,7 @@ def task_api(rt: Runtime) -> TaskApi:
     @post([p + "/tasks" for p in PREFIXES], status_code=202, include_in_schema=False, request_max_body_size=None)
     async def create_task(request: Request[Any, Any, Any]) -> Response[bytes]:
         key = caller(request.headers)
-        raw = await _read_body(request, settings.max_body_bytes)
+        raw = await read_limited(request, settings.max_body_bytes)
         doc = validate_envelope(decode_json_object(raw), TaskCreate)
         route = by_path.get(doc.endpoint)
         if route is None:

@@ -125,6 +125,17 @@ class KeysController(Controller):
             return redirect(request, LIST, ("error", exc.detail))
         return _created(request, created, rotated=True)
 
+    @post("/{key_id:str}/rename", name="ui-key-rename")
+    async def rename(
+        self, request: Request[Any, Any, Any], ctx: ServiceContext, viewer: Viewer, key_id: str
+    ) -> Response[Any]:
+        name = text(await request.form(), "name")
+        try:
+            renamed = await api_keys.rename_key(ctx, key_id, name, user_id=_owner(viewer))
+        except (ConflictError, ValidationFailedError) as exc:
+            return redirect(request, LIST, ("error", exc.detail))
+        return redirect(request, LIST, ("success", f"Key renamed to '{renamed.name}'."))
+
     @post("/{key_id:str}/revoke", name="ui-key-revoke")
     async def revoke(
         self, request: Request[Any, Any, Any], ctx: ServiceContext, viewer: Viewer, key_id: str

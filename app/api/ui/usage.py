@@ -9,7 +9,7 @@ from litestar.response import Template
 
 from app.accounting import queries
 from app.accounting.queries import GROUP_BY
-from app.api.admin.usage import UsageReport, _csv  # the /v1/usage CSV layout, shared on purpose
+from app.api.admin.usage import UsageReport, usage_csv
 from app.runtime import Runtime
 from app.ui_support.render import fragment, is_htmx, page
 from app.ui_support.session import Viewer
@@ -48,4 +48,4 @@ class UsageController(Controller):
         report = UsageReport(
             data=await queries.usage_summary(f, q.group_by), group_by=q.group_by, start=f.start, end=f.end
         )
-        return _csv(report)
+        return usage_csv(report)

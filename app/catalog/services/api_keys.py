@@ -27,8 +27,10 @@ __all__ = [
     "get_key",
     "limits_above_plan",
     "list_keys",
+    "rename_key",
     "revoke_key",
     "rotate_key",
+    "update_key",
 ]
 
 MAX_GRACE_S = 30 * 86400
@@ -179,6 +181,11 @@ async def create_user_key(ctx: ServiceContext, user_id: str, draft: KeyDraft) ->
         raise PermissionDeniedError("You can only create keys for yourself")
     if raised := limits_above_plan(draft.limits, plan):
         raise PermissionDeniedError(f"Limits above your plan's are not allowed: {', '.join(raised)}")
+    if draft.limits.targets is not None and plan.targets:
+        # Glob sets don't compare, so a user cannot prove a narrower list stays inside the plan's.
+        raise PermissionDeniedError(
+            f"Plan '{plan.name}' sets which targets its keys may use; only an admin can change that"
+        )
     problems = FieldProblems()
     expires_at = _expiry(draft, problems)
     problems.raise_if_any()
@@ -194,6 +201,39 @@ async def revoke_key(ctx: ServiceContext, key_id: str, *, user_id: str | None = 
         async with writing(ctx):
             update: dict[Column | str, Any] = {ApiKeyRow.revoked_at: stamp, ApiKeyRow.updated_at: stamp}
             await ApiKeyRow.update(update).where(ApiKeyRow.id == key_id).run()
+    return _record(await _find(key_id, None))
+
+
+async def rename_key(ctx: ServiceContext, key_id: str, name: str, *, user_id: str | None = None) -> ApiKey:
+    """A new display name; the secret, plan and usage stay (usage rows refer to the key's id)."""
+    return await update_key(ctx, key_id, name=name, user_id=user_id)
+
+
+async def update_key(
+    ctx: ServiceContext,
+    key_id: str,
+    *,
+    name: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    user_id: str | None = None,
+) -> ApiKey:
+    """Change the display name and/or the metadata (replaced whole); the secret, plan, limits and usage stay."""
+    row = await _find(key_id, user_id)
+    ensure_api_owned(ctx, row, f"API key '{row['name']}'")
+    update: dict[Column | str, Any] = {ApiKeyRow.updated_at: now()}
+    problems = FieldProblems()
+    if name is not None:
+        name = name.strip()
+        if not 1 <= len(name) <= 200:
+            problems.add("name", "must be 1 to 200 characters")
+        update[ApiKeyRow.name] = name
+    if metadata is not None:
+        update[ApiKeyRow.metadata] = dump_json(metadata)
+    if len(update) == 1:
+        problems.add("name", "nothing to change: give `name` and/or `metadata`")
+    problems.raise_if_any()
+    async with writing(ctx):
+        await ApiKeyRow.update(update).where(ApiKeyRow.id == key_id).run()
     return _record(await _find(key_id, None))
 
 

@@ -145,6 +145,10 @@ class _ResponsesStream:
             self._on_done(self._t.response)
         return out
 
+    def fail(self, message: str) -> bytes:
+        """`response.failed`, the Responses way to end a stream that broke (not stored)."""
+        return b"".join(_event(e["type"], e) for e in self._t.fail(message, "server_error"))
+
 
 class ResponsesClient:
     """OpenAI Responses caller on any upstream without native Responses support."""

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from app.translate.responses.request import has_web_search, is_web_search_tool, responses_request_to_chat
+from app.translate.responses.request import (
+    has_web_search,
+    is_web_search_tool,
+    responses_request_to_chat,
+    with_canonical_call_ids,
+)
 from app.translate.responses.response import chat_response_to_responses, response_to_history, responses_usage
 from app.translate.responses.stream import ChatToResponsesStream
 
@@ -14,4 +19,5 @@ __all__ = [
     "response_to_history",
     "responses_request_to_chat",
     "responses_usage",
+    "with_canonical_call_ids",
 ]

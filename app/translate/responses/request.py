@@ -187,6 +187,35 @@ def _call_id(item: dict[str, Any], path: str) -> str:
     raise InvalidRequestError(f"{path}.call_id is missing", param=f"{path}.call_id")
 
 
+_CALL_ITEMS = ("function_call", "function_call_output")
+
+
+def with_canonical_call_ids(body: dict[str, Any]) -> dict[str, Any]:
+    """The body with every function-call item carrying `call_id`, the one spelling OpenAI accepts.
+
+    For native Responses upstreams: a sloppy `callId` (or an `id` standing in for the call id)
+    would be refused there as an unknown or wrong parameter. The body is copied only when an
+    item needs it.
+    """
+    items = body.get("input")
+    if not isinstance(items, list) or not any(_needs_call_id(item) for item in items):
+        return body
+    fixed: list[Any] = []
+    for i, item in enumerate(items):
+        if _needs_call_id(item):
+            call_id = _call_id(item, f"input[{i}]")
+            item = {k: v for k, v in item.items() if k != "callId" and not (k == "id" and v == call_id)}
+            item["call_id"] = call_id
+        fixed.append(item)
+    return {**body, "input": fixed}
+
+
+def _needs_call_id(item: Any) -> bool:
+    if not isinstance(item, dict) or item.get("type") not in _CALL_ITEMS:
+        return False
+    return "callId" in item or not isinstance(item.get("call_id"), str) or not item["call_id"]
+
+
 def _function_call(item: dict[str, Any], path: str) -> dict[str, Any]:
     call_id = _call_id(item, path)
     name = item.get("name")

@@ -159,13 +159,14 @@ def test_user_token_is_limited_to_own_keys(api: Admin, admin: httpx.Client) -> N
 
 def test_user_cannot_pick_a_plan_or_raise_limits(api: Admin, admin: httpx.Client) -> None:
     plan = unique("capped")
-    admin.post("/v1/plans", json={"name": plan, "rpm": 10, "daily_requests": 100})
+    admin.post("/v1/plans", json={"name": plan, "rpm": 10, "daily_requests": 100, "targets": ["cheap/*"]})
     _, client = api.user(plan=plan)
     with client:
         for body in (
             {"name": "k", "plan": "cfg-plan"},
             {"name": "k", "limits": {"rpm": 11}},
             {"name": "k", "limits": {"daily_requests": 1000}},
+            {"name": "k", "limits": {"targets": ["*"]}},  # the plan's targets are the admin's to widen
             {"name": "k", "user_id": "user_other"},
         ):
             resp = client.post("/v1/api-keys", json=body)

@@ -31,7 +31,11 @@ EXPECTED: dict[str, dict[str, tuple[str | None, str | None]]] = {
         "delete": (None, None),
     },
     "/v1/api-keys": {"get": (None, "ApiKeyPage"), "post": ("ApiKeyCreate", "ApiKeyCreated")},
-    "/v1/api-keys/{key_id}": {"get": (None, "ApiKey"), "delete": (None, "ApiKey")},
+    "/v1/api-keys/{key_id}": {
+        "get": (None, "ApiKey"),
+        "patch": ("ApiKeyUpdate", "ApiKey"),
+        "delete": (None, "ApiKey"),
+    },
     "/v1/api-keys/{key_id}/rotate": {"post": ("RotateRequest", "ApiKeyCreated")},
     "/v1/users": {"get": (None, "UserPage"), "post": ("UserCreate", "User")},
     "/v1/users/{ref}": {"get": (None, "User"), "patch": ("UserUpdate", "User"), "delete": (None, None)},
@@ -96,5 +100,8 @@ def test_conflicts_and_schemas_are_documented(openapi: dict[str, Any]) -> None:
     assert "key" not in schemas["ApiKey"]["properties"]
     assert "password" not in schemas["User"]["properties"]
     assert "password" in schemas["UserCreate"]["properties"]
+    # Bodies refuse unknown fields (422), and the document says so.
+    for body in ("ProviderCreate", "ProviderUpdate", "RouteCreate", "PlanUpdate", "ApiKeyCreate", "ApiKeyUpdate"):
+        assert schemas[body]["additionalProperties"] is False, body
     list_params = {p["name"] for p in paths["/v1/configs"]["get"]["parameters"]}
     assert {"limit", "offset", "kind", "enabled"} <= list_params

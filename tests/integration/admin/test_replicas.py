@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 
+from tests.db_backends import BACKENDS
 from tests.gateway_process import GatewayProcess, start_gateway
 from tests.integration.admin.conftest import Admin, SecretWatch, unique, wait_until
 
@@ -74,9 +75,9 @@ async def _kill_listeners(url: str) -> int:
         await conn.close()
 
 
-def test_listener_reconnects_after_its_connection_dies(api: Admin, other: Admin, db_url: str, backend: str) -> None:
-    if backend != "postgres":
-        pytest.skip("LISTEN/NOTIFY is Postgres only; SQLite replicas rely on the poll")
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b.id == "postgres"], indirect=True)
+def test_listener_reconnects_after_its_connection_dies(api: Admin, other: Admin, db_url: str) -> None:
+    """LISTEN/NOTIFY is Postgres only (SQLite replicas rely on the poll), so this runs on Postgres alone."""
     assert asyncio.run(_kill_listeners(db_url)) >= 1
     with api.admin() as admin:
         key = admin.post("/v1/api-keys", json={"name": unique("reconn"), "plan": "cfg-plan"}).json()

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.db_backends import gateway_on
 from tests.fakes.openai_audio_batches import FakeOpenAIAudioBatches
 from tests.fakes.server import free_port
-from tests.gateway_process import API_KEY, GatewayProcess, start_gateway
+from tests.gateway_process import API_KEY, GatewayProcess
 
 MAX_BODY = 512 * 1024
 
@@ -23,7 +24,9 @@ def audio_fakes() -> Iterator[tuple[FakeOpenAIAudioBatches, FakeOpenAIAudioBatch
 
 @pytest.fixture(scope="module")
 def audio_gateway(
-    tmp_path_factory: pytest.TempPathFactory, audio_fakes: tuple[FakeOpenAIAudioBatches, FakeOpenAIAudioBatches]
+    backend: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    audio_fakes: tuple[FakeOpenAIAudioBatches, FakeOpenAIAudioBatches],
 ) -> Iterator[GatewayProcess]:
     primary, compat = audio_fakes
     config = {
@@ -76,9 +79,8 @@ def audio_gateway(
         ],
     }
     env = {"POLYROUTE_MAX_BODY_BYTES": str(MAX_BODY), "POLYROUTE_PROBES_ENABLED": "false"}
-    gw = start_gateway(tmp_path_factory.mktemp("audio"), config, env=env)
-    yield gw
-    gw.stop()
+    with gateway_on(backend, tmp_path_factory.mktemp("audio"), config, env=env) as gw:
+        yield gw
 
 
 def wav_bytes(seconds: float = 1.0, rate: int = 16000) -> bytes:

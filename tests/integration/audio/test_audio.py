@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -14,19 +15,6 @@ from tests.gateway_process import GatewayProcess
 from tests.integration.audio.conftest import MAX_BODY, wav_bytes
 
 Fakes = tuple[FakeOpenAIAudioBatches, FakeOpenAIAudioBatches]
-
-
-def _logged(gw: GatewayProcess, request_id: str, timeout: float = 5.0) -> dict[str, Any]:
-    """The request-log row of one call (the usage writer flushes every 0.2 s)."""
-    deadline = time.monotonic() + timeout
-    with gw.admin() as admin:
-        while time.monotonic() < deadline:
-            rows = admin.get("/v1/requests", params={"limit": 100}).json()["data"]
-            found = next((r for r in rows if r["id"] == request_id), None)
-            if found is not None:
-                return dict(found)
-            time.sleep(0.1)
-    raise AssertionError(f"request {request_id} never reached the request log")
 
 
 def test_speech_streams_before_the_upstream_finished(audio_gateway: GatewayProcess, audio_fakes: Fakes) -> None:
@@ -47,7 +35,7 @@ def test_speech_streams_before_the_upstream_finished(audio_gateway: GatewayProce
     assert b"".join(c for _, c in chunks) == b"".join(speech_bytes(text, i) for i in range(5))
     sent = primary.requests_for("/v1/audio/speech")[-1].json()
     assert sent == {"model": "tts-fake-slow", "voice": "alloy", "input": text, "speed": 1.25}
-    row = _logged(audio_gateway, request_id)
+    row = audio_gateway.logged(request_id)
     assert row["endpoint"] == "audio.speech" and row["status"] == 200 and row["stream"] is True
     assert row["cost_usd"] == pytest.approx(len(text) / 1000 * 15.0)
 
@@ -69,15 +57,55 @@ def test_speech_cut_mid_stream_is_not_a_clean_end(audio_gateway: GatewayProcess)
     body = {"model": "oai/tts-fake-cut", "voice": "alloy", "input": "cut me"}
     headers = {"Authorization": f"Bearer {audio_gateway.api_key}"}
     received: list[bytes] = []
+    ids: list[str] = []
 
     def read() -> None:
         with httpx.stream("POST", audio_gateway.v1 + "/audio/speech", json=body, headers=headers, timeout=10) as resp:
             assert resp.status_code == 200
+            ids.append(resp.headers["x-request-id"])
             received.extend(resp.iter_bytes())
 
     with pytest.raises(httpx.HTTPError):
         read()
     assert b"".join(received) == speech_bytes("cut me", 0) + speech_bytes("cut me", 1)  # and no error event appended
+    # One structured line says why, on the request's id; no traceback (it is the upstream's failure).
+    line = _log_line(audio_gateway, "stream aborted", lambda r: r.get("request_id") == ids[0])
+    assert line["level"] == "WARNING" and line["error_code"] == "PROVIDER_ERROR" and line["status"] == 502
+    assert "oai/tts-fake-cut" in line["message"]
+    row = audio_gateway.logged(ids[0])
+    assert row["status"] == 502 and row["error_code"] == "PROVIDER_ERROR" and row["stream"] is True
+    _assert_no_traceback(audio_gateway)
+
+
+def test_caller_leaving_a_speech_stream_logs_no_traceback(audio_gateway: GatewayProcess) -> None:
+    client = audio_gateway.openai()
+    with client.audio.speech.with_streaming_response.create(
+        model="oai/tts-fake-slow", voice="alloy", input="leave early"
+    ) as response:
+        request_id = response.headers["x-request-id"]
+        next(response.iter_bytes())  # the first chunk, then the caller closes the connection
+    row = audio_gateway.logged(request_id)
+    assert row["status"] == 499 and row["stream"] is True
+    _assert_no_traceback(audio_gateway)
+
+
+def _log_line(gw: GatewayProcess, event: str, match: Any, timeout: float = 5.0) -> dict[str, Any]:
+    """The first JSON log line with this message prefix that `match` accepts (the log writer batches)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for raw in gw.log().splitlines():
+            if raw.startswith("{") and event in raw:
+                record = json.loads(raw)
+                if record.get("message", "").startswith(event) and match(record):
+                    return dict(record)
+        time.sleep(0.1)
+    raise AssertionError(f"no '{event}' line in the gateway log:\n{gw.log()[-3000:]}")
+
+
+def _assert_no_traceback(gw: GatewayProcess) -> None:
+    time.sleep(0.3)  # the log writer thread flushes in batches
+    text = gw.log()
+    assert "Traceback" not in text and "raised an exception" not in text, text[-3000:]
 
 
 def test_transcription_with_a_real_wav(audio_gateway: GatewayProcess, audio_fakes: Fakes) -> None:
@@ -95,7 +123,7 @@ def test_transcription_with_a_real_wav(audio_gateway: GatewayProcess, audio_fake
     assert "authorization" not in {k.lower(): v for k, v in sent.headers.items()} or (
         sent.headers.get("Authorization") == "Bearer sk-upstream-audio"
     )
-    row = _logged(audio_gateway, raw.headers["x-request-id"])
+    row = audio_gateway.logged(raw.headers["x-request-id"])
     assert row["endpoint"] == "audio.transcriptions" and row["model"] == "whisper-fake"
     assert row["cost_usd"] == pytest.approx(7 / 60 * 0.6)  # the upstream's reported duration
 
@@ -114,7 +142,7 @@ def test_upload_is_forwarded_byte_for_byte_but_the_model(audio_gateway: GatewayP
     sent = primary.requests_for("/v1/audio/transcriptions")[-1]
     assert sent.body == body.replace(b"\r\n\r\noai/whisper-fake\r\n", b"\r\n\r\nwhisper-fake\r\n", 1)
     assert sent.headers["Content-Type"] == request.headers["content-type"]
-    row = _logged(audio_gateway, resp.headers["x-request-id"])
+    row = audio_gateway.logged(resp.headers["x-request-id"])
     assert row["cost_usd"] == pytest.approx(0.25 / 60 * 0.6)  # no duration reported: the WAV header's
 
 
@@ -139,7 +167,7 @@ def test_transcription_formats_and_translation(audio_gateway: GatewayProcess, fm
 def test_transcription_token_usage_and_stream(audio_gateway: GatewayProcess) -> None:
     client = audio_gateway.openai()
     raw = client.audio.transcriptions.with_raw_response.create(model="oai/transcribe-tokens", file=("a.wav", b"RIFF"))
-    row = _logged(audio_gateway, raw.headers["x-request-id"])
+    row = audio_gateway.logged(raw.headers["x-request-id"])
     assert row["prompt_tokens"] == 50 and row["completion_tokens"] == 10
     assert row["cost_usd"] == pytest.approx((50 * 2.5 + 10 * 10.0) / 1e6)
     events = list(client.audio.transcriptions.create(model="oai/whisper-fake", file=("a.wav", b"RIFF"), stream=True))
@@ -152,7 +180,7 @@ def test_flat_price_when_nothing_is_measured(audio_gateway: GatewayProcess) -> N
         raw = audio_gateway.openai().audio.translations.with_raw_response.create(
             model="compat/whisper-fake", file=("a.mp3", b"ID3 not a wav"), response_format="text"
         )
-    assert _logged(audio_gateway, raw.headers["x-request-id"])["cost_usd"] == pytest.approx(0.01)
+    assert audio_gateway.logged(raw.headers["x-request-id"])["cost_usd"] == pytest.approx(0.01)
 
 
 def test_audio_on_other_kinds_and_plans(audio_gateway: GatewayProcess) -> None:

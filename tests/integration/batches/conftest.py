@@ -11,12 +11,14 @@ from typing import Any
 
 import pytest
 
+from tests.db_backends import gateway_on
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai_audio_batches import FakeOpenAIAudioBatches
-from tests.gateway_process import API_KEY, GatewayProcess, start_gateway
+from tests.gateway_process import API_KEY, GatewayProcess
 
 MAX_BODY = 256 * 1024
 OTHER_KEY = "sk-poly-other-0123456789abcdefghijk"
+BUDGET_KEY = "sk-poly-budget-0123456789abcdefghij"
 ENV = {
     "POLYROUTE_MAX_BODY_BYTES": str(MAX_BODY),
     "POLYROUTE_PROBES_ENABLED": "false",
@@ -83,15 +85,20 @@ def batch_config(up: Upstreams) -> dict[str, Any]:
         "api_keys": [
             {"name": "test", "key": API_KEY, "plan": "internal"},
             {"name": "other", "key": OTHER_KEY, "plan": "internal"},
+            {"name": "budget", "key": BUDGET_KEY, "plan": "internal", "limits": {"monthly_budget_usd": 0.000001}},
         ],
     }
 
 
-@pytest.fixture(scope="package")
-def batch_gateway(tmp_path_factory: pytest.TempPathFactory, upstreams: Upstreams) -> Iterator[GatewayProcess]:
-    gw = start_gateway(tmp_path_factory.mktemp("batches"), batch_config(upstreams), env=ENV)
-    yield gw
-    gw.stop()
+@pytest.fixture(scope="module")
+def batch_gateway(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, upstreams: Upstreams
+) -> Iterator[GatewayProcess]:
+    # The tests read what the package's fakes received: each backend's run starts from a clean record.
+    for fake in (upstreams.oai, upstreams.compat, upstreams.claude):
+        fake.reset()
+    with gateway_on(backend, tmp_path_factory.mktemp("batches"), batch_config(upstreams), env=ENV) as gw:
+        yield gw
 
 
 def chat_line(custom_id: str, model: str, text: str = "hi", **extra: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import pytest
 
 from tests.gateway_process import GatewayProcess
 from tests.integration.batches.conftest import (
+    BUDGET_KEY,
     MAX_BODY,
     OTHER_KEY,
     Upstreams,
@@ -53,6 +54,25 @@ def test_native_batch_is_passed_through_to_openai(batch_gateway: GatewayProcess,
     created = upstreams.oai.requests_for("/v1/batches")[-1].json()
     assert created["metadata"] == {"polyroute_batch": batch.id} and created["input_file_id"] != file.id
     assert not upstreams.oai.requests_for("/v1/chat/completions")  # nothing ran line by line
+
+
+def test_native_batch_spend_counts_against_the_budget(batch_gateway: GatewayProcess) -> None:
+    client = batch_gateway.openai(BUDGET_KEY)
+    ask = {"model": "oai/gpt-fake", "messages": [{"role": "user", "content": "hi"}]}
+    lines = [chat_line(f"b{i}", "oai/gpt-fake", f"question {i}", max_tokens=20) for i in range(3)]
+    batch = client.batches.create(
+        input_file_id=upload(client, jsonl(lines)).id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    done, _ = wait_for(client, batch.id, ("completed", "failed"))
+    assert done.status == "completed", done
+    # The upstream ran the lines, not us: their tokens and cost still count against the key's
+    # $0.000001 budget once the output is in, so its very first call afterwards is refused (a call
+    # that got through would spend too, so only the first one proves anything).
+    time.sleep(0.5)  # the settle runs in the background right after the output is read
+    with httpx.Client(base_url=batch_gateway.base_url, headers={"Authorization": f"Bearer {BUDGET_KEY}"}) as http:
+        after = http.post("/v1/chat/completions", json=ask)
+    assert after.status_code == 429, after.text
+    assert after.headers["x-error-code"] == "BUDGET_EXCEEDED"
 
 
 def test_batch_on_anthropic_runs_on_the_task_runner(batch_gateway: GatewayProcess, upstreams: Upstreams) -> None:

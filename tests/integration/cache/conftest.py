@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import dialect_providers
+from tests.db_backends import gateway_on
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
-from tests.gateway_process import API_KEY, GatewayProcess, start_gateway
+from tests.gateway_process import API_KEY, GatewayProcess
 from tests.integration.usage.redis_server import shared_redis_url
 
 OTHER_KEY = "sk-poly-cache-other-0123456789abcdef"
@@ -80,26 +81,35 @@ def _flush_cache_keys(url: str) -> None:
         client.close()
 
 
-@pytest.fixture(scope="module", params=[pytest.param("memory"), pytest.param("redis", marks=pytest.mark.redis)])
+CACHE_BACKENDS = [
+    pytest.param(("memory", "sqlite"), id="memory-sqlite"),
+    pytest.param(("redis", "postgres"), id="redis-postgres", marks=[pytest.mark.redis, pytest.mark.postgres]),
+]
+"""Each cache backend on one database, so every cache test runs on both caches and both databases
+with two gateways rather than four (the cache's behaviour does not depend on the database; the
+request log that records hits does, and is read through /v1/requests on each)."""
+
+
+@pytest.fixture(scope="module", params=CACHE_BACKENDS)
 def cached(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     fake_openai: FakeOpenAI,
     fake_anthropic: FakeAnthropic,
 ) -> Iterator[GatewayProcess]:
-    """The gateway with the backend under test; Redis is DB 9 of the shared server, limits stay in process."""
-    kind = str(request.param)
+    """The gateway with the cache backend under test; Redis is DB 9 of the shared server, limits stay in process."""
+    kind, backend = request.param
     env = {"POLYROUTE_CACHE_BACKEND": kind, "POLYROUTE_LIMITS_BACKEND": "memory"}
     redis_url = None
     if kind == "redis":
         redis_url = shared_redis_url().rsplit("/", 1)[0] + f"/{CACHE_DB}"
         env["POLYROUTE_REDIS_URL"] = redis_url
         _flush_cache_keys(redis_url)
-    gw = start_gateway(tmp_path_factory.mktemp(f"cache-{kind}"), cache_config(fake_openai, fake_anthropic), env=env)
+    tmp = tmp_path_factory.mktemp(f"cache-{kind}")
     try:
-        yield gw
+        with gateway_on(backend, tmp, cache_config(fake_openai, fake_anthropic), env=env) as gw:
+            yield gw
     finally:
-        gw.stop()
         if redis_url is not None:
             with contextlib.suppress(Exception):
                 _flush_cache_keys(redis_url)

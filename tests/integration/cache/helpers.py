@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import time
 import uuid
 from typing import Any
@@ -13,7 +11,7 @@ import httpx
 from tests.fakes.server import FakeServer
 from tests.gateway_process import GatewayProcess
 
-__all__ = ["chat", "frames", "logged", "post", "prompt", "seen", "stream_raw", "usage_detail"]
+__all__ = ["chat", "frames", "logged", "post", "prompt", "seen", "stream_raw"]
 
 
 def prompt(tag: str = "q") -> str:
@@ -65,13 +63,3 @@ def logged(gw: GatewayProcess, request_id: str, timeout: float = 10) -> dict[str
                     return dict(row)
             time.sleep(0.2)
     raise AssertionError(f"{request_id} never reached the request log")
-
-
-def usage_detail(gw: GatewayProcess, request_id: str) -> dict[str, Any]:
-    """The `detail` column of the usage row (the request log API does not show all of it)."""
-    path = gw.database_url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as db:
-        row = db.execute("SELECT detail FROM usage_event WHERE id = ?", (request_id,)).fetchone()
-    assert row is not None, request_id
-    detail: dict[str, Any] = json.loads(row[0]) if row[0] else {}
-    return detail

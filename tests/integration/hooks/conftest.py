@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import dialect_providers
+from tests.db_backends import gateway_on
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
-from tests.gateway_process import API_KEY, GatewayProcess, start_gateway
+from tests.gateway_process import API_KEY, GatewayProcess
 
 MODULE = '''
 """Hooks shipped by someone else."""
@@ -97,7 +98,7 @@ def hooks_config(openai: FakeOpenAI, anthropic: FakeAnthropic) -> dict[str, Any]
 
 @pytest.fixture(scope="module")
 def hooked(
-    tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
+    backend: str, tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
 ) -> Iterator[GatewayProcess]:
     tmp = tmp_path_factory.mktemp("hooks")
     plugins = tmp / "plugins"
@@ -115,6 +116,5 @@ def hooked(
         "POLYROUTE_HOOKS": "tag",
         "POLYROUTE_HOOK_OPTIONS": json.dumps({"deny-list": {"keywords": ["never-used-globally"]}}),
     }
-    gw = start_gateway(tmp, hooks_config(fake_openai, fake_anthropic), env=env)
-    yield gw
-    gw.stop()
+    with gateway_on(backend, tmp, hooks_config(fake_openai, fake_anthropic), env=env) as gw:
+        yield gw

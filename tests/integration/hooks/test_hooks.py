@@ -121,7 +121,11 @@ def test_an_entry_point_hook_refuses_with_its_own_status_and_code(hooked: Gatewa
 
 def test_an_entry_point_hook_rewrites_what_the_upstream_sees(hooked: GatewayProcess, fake_openai: FakeOpenAI) -> None:
     text = prompt("card 4111-1111-1111-1111 please")
-    answer = hooked.openai().chat.completions.create(model="route/custom", messages=user(text))
+    raw = hooked.openai().chat.completions.with_raw_response.create(model="route/custom", messages=user(text))
+    answer = raw.parse()
+    # the request log names the hook that rewrote the request (and what annotated the answer)
+    hooks = logged(hooked, raw.headers["x-request-id"])["hooks"]
+    assert hooks["rewritten_by"] == ["redact"] and hooks["headers"]["x-hooked"].startswith("chat.completions:")
     redacted = text.replace("4111-1111-1111-1111", "[card]")
     assert answer.choices[0].message.content == f"Hello from gpt-fake. You said: {redacted}"
     sent = fake_openai.requests_for("/chat/completions")[-1].json()

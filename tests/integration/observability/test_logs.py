@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.db_backends import gateway_on
 from tests.fakes.openai import FakeOpenAI
-from tests.gateway_process import GatewayProcess, start_gateway
+from tests.gateway_process import GatewayProcess
 from tests.integration.observability.conftest import observed_config
 
 pytestmark = pytest.mark.usefixtures("fakes_reset")
@@ -22,13 +23,12 @@ SECRET = "sk-poly-planted-" + os.urandom(12).hex()
 
 @pytest.fixture(scope="module")
 def planted(
-    tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI, fake_backup: FakeOpenAI
+    backend: str, tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI, fake_backup: FakeOpenAI
 ) -> Iterator[GatewayProcess]:
     config = observed_config(fake_openai, fake_backup, upstream_key=SECRET)  # the provider credential
     config["api_keys"].append({"name": "planted", "key": SECRET, "plan": "internal"})  # a caller's key
-    gw = start_gateway(tmp_path_factory.mktemp("logs"), config, env={"POLYROUTE_LOG_LEVEL": "DEBUG"})
-    yield gw
-    gw.stop()
+    with gateway_on(backend, tmp_path_factory.mktemp("logs"), config, env={"POLYROUTE_LOG_LEVEL": "DEBUG"}) as gw:
+        yield gw
 
 
 def _records(gw: GatewayProcess) -> list[dict[str, Any]]:

@@ -10,8 +10,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.db_backends import gateway_on
 from tests.fakes.openai import FakeOpenAI
-from tests.gateway_process import API_KEY, GatewayProcess, start_gateway
+from tests.gateway_process import API_KEY, GatewayProcess
 from tests.integration.observability.conftest import TIGHT_KEY, observed_config
 
 pytestmark = pytest.mark.usefixtures("fakes_reset")
@@ -29,17 +30,21 @@ def metrics_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def two_workers(
-    tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI, fake_backup: FakeOpenAI, metrics_dir: Path
+    backend: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    fake_openai: FakeOpenAI,
+    fake_backup: FakeOpenAI,
+    metrics_dir: Path,
 ) -> Iterator[GatewayProcess]:
     env = {"POLYROUTE_METRICS_TOKEN": METRICS_TOKEN, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-    gw = start_gateway(
+    with gateway_on(
+        backend,
         tmp_path_factory.mktemp("metrics"),
         observed_config(fake_openai, fake_backup),
         env=env,
         extra_args=["--workers", "2"],
-    )
-    yield gw
-    gw.stop()
+    ) as gw:
+        yield gw
 
 
 def _chat(gw: GatewayProcess, model: str, key: str = API_KEY, **extra: object) -> httpx.Response:

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.db_backends import gateway_on
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.otlp import CollectedSpan, FakeCollector
-from tests.gateway_process import API_KEY, GatewayProcess, start_gateway
+from tests.gateway_process import API_KEY, GatewayProcess
 from tests.integration.observability.conftest import observed_config
 
 pytestmark = pytest.mark.usefixtures("fakes_reset")
@@ -27,16 +28,21 @@ def collector() -> Iterator[FakeCollector]:
 
 @pytest.fixture(scope="module")
 def traced(
-    tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI, fake_backup: FakeOpenAI, collector: FakeCollector
+    backend: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    fake_openai: FakeOpenAI,
+    fake_backup: FakeOpenAI,
+    collector: FakeCollector,
 ) -> Iterator[GatewayProcess]:
     env = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": collector.base_url,
         "OTEL_BSP_SCHEDULE_DELAY": "100",
         "OTEL_SERVICE_NAME": "polyroute-test",
     }
-    gw = start_gateway(tmp_path_factory.mktemp("traced"), observed_config(fake_openai, fake_backup), env=env)
-    yield gw
-    gw.stop()
+    with gateway_on(
+        backend, tmp_path_factory.mktemp("traced"), observed_config(fake_openai, fake_backup), env=env
+    ) as gw:
+        yield gw
 
 
 def _post(gw: GatewayProcess, model: str, traceparent: str | None = None, **extra: object) -> httpx.Response:

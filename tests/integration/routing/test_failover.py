@@ -11,16 +11,18 @@ import httpx
 import openai
 import pytest
 
+from tests.db_backends import gateway_on
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import free_port
-from tests.gateway_process import API_KEY, GatewayProcess, start_gateway
+from tests.gateway_process import API_KEY, GatewayProcess
 
 pytestmark = pytest.mark.usefixtures("fakes_reset")
 
 PRIMARY_MODELS = [
     "gpt-fake",
     "fake-500",
+    "fake-503",
     "fake-429",
     "fake-400",
     "fake-content-policy",
@@ -30,6 +32,7 @@ PRIMARY_MODELS = [
     "fake-stall-mid",
     "fake-context",
     "fake-chunks-40",
+    "fake-malformed-sse",
 ]
 
 
@@ -46,6 +49,7 @@ def _route(name: str, first: str, second: tuple[str, str] = ("backup", "gpt-fake
 
 @pytest.fixture(scope="module")
 def routed(
+    backend: str,
     tmp_path_factory: pytest.TempPathFactory,
     fake_openai: FakeOpenAI,
     fake_backup: FakeOpenAI,
@@ -69,7 +73,11 @@ def routed(
                 "api_key": "sk-b",
                 "timeout_s": 5,
                 "probe_interval_s": 0,
-                "models": [{"id": "gpt-fake", "context_window": 128000}, {"id": "fake-chunks-40"}],
+                "models": [
+                    {"id": "gpt-fake", "context_window": 128000},
+                    {"id": "fake-chunks-40"},
+                    {"id": "fake-stall-first"},
+                ],
             },
             {
                 "name": "claude",
@@ -87,7 +95,7 @@ def routed(
                 "api_key": "sk-n",
                 "timeout_s": 2,
                 "probe_interval_s": 0,
-                "models": [{"id": "gpt-fake"}],
+                "models": [{"id": "gpt-fake"}, {"id": "gpt-fake-s"}],
             },
         ],
         "routes": [
@@ -107,12 +115,21 @@ def routed(
                 ],
             },
             _route("route/deadline", "fake-stall", deadline_s=1.5),
+            # stream variants on their own targets, so that breakers opened by the tests above stay out
+            _route("route/s503", "fake-503", retries=1, backoff_ms=10),
+            {
+                "name": "route/sdead",
+                "targets": [
+                    {"provider": "nowhere", "model": "gpt-fake-s", "priority": 0},
+                    {"provider": "backup", "model": "gpt-fake", "priority": 1},
+                ],
+            },
+            _route("route/all-stall", "fake-stall-first", ("backup", "fake-stall-first"), first_token_timeout_s=1),
         ],
         "api_keys": [{"name": "k", "key": API_KEY}],
     }
-    gw = start_gateway(tmp_path_factory.mktemp("routed"), config)
-    yield gw
-    gw.stop()
+    with gateway_on(backend, tmp_path_factory.mktemp("routed"), config) as gw:
+        yield gw
 
 
 def _chat(gw: GatewayProcess, model: str, stream: bool = False, **extra: Any) -> httpx.Response:
@@ -183,8 +200,43 @@ def test_callers_fault_returns_at_once_without_fallback(
 ) -> None:
     resp = _chat(routed, route)
     assert resp.status_code == 400
+    assert resp.headers["x-polyroute-attempts"] == "1"
     assert len(fake_openai.requests_for("/chat/completions")) == 1
     assert fake_backup.requests_for("/chat/completions") == []
+
+
+def test_content_policy_refusal_passes_the_providers_message(routed: GatewayProcess) -> None:
+    with pytest.raises(openai.BadRequestError) as err:
+        routed.openai().chat.completions.create(model="route/rpolicy", messages=[{"role": "user", "content": "x"}])
+    assert "rejected as a result of our safety system" in err.value.message
+    problem = err.value.response.json()
+    assert problem["code"] == "INVALID_REQUEST" and problem["upstream_code"] == "content_policy_violation"
+
+
+@pytest.mark.parametrize(("route", "primary_calls"), [("route/s503", 2), ("route/sdead", 0)])
+def test_a_stream_falls_back_before_its_first_byte(
+    routed: GatewayProcess, fake_openai: FakeOpenAI, fake_backup: FakeOpenAI, route: str, primary_calls: int
+) -> None:
+    resp = _chat(routed, route, stream=True)
+    assert resp.status_code == 200
+    assert resp.headers["x-polyroute-attempts"] == "3"  # two on the first target (one retry), one on the backup
+    frames = [line[6:] for line in resp.text.splitlines() if line.startswith("data: ")]
+    assert frames[-1] == "[DONE]"
+    chunks = [json.loads(f) for f in frames[:-1]]
+    assert {c["model"] for c in chunks} == {"backup/gpt-fake"}
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text.startswith("Hello from gpt-fake")
+    assert len(fake_openai.requests_for("/chat/completions")) == primary_calls
+    assert [r.json()["stream"] for r in fake_backup.requests_for("/chat/completions")] == [True]
+
+
+def test_when_every_target_times_out_the_answer_is_504_with_each_attempt(routed: GatewayProcess) -> None:
+    started = time.monotonic()
+    resp = _chat(routed, "route/all-stall", stream=True)
+    assert time.monotonic() - started < 5
+    assert resp.status_code == 504 and resp.headers["x-error-code"] == "PROVIDER_TIMEOUT"
+    attempts = resp.json()["attempts"]
+    assert [(a["provider"], a["outcome"]) for a in attempts] == [("primary", "timeout"), ("backup", "timeout")]
 
 
 def test_context_length_falls_back_only_to_a_larger_window(routed: GatewayProcess, fake_backup: FakeOpenAI) -> None:
@@ -200,11 +252,15 @@ def test_context_length_falls_back_only_to_a_larger_window(routed: GatewayProces
     assert models["fake-context"]["consecutive_failures"] == 0  # a too-long prompt says nothing about health
 
 
-def test_deadline_bounds_the_whole_request(routed: GatewayProcess) -> None:
+def test_deadline_bounds_the_whole_request(routed: GatewayProcess, fake_backup: FakeOpenAI) -> None:
     started = time.monotonic()
     resp = _chat(routed, "route/deadline")
-    assert time.monotonic() - started < 3
-    assert resp.status_code in {200, 504}
+    elapsed = time.monotonic() - started
+    # the primary would stall for its whole 5 s timeout; the 1.5 s deadline cuts it and leaves
+    # nothing for the backup, so the request ends as a timeout instead of running on
+    assert 1.4 <= elapsed < 3
+    assert resp.status_code == 504 and resp.json()["code"] == "PROVIDER_TIMEOUT"
+    assert fake_backup.requests_for("/chat/completions") == []
 
 
 def test_all_failed_lists_every_attempt(routed: GatewayProcess) -> None:
@@ -215,3 +271,12 @@ def test_all_failed_lists_every_attempt(routed: GatewayProcess) -> None:
     # one or two attempts: the retry stops early once this target's breaker has opened (earlier tests)
     assert body["attempts"] and all(a["status"] == 500 for a in body["attempts"])
     assert all(a["provider"] == "primary" and a["duration_ms"] >= 0 for a in body["attempts"])
+
+
+def test_request_log_keeps_the_explanation_and_counts_malformed_frames(routed: GatewayProcess) -> None:
+    resp = _chat(routed, "primary/fake-malformed-sse", stream=True)
+    assert resp.status_code == 200 and resp.text.rstrip().endswith("data: [DONE]")
+    explained = json.loads(resp.headers["x-polyroute-explain"])
+    logged = routed.logged(resp.headers["x-request-id"])
+    assert logged["explain"] == explained
+    assert logged["malformed_frames"] == 1  # the garbage frame was skipped, not fatal, and counted

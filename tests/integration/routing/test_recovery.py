@@ -10,18 +10,33 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.db_backends import gateway_on
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
-from tests.gateway_process import API_KEY, GatewayProcess, start_gateway
+from tests.gateway_process import API_KEY, GatewayProcess
 
 pytestmark = pytest.mark.usefixtures("fakes_reset")
 
 TEXT = "The quick brown fox jumps over the lazy dog, then naps in the warm afternoon sun."
 
 
+def _fresh(name: str, fake: FakeOpenAI, model: str, kind: str = "openai", **model_extra: Any) -> dict[str, Any]:
+    """A provider config of one model on `fake`, under a name (and so breaker) of its own."""
+    return {
+        "name": name,
+        "kind": kind,
+        "base_url": fake.base_url + "/v1",
+        "api_key": "sk-p",
+        "timeout_s": 5,
+        "probe_interval_s": 0,
+        "models": [{"id": model, **model_extra}],
+    }
+
+
 @pytest.fixture(scope="module")
 def recovering(
+    backend: str,
     tmp_path_factory: pytest.TempPathFactory,
     fake_openai: FakeOpenAI,
     fake_backup: FakeOpenAI,
@@ -41,24 +56,10 @@ def recovering(
                 "models": [{"id": m} for m in ("fake-cut", "fake-stall-mid", "fake-slow-1500", "gpt-fake")],
             },
             # separate names, separate breakers: each error-path test sees a fresh primary
-            {
-                "name": "primary2",
-                "kind": "openai",
-                "base_url": fake_openai.base_url + "/v1",
-                "api_key": "sk-p",
-                "timeout_s": 5,
-                "probe_interval_s": 0,
-                "models": [{"id": "fake-cut"}],
-            },
-            {
-                "name": "primary3",
-                "kind": "openai",
-                "base_url": fake_openai.base_url + "/v1",
-                "api_key": "sk-p",
-                "timeout_s": 5,
-                "probe_interval_s": 0,
-                "models": [{"id": "fake-cut"}],
-            },
+            *(_fresh(name, fake_openai, "fake-cut") for name in ("primary2", "primary3", "primary4")),
+            # claims prefill support but answers every request with a 400: it refuses the prefill
+            _fresh("refuser", fake_backup, "fake-400", kind="openai-compatible", prefill=True),
+            _fresh("primary5", fake_openai, "gpt-fake"),
             {
                 "name": "backup",
                 "kind": "openai-compatible",
@@ -118,6 +119,22 @@ def recovering(
                 ],
             },
             {
+                "name": "route/cut-refused-prefill",
+                "targets": [
+                    {"provider": "primary4", "model": "fake-cut"},
+                    {"provider": "refuser", "model": "fake-400", "priority": 1},
+                    {"provider": "claude", "model": "claude-fake", "priority": 2},
+                ],
+            },
+            {
+                "name": "route/hedged-p95",
+                "params": {"hedge_p95": True},
+                "targets": [
+                    {"provider": "primary5", "model": "gpt-fake"},
+                    {"provider": "backup", "model": "gpt-fake", "priority": 1},
+                ],
+            },
+            {
                 "name": "route/hedged",
                 "params": {"hedge_after_ms": 200},
                 "targets": [
@@ -128,9 +145,8 @@ def recovering(
         ],
         "api_keys": [{"name": "k", "key": API_KEY}],
     }
-    gw = start_gateway(tmp_path_factory.mktemp("recovering"), config)
-    yield gw
-    gw.stop()
+    with gateway_on(backend, tmp_path_factory.mktemp("recovering"), config) as gw:
+        yield gw
 
 
 def _script(fake_openai: FakeOpenAI, *others: Any, model: str = "fake-cut") -> None:
@@ -158,10 +174,30 @@ def test_cut_stream_is_continued_on_the_next_target(
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert finishes == ["stop"]
     usage = [c.usage for c in chunks if c.usage is not None]
-    assert len(usage) == 1 and usage[0].completion_tokens > 0
     continued = fake_backup.requests_for("/chat/completions")[-1].json()["messages"]
-    assert continued[-1]["role"] == "assistant" and TEXT.startswith(continued[-1]["content"])
-    assert 0 < len(continued[-1]["content"]) < len(TEXT)
+    partial = continued[-1]["content"]
+    assert continued[-1]["role"] == "assistant" and TEXT.startswith(partial)
+    assert 0 < len(partial) < len(TEXT)
+    # combined usage: the backup reports only its continuation (the fake counts len // 4); the
+    # caller is billed for the partial answer too, and not for it again as prompt
+    backup_completion = max(1, (len(TEXT) - len(partial)) // 4)
+    backup_prompt = sum(len(json.dumps(m)) // 4 for m in continued)
+    assert len(usage) == 1
+    assert backup_completion < usage[0].completion_tokens <= backup_completion + len(partial)
+    assert usage[0].prompt_tokens < backup_prompt
+    assert usage[0].total_tokens == backup_prompt + backup_completion  # moved from prompt to completion
+
+
+def test_a_candidate_that_refuses_the_prefill_is_skipped_for_the_next(
+    recovering: GatewayProcess, fake_openai: FakeOpenAI, fake_backup: FakeOpenAI, fake_anthropic: FakeAnthropic
+) -> None:
+    _script(fake_openai, (fake_anthropic, "claude-fake"))
+    text, chunks = _stream_text(recovering, "route/cut-refused-prefill")
+    assert text == TEXT
+    assert chunks[-1].model == "claude/claude-fake"
+    refused = fake_backup.requests_for("/chat/completions")
+    assert [r.json()["messages"][-1]["role"] for r in refused] == ["assistant"]  # one try, no retry of a 400
+    assert fake_anthropic.requests_for("/messages")[-1].json()["messages"][-1]["role"] == "assistant"
 
 
 def test_stalled_stream_is_continued_on_anthropic(
@@ -222,3 +258,21 @@ def test_hedging_answers_from_the_fast_target(
     assert raw.headers["x-polyroute-attempts"] == "2"
     assert len(fake_openai.requests_for("/chat/completions")) == 1
     assert len(fake_backup.requests_for("/chat/completions")) == 1
+
+
+def test_hedging_after_the_observed_p95_time_to_first_token(
+    recovering: GatewayProcess, fake_openai: FakeOpenAI, fake_backup: FakeOpenAI
+) -> None:
+    for _ in range(6):  # five samples make a p95; until then nothing is hedged
+        _, chunks = _stream_text(recovering, "route/hedged-p95")
+        assert chunks[-1].model == "primary5/gpt-fake"
+    assert fake_backup.requests_for("/chat/completions") == []
+    fake_openai.script("gpt-fake", {"delay_ms": 4000})  # the primary's next answer is far in its tail
+    started = time.monotonic()
+    raw = recovering.openai().chat.completions.with_raw_response.create(
+        model="route/hedged-p95", messages=[{"role": "user", "content": "race"}], stream=True
+    )
+    chunks = list(raw.parse())
+    assert time.monotonic() - started < 3
+    assert chunks[-1].model == "backup/gpt-fake"
+    assert raw.headers["x-polyroute-attempts"] == "2"

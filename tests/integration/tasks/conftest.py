@@ -18,6 +18,7 @@ from aiohttp import web
 
 from tests.conftest import base_config
 from tests.db_backends import BACKENDS, database_url
+from tests.fakes.async_jobs import FakeAsyncJobs
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import FakeServer
 from tests.gateway_process import API_KEY, GatewayProcess, start_gateway
@@ -65,11 +66,24 @@ class SlowUpstream(FakeServer):
         return web.json_response({**body, "choices": [choice], "usage": usage})
 
 
-def task_config(primary: FakeOpenAI, backup: FakeOpenAI, slow: SlowUpstream) -> dict[str, Any]:
+def task_config(
+    primary: FakeOpenAI, backup: FakeOpenAI, slow: SlowUpstream, jobs: FakeAsyncJobs | None = None
+) -> dict[str, Any]:
     config = base_config(primary, backup)
     models = [{"id": "slow-4000"}, {"id": "slow-8000"}]
     slowai = {"name": "slowai", "kind": "openai", "base_url": slow.base_url + "/v1", "api_key": "sk-slow-upstream"}
     config["providers"].append({**slowai, "timeout_s": 20, "models": models})
+    if jobs is not None:  # an upstream that answers 202 and is polled (async image APIs)
+        config["providers"].append(
+            {
+                "name": "asyncai",
+                "kind": "openai",
+                "base_url": jobs.base_url + "/v1",
+                "api_key": "sk-async-upstream",
+                "timeout_s": 5,
+                "models": [{"id": "async-image", "cost_per_image": 0.05}],
+            }
+        )
     config["api_keys"].append({"name": "other", "key": OTHER_KEY, "plan": "internal"})
     return config
 
@@ -136,16 +150,26 @@ def slow() -> Iterator[SlowUpstream]:
 
 
 @pytest.fixture(scope="package")
+def jobs() -> Iterator[FakeAsyncJobs]:
+    server = FakeAsyncJobs()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="package")
 def tasks_gw(
     backend: str,
     tmp_path_factory: pytest.TempPathFactory,
     fake_openai: FakeOpenAI,
     fake_backup: FakeOpenAI,
     slow: SlowUpstream,
+    jobs: FakeAsyncJobs,
 ) -> Iterator[GatewayProcess]:
     tmp = tmp_path_factory.mktemp(f"tasks-{backend}")
     with database_url(backend, tmp) as url:
-        gw = start_gateway(tmp, task_config(fake_openai, fake_backup, slow), env=TASK_ENV, database_url=url)
+        config = task_config(fake_openai, fake_backup, slow, jobs)
+        gw = start_gateway(tmp, config, env=TASK_ENV, database_url=url)
         try:
             yield gw
         finally:

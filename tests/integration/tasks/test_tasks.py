@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from tests.fakes.async_jobs import FakeAsyncJobs
 from tests.fakes.openai import FakeOpenAI
 from tests.gateway_process import API_KEY
 from tests.integration.tasks.conftest import OTHER_KEY, SlowUpstream, auth, chat, wait_for, wait_task
@@ -152,3 +153,45 @@ def test_prefer_respond_async_still_rejects_bad_calls_synchronously(http: httpx.
         assert "preference-applied" not in resp.headers
     after = http.get("/v1/tasks", params={"limit": 100}, headers=auth()).json()["data"]
     assert [t["id"] for t in after] == [t["id"] for t in before]  # nothing was queued
+
+
+def test_prefer_respond_async_keeps_the_callers_dialect(http: httpx.Client, fakes_reset: None) -> None:
+    """Messages and Responses calls become tasks too; results and problems stay in their dialect."""
+    prefer = {**auth(), "Prefer": "respond-async"}
+    body = {"model": "fakeai/gpt-fake", "max_tokens": 50, "messages": [{"role": "user", "content": "async msg"}]}
+    resp = http.post("/v1/messages", json=body, headers=prefer)
+    assert resp.status_code == 202, resp.text
+    done = wait_task(http, resp.json()["id"])
+    assert done["status"] == "succeeded" and done["endpoint"] == "/v1/messages"
+    assert done["result"]["type"] == "message" and done["result"]["content"][0]["text"].endswith("async msg")
+    failing = {**body, "model": "fakeai/fake-500"}
+    done = wait_task(http, http.post("/v1/messages", json=failing, headers=prefer).json()["id"])
+    assert done["status"] == "failed" and done["problem"]["code"] == "PROVIDER_ERROR"
+    assert done["problem"]["error"]["type"] == "api_error" and "details" in done["problem"]["error"]  # Anthropic's
+    resp = http.post("/v1/responses", json={"model": "backup/gpt-fake", "input": "async resp"}, headers=prefer)
+    assert resp.status_code == 202, resp.text
+    done = wait_task(http, resp.json()["id"])
+    assert done["status"] == "succeeded" and done["result"]["object"] == "response"
+    assert done["result"]["output"][-1]["content"][0]["text"].endswith("async resp")
+
+
+def test_an_asynchronous_upstream_is_polled_until_its_job_ends(http: httpx.Client, jobs: FakeAsyncJobs) -> None:
+    """An image API that answers 202 + Location: the worker polls it with the provider's credentials."""
+    jobs.reset()
+    body = {"model": "asyncai/async-image", "prompt": "a red fox", "polls": 2}
+    resp = http.post("/v1/tasks", json={"endpoint": "/v1/images/generations", "body": body}, headers=auth())
+    assert resp.status_code == 202, resp.text
+    done = wait_task(http, resp.json()["id"], timeout=30)
+    assert done["status"] == "succeeded", done
+    job_id = done["result"]["id"]
+    assert done["result"]["status"] == "completed"
+    assert done["result"]["output"]["url"].endswith(f"/files/{job_id}.mp4")
+    assert jobs.polls_of(job_id) == 3  # two "in_progress" answers, then the final one
+    polls = [r for r in jobs.received if r.method == "GET" and r.path == f"/v1/videos/{job_id}"]
+    assert len(polls) == 3 and all(r.headers["Authorization"] == "Bearer sk-async-upstream" for r in polls)
+    assert API_KEY not in str([dict(r.headers) for r in jobs.received])
+    failing = {"model": "asyncai/async-image", "prompt": "x", "polls": 1, "outcome": "failed", "style": "status_url"}
+    resp = http.post("/v1/tasks", json={"endpoint": "/v1/images/generations", "body": failing}, headers=auth())
+    done = wait_task(http, resp.json()["id"], timeout=30)
+    assert done["status"] == "failed" and done["problem"]["code"] == "PROVIDER_ERROR"
+    assert done["problem"]["job"]["error"]["message"] == "render crashed"

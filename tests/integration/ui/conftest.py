@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.db_backends import BACKENDS, gateway_on
 from tests.fakes.openai import FakeOpenAI
-from tests.gateway_process import ADMIN_KEY, API_KEY, GatewayProcess, start_gateway
+from tests.gateway_process import ADMIN_KEY, API_KEY, GatewayProcess
 
 UPSTREAM_SECRET = "sk-upstream-ui-test-secret-4f9a8b7c6d5e"
 ADMIN_PASSWORD = "admin-password-1234"
@@ -97,9 +98,19 @@ class UIGateway:
     user_ids: dict[str, str]
 
 
+@pytest.fixture(scope="package", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """One UI gateway per database, shared by the package's modules."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="package")
-def ui_gateway(tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI) -> Iterator[UIGateway]:
-    gw = start_gateway(Path(tmp_path_factory.mktemp("ui")), ui_config(fake_openai))
+def ui_gateway(backend: str, tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI) -> Iterator[UIGateway]:
+    with gateway_on(backend, Path(tmp_path_factory.mktemp("ui")), ui_config(fake_openai)) as gw:
+        yield _with_users(gw, fake_openai)
+
+
+def _with_users(gw: GatewayProcess, fake_openai: FakeOpenAI) -> UIGateway:
     ids: dict[str, str] = {}
     with gw.admin() as admin:
         for name, password, role, plan in (
@@ -110,8 +121,7 @@ def ui_gateway(tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI
             created = admin.post("/v1/users", json={"username": name, "password": password, "role": role, "plan": plan})
             assert created.status_code in (200, 201), created.text
             ids[name] = created.json()["id"]
-    yield UIGateway(gw, fake_openai, ids)
-    gw.stop()
+    return UIGateway(gw, fake_openai, ids)
 
 
 @pytest.fixture

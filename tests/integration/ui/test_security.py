@@ -169,6 +169,13 @@ def test_users_see_and_touch_only_their_own_keys(user_ui: UIClient, other_ui: UI
     assert "user1-private-key" not in other_ui.get("/ui/usage?group_by=key").text
     assert other_ui.post(f"/ui/keys/{key_id.group(1)}/revoke").status_code == 404
     assert other_ui.post(f"/ui/keys/{key_id.group(1)}/rotate").status_code == 404
+    assert other_ui.post(f"/ui/keys/{key_id.group(1)}/rename", {"name": "hijacked"}).status_code == 404
+    renamed = user_ui.post(f"/ui/keys/{key_id.group(1)}/rename", {"name": "  user1-renamed  "})
+    assert renamed.status_code == 303
+    listing = user_ui.get("/ui/keys").text
+    assert "user1-renamed" in listing and "Key renamed to &#39;user1-renamed&#39;" in listing
+    assert user_ui.post(f"/ui/keys/{key_id.group(1)}/rename", {"name": " "}).status_code == 303
+    assert "must be 1 to 200 characters" in user_ui.get("/ui/keys").text and "hijacked" not in listing
     limited = user_ui.post("/ui/keys", {"name": "greedy", "daily_requests": "5000"})
     assert limited.status_code == 403 and "above your plan" in limited.text
 

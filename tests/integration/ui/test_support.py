@@ -14,6 +14,7 @@ from app.ui_support.charts import line_chart, nice_max
 from app.ui_support.forms import plain_message, rows
 from app.ui_support.render import safe_next
 from app.ui_support.session import ADMIN_KEY_SUBJECT, SessionCodec
+from app.ui_support.templating import money
 from app.ui_support.throttle import LoginThrottle
 
 KEY = b"k" * 32
@@ -103,3 +104,14 @@ def test_chart_scales_and_gaps() -> None:
     assert chart.lines[0].path.startswith("M") and len(chart.lines[0].dots) == 1, "a lone point is drawn as a dot"
     assert not chart.empty and len(chart.buckets) == 4
     assert line_chart("Nothing", times, {"n": [0.0] * 4}, str).empty
+    clean = line_chart("Error rate", times, {"errors": [None, 0.0, 0.0, None]}, str, zero_is_data=True)
+    assert not clean.empty and clean.lines[0].path.count("L") == 1, "traffic without errors is a 0% line"
+    assert line_chart("Error rate", times, {"errors": [None] * 4}, str, zero_is_data=True).empty, "no traffic"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(None, "—"), (0, "$0"), (0.000036, "$0.000036"), (0.00012, "$0.00012"), (0.004, "$0.0040"), (12.5, "$12.50")],
+)
+def test_money_keeps_two_significant_digits_of_a_cheap_request(value: float | None, shown: str) -> None:
+    assert money(value) == shown

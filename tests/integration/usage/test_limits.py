@@ -96,3 +96,24 @@ def test_rate_limit_headers_on_streams_and_on_errors_after_admission(limited: Ga
     assert "x-ratelimit-remaining-tokens" in failed.headers
     unlimited = call(limited, KEYS["open"])
     assert unlimited.status_code == 200 and "x-ratelimit-limit-requests" not in unlimited.headers
+
+
+def test_vendor_passthrough_spends_the_same_budget_and_tokens(limited: GatewayProcess) -> None:
+    """/vendors/... is admitted by the caller's limits, and its answers count against them like any call."""
+    body = {"model": "gpt-fake", "messages": BODY["messages"]}
+    probe = call(limited, KEYS["open"]).json()["usage"]
+    tokens = probe["prompt_tokens"] + probe["completion_tokens"]
+    cost = (probe["prompt_tokens"] * 3.0 + probe["completion_tokens"] * 15.0) / 1e6
+    wait_fresh_window(10)
+    budget_key, _ = new_key(limited.base_url, limited.admin_key, monthly_budget_usd=cost * 1.5)
+    tpm_key, _ = new_key(limited.base_url, limited.admin_key, tpm=int(tokens * 1.5))
+    for key, code in ((budget_key, "BUDGET_EXCEEDED"), (tpm_key, "RATE_LIMITED")):
+        statuses = []
+        with limited.http() as http:
+            for _ in range(3):
+                resp = http.post(
+                    "/vendors/fakeai/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
+                )
+                statuses.append((resp.status_code, resp.headers.get("x-error-code")))
+                time.sleep(0.25)  # settling runs after the response has gone
+        assert statuses == [(200, None), (200, None), (429, code)]  # admitted while under 1.5 calls' worth

@@ -135,6 +135,10 @@ def test_request_log_rows_attempts_and_cursor(world: World) -> None:
         assert len(seen) == len(set(seen)) == 8
         offset = admin.get("/v1/requests", params={"limit": 3, "offset": 3}).json()["data"]
         assert [r["id"] for r in offset] == seen[3:6]
+        one = admin.get(f"/v1/requests/{routed['id']}")  # one request, as the log lists it
+        assert one.status_code == 200 and one.json() == routed
+        missing = admin.get("/v1/requests/req_0000000000000000000000ff")
+        assert missing.status_code == 404 and missing.headers["x-error-code"] == "NOT_FOUND"
         used = admin.get(f"/v1/api-keys/{b}").json()["last_used_at"]
         assert used is not None  # written by the usage writer, once per key and flush
 
@@ -187,12 +191,20 @@ def test_who_sees_what(world: World) -> None:
         assert {r["key_id"] for r in user.get("/v1/requests").json()["data"]} == {ann}
         assert user.get("/v1/usage", params={"key_id": a}).status_code == 404
         assert user.get("/v1/requests", params={"key_id": a}).status_code == 404
+        own = user.get("/v1/requests").json()["data"][0]["id"]
+        assert user.get(f"/v1/requests/{own}").json()["key_id"] == ann
+    with world.admin() as admin:
+        foreign = admin.get("/v1/requests", params={"key_id": a}).json()["data"][0]["id"]
+    with world.client(world.user_token) as user:
+        assert user.get(f"/v1/requests/{foreign}").status_code == 404  # another user's request: not there
+    with world.client(world.keys["a"]["key"]) as key_a:
+        assert key_a.get(f"/v1/requests/{foreign}").status_code == 403  # the log is not for inference keys
     with world.admin() as admin:
         assert len(admin.get("/v1/usage", params={"group_by": "key"}).json()["data"]) == 3
         assert admin.get("/v1/requests", params={"key_id": ann}).json()["data"][0]["key_id"] == ann
 
 
-@pytest.mark.parametrize("path", ["/v1/usage", "/v1/usage/series", "/v1/requests"])
+@pytest.mark.parametrize("path", ["/v1/usage", "/v1/usage/series", "/v1/requests", "/v1/requests/req_x"])
 def test_credentials_are_required(world: World, path: str) -> None:
     for token, status in ((None, 401), ("sk-poly-not-a-key-0000000000", 401), ("a.b.c", 401)):
         with world.client(token) as client:

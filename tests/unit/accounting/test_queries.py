@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -96,6 +97,12 @@ async def test_request_log_pages_by_offset_and_by_cursor(db: str, tmp_path: Path
     assert {r.key_id for r in scoped.data} == {"key_a"} and len(scoped.data) == 20
     with pytest.raises(InvalidRequestError):
         decode_cursor("not-a-cursor")
+    nul = base64.urlsafe_b64encode(b"1700000000000000|req_\x00x").decode()  # Postgres text cannot hold NUL
+    with pytest.raises(InvalidRequestError):
+        decode_cursor(nul)
+    # The crafted cursor is a 400 through the query as well, on both backends, never a driver error.
+    with pytest.raises(InvalidRequestError):
+        await request_log(UsageFilter(), limit=5, cursor=nul)
 
 
 async def test_series_zero_fills_and_breaks_down(db: str, tmp_path: Path) -> None:

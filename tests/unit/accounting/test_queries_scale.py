@@ -70,9 +70,14 @@ async def bound(year_db: str) -> str:
 
 
 async def timed(call: Awaitable[Any]) -> tuple[Any, float]:
-    start = time.perf_counter()
+    """CPU seconds the query cost this process (SQLite runs in aiosqlite's thread, which this counts).
+
+    CPU, not wall-clock time: the budget is there to catch full scans, and on a shared two-core
+    machine the wall clock mostly measures the other jobs.
+    """
+    start = time.process_time()
     result = await call
-    return result, time.perf_counter() - start
+    return result, time.process_time() - start
 
 
 async def test_a_year_of_rows_answers_fast(bound: str) -> None:
@@ -93,7 +98,7 @@ async def test_a_year_of_rows_answers_fast(bound: str) -> None:
     for name, call in checks:
         result, seconds = await timed(call)
         assert result, name
-        assert seconds < 1.0, f"{name} took {seconds:.2f}s"
+        assert seconds < 1.0, f"{name} took {seconds:.2f}s of CPU"
     hour = await series("hour", now=NOW)
     assert sum(p.requests for p in hour.points) > RAW_ROWS // 20 * 0.85  # 55 of the last 60 minutes
     year = await usage_summary(UsageFilter(), ["day"])

@@ -63,6 +63,23 @@ def test_scores_ewma_window_and_probe() -> None:
     assert h.snapshot("p/m").breaker == "closed"
 
 
+def test_passing_probe_half_opens_a_breaker_the_model_opened() -> None:
+    clock = Clock()
+    h = HealthRegistry(clock, breaker_threshold=2, breaker_cooldown_s=30)
+    h.record_failure("p/m", 100)
+    h.record_failure("p/m", 100)
+    assert h.snapshot("p/m").breaker == "open"
+    h.probe_result("p/m", ok=True)  # GET /models answers; the model's own 500s are not disproved
+    assert h.snapshot("p/m").breaker == "half-open"
+    assert h.allow("p/m") is True and h.allow("p/m") is False  # one trial request, not all traffic
+    h.record_failure("p/m", 100)  # the trial fails: open again for a full cool-down
+    assert h.snapshot("p/m").breaker == "open"
+    h.probe_result("p/m", ok=True)
+    assert h.allow("p/m") is True
+    h.record_success("p/m", 50)
+    assert h.snapshot("p/m").breaker == "closed"
+
+
 def test_timeouts_count_against_ttft() -> None:
     h = HealthRegistry(Clock(), alpha=1.0)
     h.record_success("p/m", 10, ttft_ms=10)

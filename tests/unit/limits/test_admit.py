@@ -79,6 +79,18 @@ async def test_daily_cap_resets_at_utc_midnight() -> None:
     await refused(lim, k)
 
 
+async def test_requests_today_reads_the_counter_the_cap_enforces() -> None:
+    lim, clock = limiter(datetime(2026, 3, 1, 23, 59, 30, tzinfo=UTC))
+    k = key(PlanSpec(name="p", daily_requests=5))
+    assert await lim.requests_today(k.id) == 0
+    for _ in range(3):
+        await lim.admit(k)
+    assert await lim.requests_today(k.id) == 3
+    assert await lim.requests_today("key_other") == 0
+    clock.at(datetime(2026, 3, 2, 0, 0, 1, tzinfo=UTC))  # a new UTC day
+    assert await lim.requests_today(k.id) == 0
+
+
 async def test_request_headers_report_the_tighter_of_rpm_and_the_day_cap() -> None:
     lim, _ = limiter(datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC))
     k = key(PlanSpec(name="p", rpm=10, daily_requests=3))

@@ -127,6 +127,9 @@ def test_rejections_and_gauges(metrics: GatewayMetrics, registry: CollectorRegis
         usage_write_lag_s=lambda: 1.5,
         breaker_states=lambda: [("openai/gpt-x", "open"), ("openai/gpt-y", "half-open"), ("b/m", "closed")],
         inflight=lambda: 2,
+        task_queue_depth=lambda: 5,
+        upstream_connections=lambda: 4,
+        loop_tasks=lambda: 9,
     )
     metrics.sample(sources)
     assert _value(registry, "polyroute_rejected_total", reason="AUTHENTICATION_ERROR") == 1
@@ -134,7 +137,9 @@ def test_rejections_and_gauges(metrics: GatewayMetrics, registry: CollectorRegis
     assert _value(registry, "polyroute_usage_spool_pending") == 3
     assert _value(registry, "polyroute_usage_write_lag_seconds") == 1.5
     assert _value(registry, "polyroute_inflight_requests") == 2
-    assert _value(registry, "polyroute_task_queue_depth") == 0
+    assert _value(registry, "polyroute_task_queue_depth") == 5
+    assert _value(registry, "polyroute_upstream_connections_in_use") == 4
+    assert _value(registry, "polyroute_event_loop_tasks") == 9
     assert _value(registry, "polyroute_breaker_state", provider="openai", model="gpt-x") == 2
     assert _value(registry, "polyroute_breaker_state", provider="openai", model="gpt-y") == 1
     assert _value(registry, "polyroute_breaker_state", provider="b", model="m") == 0

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from app.gateway.endpoints import pending_reply
 from app.tasks.poller import JobFailedError, PendingJob, Poller, PollTimeoutError, pending_job
 from tests.fakes.async_jobs import FakeAsyncJobs
 
@@ -117,3 +119,16 @@ def test_pending_job_recognises_only_unfinished_jobs_with_a_status_url() -> None
     assert job == PendingJob("https://api.example.com/v1/jobs/r", "r", "in_progress")
     job = pending_job(202, {"Operation-Location": "https://other.example/op/1"}, None, base)
     assert job == PendingJob("https://other.example/op/1", None, None)
+
+
+def test_a_location_only_202_keeps_its_status_url_through_the_pipeline() -> None:
+    """pending_reply copies the Location header into the body, which is all the task worker sees."""
+    raw = b'{"id": "job_1", "object": "image"}'
+    body = json.loads(pending_reply(raw, {"Location": "/v1/jobs/job_1", "Content-Type": "application/json"}))
+    assert body == {"id": "job_1", "object": "image", "status_url": "/v1/jobs/job_1", "status": "queued"}
+    job = pending_job(200, {}, body, "https://api.example/v1/")
+    assert job is not None and job.status_url == "https://api.example/v1/jobs/job_1" and job.job_id == "job_1"
+    with_url = b'{"id": "j", "status": "in_progress", "urls": {"get": "https://api.example/j"}}'
+    assert pending_reply(with_url, {"location": "/elsewhere"}) == with_url  # the body already says where
+    assert pending_reply(b"not json", {"location": "/x"}) == b"not json"
+    assert pending_reply(b'{"id": "j"}', {}) == b'{"id": "j"}'  # nowhere to poll: left as it came

@@ -21,6 +21,7 @@ from app.translate.responses import (
     has_web_search,
     response_to_history,
     responses_request_to_chat,
+    with_canonical_call_ids,
 )
 from tests.fakes.openai_responses import FakeOpenAIWithResponses, sse_events
 
@@ -156,6 +157,32 @@ def test_sloppy_call_ids_and_consecutive_calls_merge_into_one_message() -> None:
         {"role": "tool", "tool_call_id": "a", "content": '{"ok": true}'},
         {"role": "tool", "tool_call_id": "b", "content": ""},
     ]
+
+
+def test_call_ids_are_spelled_call_id_for_a_native_upstream() -> None:
+    body = {
+        "model": "m",
+        "input": [
+            {"role": "user", "content": "go"},
+            {"type": "function_call", "id": "fc_1", "call_id": "a", "name": "f", "arguments": "{}"},
+            {"type": "function_call", "callId": "b", "name": "g", "arguments": "{}"},
+            {"type": "function_call_output", "callId": "a", "output": "x"},
+            {"type": "function_call_output", "id": "b", "output": "y"},
+        ],
+    }
+    fixed = with_canonical_call_ids(body)
+    assert fixed["input"] == [
+        body["input"][0],
+        body["input"][1],  # already right: the item id stays, the call id wins
+        {"type": "function_call", "call_id": "b", "name": "g", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "a", "output": "x"},
+        {"type": "function_call_output", "call_id": "b", "output": "y"},
+    ]
+    assert body["input"][2] == {"type": "function_call", "callId": "b", "name": "g", "arguments": "{}"}  # not mutated
+    clean = {"model": "m", "input": [body["input"][1]]}
+    assert with_canonical_call_ids(clean) is clean  # nothing to fix: no copy
+    with pytest.raises(InvalidRequestError, match=r"input\[0\]\.call_id"):
+        with_canonical_call_ids({"input": [{"type": "function_call_output", "output": "x"}]})
 
 
 def test_tools_choice_and_sampling_parameters() -> None:
@@ -840,5 +867,12 @@ def test_fake_tool_round_trip_and_previous_response(fake_responses: FakeOpenAIWi
     outputs = [{"type": "function_call_output", "call_id": c.call_id, "output": c.arguments} for c in calls]
     second = client.responses.create(model="fake-tool", input=outputs, previous_response_id=first.id)
     assert second.output_text == 'Tool results: {"city": "Paris"} | {"city": "Tokyo"}'
+    # Like OpenAI, the fake refuses other spellings of call_id and outputs without their call.
+    sloppy = [{"type": "function_call_output", "callId": "call_weather_1", "output": "x"}]
+    with pytest.raises(openai.BadRequestError, match="callId"):
+        client.responses.create(model="fake-tool", input=sloppy, previous_response_id=first.id)
+    orphan = [{"type": "function_call_output", "call_id": "call_nowhere", "output": "x"}]
+    with pytest.raises(openai.BadRequestError, match="No tool call found"):
+        client.responses.create(model="fake-tool", input=orphan)
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="gpt-fake", input="x", previous_response_id="resp_missing")

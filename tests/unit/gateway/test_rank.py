@@ -1,0 +1,66 @@
+"""rank_targets: a route's candidates, priced and health-stamped, in its strategy's order."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from app.catalog.specs import Limits, ModelSpec, PlanSpec, RouteParams, TargetSpec
+from app.errors import ModelNotAllowedError, ServiceUnavailableError
+from app.gateway.rank import rank_targets
+from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ProviderEntry, ResolvedModel, RouteEntry
+from app.health.scores import HealthRegistry
+
+
+def _provider(name: str, price: float) -> ProviderEntry:
+    return ProviderEntry(
+        id=f"cfg-{name}",
+        name=name,
+        kind="openai",
+        base_url="http://127.0.0.1:9/v1",
+        api_key=None,
+        enabled=True,
+        timeout_s=5,
+        first_token_timeout_s=None,
+        stall_timeout_s=None,
+        models={"m": ModelSpec(id="m", input_cost_per_mtok=price, output_cost_per_mtok=price)},
+        headers={},
+    )
+
+
+SNAPSHOT = CatalogSnapshot(1, {"dear": _provider("dear", 10.0), "cheap": _provider("cheap", 0.1)}, {}, {}, {}, {}, {})
+TARGETS = (TargetSpec("dear", "m", priority=0), TargetSpec("cheap", "m", priority=1))
+
+
+def _rank(strategy: str, plan: PlanSpec | None = None, inner: str | None = None) -> list[str]:
+    route = RouteEntry("route/r", strategy, RouteParams(inner=inner), TARGETS)
+    key = KeyRecord("key_1", "k", "sk-poly-abcd", plan, None, Limits(), None)
+    targets, _ = rank_targets(
+        ResolvedModel("route/r", route, TARGETS),
+        SNAPSHOT,
+        key,
+        HealthRegistry(),
+        estimated_prompt_tokens=10,
+        max_output_tokens=10,
+        stream=False,
+        rng=random.Random(1),
+    )
+    return [t.key for t in targets]
+
+
+def test_the_routes_strategy_orders_the_targets() -> None:
+    assert _rank("priority-fallback") == ["dear/m", "cheap/m"]
+    assert _rank("cost-based") == ["cheap/m", "dear/m"]  # prices come from the provider's model spec
+
+
+def test_plan_gated_with_nothing_allowed_is_model_not_allowed() -> None:
+    assert _rank("plan-gated", PlanSpec("free", targets=["cheap/*"])) == ["cheap/m"]
+    with pytest.raises(ModelNotAllowedError):
+        _rank("plan-gated", PlanSpec("none", targets=["elsewhere/*"]))
+
+
+@pytest.mark.parametrize(("strategy", "inner"), [("gone", None), ("plan-gated", "gone")])
+def test_a_strategy_missing_at_run_time_is_a_503_naming_the_route(strategy: str, inner: str | None) -> None:
+    with pytest.raises(ServiceUnavailableError, match=r"route/r.*unknown strategy 'gone'"):
+        _rank(strategy, inner=inner)
