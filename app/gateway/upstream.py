@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -129,6 +129,21 @@ def _inproc(req: UpstreamRequest) -> _InprocResponse:
     return _InprocResponse(status, body, frames)
 
 
+class _AbortingConnector(aiohttp.TCPConnector):
+    """Drops a connection at once when it is closed with request bytes still unsent.
+
+    asyncio's `transport.close()` first flushes what is buffered, so an upstream that reads our body
+    slowly (slowloris toward us) would keep the socket open for minutes after we gave up on it.
+    """
+
+    def _release(self, key: Any, protocol: Any, *, should_close: bool = False) -> None:
+        transport = protocol.transport
+        closing = should_close or protocol.should_close or self._force_close
+        if closing and transport is not None and transport.get_write_buffer_size():
+            protocol.abort()  # close() in the base class is then a no-op
+        super()._release(key, protocol, should_close=should_close)
+
+
 class UpstreamPool:
     """One pooled aiohttp session per provider, created on first use and closed at shutdown."""
 
@@ -140,7 +155,7 @@ class UpstreamPool:
     def _session(self, provider: str) -> aiohttp.ClientSession:
         session = self._sessions.get(provider)
         if session is None or session.closed:
-            connector = aiohttp.TCPConnector(
+            connector = _AbortingConnector(
                 limit=0,
                 limit_per_host=self._limit_per_host,
                 keepalive_timeout=self._keepalive_s,

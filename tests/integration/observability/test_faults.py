@@ -169,12 +169,14 @@ def test_malformed_sse_frame_is_skipped_and_the_answer_completes(gw: GatewayProc
 def test_upstream_slow_to_read_the_request_times_out(
     gw: GatewayProcess, faulty: Faulty, idle_tasks: float, run: int
 ) -> None:
-    """Slowloris toward us: a 4 MB body the upstream reads at 10 KB/s; the timeout covers the send too."""
+    """Slowloris toward us: a 16 MB body (more than loopback socket buffers hold) the upstream reads at
+    10 KB/s; the timeout covers the send too, and giving up drops the connection instead of flushing the
+    rest for minutes."""
     slow = faulty["slow-read"]
     accepted_before = slow.accepted
     started = time.monotonic()
     resp = httpx.post(
-        gw.v1 + "/chat/completions", json=_chat("slow/gpt-fake", content="x" * 4_000_000), headers=AUTH, timeout=30
+        gw.v1 + "/chat/completions", json=_chat("slow/gpt-fake", content="x" * 16_000_000), headers=AUTH, timeout=30
     )
     _problem(resp, 504, "PROVIDER_TIMEOUT")
     assert time.monotonic() - started < TIMEOUT_S + 3
