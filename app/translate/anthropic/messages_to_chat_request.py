@@ -182,7 +182,8 @@ def _function_tool(tool: Any, model: Any) -> dict[str, Any]:
 def _copy_reasoning(body: dict[str, Any], out: dict[str, Any]) -> None:
     thinking = body.get("thinking")
     if isinstance(thinking, dict) and thinking.get("type") == "enabled":
-        budget = int(thinking.get("budget_tokens") or 0)
+        budget = thinking.get("budget_tokens")
+        budget = budget if isinstance(budget, int) else 0
         out["reasoning_effort"] = "low" if budget < 4096 else "medium" if budget < 16384 else "high"
     effort = (body.get("output_config") or {}).get("effort")
     if isinstance(effort, str) and effort in _EFFORT:

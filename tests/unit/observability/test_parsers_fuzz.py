@@ -33,18 +33,24 @@ def _tokenizer_loaded() -> None:
         count_tokens("warm up")
 
 
+def _refused_with_a_4xx(exc: GatewayError) -> None:
+    assert 400 <= exc.status_code < 500, f"{type(exc).__name__} {exc.status_code}: {exc.detail}"
+    assert exc.detail
+
+
 def _parsed_or_refused(parse: object, *args: object) -> None:
-    refused: GatewayError | None = None
     try:
         parsed = parse(*args)  # type: ignore[operator]
     except GatewayError as exc:
-        refused = exc
-    if refused is not None:
-        assert 400 <= refused.status_code < 500, f"{type(refused).__name__} {refused.status_code}: {refused.detail}"
-        assert refused.detail
+        _refused_with_a_4xx(exc)
         return
     assert isinstance(parsed, Parsed)
     assert isinstance(parsed.model, str) and isinstance(parsed.stream, bool)
+    if parsed.hub_chat is not None:  # the translation every non-native upstream starts from
+        try:
+            assert isinstance(parsed.hub_chat(), dict)
+        except GatewayError as exc:
+            _refused_with_a_4xx(exc)
 
 
 def test_every_json_route_is_fuzzed() -> None:
