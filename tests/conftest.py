@@ -261,8 +261,24 @@ def fakes_reset(
         fake.reset()
 
 
+SERIAL = (
+    "tests/e2e_real/",  # a real model on the CPU
+    "tests/unit/limits/test_burst.py",  # thousands of store answers, each within a timeout
+    "tests/unit/accounting/test_queries_scale.py",  # query-time budgets over a year of rows
+    "tests/integration/ui/test_page_speed.py",  # page render budgets
+    "tests/integration/test_bench_smoke.py",  # the benchmark, load included
+)
+"""Modules that time themselves or load the CPU: `serial`, so ./scripts/test runs them alone after the
+parallel phase, where neighbours cannot slow them down or be slowed down by them."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects on the mark
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    del config, items
+    root = Path(str(config.rootpath))
+    for item in items:
+        where = Path(str(item.path)).relative_to(root).as_posix()
+        if where.startswith(SERIAL):
+            item.add_marker(pytest.mark.serial)
 
 
 def artifacts_dir() -> Path:

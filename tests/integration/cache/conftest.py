@@ -13,13 +13,14 @@ from tests.db_backends import gateway_on
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.openai import FakeOpenAI
 from tests.gateway_process import API_KEY, GatewayProcess
-from tests.integration.usage.redis_server import shared_redis_url
+from tests.integration.usage.redis_server import shared_redis_url, worker_redis_db
 
 OTHER_KEY = "sk-poly-cache-other-0123456789abcdef"
 OPTED_IN_KEY = "sk-poly-cache-optin-0123456789abcdef"
 NO_CACHE_PLAN_KEY = "sk-poly-cache-noplan-0123456789abcde"
 LIMITED_KEY = "sk-poly-cache-rpm-0123456789abcdefgh"
 CACHE_DB = 9
+"""Base database index on the shared Redis; each xdist worker adds its number (`worker_redis_db`)."""
 PRICED = {"input_cost_per_mtok": 1.0, "output_cost_per_mtok": 2.0, "context_window": 128000}
 
 
@@ -102,7 +103,7 @@ def cached(
     env = {"POLYROUTE_CACHE_BACKEND": kind, "POLYROUTE_LIMITS_BACKEND": "memory"}
     redis_url = None
     if kind == "redis":
-        redis_url = shared_redis_url().rsplit("/", 1)[0] + f"/{CACHE_DB}"
+        redis_url = shared_redis_url().rsplit("/", 1)[0] + f"/{worker_redis_db(CACHE_DB)}"
         env["POLYROUTE_REDIS_URL"] = redis_url
         _flush_cache_keys(redis_url)
     tmp = tmp_path_factory.mktemp(f"cache-{kind}")

@@ -27,7 +27,7 @@ from tests.db_backends import database_url
 from tests.fakes.openai import FakeOpenAI
 from tests.gateway_process import GatewayProcess, start_gateway
 from tests.integration.usage.harness import PRICE, fetch, run_async, usage_config
-from tests.integration.usage.redis_server import shared_redis_url
+from tests.integration.usage.redis_server import shared_redis_url, worker_redis_db
 
 __all__ = [
     "SECRET_KEY",
@@ -169,7 +169,7 @@ def forget_counters(redis_url: str, database_url: str) -> None:
 def scaleout_redis_url() -> str:
     """The shared Redis (mandatory under CI=true), on this package's database index."""
     parts = urlsplit(shared_redis_url())
-    return urlunsplit(parts._replace(path=f"/{REDIS_DB}"))
+    return urlunsplit(parts._replace(path=f"/{worker_redis_db(REDIS_DB)}"))
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 from tests.fakes.server import free_port
 
-__all__ = ["SHARED_REDIS_URL", "PrivateRedis", "shared_redis_url"]
+__all__ = ["SHARED_REDIS_URL", "PrivateRedis", "shared_redis_url", "worker_redis_db"]
 
 SHARED_REDIS_URL = os.environ.get("POLYROUTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -34,6 +34,18 @@ def _reachable(host: str, port: int) -> bool:
             return sock.recv(16).startswith(b"+PONG")
     except OSError:
         return False
+
+
+def worker_redis_db(base: int) -> int:
+    """`base` plus this pytest-xdist worker's number, so parallel workers never share a database index.
+
+    Packages that wipe their keys between modules (the response cache) must not wipe another worker's.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    db = base + int(worker.removeprefix("gw"))
+    if db > 15:
+        raise RuntimeError(f"Redis has 16 databases; {worker} would need database {db}")
+    return db
 
 
 def shared_redis_url() -> str:
