@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from app.catalog.specs import Limits, PlanSpec
 from app.errors import (
@@ -61,18 +62,24 @@ class Windows:
 
     @classmethod
     def at(cls, now: float) -> Windows:
-        moment = datetime.fromtimestamp(now, UTC)
         minute = int(now // 60)
-        tomorrow = datetime(moment.year, moment.month, moment.day, tzinfo=UTC) + timedelta(days=1)
-        next_month = datetime(moment.year + moment.month // 12, moment.month % 12 + 1, 1, tzinfo=UTC)
+        day, day_end, month, month_end = _calendar(int(now // 86400))
         return cls(
             minute=minute,
             minute_left=(minute + 1) * 60 - now,
-            day=moment.strftime("%Y%m%d"),
-            day_left=tomorrow.timestamp() - now,
-            month=moment.strftime("%Y%m"),
-            month_left=next_month.timestamp() - now,
+            day=day,
+            day_left=day_end - now,
+            month=month,
+            month_left=month_end - now,
         )
+
+
+@functools.lru_cache(maxsize=4)
+def _calendar(day_number: int) -> tuple[str, float, str, float]:
+    """A UTC day's name and end, its month's name and end: datetime work done once a day, not per request."""
+    moment = datetime.fromtimestamp(day_number * 86400, UTC)
+    next_month = datetime(moment.year + moment.month // 12, moment.month % 12 + 1, 1, tzinfo=UTC)
+    return moment.strftime("%Y%m%d"), (day_number + 1) * 86400.0, moment.strftime("%Y%m"), next_month.timestamp()
 
 
 @dataclass(frozen=True, slots=True)
