@@ -10,7 +10,6 @@ them to stderr. A log call on the request path therefore costs a record and a de
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import re
 import sys
@@ -19,6 +18,8 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from typing import Any, Literal, TextIO
+
+import msgspec
 
 from app.observability.context import current_request
 
@@ -129,6 +130,10 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and k not in ("request_id", "trace_id")}
 
 
+_encode = msgspec.json.Encoder(enc_hook=str).encode
+"""A few times faster than json.dumps; the writer thread formats while holding the GIL."""
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, message, request_id, trace_id, extra fields, exc."""
 
@@ -149,7 +154,7 @@ class JsonFormatter(logging.Formatter):
             doc["exc"] = record.exc_text
         if record.stack_info:
             doc["stack"] = record.stack_info
-        return json.dumps(doc, default=str, ensure_ascii=False)
+        return _encode(doc).decode()
 
 
 class TextFormatter(logging.Formatter):
