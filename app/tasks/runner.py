@@ -103,12 +103,11 @@ class TaskRunner:
         await _cancel(dispatch)
         if self._running:
             await asyncio.wait(list(self._running.values()), timeout=timeout)
-        leftover = list(self._running)
         await _cancel(list(self._running.values()))
         try:
-            await store.release(self.worker_id, leftover)
+            await store.release(self.worker_id)
         except Exception:
-            log.exception("could not requeue %d interrupted tasks; their leases will lapse", len(leftover))
+            log.exception("could not requeue the interrupted tasks; their leases will lapse")
         await _cancel([*self._loops, *self._background])
         if self._client is not None:
             await self._client.aclose()

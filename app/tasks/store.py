@@ -270,10 +270,13 @@ async def cancel(task_id: str, key_id: str, *, worker: str, retention_s: float, 
     raise ConflictError(f"Task '{task_id}' has already {found.status}; only a queued or running task can be cancelled")
 
 
-async def release(worker: str, task_ids: list[str]) -> None:
-    """Give running tasks back to the queue (graceful shutdown): the interrupted run does not count."""
-    if not task_ids:
-        return
+async def release(worker: str) -> None:
+    """Give every task `worker` still holds back to the queue (graceful shutdown, after its runs ended).
+
+    All of them, not only the runs it knows of: a claim cancelled by the shutdown may have committed
+    in the database before the cancellation reached it, and that row would wait out its lease.
+    The interrupted run does not count as an attempt.
+    """
     await (
         TaskRow.update(
             {
@@ -283,7 +286,7 @@ async def release(worker: str, task_ids: list[str]) -> None:
                 TaskRow.attempts: TaskRow.attempts - 1,
             }
         )
-        .where((TaskRow.locked_by == worker) & (TaskRow.status == "running") & TaskRow.id.is_in(task_ids))
+        .where((TaskRow.locked_by == worker) & (TaskRow.status == "running"))
         .run()
     )
 

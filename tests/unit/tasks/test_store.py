@@ -168,11 +168,28 @@ async def test_a_dead_replicas_webhook_is_claimed_by_one_other(task_db: str) -> 
 async def test_release_requeues_without_counting_the_attempt(task_db: str) -> None:
     task = await _create()
     await store.claim("w1", LEASE)
-    await store.release("w2", [task.id])  # not theirs
+    await store.release("w2")  # not theirs
     assert (await _row(task.id))["status"] == "running"
-    await store.release("w1", [task.id])
+    await store.release("w1")
     row = await _row(task.id)
     assert (row["status"], row["attempts"], row["locked_by"]) == ("queued", 0, None)
+
+
+async def test_release_requeues_every_running_task_of_the_worker_and_nothing_else(task_db: str) -> None:
+    """Shutdown may have cancelled a claim whose row was already taken: that row must come back too."""
+    mine = [await _create(), await _create()]
+    theirs = await _create()
+    done = await _create(webhook_url="http://hooks.example/x")
+    for worker in ("w1", "w1", "w2", "w1"):
+        await store.claim(worker, LEASE)
+    await store.complete(
+        done.id, "w1", status="succeeded", result={}, problem=None, webhook=True, retention_s=60, lease_s=LEASE
+    )
+    await store.release("w1")
+    assert [(await _row(t.id))["status"] for t in mine] == ["queued", "queued"]
+    assert (await _row(theirs.id))["locked_by"] == "w2"
+    finished = await _row(done.id)  # its webhook is still owed by w1
+    assert (finished["status"], finished["locked_by"]) == ("succeeded", "w1")
 
 
 async def test_list_pages_newest_first_filters_by_status_and_owner(task_db: str) -> None:
