@@ -91,7 +91,9 @@ def _warn_about_state(settings: Settings) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
-        settings = load_settings(os.environ, args.config, host=args.host, port=args.port, workers=args.workers)
+        settings = load_settings(
+            os.environ, args.config, host=args.host, port=args.port, workers=args.workers, server=args.server
+        )
         cfg = _load(settings)
     except (ConfigFileError, ValueError, msgspec.ValidationError) as exc:
         return _fail(str(exc))
@@ -105,12 +107,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
             remove_multiproc_dir(metrics_dir)
         return _fail(f"cannot prepare the database at {settings.database_url}: {exc}", 1)
 
+    os.environ[SETTINGS_ENV] = msgspec.json.encode(settings).decode()
+    print(
+        f"Polyroute serving on http://{settings.host}:{settings.port}/v1 "
+        f"(workers: {settings.workers}, server: {settings.server})",
+        flush=True,
+    )
+    try:
+        (_serve_uvicorn if settings.server == "uvicorn" else _serve_granian)(settings)
+    finally:
+        if own_metrics_dir:
+            remove_multiproc_dir(metrics_dir)
+    return 0
+
+
+def _serve_granian(settings: Settings) -> None:
     from granian import Granian
     from granian.constants import Interfaces, Loops
 
-    os.environ[SETTINGS_ENV] = msgspec.json.encode(settings).decode()
-    print(f"Polyroute serving on http://{settings.host}:{settings.port}/v1 (workers: {settings.workers})", flush=True)
-    server = Granian(
+    Granian(
         "app.main:worker_app",
         factory=True,
         address=settings.host,
@@ -121,13 +136,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_access=False,
         backlog=2048,
         workers_kill_timeout=int(settings.drain_timeout_s) + 5,
+    ).serve()
+
+
+def _serve_uvicorn(settings: Settings) -> None:
+    import signal
+
+    import uvicorn
+
+    # uvicorn re-raises the signal that stopped it once it has drained, with the handler it found in
+    # place: a no-op one makes a graceful stop exit 0, as it does under granian.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+
+    uvicorn.run(
+        "app.main:worker_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",  # our own access log and JSON logs say what happened
+        server_header=False,
+        backlog=2048,
+        timeout_graceful_shutdown=int(settings.drain_timeout_s) + 5,
     )
-    try:
-        server.serve()
-    finally:
-        if own_metrics_dir:
-            remove_multiproc_dir(metrics_dir)
-    return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -162,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int)
+    serve.add_argument("--server", choices=["granian", "uvicorn"], help="HTTP server (default granian)")
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema")

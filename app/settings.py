@@ -32,6 +32,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    server: Literal["granian", "uvicorn"] = "granian"
+    """The HTTP server: granian (more requests per core) or uvicorn with httptools (less added
+    latency at moderate rates); README "Performance" has the measurements."""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     """Inference request bodies above this are refused with 413 before being read whole."""
     drain_timeout_s: float = 30.0
@@ -118,6 +121,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "POLYROUTE_HOST": ("host", str),
     "POLYROUTE_PORT": ("port", int),
     "POLYROUTE_WORKERS": ("workers", int),
+    "POLYROUTE_SERVER": ("server", str),
     "POLYROUTE_MAX_BODY_BYTES": ("max_body_bytes", int),
     "POLYROUTE_DRAIN_TIMEOUT_S": ("drain_timeout_s", float),
     "POLYROUTE_CATALOG_POLL_S": ("catalog_poll_s", float),

@@ -80,9 +80,14 @@ def test_config_env_expansion_and_idempotent_reapply(tmp_path: Path, fake_openai
             assert gw.stop() == 0
 
 
-def test_sigterm_lets_in_flight_streams_finish(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
-    gw = start_gateway(tmp_path, base_config(fake_openai, fake_openai))
+@pytest.mark.parametrize("server", ["granian", "uvicorn"])
+def test_sigterm_lets_in_flight_streams_finish(tmp_path: Path, fake_openai: FakeOpenAI, server: str) -> None:
+    """Under either HTTP server (`POLYROUTE_SERVER`): it serves, and SIGTERM drains before exiting."""
+    gw = start_gateway(tmp_path, base_config(fake_openai, fake_openai), env={"POLYROUTE_SERVER": server})
+    assert f"server: {server}" in gw.log()
     fake_openai.reset()
+    answer = gw.openai().chat.completions.create(model="fakeai/gpt-fake", messages=[{"role": "user", "content": "hi"}])
+    assert answer.choices[0].message.content and answer.usage is not None
     fake_openai.script("gpt-fake", {"chunks": 12, "chunk_delay_ms": 150})
     lines: list[str] = []
     started = threading.Event()
