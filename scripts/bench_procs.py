@@ -124,10 +124,12 @@ def proc_stats(root: int, pids: list[int] | None = None) -> ProcStats:
         cpu += (int(fields[11]) + int(fields[12])) / TICK  # fields 14, 15: utime, stime
         if pid == root:
             master = rss_mb
-        elif b"\0serve\0" in cmdline:  # granian's workers run the master's own command line
+        elif b"\0serve\0" in cmdline or b"multiprocessing.spawn" in cmdline:  # granian's / uvicorn's workers
             workers.append(rss_mb)
         else:
             helpers += rss_mb
+    if not workers and master:  # uvicorn with one worker serves from the master process itself
+        return ProcStats(0.0, (master,), helpers, cpu)
     return ProcStats(master, tuple(workers), helpers, cpu)
 
 

@@ -143,6 +143,8 @@ def start_gateway(
         "POLYROUTE_CATALOG_POLL_S": "0.5",
         "POLYROUTE_DRAIN_TIMEOUT_S": "10",
         "PYTHONUNBUFFERED": "1",
+        # `POLYROUTE_SERVER=uvicorn ./scripts/test` runs every test gateway under the other server.
+        **{k: v for k, v in os.environ.items() if k == "POLYROUTE_SERVER"},
         **(env or {}),
     }
     log_path = tmp / f"gateway-{port}.log"
