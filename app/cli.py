@@ -114,7 +114,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        (_serve_uvicorn if settings.server == "uvicorn" else _serve_granian)(settings)
+        (_serve_granian if settings.server == "granian" else _serve_uvicorn)(settings)
     finally:
         if own_metrics_dir:
             remove_multiproc_dir(metrics_dir)
@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int)
-    serve.add_argument("--server", choices=["granian", "uvicorn"], help="HTTP server (default granian)")
+    serve.add_argument("--server", choices=["uvicorn", "granian"], help="HTTP server (default uvicorn)")
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema")

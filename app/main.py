@@ -220,7 +220,7 @@ def create_app(settings: Settings) -> Litestar:
 
 
 def worker_app() -> FastPaths:
-    """Granian's factory target: settings arrive serialised from `polyroute serve`."""
+    """The HTTP server's factory target (uvicorn or granian): settings arrive serialised from `polyroute serve`."""
     raw = os.environ.get(SETTINGS_ENV)
     settings = msgspec.json.decode(raw, type=Settings) if raw else load_settings()
     secrets = (settings.admin_key, settings.secret_key, settings.webhook_secret, settings.metrics_token)

@@ -99,7 +99,7 @@ class GatewayProcess:
         return int(self.proc.returncode)
 
     def _workers(self) -> list[int]:
-        """The server's child processes (its granian workers), from /proc."""
+        """The server's child processes (granian's or uvicorn's workers, multiprocessing helpers), from /proc."""
         found = []
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
@@ -109,6 +109,21 @@ class GatewayProcess:
             if ppid == self.proc.pid:
                 found.append(int(stat.parent.name))
         return found
+
+    def worker_pids(self) -> list[int]:
+        """The processes serving requests: the workers granian or uvicorn started, or, for uvicorn with
+        one worker, the server process itself."""
+        workers = []
+        for pid in self._workers():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"\0serve\0" in cmdline or b"multiprocessing.spawn" in cmdline:
+                workers.append(pid)
+        if not workers and self.proc.poll() is None:  # granian always has workers once it answers
+            return [self.proc.pid]
+        return sorted(workers)
 
 
 def start_gateway(

@@ -13,7 +13,7 @@ _OVERHEAD = 160
 
 
 class MemoryCache:
-    """One per process (per granian worker): replicas and workers do not share it; use Redis for that."""
+    """One per process (per server worker): replicas and workers do not share it; use Redis for that."""
 
     name = "memory"
 

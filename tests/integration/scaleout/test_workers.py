@@ -34,7 +34,7 @@ def test_a_key_file_made_by_another_process_meanwhile_is_adopted(
 def test_a_first_start_with_two_workers_and_no_secret_key_serves(tmp_path: Path) -> None:
     gw = start_gateway(tmp_path, None, extra_args=["--workers", "2"])
     try:
-        wait_for(lambda: gw.log().count("Started worker") == 2, 20, "both workers started")
+        wait_for(lambda: len(gw.worker_pids()) == 2, 20, "both workers started")
         with httpx.Client(base_url=gw.base_url, timeout=5) as http:
             for _ in range(10):
                 assert http.get("/readyz").status_code == 200

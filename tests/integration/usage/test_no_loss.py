@@ -4,7 +4,6 @@ and a SIGKILL loses at most the last flush interval. Counts are checked against 
 from __future__ import annotations
 
 import os
-import re
 import signal
 import sqlite3
 import threading
@@ -149,9 +148,9 @@ def test_database_outage_mid_run_loses_nothing(tmp_path: Path, fake_openai: Fake
 
 
 def _worker_pid(gw: GatewayProcess) -> int:
-    found = re.findall(r"Spawning worker-1 with PID: (\d+)", gw.log())
-    assert found, gw.log()
-    return int(found[-1])
+    found = gw.worker_pids()
+    assert len(found) == 1, (found, gw.log())
+    return found[0]
 
 
 def test_sigkill_loses_at_most_the_last_flush_interval(tmp_path: Path, fake_openai: FakeOpenAI, db_url: str) -> None:
