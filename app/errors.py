@@ -189,13 +189,22 @@ class ConflictError(GatewayError):
 
 
 class PayloadTooLargeError(GatewayError):
-    """The request body exceeds the configured limit."""
+    """The request body exceeds the configured limit.
+
+    Always sent with `Connection: close`: the rest of the body stays unread, so the connection
+    cannot carry another request, and a keep-alive client must not send one into it.
+    """
 
     status = 413
     code = "PAYLOAD_TOO_LARGE"
     title = "Payload too large"
     openai_type = "invalid_request_error"
     anthropic_type = "request_too_large"
+
+    def __init__(self, detail: str, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        if not any(name.lower() == "connection" for name in self.headers):
+            self.headers["connection"] = "close"
 
 
 class ValidationFailedError(GatewayError):

@@ -23,8 +23,6 @@ from app.gateway.tracing import TraceContext
 __all__ = ["header_dict", "new_request_id", "read_body", "send_problem", "send_reply"]
 
 log = logging.getLogger("polyroute.api")
-# The rest of an oversized body is never read, so the connection cannot be reused for another request.
-_CLOSE = {"connection": "close"}
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,100}$")
 
 Scope = dict[str, Any]
@@ -47,9 +45,7 @@ async def read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes:
     if declared is not None:
         try:
             if int(declared) > limit:
-                raise PayloadTooLargeError(
-                    f"Request body of {declared} bytes exceeds the limit of {limit} bytes", headers=dict(_CLOSE)
-                )
+                raise PayloadTooLargeError(f"Request body of {declared} bytes exceeds the limit of {limit} bytes")
         except ValueError:
             pass
     chunks: list[bytes] = []
@@ -62,7 +58,7 @@ async def read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes:
         if chunk:
             size += len(chunk)
             if size > limit:
-                raise PayloadTooLargeError(f"Request body exceeds the limit of {limit} bytes", headers=dict(_CLOSE))
+                raise PayloadTooLargeError(f"Request body exceeds the limit of {limit} bytes")
             chunks.append(chunk)
         if not message.get("more_body", False):
             break

@@ -42,10 +42,6 @@ def problem_response(request: Request[Any, Any, Any], exc: GatewayError) -> Resp
     trace = trace_from_header(request.headers.get("traceparent"))
     headers = {k.decode(): v.decode() for k, v in problem_headers(exc)}
     headers["traceparent"] = trace.traceparent
-    if exc.status_code == 413:
-        # The rest of the body stays unread, so this connection cannot carry another request: say so,
-        # or a keep-alive client sends its next request into a socket about to close.
-        headers["connection"] = "close"
     return Response(
         content=problem_body(exc, dialect, trace.trace_id),
         status_code=exc.status_code,

@@ -30,10 +30,8 @@ def json_response(status: int, doc: Any) -> Response[bytes]:
 
 
 async def read_limited(request: Request[Any, Any, Any], limit: int) -> bytes:
-    """The body, or a 413 with `Connection: close` (an unread rest must not poison a kept-alive connection)."""
-    too_large = PayloadTooLargeError(
-        f"Request body exceeds the limit of {limit} bytes", headers={"Connection": "close"}
-    )
+    """The body, or a 413 (which closes the connection: the rest stays unread)."""
+    too_large = PayloadTooLargeError(f"Request body exceeds the limit of {limit} bytes")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + _DRAIN_SLACK:
         raise too_large
