@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,26 @@ FAKE_MODELS = [
 ]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _serialize_ast_parse() -> None:
+    """CPython 3.11 keeps ast.parse's recursion counter in interpreter-wide state, so two threads
+    parsing at once can fail one of them with "SystemError: AST constructor recursion depth mismatch"
+    (python/cpython#106905). In this process that happens when pytest rewrites a lazily imported
+    plugin module (schemathesis) while a fake upstream's thread formats a logged traceback (3.11's
+    traceback module parses each source line for its carets): a CI run lost three tests to it. One
+    lock around every Python-level parse makes them take turns; only the test process is patched."""
+    parse = ast.parse
+    lock = threading.RLock()
+
+    def serialized(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return parse(*args, **kwargs)
+
+    ast.parse = serialized  # type: ignore[assignment]
+
+
+_serialize_ast_parse()
 
 
 @pytest.fixture(scope="session")
