@@ -7,7 +7,7 @@ import gc
 import logging
 import os
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,6 +112,13 @@ def _inference_handlers(rt: Runtime, tasks: TaskApi) -> list[asgi]:
     return handlers
 
 
+async def _bounded(step: Awaitable[object], seconds: float, what: str) -> None:
+    try:
+        await asyncio.wait_for(step, seconds)
+    except TimeoutError:
+        log.warning("%s did not finish within %.0f s; leaving it to the next start", what, seconds)
+
+
 def create_app(settings: Settings) -> Litestar:
     rt = build_runtime(settings)
     tasks = task_api(rt)
@@ -182,13 +189,17 @@ def create_app(settings: Settings) -> Litestar:
         finally:
             rt.ready = False
             drain = settings.drain_timeout_s
-            await asyncio.gather(rt.inflight.drained(drain), tasks.runner.stop(drain), batches.coordinator.stop())
+            # Every step that waits on the database is bounded: one that hangs (a lock held, a pool
+            # connection never given back) must not keep the process from exiting. What it leaves
+            # is safe: task and batch leases lapse, usage stays in the journal for the next start.
+            stopping = asyncio.gather(rt.inflight.drained(drain), tasks.runner.stop(drain), batches.coordinator.stop())
+            await _bounded(stopping, drain + 5, "stopping tasks and batches")
             scheduler.shutdown(wait=False)
             await jobs.drain(drain)  # a flush mid-COMMIT finishes before the final one
             if listener is not None:
-                await listener.stop()
-            await rt.writer.flush()
-            await rt.gateway.responses.flush()
+                await _bounded(listener.stop(), 5, "stopping the catalog listener")
+            await _bounded(rt.writer.flush(), drain, "the final usage flush")
+            await _bounded(rt.gateway.responses.flush(), drain, "the final stored-responses flush")
             await rt.gateway.pool.close()
             await rt.gateway.cache.close()
             await rt.gateway.limiter.close()  # after the drain: the last settles still count

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import yaml
 
-__all__ = ["KEY", "ProcStats", "Procs", "free_port", "proc_stats", "start", "stop_all", "tree"]
+__all__ = ["KEY", "ProcStats", "Procs", "free_port", "is_worker", "proc_stats", "start", "stop_all", "tree"]
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-poly-bench-0123456789abcdefghijkl"
@@ -66,6 +66,12 @@ def _stat(pid: int) -> list[str] | None:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
+
+
+def is_worker(cmdline: bytes) -> bool:
+    """Whether a process of the gateway's tree (its /proc/PID/cmdline) serves requests: granian's
+    workers repeat the `serve` command line, uvicorn's are multiprocessing spawns."""
+    return b"\0serve\0" in cmdline or b"multiprocessing.spawn" in cmdline
 
 
 def tree(root: int) -> list[int]:
@@ -124,7 +130,7 @@ def proc_stats(root: int, pids: list[int] | None = None) -> ProcStats:
         cpu += (int(fields[11]) + int(fields[12])) / TICK  # fields 14, 15: utime, stime
         if pid == root:
             master = rss_mb
-        elif b"\0serve\0" in cmdline or b"multiprocessing.spawn" in cmdline:  # granian's / uvicorn's workers
+        elif is_worker(cmdline):
             workers.append(rss_mb)
         else:
             helpers += rss_mb

@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+import httpx
 
 from scripts.bench_load import LoadResult, closed_loop, open_loop, stream_run
 from scripts.bench_procs import KEY, Procs, ProcStats, proc_stats, tree
@@ -208,6 +211,16 @@ async def streaming(p: Procs, count: int, chunks: int, translated: bool, concurr
     }
 
 
+_BACKLOG = re.compile(r"^polyroute_usage_(queue_depth|spool_pending)\S* ([0-9.e+]+)$", re.M)
+
+
+async def usage_backlog(p: Procs) -> int:
+    """Usage events the gateway holds but has not written yet (queue and journal, every worker)."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"http://127.0.0.1:{p.gateway_port}/metrics", timeout=10)).text
+    return int(sum(float(value) for _, value in _BACKLOG.findall(text)))
+
+
 async def memory(p: Procs, total: int, concurrency: int, max_seconds: float, settle_s: float = 2.0) -> Row:
     """RSS after a warm-up, its peak under load, and after `total` requests: growth past warm-up is a leak.
 
@@ -226,6 +239,7 @@ async def memory(p: Procs, total: int, concurrency: int, max_seconds: float, set
     async with sampler.running():
         load = closed_loop(via_t.url, via_t.headers, via_t.body, max_seconds, concurrency, total - warm)
         via, _, cpu = await _through_gateway(p, load)
+    backlog = await usage_backlog(p)  # a writer slower than the load would show here, and in RSS
     await asyncio.sleep(settle_s)
     end_stats = proc_stats(p.gateway.pid)
     row = _row("mem", "rps", direct.rps, via.rps, p, via, cpu, end_stats, direct.errors)
@@ -239,6 +253,7 @@ async def memory(p: Procs, total: int, concurrency: int, max_seconds: float, set
         **sampler.as_dict(),
         "rss_growth_total_mb": round(end_stats.total_mb - warm_stats.total_mb, 1) + 0.0,  # never "-0.0"
         "rss_growth_workers_mb": growth,
+        "usage_backlog_at_end": backlog,
     }
 
 

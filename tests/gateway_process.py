@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import yaml
 
+from scripts.bench_procs import is_worker
 from tests.fakes.server import free_port
 
 __all__ = ["ROOT", "GatewayProcess", "start_gateway"]
@@ -119,7 +120,7 @@ class GatewayProcess:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             except OSError:
                 continue
-            if b"\0serve\0" in cmdline or b"multiprocessing.spawn" in cmdline:
+            if is_worker(cmdline):
                 workers.append(pid)
         if not workers and self.proc.poll() is None:  # granian always has workers once it answers
             return [self.proc.pid]

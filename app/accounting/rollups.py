@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import bisect
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -23,12 +23,15 @@ __all__ = [
     "HISTOGRAM_COLUMNS",
     "HOURLY_COLUMNS",
     "KEY_COLUMNS",
+    "MAX_PARAMS",
     "MEASURES",
     "bucket_index",
     "daily_rows",
     "hourly_rows",
     "percentile",
     "rollup_id",
+    "statement_chunks",
+    "upsert_order",
     "upsert_sql",
 ]
 
@@ -140,9 +143,28 @@ def daily_rows(events: Iterable[UsageEvent]) -> list[list[object]]:
     return _rows(events, lambda ts: datetime.fromtimestamp(ts, UTC).date())
 
 
-def upsert_sql(table: str, columns: Sequence[str], row_count: int) -> str:
-    """A multi-row INSERT whose conflicts add every measure to the stored row (SQLite and Postgres)."""
-    one = "(" + ", ".join(["{}"] * len(columns)) + ")"
+MAX_PARAMS = 30_000
+"""Bound parameters per statement: under SQLite's 32,766 (the default since 3.32), fine for Postgres."""
+
+
+def statement_chunks(rows: list[list[object]], width: int) -> Iterator[list[list[object]]]:
+    """`rows` of `width` values each, in slices that fit one multi-row statement."""
+    per_statement = max(1, MAX_PARAMS // width)
+    for start in range(0, len(rows), per_statement):
+        yield rows[start : start + per_statement]
+
+
+def upsert_order(rows: list[list[object]]) -> list[list[object]]:
+    """Rollup rows in one global order, by id: every writer (other workers and replicas too) then
+    locks them in the same order, where two flushes in different orders would deadlock on Postgres."""
+    return sorted(rows, key=lambda row: str(row[0]))
+
+
+def upsert_sql(table: str, columns: Sequence[str], row_count: int, placeholder: str = "{}") -> str:
+    """A multi-row INSERT whose conflicts add every measure to the stored row (SQLite and Postgres).
+
+    `placeholder` is piccolo's `{}` by default, `?` for a stdlib sqlite3 connection."""
+    one = "(" + ", ".join([placeholder] * len(columns)) + ")"
     sums = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in columns[KEY_COLUMNS:])
     values = ", ".join([one] * row_count)
     # Only our own table and column names go into the text; every value is a bound parameter.

@@ -16,10 +16,27 @@ import msgspec
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from app.accounting.events import UsageEvent
-from app.accounting.rollups import DAILY_COLUMNS, HOURLY_COLUMNS, daily_rows, hourly_rows, upsert_sql
+from app.accounting.rollups import (
+    DAILY_COLUMNS,
+    HOURLY_COLUMNS,
+    daily_rows,
+    hourly_rows,
+    statement_chunks,
+    upsert_order,
+    upsert_sql,
+)
+from app.accounting.sqlite_rows import mark_keys_used_sqlite, write_events_sqlite
 from app.db.tables import ApiKeyRow, UsageEventRow
 
-__all__ = ["EVENT_COLUMNS", "event_values", "insert_events", "mark_keys_used", "transaction", "write_events"]
+__all__ = [
+    "EVENT_COLUMNS",
+    "event_values",
+    "insert_events",
+    "mark_keys_used",
+    "note_key_use",
+    "transaction",
+    "write_events",
+]
 
 log = logging.getLogger("polyroute.accounting")
 
@@ -49,8 +66,6 @@ EVENT_COLUMNS = (
     "detail",
     "trace_id",
 )
-_ROWS_PER_STATEMENT = 200
-"""Keeps every statement under SQLite's 32766 bound parameters."""
 
 _encode = msgspec.json.Encoder()
 
@@ -87,10 +102,6 @@ def event_values(e: UsageEvent) -> list[Any]:
     ]
 
 
-_INSERT_SQLITE = (  # only our column names go into the text; every value is a bound parameter
-    f"INSERT INTO usage_event ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"  # noqa: S608
-    " ON CONFLICT (id) DO NOTHING"
-)
 _PG_TYPES = {
     "ts": "timestamptz",
     "status": "int",
@@ -116,43 +127,21 @@ _INSERT_POSTGRES = (
 )
 
 
-async def _existing(ids: list[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(ids), _ROWS_PER_STATEMENT):
-        chunk = ids[start : start + _ROWS_PER_STATEMENT]
-        sql = f"SELECT id FROM usage_event WHERE id IN ({', '.join(['{}'] * len(chunk))})"  # noqa: S608
-        found.update(r["id"] for r in await UsageEventRow.raw(sql, *chunk).run())
-    return found
-
-
 async def insert_events(events: Sequence[UsageEvent]) -> set[str]:
-    """Insert request-log rows (inside the caller's transaction); returns the ids that were new.
+    """Insert request-log rows on Postgres (inside the caller's transaction); returns the ids that were new.
 
-    The rows go through the driver's executemany on the transaction's own connection: building
-    one piccolo query string with thousands of parameters cost more CPU than the insert itself.
+    One statement on the transaction's own connection: building one piccolo query string with
+    thousands of parameters cost more CPU than the insert itself.
     """
-    db = UsageEventRow._meta.db
-    transaction = db.current_transaction.get()
+    transaction = UsageEventRow._meta.db.current_transaction.get()
     assert transaction is not None, "insert_events runs inside write_events' transaction"
-    if not isinstance(db, SQLiteEngine):
-        columns = list(zip(*(event_values(e) for e in events), strict=True))
-        rows = await transaction.connection.fetch(_INSERT_POSTGRES, *[list(c) for c in columns])
-        return {r["id"] for r in rows}
-    # SQLite: the IMMEDIATE transaction holds the write lock, so no one inserts between check and write.
-    known = await _existing([e.id for e in events])
-    fresh = [e for e in events if e.id not in known]
-    if fresh:
-        await transaction.connection.executemany(_INSERT_SQLITE, [event_values(e) for e in fresh])
-    return {e.id for e in fresh}
+    columns = list(zip(*(event_values(e) for e in events), strict=True))
+    rows = await transaction.connection.fetch(_INSERT_POSTGRES, *[list(c) for c in columns])
+    return {r["id"] for r in rows}
 
 
 async def _upsert(table: str, columns: Sequence[str], rows: list[list[object]]) -> None:
-    # Every writer (other workers and replicas too) locks rollup rows in one global order, by id:
-    # two flushes that touch the same rows in different orders would otherwise deadlock on Postgres.
-    rows = sorted(rows, key=lambda row: str(row[0]))
-    per_statement = max(1, 30000 // len(columns))
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
+    for chunk in statement_chunks(upsert_order(rows), len(columns)):
         sql = upsert_sql(table, columns, len(chunk))
         await UsageEventRow.raw(sql, *[v for row in chunk for v in row]).run()
 
@@ -169,6 +158,9 @@ async def write_events(events: Sequence[UsageEvent]) -> int:
     """One transaction: the new request-log rows and their rollups. Returns how many rows were new."""
     if not events:
         return 0
+    db = UsageEventRow._meta.db
+    if isinstance(db, SQLiteEngine):
+        return await write_events_sqlite(db.connection_kwargs, events, EVENT_COLUMNS, event_values)
     async with transaction():
         new = await insert_events(events)
         fresh = [e for e in events if e.id in new]
@@ -178,13 +170,23 @@ async def write_events(events: Sequence[UsageEvent]) -> int:
     return len(new)
 
 
-async def mark_keys_used(events: Sequence[UsageEvent]) -> None:
-    """api_key.last_used_at: one UPDATE per distinct key, never moving backwards; best effort."""
-    latest: dict[str, float] = {}
+def note_key_use(latest: dict[str, float], events: Sequence[UsageEvent]) -> None:
+    """Fold `events` into `latest`: each key's newest use."""
     for e in events:
         if e.key_id is not None and e.ts > latest.get(e.key_id, 0.0):
             latest[e.key_id] = e.ts
+
+
+async def mark_keys_used(latest: dict[str, float]) -> None:
+    """api_key.last_used_at from `note_key_use`: one UPDATE per key, never moving backwards; best effort."""
     if not latest:
+        return
+    db = ApiKeyRow._meta.db
+    if isinstance(db, SQLiteEngine):
+        try:
+            await mark_keys_used_sqlite(db.connection_kwargs, latest)
+        except Exception as exc:
+            log.debug("could not update last_used_at: %s", exc)
         return
     sql = "UPDATE api_key SET last_used_at = {} WHERE id = {} AND (last_used_at IS NULL OR last_used_at < {})"
     try:

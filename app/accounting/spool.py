@@ -33,12 +33,19 @@ _decoder = msgspec.json.Decoder(UsageEvent)
 class Segment:
     path: Path
     events: list[UsageEvent] | None = None
-    """Kept in memory for segments this process wrote; read from disk for inherited ones."""
+    """In memory for segments this process wrote while the backlog was small; else read from disk."""
+    count: int = 0
+    """How many events the segment holds, known once written or loaded."""
 
     def load(self) -> list[UsageEvent]:
         if self.events is None:
             self.events = read_events(self.path)
+            self.count = len(self.events)
         return self.events
+
+    def unload(self) -> None:
+        """Forget the events (they are on disk): a backlog must not grow in memory."""
+        self.events = None
 
 
 def read_events(path: Path) -> list[UsageEvent]:
@@ -92,7 +99,7 @@ class Spool:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, final)
-        return Segment(final, events)
+        return Segment(final, events, len(events))
 
     def inherited(self, own: set[Path]) -> list[Segment]:
         """Segments on disk that nobody alive is writing, claimed by renaming them to this process.
@@ -116,6 +123,8 @@ class Spool:
                 found.append(Segment(claimed))
         return found
 
-    def remove(self, segment: Segment) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            segment.path.unlink()
+    def remove_all(self, segments: list[Segment]) -> None:
+        """Blocking (run it in a thread): delete committed segments."""
+        for segment in segments:
+            with contextlib.suppress(FileNotFoundError):
+                segment.path.unlink()

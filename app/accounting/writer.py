@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from app.accounting.queue import UsageQueue
-from app.accounting.rows import mark_keys_used, write_events
+from app.accounting.rows import mark_keys_used, note_key_use, write_events
 from app.accounting.spool import Segment, Spool
 
 __all__ = ["UsageWriter"]
@@ -31,10 +31,12 @@ class UsageWriter:
     holds a flush up.
     """
 
-    def __init__(self, queue: UsageQueue, spool_path: str, batch_size: int = 500) -> None:
+    def __init__(self, queue: UsageQueue, spool_path: str, batch_size: int = 500, in_memory: int = 5_000) -> None:
         self.queue = queue
         self.spool = Spool(spool_path)
         self.batch_size = batch_size
+        self.in_memory = in_memory
+        """Journaled events kept decoded in memory at most; beyond, a backlog is re-read from disk."""
         self.written = 0
         """Request-log rows this process wrote (replays of other processes' segments included)."""
         self.last_flush_lag_s = 0.0
@@ -49,6 +51,11 @@ class UsageWriter:
     @property
     def pending(self) -> int:
         """Events journaled but not yet in the database (inherited segments count once loaded)."""
+        return sum(s.count for s in self._segments)
+
+    @property
+    def held(self) -> int:
+        """Journaled events held decoded in memory (at most about `in_memory`, plus the chunk being written)."""
         return sum(len(s.events) for s in self._segments if s.events is not None)
 
     def _flush_soon(self) -> None:
@@ -56,23 +63,28 @@ class UsageWriter:
             self._kick = asyncio.get_running_loop().create_task(self.flush())
 
     async def journal(self) -> int:
-        """Move everything queued into spool segments; touches only the local disk."""
-        moved = 0
-        while len(self.queue):
-            events = self.queue.take(len(self.queue))
-            path = self.spool.next_path()
-            self._writing.add(path)
-            try:
-                segment = await asyncio.to_thread(self.spool.write, events, path)
-            except OSError as exc:
-                log.error("cannot write the usage spool (%s); %d events stay in memory", exc, len(events))
-                self.queue.requeue_front(events)
-                return moved
-            finally:
-                self._writing.discard(path)
-            self._segments.append(segment)
-            moved += len(events)
-        return moved
+        """Move what is queued now into one spool segment; touches only the local disk.
+
+        Events that arrive meanwhile wait for the next run: looping until the queue was empty
+        never ended under load and cut the stream into many tiny fsynced segments.
+        """
+        if not len(self.queue):
+            return 0
+        events = self.queue.take(len(self.queue))
+        path = self.spool.next_path()
+        self._writing.add(path)
+        try:
+            segment = await asyncio.to_thread(self.spool.write, events, path)
+        except OSError as exc:
+            log.error("cannot write the usage spool (%s); %d events stay in memory", exc, len(events))
+            self.queue.requeue_front(events)
+            return 0
+        finally:
+            self._writing.discard(path)
+        if self.held >= self.in_memory:
+            segment.unload()  # the database is behind (or down): keep the backlog on disk only
+        self._segments.append(segment)
+        return len(events)
 
     async def flush(self) -> int:
         """Journal what is queued, then write every journaled event; returns how many rows were new."""
@@ -93,26 +105,38 @@ class UsageWriter:
         return chunk
 
     async def _drain(self) -> int:
+        # Files are touched off the event loop: an unlink or a rename can wait on the filesystem's
+        # journal while another thread fsyncs (suspected of a periodic stall that turned out to be
+        # the probes' SSL setup; kept because a blocking call has no place on the loop anyway).
         own = {s.path for s in self._segments} | self._writing
-        self._segments.extend(self.spool.inherited(own))
+        self._segments.extend(await asyncio.to_thread(self.spool.inherited, own))
         written = 0
-        while self._segments:
-            chunk = self._next_chunk()
-            events = [e for s in chunk for e in s.load()]
-            if events:
-                self.last_flush_lag_s = max(0.0, time.time() - min(e.ts for e in events))
-            try:
-                for start in range(0, len(events), self.batch_size):
-                    new = await write_events(events[start : start + self.batch_size])
-                    written += new
-                    self.written += new
-            except Exception as exc:
-                self._failed(exc)
-                return written
-            await mark_keys_used(events)
-            for segment in chunk:
-                self.spool.remove(segment)
-                self._segments.remove(segment)
+        committed: list[Segment] = []
+        latest: dict[str, float] = {}
+        try:
+            while self._segments:
+                chunk = self._next_chunk()
+                events = [e for s in chunk for e in s.load()]
+                if events:
+                    self.last_flush_lag_s = max(0.0, time.time() - min(e.ts for e in events))
+                try:
+                    for start in range(0, len(events), self.batch_size):
+                        new = await write_events(events[start : start + self.batch_size])
+                        written += new
+                        self.written += new
+                except Exception as exc:
+                    self._failed(exc)
+                    return written
+                note_key_use(latest, events)
+                for segment in chunk:
+                    self._segments.remove(segment)
+                committed += chunk
+        finally:
+            # Once per drain, not per chunk: each is a round trip, and a crash before it only
+            # replays committed segments, which counts nothing twice.
+            if committed:
+                await mark_keys_used(latest)
+                await asyncio.to_thread(self.spool.remove_all, committed)
         if self.db_failing:
             log.warning("usage database reachable again; spooled events written")
             self.db_failing = False

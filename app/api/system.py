@@ -1,7 +1,8 @@
-"""/healthz (alive) and /readyz (ready to serve: catalog loaded, not draining)."""
+"""/healthz (alive) and /readyz (ready to serve: catalog loaded, not draining; and the event loop in use)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from litestar import Request, Response, get
@@ -27,6 +28,8 @@ def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         "status": "ready" if ready else "not ready",
         "catalog_version": rt.catalog.snapshot.version,
         "database": "ok" if rt.catalog.healthy else "unreachable (serving cached catalog)",
+        # The loop this worker really runs on ("asyncio" or "uvloop"), whatever POLYROUTE_LOOP asked for.
+        "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
     }
     return Response(body, status_code=200 if ready else 503)
 

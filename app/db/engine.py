@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -62,9 +65,14 @@ async def start_pool(engine: Engine) -> None:
         await engine.start_connection_pool(min_size=1, max_size=10)
 
 
-async def close_database(engine: Engine) -> None:
-    if isinstance(engine, PostgresEngine):
-        await engine.close_connection_pool()
+async def close_database(engine: Engine, timeout: float = 5.0) -> None:
+    """Close the pool; one a connection was never given back to is terminated after `timeout`
+    (asyncpg's close waits for every connection, and a shutdown must not wait forever)."""
+    if isinstance(engine, PostgresEngine) and engine.pool is not None:
+        try:
+            await asyncio.wait_for(engine.close_connection_pool(), timeout)
+        except TimeoutError:
+            engine.pool.terminate()
 
 
 async def migrate(url: str) -> list[str]:
@@ -78,7 +86,16 @@ async def migrate(url: str) -> list[str]:
         result = await run_forwards(app_name="polyroute")
     if not result.success:
         raise RuntimeError(f"migrations failed: {result.message}")
+    if isinstance(engine, SQLiteEngine):
+        _write_ahead_log(engine.path)
     return [result.message] if result.message else []
+
+
+def _write_ahead_log(path: str) -> None:
+    """WAL: readers (catalog polls, the admin UI) no longer wait on a usage write, and a commit costs
+    one fsync instead of the rollback journal's several. The mode is stored in the file itself."""
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
 
 
 @asynccontextmanager

@@ -24,6 +24,7 @@ _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 _ENDS = {b"response.completed", b"response.incomplete", b"response.failed"}
 _CARRIES_RESPONSE = {b"response.created", b"response.in_progress", *_ENDS}
+_SEQUENCE = re.compile(rb'"sequence_number"\s*:\s*(\d+)')
 
 
 def responses_api_usage(raw: Any) -> Usage | None:
@@ -79,6 +80,8 @@ class ResponsesPassthroughRelay:
         self._on_response = on_response
         self._deltas: list[bytes] = []
         self._final: dict[str, Any] | None = None
+        self._created: bytes | None = None
+        self._last = b""
         self.usage: Usage | None = None
         self.terminated = False
         self.malformed = 0
@@ -95,11 +98,14 @@ class ResponsesPassthroughRelay:
             self.malformed += 1
             return b""
         event = frame_event(frame) or b""
+        self._last = data  # kept, not parsed: its sequence number matters only if the stream breaks
         if event == b"response.output_text.delta":
             self._deltas.append(data)
         elif event in _CARRIES_RESPONSE:
             frame = _MODEL.sub(self._model, frame)
-            if event in _ENDS:
+            if event == b"response.created":
+                self._created = frame_data(frame)
+            elif event in _ENDS:
                 self._end(frame_data(frame) or b"{}")
         elif event == b"error":
             raise UpstreamStreamError("upstream sent an error event")
@@ -118,6 +124,23 @@ class ResponsesPassthroughRelay:
 
     def finish(self) -> bytes:
         return b""
+
+    def fail(self, message: str) -> bytes:
+        """How OpenAI ends a Responses stream that broke: `response.failed` with the Response the
+        stream announced, numbered after the last event relayed (`error` if none was announced)."""
+        found = _SEQUENCE.search(self._last)
+        sequence = int(found.group(1)) + 1 if found else 0
+        error = {"code": "server_error", "message": message}
+        try:
+            response = _decode(self._created).get("response") if self._created else None
+        except msgspec.DecodeError:
+            response = None
+        if not isinstance(response, dict):
+            event: dict[str, Any] = {"type": "error", **error, "param": None, "sequence_number": sequence}
+        else:
+            response.update(status="failed", error=error)
+            event = {"type": "response.failed", "sequence_number": sequence, "response": response}
+        return b"event: " + event["type"].encode() + b"\ndata: " + _encode(event) + b"\n\n"
 
     def finish_reason(self) -> str | None:
         return str(self._final.get("status")) if self._final else None

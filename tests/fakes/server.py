@@ -29,6 +29,8 @@ class Received:
     query: str
     headers: dict[str, str]
     body: bytes
+    peer: str = ""
+    """The client's address and port: requests on one kept-alive connection share it."""
 
     def json(self) -> Any:
         import json
@@ -79,7 +81,9 @@ class FakeServer:
     async def _record(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
         body = await request.read()
         query = request.rel_url.raw_query_string
-        self.received.append(Received(request.method, request.path, query, dict(request.headers), body))
+        peername = request.transport.get_extra_info("peername") if request.transport is not None else None
+        peer = f"{peername[0]}:{peername[1]}" if peername else ""
+        self.received.append(Received(request.method, request.path, query, dict(request.headers), body, peer))
         task = asyncio.current_task()
         if task is not None:
             self._active.add(task)

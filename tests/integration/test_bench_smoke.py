@@ -62,6 +62,7 @@ EXPECTED = {
         "rss_growth_total_mb",
         "rss_growth_workers_mb",
         "requests_planned",
+        "usage_backlog_at_end",
     },
 }
 
@@ -98,6 +99,7 @@ def test_quick_bench_runs_every_scenario_through_the_gateway_without_errors() ->
     assert rows["stream_translated_200"]["dialects"] == "openai->anthropic"
     assert rows["hold_50"]["requests"] == 50
     assert rows["mem"]["requests"] == rows["mem"]["requests_planned"] == 400
+    assert 0 <= rows["mem"]["usage_backlog_at_end"] <= 400  # read from the gateway's /metrics
     assert rows["lat_l50"]["gateway_p50_ms"] >= 50  # the upstream's latency directive reached it through the gateway
     table = proc.stdout.split("\n\n")[-1]
     assert table.splitlines()[0].split(" | ")[0].strip() == "scenario"

@@ -80,11 +80,19 @@ def test_config_env_expansion_and_idempotent_reapply(tmp_path: Path, fake_openai
             assert gw.stop() == 0
 
 
-@pytest.mark.parametrize("server", ["granian", "uvicorn"])
-def test_sigterm_lets_in_flight_streams_finish(tmp_path: Path, fake_openai: FakeOpenAI, server: str) -> None:
-    """Under either HTTP server (`POLYROUTE_SERVER`): it serves, and SIGTERM drains before exiting."""
-    gw = start_gateway(tmp_path, base_config(fake_openai, fake_openai), env={"POLYROUTE_SERVER": server})
+@pytest.mark.parametrize(
+    ("server", "loop", "runs_on"),
+    [("granian", "auto", "uvloop"), ("uvicorn", "auto", "asyncio"), ("uvicorn", "uvloop", "uvloop")],
+)
+def test_sigterm_lets_in_flight_streams_finish(
+    tmp_path: Path, fake_openai: FakeOpenAI, server: str, loop: str, runs_on: str
+) -> None:
+    """Under either HTTP server (`POLYROUTE_SERVER`) and the loop `POLYROUTE_LOOP` picks: it serves,
+    and SIGTERM drains before exiting."""
+    env = {"POLYROUTE_SERVER": server, "POLYROUTE_LOOP": loop}
+    gw = start_gateway(tmp_path, base_config(fake_openai, fake_openai), env=env)
     assert f"server: {server}" in gw.log()
+    assert httpx.get(gw.base_url + "/readyz", timeout=5).json()["loop"] == runs_on
     fake_openai.reset()
     answer = gw.openai().chat.completions.create(model="fakeai/gpt-fake", messages=[{"role": "user", "content": "hi"}])
     assert answer.choices[0].message.content and answer.usage is not None

@@ -328,8 +328,9 @@ def test_a_cut_answer_is_incomplete_whole_and_streamed(gateway: GatewayProcess) 
     assert final.output_text == whole.output_text
 
 
-def test_an_upstream_failure_mid_stream_ends_with_response_failed(gateway: GatewayProcess) -> None:
-    body = {"model": "claude/fake-cut", "input": "x", "stream": True}  # the connection drops after some text
+@pytest.mark.parametrize("model", ["claude/fake-cut", "fakeai/fake-cut"])  # translated, native passthrough
+def test_an_upstream_failure_mid_stream_ends_with_response_failed(gateway: GatewayProcess, model: str) -> None:
+    body = {"model": model, "input": "x", "stream": True}  # the connection drops after some text
     headers = {"Authorization": f"Bearer {gateway.api_key}"}
     with gateway.http() as http, http.stream("POST", "/v1/responses", json=body, headers=headers) as resp:
         assert resp.status_code == 200

@@ -88,6 +88,16 @@ def routed(
                 "probe_interval_s": 0,
                 "models": [{"id": "claude-fake", "context_window": 200000}],
             },
+            {  # only its own first-token timeout (no route parameter) can cut its silent streams short
+                "name": "slowstart",
+                "kind": "openai",
+                "base_url": fake_openai.base_url + "/v1",
+                "api_key": "sk-p",
+                "timeout_s": 30,
+                "first_token_timeout_s": 1,
+                "probe_interval_s": 0,
+                "models": [{"id": "fake-stall-first"}],
+            },
             {
                 "name": "nowhere",
                 "kind": "openai",
@@ -125,6 +135,13 @@ def routed(
                 ],
             },
             _route("route/all-stall", "fake-stall-first", ("backup", "fake-stall-first"), first_token_timeout_s=1),
+            {
+                "name": "route/provider-stall",
+                "targets": [
+                    {"provider": "slowstart", "model": "fake-stall-first", "priority": 0},
+                    {"provider": "backup", "model": "gpt-fake", "priority": 1},
+                ],
+            },
         ],
         "api_keys": [{"name": "k", "key": API_KEY}],
     }
@@ -187,6 +204,21 @@ def test_no_first_token_in_time_fails_over_without_retry(
     assert len(fake_openai.requests_for("/chat/completions")) == 1  # a timeout is never retried on the same target
     if stream:
         assert resp.text.rstrip().endswith("data: [DONE]")
+
+
+def test_a_providers_own_first_token_timeout_moves_a_silent_stream_on(
+    routed: GatewayProcess, fake_openai: FakeOpenAI, fake_backup: FakeOpenAI
+) -> None:
+    """`first_token_timeout_s` on the provider applies when the route sets none: the stream moves to
+    the backup after ~1 s, not after the provider's 30 s timeout."""
+    started = time.monotonic()
+    resp = _chat(routed, "route/provider-stall", stream=True)
+    elapsed = time.monotonic() - started
+    assert resp.status_code == 200 and resp.text.rstrip().endswith("data: [DONE]")
+    assert '"model":"backup/gpt-fake"' in resp.text.replace(" ", "")
+    assert 0.9 < elapsed < 5
+    assert len(fake_openai.requests_for("/chat/completions")) == 1
+    assert len(fake_backup.requests_for("/chat/completions")) == 1
 
 
 def test_refused_connection_falls_back(routed: GatewayProcess, fake_backup: FakeOpenAI) -> None:

@@ -137,6 +137,20 @@ def test_manual_probe_and_auth(probed: GatewayProcess) -> None:
         assert http.get("/v1/health/providers", headers={"Authorization": f"Bearer {API_KEY}"}).status_code == 403
 
 
+def test_probes_reuse_the_providers_pooled_connection(probed: GatewayProcess, fake_openai: FakeOpenAI) -> None:
+    """A probe rides the provider's keep-alive pool: it costs the provider no new connection (and
+    the gateway no TLS setup on its event loop, which stalled every request in flight)."""
+    before = len(fake_openai.requests_for("/v1/models"))
+    with probed.admin() as http:
+        for _ in range(5):
+            assert http.post("/v1/health/providers/live/probe").json()["ok"] is True
+    probes = fake_openai.requests_for("/v1/models")[before:]
+    assert len(probes) >= 5
+    peers = {r.peer for r in probes}
+    assert "" not in peers
+    assert len(peers) <= 2  # one pooled connection (two if a timed probe ran alongside a manual one)
+
+
 def test_traffic_returns_to_a_recovered_target_within_seconds(probed: GatewayProcess, fake_openai: FakeOpenAI) -> None:
     def ask() -> httpx.Response:
         with httpx.Client(base_url=probed.base_url) as http:

@@ -3,6 +3,7 @@ and a SIGKILL loses at most the last flush interval. Counts are checked against 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
@@ -172,3 +174,51 @@ def test_sigkill_loses_at_most_the_last_flush_interval(tmp_path: Path, fake_open
         print(f"SIGKILL: {traffic.received} answered, {stored} stored, {lost} lost (flush interval {FLUSH_S}s)")
     finally:
         again.stop()
+
+
+@pytest.mark.postgres
+def test_a_database_that_hangs_at_shutdown_delays_the_exit_but_loses_nothing(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    """SIGTERM while another session holds the request log locked: the final flush cannot finish,
+    yet the gateway exits within its bounds (drain + a few seconds), and the journal it leaves is
+    written by the next start."""
+    with database_url("postgres", tmp_path / "db") as url:
+        env = {"POLYROUTE_USAGE_FLUSH_INTERVAL_S": "3600", "POLYROUTE_DRAIN_TIMEOUT_S": "2"}  # shutdown flush only
+        gw = start_gateway(tmp_path / "gw", usage_config(fake_openai), env=env, database_url=url)
+        with Traffic(gw, threads=2) as traffic:
+            wait_until(lambda: traffic.received >= 30)
+        assert not traffic.failures
+
+        async def hold_lock_until(released: threading.Event) -> None:
+            conn = await asyncpg.connect(url)
+            try:
+                async with conn.transaction():
+                    await conn.execute("LOCK TABLE usage_event IN ACCESS EXCLUSIVE MODE")
+                    locked.set()
+                    while not released.is_set():
+                        await asyncio.sleep(0.05)
+            finally:
+                await conn.close()
+
+        locked, released = threading.Event(), threading.Event()
+        holder = threading.Thread(target=run_async, args=(hold_lock_until(released),))
+        holder.start()
+        try:
+            assert locked.wait(10)
+            began = time.monotonic()
+            code = gw.stop(signal.SIGTERM, timeout=40)
+            took = time.monotonic() - began
+        finally:
+            released.set()
+            holder.join(20)
+        assert code == 0, gw.log()[-3000:]
+        assert took < 20, took  # without the bounds it waited for the lock for as long as it was held
+        assert "the final usage flush did not finish" in gw.log()
+        assert rows(url) == (0, 0)
+        assert list(gw.data_dir.glob("usage-spool-*"))  # the journal kept every event
+        again = start_gateway(tmp_path / "gw", None, database_url=url)
+        try:
+            wait_until(lambda: rows(url) == (traffic.received, traffic.received), timeout=15)
+        finally:
+            assert again.stop() == 0

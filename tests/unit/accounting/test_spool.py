@@ -30,7 +30,7 @@ def test_segments_round_trip_and_never_show_half_written(tmp_path: Path) -> None
     segment = spool.write(events, spool.next_path())
     assert segment.path.exists() and not list(tmp_path.glob("*.tmp"))
     assert read_events(segment.path) == events
-    spool.remove(segment)
+    spool.remove_all([segment])
     assert not segment.path.exists()
 
 
