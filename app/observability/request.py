@@ -3,7 +3,7 @@
 Opening binds the request and trace ids for log records and starts the server span; closing
 (after the last byte, streams included) counts a refusal that never became a usage event,
 writes the access-log line and ends the span. It costs a contextvar, a wrapped `send` and
-one log call per request.
+one tuple handed to the log writer per request.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from typing import Any
 from app.gateway.tracing import TraceContext
 from app.observability import tracing
 from app.observability.context import RequestState, current_request
+from app.observability.logging import ACCESS_LOGGER, AccessLine, log_access
 from app.observability.metrics import gateway_metrics
 
 __all__ = ["ObservedRequest", "observe_request"]
 
-access_log = logging.getLogger("polyroute.access")
+access_log = logging.getLogger(ACCESS_LOGGER)
 log = logging.getLogger("polyroute.observability")
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -68,23 +69,21 @@ class ObservedRequest:
             current_request.reset(self._token)
 
     def _access(self, status: int) -> None:
-        event = self.state.event
-        latency_ms = round((time.perf_counter() - self.received) * 1000, 1)
-        access_log.info(
-            "%s %s %d %.1fms",
-            self.method,
-            self.path,
-            status,
-            latency_ms,
-            extra={
-                "method": self.method,
-                "path": self.path,
-                "status": status,
-                "latency_ms": latency_ms,
-                "provider": event.provider if event else None,
-                "model": event.model if event else None,
-                "error_code": (event.error_code if event else None) or self.code or None,
-            },
+        state = self.state
+        event = state.event
+        log_access(
+            AccessLine(
+                time.time(),
+                self.method,
+                self.path,
+                status,
+                round((time.perf_counter() - self.received) * 1000, 1),
+                event.provider if event else None,
+                event.model if event else None,
+                (event.error_code if event else None) or self.code or None,
+                state.request_id,
+                state.trace_id,
+            )
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,10 +50,12 @@ class FakeServer:
     _thread: threading.Thread | None = None
     _runner: web.AppRunner | None = None
     _active: set[asyncio.Task[Any]] = field(default_factory=set)
+    tls: ssl.SSLContext | None = None
+    """Serve HTTPS with this context (see `tests/fakes/tls.py`)."""
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def routes(self, app: web.Application) -> None:
         raise NotImplementedError
@@ -104,7 +107,7 @@ class FakeServer:
             self.routes(app)
             runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
             loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, "127.0.0.1", self.port)
+            site = web.TCPSite(runner, "127.0.0.1", self.port, ssl_context=self.tls)
             loop.run_until_complete(site.start())
             self._runner = runner
             ready.set()

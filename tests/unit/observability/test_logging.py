@@ -11,14 +11,16 @@ import pytest
 
 from app.observability.context import RequestState, current_request
 from app.observability.logging import (
+    AccessLine,
     JsonFormatter,
     RedactingFilter,
     RequestContextFilter,
     TextFormatter,
-    configure_logging,
+    log_access,
     redact,
     resolve_format,
 )
+from tests.unit.observability.captured import captured_log
 
 KEY = "sk-poly-test-abcdefghijklmnop0123"
 
@@ -127,22 +129,41 @@ def test_auto_format_is_text_on_a_terminal_and_json_elsewhere() -> None:
 
 
 def test_configure_logging_routes_records_through_the_listener(in_request: RequestState) -> None:
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
-    out = io.StringIO()
-    listener = configure_logging("INFO", "json", secrets=["opaque-admin-key-value"], stream=out)
-    try:
+    with captured_log(secrets=["opaque-admin-key-value"]) as out:
         logging.getLogger("polyroute.test").warning("key %s and %s", KEY, "opaque-admin-key-value")
         logging.getLogger("polyroute.access").info("POST /v1/chat/completions 200 1.0ms")
         logging.getLogger("httpx").info("HTTP Request: GET http://probe")
-    finally:
-        listener.stop()
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in saved[0]:
-            root.addHandler(handler)
-        root.setLevel(saved[1])
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [line["logger"] for line in lines] == ["polyroute.test", "polyroute.access"]
     assert lines[0]["message"] == "key sk-*** and ***"
     assert all(line["request_id"] == "req_abc" for line in lines)
+
+
+def _line(path: str) -> AccessLine:
+    return AccessLine(1_700_000_000.25, "POST", path, 200, 1.5, "fakeai", "gpt-fake", None, "req_1", "trace_1")
+
+
+def test_access_lines_are_built_by_the_writer_in_order_with_the_other_records() -> None:
+    with captured_log() as out:
+        logging.getLogger("polyroute.test").warning("before")
+        log_access(_line(f"/v1/chat?key={KEY}"))
+        logging.getLogger("polyroute.test").warning("after")
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line["message"][:6] for line in lines] == ["before", "POST /", "after"]
+    access = lines[1]
+    assert access["logger"] == "polyroute.access" and access["ts"] == "2023-11-14T22:13:20.250Z"
+    assert access["message"] == "POST /v1/chat?key=*** 200 1.5ms"  # masked like any record
+    assert (access["request_id"], access["trace_id"], access["status"], access["model"]) == (
+        "req_1",
+        "trace_1",
+        200,
+        "gpt-fake",
+    )
+
+
+def test_without_our_handler_an_access_line_is_an_ordinary_record(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="polyroute.access"):
+        log_access(_line("/v1/messages"))
+    [record] = [r for r in caplog.records if r.name == "polyroute.access"]
+    assert record.getMessage() == "POST /v1/messages 200 1.5ms"
+    assert record.__dict__["provider"] == "fakeai"

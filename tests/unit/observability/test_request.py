@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -16,29 +13,11 @@ from app.api.inference.endpoint import inference_app
 from app.errors import AuthenticationError
 from app.gateway.call import Call, Parsed, Reply
 from app.observability.context import record_event
-from app.observability.logging import configure_logging
 from app.observability.metrics import exposition
+from tests.unit.observability.captured import captured_log
 
 SECRET = "sk-poly-unit-planted-0123456789abcdef"
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-
-
-@contextmanager
-def captured_log() -> Iterator[io.StringIO]:
-    """The process logging as `worker_app` sets it up, into a string; flushed when the block ends."""
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
-    out = io.StringIO()
-    listener = configure_logging("INFO", "json", stream=out)
-    try:
-        yield out
-    finally:
-        listener.stop()
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in saved[0]:
-            root.addHandler(handler)
-        root.setLevel(saved[1])
 
 
 def _parse(raw: bytes) -> Parsed:

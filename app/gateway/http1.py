@@ -1,0 +1,356 @@
+"""A lean HTTP/1.1 client for upstream calls: keep-alive connections on asyncio.Protocol + httptools.
+
+Why not aiohttp on the hot path: a request through aiohttp cost 160-240 µs of CPU on this machine,
+one through this client 50-80 µs (sequential calls to the same fake upstream), and a forwarding app
+added 0.25-0.3 ms less latency at 200 req/s with it. The saving is what aiohttp does and we never
+use: cookie jars, redirects, proxies, multipart, tracing signals, per-request timeout objects.
+
+Scope is what an LLM API needs: one request with an in-memory body; a response read whole or chunk
+by chunk (Content-Length, chunked or close-delimited, gzip/deflate); TLS; pooled keep-alive
+connections. No redirects, cookies, proxies, 100-continue or HTTP/2. Timeouts belong to the caller
+(`asyncio.timeout` around `request` and `next_chunk`); a cancelled call leaves the connection closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import zlib
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import NamedTuple, cast
+from urllib.parse import urlsplit
+
+import httptools
+
+__all__ = [
+    "ConnectFailed",
+    "Connection",
+    "ConnectionBroken",
+    "Http1Pool",
+    "HttpClientError",
+    "Origin",
+    "request_head",
+]
+
+READ_HIGH_WATER = 256 * 1024
+"""Body bytes buffered for a slow consumer before we stop reading the socket."""
+
+_SET_BY_CLIENT = frozenset({"host", "content-length", "transfer-encoding", "connection", "accept-encoding"})
+_ACCEPT_ENCODING = "gzip, deflate"
+"""What we can decode (aiohttp sent the same). A caller's own Accept-Encoding (br, zstd) is replaced."""
+
+
+class HttpClientError(Exception):
+    """The exchange failed below HTTP: no connection, or it broke."""
+
+
+class ConnectFailed(HttpClientError):
+    """Refused, unreachable, DNS or TLS: nothing was sent."""
+
+
+class ConnectionBroken(HttpClientError):
+    """The connection closed or sent something that is not HTTP, before or during the response."""
+
+
+class Origin(NamedTuple):
+    tls: bool
+    host: str
+    port: int
+
+
+class _Target(NamedTuple):
+    origin: Origin
+    path: str
+    host_header: str
+
+
+@lru_cache(maxsize=1024)
+def _target(url: str) -> _Target:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConnectFailed(f"not an http(s) URL: {url!r}")
+    tls = parts.scheme == "https"
+    port = parts.port or (443 if tls else 80)
+    host = parts.hostname
+    shown = f"[{host}]" if ":" in host else host
+    host_header = shown if port == (443 if tls else 80) else f"{shown}:{port}"
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return _Target(Origin(tls, host, port), path, host_header)
+
+
+def request_head(method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> tuple[Origin, bytes]:
+    """The request line and headers, as sent; raises ValueError on a header that would split the head."""
+    target = _target(url)
+    lines = [f"{method} {target.path} HTTP/1.1\r\nHost: {target.host_header}\r\n"]
+    for name, value in headers.items():
+        if name.lower() in _SET_BY_CLIENT:
+            continue
+        if "\n" in value or "\r" in value or "\n" in name or "\r" in name or ":" in name:
+            raise ValueError(f"invalid header {name!r}")
+        lines.append(f"{name}: {value}\r\n")
+    lines.append(f"Accept-Encoding: {_ACCEPT_ENCODING}\r\n")
+    if body is not None or method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(body) if body else 0}\r\n")
+    lines.append("\r\n")
+    return target.origin, "".join(lines).encode("utf-8")
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive connection; one request at a time. The parser's callbacks fill the response."""
+
+    def __init__(self, pool: Http1Pool, key: tuple[str, Origin]) -> None:
+        self._pool = pool
+        self.key = key
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self._parser: httptools.HttpResponseParser | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._error: HttpClientError | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self._body: list[bytes] = []
+        self._buffered = 0
+        self._paused = False
+        self._complete = False
+        self._keep_alive = False
+        self._decoder: zlib._Decompress | None = None
+        self._sized = False
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio.Transport subclasses
+
+    def data_received(self, data: bytes) -> None:
+        if self._parser is None:  # bytes while idle: not HTTP we asked for; the connection is unusable
+            self._abandon()
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(ConnectionBroken(f"malformed response from upstream: {exc}"))
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._parser is None:
+            return
+        if self._error is not None:
+            self._wake()
+        elif self.status and not self._complete and exc is None and not self._sized:
+            self._complete = True  # a close-delimited body ends with the connection
+            self._wake()
+        elif not self._complete:
+            detail = f"{exc.__class__.__name__}: {exc}" if exc else "closed by upstream"
+            self._fail(ConnectionBroken(f"upstream connection broke ({detail})"))
+
+    # httptools callbacks
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
+
+    def on_headers_complete(self) -> None:
+        assert self._parser is not None
+        self.status = self._parser.get_status_code()
+        self._keep_alive = self._parser.should_keep_alive()
+        self._sized = "content-length" in self.headers or "chunked" in self.headers.get("transfer-encoding", "")
+        encoding = self.headers.get("content-encoding", "").strip().lower()
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            self._decoder = zlib.decompressobj(wbits=47)  # 32 + 15: gzip or zlib header, detected
+        self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+        self._buffered += len(body)
+        if self._buffered > READ_HIGH_WATER and not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        self._complete = True
+        self._wake()
+
+    # the caller's side
+
+    async def exchange(self, head: bytes, body: bytes | None) -> None:
+        """Send one request and wait for the response's status line and headers."""
+        assert self.transport is not None
+        self._reset()
+        self._error = None
+        self._parser = httptools.HttpResponseParser(self)
+        if body:
+            self.transport.writelines((head, body))
+        else:
+            self.transport.write(head)
+        while not self.status:
+            if self._error is not None:
+                raise self._error
+            await self._wait()
+
+    async def next_chunk(self) -> bytes:
+        """The next body bytes, decoded; b"" at the end (the connection then goes back to the pool)."""
+        while not self._body:
+            if self._complete:
+                return self._end()
+            if self._error is not None:
+                raise self._error
+            await self._wait()
+        data = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        self._body.clear()
+        self._buffered = 0
+        if self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+        if self._decoder is not None:
+            try:
+                data = self._decoder.decompress(data)
+            except zlib.error as exc:
+                self._fail(ConnectionBroken(f"undecodable compressed body from upstream: {exc}"))
+                raise self._error from None  # type: ignore[misc]
+        return data
+
+    def _end(self) -> bytes:
+        tail = b""
+        if self._decoder is not None:
+            tail, self._decoder = self._decoder.flush(), None
+        if self._parser is not None:
+            self._parser = None
+            self._pool.release(self, reusable=self._keep_alive)
+        return tail
+
+    def close(self) -> None:
+        """Done with this response, read or not: reuse the connection only if it was read to the end."""
+        if self._parser is None:
+            return
+        self._parser = None
+        self._pool.release(self, reusable=self._complete and self._keep_alive and not self._body_unsent())
+
+    def _body_unsent(self) -> bool:
+        return self.transport is not None and self.transport.get_write_buffer_size() > 0
+
+    def _abandon(self) -> None:
+        """Close at once; bytes of ours still queued are dropped, not flushed (a slow-reading upstream
+        would otherwise hold the socket for as long as it takes to read them)."""
+        self.closed = True
+        if self.transport is not None:
+            if self.transport.get_write_buffer_size():
+                self.transport.abort()
+            else:
+                self.transport.close()
+
+    def _fail(self, error: HttpClientError) -> None:
+        if self._error is None:
+            self._error = error
+        self._abandon()
+        self._wake()
+
+    async def _wait(self) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+class Http1Pool:
+    """Idle keep-alive connections per (pool key, origin), newest first; expired ones are closed."""
+
+    def __init__(self, *, keepalive_s: float = 60.0, tls: ssl.SSLContext | None = None) -> None:
+        self._keepalive_s = keepalive_s
+        self._idle: dict[tuple[str, Origin], list[Connection]] = {}
+        self._busy: set[Connection] = set()
+        self._tls = tls
+        """The system's trust store (SSL_CERT_FILE / SSL_CERT_DIR honoured), loaded on first use."""
+        self._sweep: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    def in_use(self) -> int:
+        return len(self._busy)
+
+    async def acquire(self, key: str, origin: Origin) -> Connection:
+        idle = self._idle.get((key, origin))
+        if idle:
+            deadline = asyncio.get_running_loop().time() - self._keepalive_s
+            while idle:
+                conn = idle.pop()
+                assert conn.transport is not None
+                if not conn.closed and not conn.transport.is_closing() and conn.idle_since > deadline:
+                    self._busy.add(conn)
+                    return conn
+                conn._abandon()
+        conn = await self._connect((key, origin))
+        self._busy.add(conn)
+        return conn
+
+    async def _connect(self, key: tuple[str, Origin]) -> Connection:
+        origin = key[1]
+        loop = asyncio.get_running_loop()
+        context = None
+        if origin.tls:
+            if self._tls is None:  # loading the CA store takes tens of ms: not on the loop
+                self._tls = await asyncio.to_thread(ssl.create_default_context)
+            context = self._tls
+        try:
+            _, conn = await loop.create_connection(lambda: Connection(self, key), origin.host, origin.port, ssl=context)
+        except ssl.SSLError as exc:
+            raise ConnectFailed(f"TLS handshake with upstream failed: {exc.reason or exc}") from None
+        except OSError as exc:
+            reason = exc.strerror or exc
+            raise ConnectFailed(f"cannot connect to upstream {origin.host}:{origin.port}: {reason}") from None
+        return conn
+
+    def release(self, conn: Connection, *, reusable: bool) -> None:
+        self._busy.discard(conn)
+        if not reusable or conn.closed or self._closed:
+            conn._abandon()
+            return
+        loop = asyncio.get_running_loop()
+        conn.idle_since = loop.time()
+        self._idle.setdefault(conn.key, []).append(conn)
+        if self._sweep is None:
+            self._sweep = loop.call_later(self._keepalive_s, self._close_expired)
+
+    def _close_expired(self) -> None:
+        self._sweep = None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() - self._keepalive_s
+        for key, idle in list(self._idle.items()):
+            keep = [c for c in idle if c.idle_since > deadline and not c.closed]
+            for conn in idle:
+                if conn not in keep:
+                    conn._abandon()
+            if keep:
+                self._idle[key] = keep
+            else:
+                del self._idle[key]
+        if self._idle:
+            self._sweep = loop.call_later(self._keepalive_s / 2, self._close_expired)
+
+    def close(self) -> None:
+        """Close every connection, idle or in use (at shutdown)."""
+        self._closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        for idle in self._idle.values():
+            for conn in idle:
+                conn._abandon()
+        for conn in list(self._busy):
+            conn._fail(ConnectionBroken("gateway shutting down"))
+        self._idle.clear()
+        self._busy.clear()

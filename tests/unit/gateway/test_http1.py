@@ -1,0 +1,249 @@
+"""The upstream HTTP/1.1 client against real sockets: framing, decoding, keep-alive, faults, TLS.
+
+Each test runs a tiny asyncio server on loopback that answers with exact bytes, so every way an
+upstream can frame (or break) a response is spelled out here rather than left to a framework.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from app.gateway.http1 import ConnectFailed, ConnectionBroken, Http1Pool, request_head
+from tests.fakes.tls import make_ca
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    body = await reader.readexactly(length) if length else b""
+    return head, body
+
+
+class Upstream:
+    def __init__(self, answers: list[bytes]) -> None:
+        self.answers = answers
+        self.heads: list[bytes] = []
+        self.bodies: list[bytes] = []
+        self.connections = 0
+        self.port = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while self.answers:
+                head, body = await read_request(reader)
+                self.heads.append(head)
+                self.bodies.append(body)
+                answer = self.answers.pop(0)
+                if answer == b"HANG":
+                    await asyncio.sleep(30)
+                writer.write(answer)
+                await writer.drain()
+                if b"Connection: close" in answer or (b"Content-Length" not in answer and b"chunked" not in answer):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@asynccontextmanager
+async def upstream(*answers: bytes, tls: object = None) -> AsyncIterator[Upstream]:
+    fake = Upstream(list(answers))
+    server = await asyncio.start_server(fake.handle, "127.0.0.1", 0, ssl=tls)  # type: ignore[arg-type]
+    fake.port = server.sockets[0].getsockname()[1]
+    try:
+        yield fake
+    finally:
+        server.close()
+
+
+async def call(
+    pool: Http1Pool, url: str, body: bytes | None = b"{}", headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    origin, head = request_head("POST", url, headers or {"content-type": "application/json"}, body)
+    conn = await pool.acquire("p", origin)
+    try:
+        await conn.exchange(head, body)
+        parts = []
+        while chunk := await conn.next_chunk():
+            parts.append(chunk)
+        return conn.status, dict(conn.headers), b"".join(parts)
+    finally:
+        conn.close()
+
+
+def ok(body: bytes, *extra: bytes) -> bytes:
+    headers = b"".join(e + b"\r\n" for e in extra)
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), headers, body)
+
+
+async def test_content_length_bodies_reuse_one_connection() -> None:
+    pool = Http1Pool()
+    async with upstream(ok(b'{"a":1}', b"X-Thing: one"), ok(b'{"b":2}')) as up:
+        url = f"http://127.0.0.1:{up.port}/v1/chat?x=1"
+        assert await call(pool, url) == (200, {"content-length": "7", "x-thing": "one"}, b'{"a":1}')
+        assert (await call(pool, url))[2] == b'{"b":2}'
+    assert up.connections == 1
+    assert up.heads[0].startswith(b"POST /v1/chat?x=1 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % up.port)
+    assert b"Content-Length: 2\r\n" in up.heads[0] and up.bodies == [b"{}", b"{}"]
+    assert pool.in_use() == 0
+    pool.close()
+
+
+async def test_chunked_and_close_delimited_bodies_are_read_whole() -> None:
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    close_delimited = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end"
+    pool = Http1Pool()
+    async with upstream(chunked, close_delimited) as up:
+        url = f"http://127.0.0.1:{up.port}/"
+        assert (await call(pool, url))[2] == b"hello world"
+        assert (await call(pool, url))[2] == b"until the end"
+    assert up.connections == 1  # the chunked answer kept the connection; the other ended it
+    assert pool.in_use() == 0
+    pool.close()
+
+
+async def test_a_connection_close_answer_is_not_reused() -> None:
+    pool = Http1Pool()
+    async with upstream(ok(b"1", b"Connection: close"), ok(b"2")) as up:
+        url = f"http://127.0.0.1:{up.port}/"
+        assert (await call(pool, url))[2] == b"1"
+        assert (await call(pool, url))[2] == b"2"
+    assert up.connections == 2
+    pool.close()
+
+
+async def test_gzip_and_deflate_bodies_are_decoded_and_we_only_offer_those() -> None:
+    text = b'{"text":"' + b"compressible " * 500 + b'"}'
+    gz = gzip.compress(text)
+    zl = zlib.compress(text)
+    pool = Http1Pool()
+    async with upstream(ok(gz, b"Content-Encoding: gzip"), ok(zl, b"Content-Encoding: deflate")) as up:
+        url = f"http://127.0.0.1:{up.port}/"
+        assert (await call(pool, url, headers={"Accept-Encoding": "br, zstd"}))[2] == text
+        assert (await call(pool, url))[2] == text
+    assert all(b"Accept-Encoding: gzip, deflate\r\n" in head for head in up.heads)
+    assert b"br" not in up.heads[0]
+    pool.close()
+
+
+async def test_a_large_body_read_slowly_arrives_intact() -> None:
+    body = bytes(range(256)) * 8192  # 2 MiB: reading pauses past the high-water mark and resumes
+    pool = Http1Pool()
+    async with upstream(ok(body)) as up:
+        origin, head = request_head("GET", f"http://127.0.0.1:{up.port}/big", {}, None)
+        conn = await pool.acquire("p", origin)
+        await conn.exchange(head, None)
+        await asyncio.sleep(0.2)
+        got = bytearray()
+        while chunk := await conn.next_chunk():
+            got += chunk
+        conn.close()
+    assert bytes(got) == body
+    assert b"Content-Length" not in up.heads[0]  # a GET without a body says nothing of one
+    pool.close()
+
+
+async def test_a_connection_that_breaks_mid_body_raises_and_is_dropped() -> None:
+    pool = Http1Pool()
+    async with upstream(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part") as up:
+        origin, head = request_head("POST", f"http://127.0.0.1:{up.port}/", {}, b"x")
+        conn = await pool.acquire("p", origin)
+        await conn.exchange(head, b"x")
+        assert await conn.next_chunk() == b"only part"
+        with pytest.raises(ConnectionBroken, match="broke"):
+            await conn.next_chunk()
+        conn.close()
+    assert pool.in_use() == 0
+    pool.close()
+
+
+async def test_garbage_instead_of_http_is_a_broken_connection() -> None:
+    pool = Http1Pool()
+    async with upstream(b"SSH-2.0-OpenSSH_9.6\r\n\r\n") as up:
+        with pytest.raises(ConnectionBroken, match="malformed"):
+            await call(pool, f"http://127.0.0.1:{up.port}/")
+    pool.close()
+
+
+async def test_nothing_listening_is_a_connect_failure() -> None:
+    async with upstream() as up:
+        port = up.port
+    with pytest.raises(ConnectFailed, match="cannot connect"):
+        await call(Http1Pool(), f"http://127.0.0.1:{port}/")
+
+
+async def test_a_cancelled_wait_closes_the_connection_instead_of_reusing_it() -> None:
+    pool = Http1Pool()
+    async with upstream(b"HANG", ok(b"fresh")) as up:
+        url = f"http://127.0.0.1:{up.port}/"
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await call(pool, url)
+        assert pool.in_use() == 0
+        assert (await call(pool, url))[2] == b"fresh"
+    assert up.connections == 2
+    pool.close()
+
+
+async def test_idle_connections_past_keepalive_are_not_reused() -> None:
+    pool = Http1Pool(keepalive_s=0.1)
+    async with upstream(ok(b"1"), ok(b"2")) as up:
+        url = f"http://127.0.0.1:{up.port}/"
+        await call(pool, url)
+        await asyncio.sleep(0.3)
+        await call(pool, url)
+    assert up.connections == 2
+    pool.close()
+
+
+def test_headers_that_would_split_the_request_are_refused() -> None:
+    with pytest.raises(ValueError, match="invalid header"):
+        request_head("POST", "http://h/", {"x-a": "1\r\nX-Injected: 2"}, b"")
+    with pytest.raises(ConnectFailed, match="not an http"):
+        request_head("POST", "ftp://h/", {}, b"")
+    _, head = request_head("POST", "https://api.example.com/v1/x", {"Host": "evil", "Content-Length": "9"}, b"ab")
+    assert head.startswith(b"POST /v1/x HTTP/1.1\r\nHost: api.example.com\r\n")
+    assert b"evil" not in head and head.count(b"Content-Length") == 1 and b"Content-Length: 2\r\n" in head
+
+
+async def test_tls_upstreams_are_verified(tmp_path: Path) -> None:
+    ca = make_ca(tmp_path)
+    async with upstream(ok(b"secure"), tls=ca.server_context()) as up:
+        trusted = Http1Pool(tls=ca.client_context())
+        assert (await call(trusted, f"https://127.0.0.1:{up.port}/"))[2] == b"secure"
+        trusted.close()
+        with pytest.raises(ConnectFailed, match="TLS"):
+            await call(Http1Pool(), f"https://127.0.0.1:{up.port}/")  # the system store does not know our CA
+
+
+def test_the_client_runs_on_uvloop_too(tmp_path: Path) -> None:
+    """POLYROUTE_LOOP=uvloop (and granian) run the gateway on uvloop, whose transports differ."""
+    import uvloop
+
+    async def scenario() -> None:
+        chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
+        ca = make_ca(tmp_path)
+        pool = Http1Pool(tls=ca.client_context())
+        async with upstream(ok(b"one"), chunked) as up:
+            assert (await call(pool, f"http://127.0.0.1:{up.port}/"))[2] == b"one"
+            assert (await call(pool, f"http://127.0.0.1:{up.port}/"))[2] == b"hi"
+        async with upstream(ok(b"secure"), tls=ca.server_context()) as up:
+            assert (await call(pool, f"https://127.0.0.1:{up.port}/"))[2] == b"secure"
+        pool.close()
+        assert isinstance(asyncio.get_running_loop(), uvloop.Loop)
+
+    uvloop.run(scenario())
