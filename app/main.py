@@ -41,6 +41,7 @@ from app.catalog.notify import start_listener
 from app.catalog.secrets import SecretBox
 from app.conversations.store import ResponseStore
 from app.db.engine import close_database, start_pool, use_database
+from app.db.quiet import Watch, data_version_for
 from app.gateway.hooks_runner import HookRunner
 from app.gateway.pipeline import Gateway
 from app.gateway.upstream import UpstreamPool
@@ -61,10 +62,14 @@ __all__ = ["create_app", "worker_app"]
 
 log = logging.getLogger("polyroute")
 
+CATALOG_MAX_QUIET_S = 30.0
+"""An idle SQLite catalog poll re-reads the version at least this often, commit counter or not."""
+
 
 def build_runtime(settings: Settings) -> Runtime:
     box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
-    catalog = CatalogCache(box)
+    changes = data_version_for(settings.database_url)
+    catalog = CatalogCache(box, Watch(changes, CATALOG_MAX_QUIET_S))
     queue = ObservedUsageQueue(observers=default_observers())
     health = HealthRegistry()
     limiter = Limiter(counter_backend(settings), fail_closed=settings.limits_fail_closed)
@@ -90,6 +95,7 @@ def build_runtime(settings: Settings) -> Runtime:
         writer=writer,
         inflight=Inflight(),
         prober=Prober(health, pool),
+        changes=changes,
     )
 
 
@@ -204,6 +210,8 @@ def create_app(settings: Settings) -> Litestar:
             await rt.gateway.cache.close()
             await rt.gateway.limiter.close()  # after the drain: the last settles still count
             await close_database(engine)
+            if rt.changes is not None:
+                rt.changes.close()
 
     app = Litestar(
         route_handlers=[

@@ -10,6 +10,7 @@ from typing import Any
 from app.accounting.writer import UsageWriter
 from app.catalog.cache import CatalogCache
 from app.catalog.secrets import SecretBox
+from app.db.quiet import DataVersion
 from app.gateway.pipeline import Gateway
 from app.health.probes import Prober
 from app.settings import Settings
@@ -54,6 +55,8 @@ class Runtime:
     writer: UsageWriter
     inflight: Inflight
     prober: Prober
+    changes: DataVersion | None = None
+    """SQLite's commit counter, which lets idle polls skip their query (None on Postgres)."""
     ready: bool = False
     fast_paths: dict[str, Any] = field(default_factory=dict)
     """Exact inference paths -> their raw ASGI handlers, served ahead of Litestar's router."""

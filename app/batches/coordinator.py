@@ -26,6 +26,7 @@ from app.batches.emulated import EmulatedBatches, TaskQueue
 from app.batches.lines import MAX_LINES, LineSpec, read_lines
 from app.batches.native import TERMINAL, NativeBatches, UpstreamBatchError, UpstreamUnavailable
 from app.batches.store import BatchRecord
+from app.db.quiet import Watch
 from app.gateway.resolve import resolve
 from app.gateway.snapshot import CatalogSnapshot, ProviderEntry, ResolvedModel
 from app.limits.admit import Limiter
@@ -54,8 +55,10 @@ class BatchCoordinator:
         usage: UsageQueue,
         endpoints: Mapping[str, EndpointSpec],
         limiter: Limiter | None = None,
+        watch: Watch | None = None,
     ) -> None:
         self.settings = settings
+        self._watch = watch or Watch(None, 0)
         self.worker_id = f"{socket.gethostname()[:40]}:{os.getpid()}:{os.urandom(4).hex()}"
         self._catalog = catalog
         self._endpoints = endpoints
@@ -88,10 +91,13 @@ class BatchCoordinator:
         self._wake.set()
 
     async def _run(self) -> None:
+        busy = True
         while True:
+            woken = self._wake.is_set()
             self._wake.clear()
             try:
-                busy = await self.tick()
+                # Idle, with no wake-up and nothing committed since the last look: nothing to claim.
+                busy = await self.tick() if busy or woken or self._watch.moved() else False
             except Exception:
                 log.exception("batch coordination failed")
                 busy = False

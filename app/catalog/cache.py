@@ -7,6 +7,7 @@ import logging
 
 from app.catalog.secrets import SecretBox
 from app.catalog.store import current_version, load_snapshot
+from app.db.quiet import Watch
 from app.gateway.snapshot import CatalogSnapshot
 
 __all__ = ["CatalogCache"]
@@ -17,13 +18,14 @@ log = logging.getLogger("polyroute.catalog")
 class CatalogCache:
     """Requests read `snapshot` (a plain attribute); writers call `refresh()` after a change.
 
-    Other replicas notice through `poll()` (a version check every second, one tiny query) or a
-    notification channel that calls `refresh()`. If the database is unreachable the last good
-    snapshot keeps serving.
+    Other replicas notice through `poll()` (a version check every second, one tiny query, skipped
+    while `watch` says nothing was committed) or a notification channel that calls `refresh()`. If
+    the database is unreachable the last good snapshot keeps serving.
     """
 
-    def __init__(self, box: SecretBox) -> None:
+    def __init__(self, box: SecretBox, watch: Watch | None = None) -> None:
         self.box = box
+        self._watch = watch or Watch(None, 0)
         self.snapshot = CatalogSnapshot.empty()
         self._lock = asyncio.Lock()
         self.healthy = True
@@ -46,4 +48,5 @@ class CatalogCache:
                 return False
 
     async def poll(self) -> None:
-        await self.refresh()
+        if self._watch.moved() or not self.healthy:
+            await self.refresh()

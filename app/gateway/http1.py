@@ -197,6 +197,10 @@ class Connection(asyncio.Protocol):
                 raise self._error
             await self._wait()
 
+    def ready(self) -> bool:
+        """`next_chunk` would return (or raise) without waiting."""
+        return bool(self._body) or self._complete or self._error is not None
+
     async def next_chunk(self) -> bytes:
         """The next body bytes, decoded; b"" at the end (the connection then goes back to the pool)."""
         while not self._body:

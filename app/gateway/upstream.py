@@ -84,9 +84,12 @@ class _HttpResponse:
             parts.append(chunk)
 
     async def next_chunk(self, timeout: float | None) -> bytes:
+        conn = self._conn
         try:
+            if timeout is None or conn.ready():  # bytes already here: no timer to arm and cancel
+                return await conn.next_chunk()
             async with asyncio.timeout(timeout):
-                return await self._conn.next_chunk()
+                return await conn.next_chunk()
         except TimeoutError:
             raise UpstreamTimeout("stall") from None
         except HttpClientError as exc:

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import httpx
 import msgspec
 
+from app.db.quiet import Watch
 from app.errors import InternalError, ServiceUnavailableError
 from app.gateway.snapshot import CatalogSnapshot, KeyRecord
 from app.settings import Settings
@@ -57,8 +58,10 @@ class TaskRunner:
         handle: Handle,
         catalog: SnapshotSource,
         endpoints: Callable[[str], EndpointSpec | None],
+        watch: Watch | None = None,
     ) -> None:
         self.settings = settings
+        self._watch = watch or Watch(None, 0)
         self.worker_id = _worker_id()
         self._handle = handle
         self._catalog = catalog
@@ -147,9 +150,11 @@ class TaskRunner:
     async def _dispatch(self) -> None:
         while not self._stopping:
             await self._slots.acquire()
+            woken = self._wake.is_set()
             self._wake.clear()
             try:
-                task = await store.claim(self.worker_id, self._lease)
+                # A local enqueue wakes us; otherwise claim only if something was committed meanwhile.
+                task = await store.claim(self.worker_id, self._lease) if woken or self._watch.moved() else None
             except Exception:
                 log.exception("claiming a task failed")
                 task = None

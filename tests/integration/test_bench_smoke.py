@@ -99,7 +99,9 @@ def test_quick_bench_runs_every_scenario_through_the_gateway_without_errors() ->
     assert rows["stream_translated_200"]["dialects"] == "openai->anthropic"
     assert rows["hold_50"]["requests"] == 50
     assert rows["mem"]["requests"] == rows["mem"]["requests_planned"] == 400
-    assert 0 <= rows["mem"]["usage_backlog_at_end"] <= 400  # read from the gateway's /metrics
+    # Read from the gateway's /metrics: what the whole run (every scenario so far, warm-ups included)
+    # left unwritten, so no bound in terms of this row's 400 requests holds (one CI run saw 420).
+    assert isinstance(rows["mem"]["usage_backlog_at_end"], int) and rows["mem"]["usage_backlog_at_end"] >= 0
     assert rows["lat_l50"]["gateway_p50_ms"] >= 50  # the upstream's latency directive reached it through the gateway
     table = proc.stdout.split("\n\n")[-1]
     assert table.splitlines()[0].split(" | ")[0].strip() == "scenario"
