@@ -105,6 +105,8 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
+        self.generation = 0
+        """Counts exchanges: a response object from an earlier one must not touch the next."""
         self._parser: httptools.HttpResponseParser | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._error: HttpClientError | None = None
@@ -127,7 +129,7 @@ class Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio.Transport subclasses
 
     def data_received(self, data: bytes) -> None:
-        if self._parser is None:  # bytes while idle: not HTTP we asked for; the connection is unusable
+        if self._parser is None or self._complete:  # bytes nobody asked for: the connection is unusable
             self._abandon()
             return
         try:
@@ -187,6 +189,7 @@ class Connection(asyncio.Protocol):
         assert self.transport is not None
         self._reset()
         self._error = None
+        self.generation += 1
         self._parser = httptools.HttpResponseParser(self)
         if body:
             self.transport.writelines((head, body))

@@ -64,10 +64,11 @@ class UpstreamResponse(Protocol):
 
 
 class _HttpResponse:
-    __slots__ = ("_conn", "headers", "status")
+    __slots__ = ("_conn", "_generation", "headers", "status")
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self._generation = conn.generation  # once read to the end, the connection may serve another call
         self.status = conn.status
         self.headers: Mapping[str, str] = conn.headers
 
@@ -85,6 +86,8 @@ class _HttpResponse:
 
     async def next_chunk(self, timeout: float | None) -> bytes:
         conn = self._conn
+        if conn.generation != self._generation:
+            return b""
         try:
             if timeout is None or conn.ready():  # bytes already here: no timer to arm and cancel
                 return await conn.next_chunk()
@@ -96,7 +99,8 @@ class _HttpResponse:
             raise UpstreamReadError(str(exc)) from None
 
     def close(self) -> None:
-        self._conn.close()
+        if self._conn.generation == self._generation:
+            self._conn.close()
 
 
 class _InprocResponse:

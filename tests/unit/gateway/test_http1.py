@@ -247,3 +247,21 @@ def test_the_client_runs_on_uvloop_too(tmp_path: Path) -> None:
         assert isinstance(asyncio.get_running_loop(), uvloop.Loop)
 
     uvloop.run(scenario())
+
+
+async def test_a_finished_response_cannot_touch_the_call_that_reuses_its_connection() -> None:
+    from app.gateway.upstream import UpstreamPool
+    from app.providers.base import UpstreamRequest
+
+    pool = UpstreamPool()
+    async with upstream(ok(b"first"), ok(b"second")) as up:
+        req = UpstreamRequest("POST", f"http://127.0.0.1:{up.port}/", {}, b"{}")
+        first = await pool.open("p", req, first_byte_timeout=5)
+        assert await first.read(5) == b"first"  # read to the end: the connection is back in the pool
+        second = await pool.open("p", req, first_byte_timeout=5)
+        first.close()  # late, as a `finally` does
+        assert await first.next_chunk(5) == b""
+        assert await second.read(5) == b"second"
+        second.close()
+    assert up.connections == 1
+    await pool.close()
