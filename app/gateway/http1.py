@@ -289,8 +289,8 @@ class Http1Pool:
     def in_use(self) -> int:
         return len(self._busy)
 
-    async def acquire(self, key: str, origin: Origin) -> Connection:
-        idle = self._idle.get((key, origin))
+    async def acquire(self, key: str, origin: Origin, *, fresh: bool = False) -> Connection:
+        idle = None if fresh else self._idle.get((key, origin))
         if idle:
             deadline = asyncio.get_running_loop().time() - self._keepalive_s
             while idle:

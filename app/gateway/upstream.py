@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Protocol
 
-from app.gateway.http1 import ConnectFailed, Connection, Http1Pool, HttpClientError, request_head
+from app.gateway.http1 import ConnectFailed, Connection, ConnectionBroken, Http1Pool, HttpClientError, request_head
 from app.providers.base import UpstreamRequest
 from app.providers.demo import demo_reply
 
@@ -20,6 +20,7 @@ __all__ = [
 ]
 
 MAX_ERROR_BODY = 256 * 1024
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
 class UpstreamFailure(Exception):
@@ -163,7 +164,17 @@ class UpstreamPool:
         try:
             async with asyncio.timeout(first_byte_timeout):
                 conn = await self._pool.acquire(provider, origin)
-                await conn.exchange(head, req.body)
+                try:
+                    await conn.exchange(head, req.body)
+                except ConnectionBroken:
+                    # A kept-alive connection the upstream closed just as we sent: what RFC 9112 allows
+                    # to retry on a fresh one, for idempotent requests only (as aiohttp did). POSTs fail
+                    # over through the attempt loop instead, which knows the route's retry policy.
+                    if conn.generation == 1 or req.method not in IDEMPOTENT:
+                        raise
+                    conn.close()
+                    conn = await self._pool.acquire(provider, origin, fresh=True)
+                    await conn.exchange(head, req.body)
         except BaseException as exc:
             if conn is not None:
                 conn.close()

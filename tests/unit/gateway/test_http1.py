@@ -47,6 +47,8 @@ class Upstream:
                 self.heads.append(head)
                 self.bodies.append(body)
                 answer = self.answers.pop(0)
+                if answer == b"DROP":  # read the request, close without a word (a keep-alive race)
+                    break
                 if answer == b"HANG":
                     await asyncio.sleep(30)
                 writer.write(answer)
@@ -264,4 +266,26 @@ async def test_a_finished_response_cannot_touch_the_call_that_reuses_its_connect
         assert await second.read(5) == b"second"
         second.close()
     assert up.connections == 1
+    await pool.close()
+
+
+async def test_a_kept_alive_connection_dropped_under_a_get_is_retried_fresh_but_not_under_a_post() -> None:
+    from app.gateway.upstream import UpstreamConnectError, UpstreamPool
+    from app.providers.base import UpstreamRequest
+
+    pool = UpstreamPool()
+    async with upstream(ok(b"1"), b"DROP", ok(b"2"), ok(b"3"), b"DROP") as up:
+        get = UpstreamRequest("GET", f"http://127.0.0.1:{up.port}/v1/models", {})
+        post = UpstreamRequest("POST", f"http://127.0.0.1:{up.port}/v1/chat", {}, b"{}")
+        for expected in (b"1", b"2"):
+            resp = await pool.open("p", get, first_byte_timeout=5)
+            assert await resp.read(5) == expected  # the second GET met the drop, then a new connection
+            resp.close()
+        assert up.connections == 2
+        resp = await pool.open("p", post, first_byte_timeout=5)
+        assert await resp.read(5) == b"3"
+        resp.close()
+        with pytest.raises(UpstreamConnectError, match="broke"):
+            await pool.open("p", post, first_byte_timeout=5)  # a POST may have been acted on: not resent
+    assert up.connections == 2 and len(up.heads) == 5
     await pool.close()
