@@ -91,38 +91,43 @@ def test_sigterm_lets_in_flight_streams_finish(
     and SIGTERM drains before exiting."""
     env = {"POLYROUTE_SERVER": server, "POLYROUTE_LOOP": loop}
     gw = start_gateway(tmp_path, base_config(fake_openai, fake_openai), env=env)
-    assert f"server: {server}" in gw.log()
-    assert httpx.get(gw.base_url + "/readyz", timeout=5).json()["loop"] == runs_on
-    fake_openai.reset()
-    answer = gw.openai().chat.completions.create(model="fakeai/gpt-fake", messages=[{"role": "user", "content": "hi"}])
-    assert answer.choices[0].message.content and answer.usage is not None
-    fake_openai.script("gpt-fake", {"chunks": 12, "chunk_delay_ms": 150})
-    lines: list[str] = []
-    started = threading.Event()
+    try:
+        assert f"server: {server}" in gw.log()
+        assert httpx.get(gw.base_url + "/readyz", timeout=5).json()["loop"] == runs_on
+        fake_openai.reset()
+        hi = [{"role": "user", "content": "hi"}]
+        answer = gw.openai().chat.completions.create(model="fakeai/gpt-fake", messages=hi)
+        assert answer.choices[0].message.content and answer.usage is not None
+        fake_openai.script("gpt-fake", {"chunks": 12, "chunk_delay_ms": 150})
+        lines: list[str] = []
+        started = threading.Event()
 
-    def consume() -> None:
-        with (
-            httpx.Client(timeout=30) as http,
-            http.stream(
-                "POST",
-                gw.v1 + "/chat/completions",
-                json={"model": "fakeai/gpt-fake", "stream": True, "messages": [{"role": "user", "content": "drain"}]},
-                headers={"Authorization": f"Bearer {gw.api_key}"},
-            ) as resp,
-        ):
-            for line in resp.iter_lines():
-                if line:
-                    lines.append(line)
-                    started.set()
+        def consume() -> None:
+            with (
+                httpx.Client(timeout=30) as http,
+                http.stream(
+                    "POST",
+                    gw.v1 + "/chat/completions",
+                    json={"model": "fakeai/gpt-fake", "stream": True, "messages": [{"role": "user", "content": "d"}]},
+                    headers={"Authorization": f"Bearer {gw.api_key}"},
+                ) as resp,
+            ):
+                for line in resp.iter_lines():
+                    if line:
+                        lines.append(line)
+                        started.set()
 
-    reader = threading.Thread(target=consume)
-    reader.start()
-    assert started.wait(10)
-    gw.proc.send_signal(signal.SIGTERM)
-    time.sleep(0.3)
-    with pytest.raises(httpx.HTTPError):
-        httpx.get(gw.base_url + "/healthz", timeout=2)  # no longer accepting
-    reader.join(30)
-    assert lines[-1] == "data: [DONE]"
-    assert len([line for line in lines if '"content"' in line]) >= 12
-    assert gw.proc.wait(30) == 0
+        reader = threading.Thread(target=consume)
+        reader.start()
+        assert started.wait(10)
+        gw.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(gw.base_url + "/healthz", timeout=2)  # no longer accepting
+        reader.join(30)
+        assert lines[-1] == "data: [DONE]"
+        assert len([line for line in lines if '"content"' in line]) >= 12
+        assert gw.proc.wait(30) == 0
+    finally:
+        if gw.proc.poll() is None:  # a failed assertion above must not leave it running
+            gw.stop(signal.SIGKILL)
