@@ -122,6 +122,7 @@ class Connection(asyncio.Protocol):
         self._keep_alive = False
         self._decoder: zlib._Decompress | None = None
         self._sized = False
+        self._interim = False
 
     # asyncio.Protocol
 
@@ -162,7 +163,12 @@ class Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         assert self._parser is not None
-        self.status = self._parser.get_status_code()
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:  # 100 Continue, 103 Early Hints: the real answer follows
+            self._interim = True
+            self.headers = {}
+            return
+        self.status = status
         self._keep_alive = self._parser.should_keep_alive()
         self._sized = "content-length" in self.headers or "chunked" in self.headers.get("transfer-encoding", "")
         encoding = self.headers.get("content-encoding", "").strip().lower()
@@ -179,6 +185,9 @@ class Connection(asyncio.Protocol):
         self._wake()
 
     def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
         self._complete = True
         self._wake()
 

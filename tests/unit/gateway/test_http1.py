@@ -289,3 +289,15 @@ async def test_a_kept_alive_connection_dropped_under_a_get_is_retried_fresh_but_
             await pool.open("p", post, first_byte_timeout=5)  # a POST may have been acted on: not resent
     assert up.connections == 2 and len(up.heads) == 5
     await pool.close()
+
+
+async def test_interim_responses_are_skipped_for_the_answer_that_follows() -> None:
+    early = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+    pool = Http1Pool()
+    async with upstream(early + ok(b"final", b"X-Final: yes"), ok(b"next")) as up:
+        url = f"http://127.0.0.1:{up.port}/"
+        status, headers, body = await call(pool, url)
+        assert (status, body, headers.get("x-final"), "link" in headers) == (200, b"final", "yes", False)
+        assert (await call(pool, url))[2] == b"next"  # and the connection stayed usable
+    assert up.connections == 1
+    pool.close()
