@@ -241,7 +241,9 @@ class Connection(asyncio.Protocol):
             tail, self._decoder = self._decoder.flush(), None
         if self._parser is not None:
             self._parser = None
-            self._pool.release(self, reusable=self._keep_alive)
+            # An upstream may answer before reading our whole body (a 413): then the rest is still
+            # queued, and the next request would follow it onto a connection it would garble.
+            self._pool.release(self, reusable=self._keep_alive and not self._body_unsent())
         return tail
 
     def close(self) -> None:

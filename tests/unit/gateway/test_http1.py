@@ -301,3 +301,27 @@ async def test_interim_responses_are_skipped_for_the_answer_that_follows() -> No
         assert (await call(pool, url))[2] == b"next"  # and the connection stayed usable
     assert up.connections == 1
     pool.close()
+
+
+async def test_an_answer_given_before_our_body_was_read_does_not_leave_the_connection_reusable() -> None:
+    connections: list[int] = []
+
+    async def early(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        await reader.readuntil(b"\r\n\r\n")  # the head only: 16 MiB of body stay unread
+        writer.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nbig!")
+        await writer.drain()
+        await asyncio.sleep(2)
+        writer.close()
+
+    server = await asyncio.start_server(early, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pool = Http1Pool()
+    try:
+        for _ in range(2):
+            status, _, body = await call(pool, f"http://127.0.0.1:{port}/", body=b"x" * (16 * 1024 * 1024))
+            assert (status, body) == (413, b"big!")
+    finally:
+        server.close()
+        pool.close()
+    assert len(connections) == 2  # a fresh connection for the second call, the first one dropped
