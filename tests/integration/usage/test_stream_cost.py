@@ -78,7 +78,8 @@ def _chat(gw: GatewayProcess, model: str, stream: bool) -> str:
     if not stream:
         return client.chat.completions.with_raw_response.create(model=model, messages=messages).headers["x-request-id"]
     with client.chat.completions.with_streaming_response.create(model=model, messages=messages, stream=True) as resp:
-        assert any(chunk.choices and chunk.choices[0].delta.content for chunk in resp.parse())
+        chunks = list(resp.parse())  # to the end: `any` alone stops early and hangs up mid-stream (499)
+        assert any(chunk.choices and chunk.choices[0].delta.content for chunk in chunks)
         return resp.headers["x-request-id"]
 
 
