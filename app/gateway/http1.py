@@ -215,25 +215,29 @@ class Connection(asyncio.Protocol):
 
     async def next_chunk(self) -> bytes:
         """The next body bytes, decoded; b"" at the end (the connection then goes back to the pool)."""
-        while not self._body:
-            if self._complete:
-                return self._end()
-            if self._error is not None:
-                raise self._error
-            await self._wait()
-        data = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-        self._body.clear()
-        self._buffered = 0
-        if self._paused and self.transport is not None:
-            self._paused = False
-            self.transport.resume_reading()
-        if self._decoder is not None:
+        while True:
+            while not self._body:
+                if self._complete:
+                    return self._end()
+                if self._error is not None:
+                    raise self._error
+                await self._wait()
+            data = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+            self._body.clear()
+            self._buffered = 0
+            if self._paused and self.transport is not None:
+                self._paused = False
+                self.transport.resume_reading()
+            if self._decoder is None:
+                return data
             try:
                 data = self._decoder.decompress(data)
             except zlib.error as exc:
-                self._fail(ConnectionBroken(f"undecodable compressed body from upstream: {exc}"))
-                raise self._error from None  # type: ignore[misc]
-        return data
+                error = ConnectionBroken(f"undecodable compressed body from upstream: {exc}")
+                self._fail(error)
+                raise error from None
+            if data:  # a piece that decodes to nothing yet (a gzip header alone) is not the end
+                return data
 
     def _end(self) -> bytes:
         tail = b""

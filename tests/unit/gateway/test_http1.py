@@ -325,3 +325,28 @@ async def test_an_answer_given_before_our_body_was_read_does_not_leave_the_conne
         server.close()
         pool.close()
     assert len(connections) == 2  # a fresh connection for the second call, the first one dropped
+
+
+async def test_a_compressed_piece_that_decodes_to_nothing_yet_is_not_the_end() -> None:
+    text = b"data: " + b"streamed and gzipped " * 50 + b"\n\n"
+    gz = gzip.compress(text)
+
+    async def dribble(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for piece in (gz[:10], gz[10:]):  # the 10-byte gzip header alone first
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(dribble, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pool = Http1Pool()
+    try:
+        assert (await call(pool, f"http://127.0.0.1:{port}/"))[2] == text
+    finally:
+        server.close()
+        pool.close()
