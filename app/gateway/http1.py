@@ -36,7 +36,10 @@ __all__ = [
 READ_HIGH_WATER = 256 * 1024
 """Body bytes buffered for a slow consumer before we stop reading the socket."""
 
-_SET_BY_CLIENT = frozenset({"host", "content-length", "transfer-encoding", "connection", "accept-encoding"})
+_SET_BY_CLIENT = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "accept-encoding", "expect", "keep-alive", "te"}
+)
+"""Ours to set (or, for `expect`, never to promise: the body always follows the head at once)."""
 _ACCEPT_ENCODING = "gzip, deflate"
 """What we can decode (aiohttp sent the same). A caller's own Accept-Encoding (br, zstd) is replaced."""
 
