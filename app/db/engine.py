@@ -18,16 +18,32 @@ from piccolo.table import Table
 
 from app.db.tables import ALL_TABLES
 
-__all__ = ["close_database", "engine_for_url", "migrate", "start_pool", "startup_lock", "use_database"]
+__all__ = [
+    "close_database",
+    "engine_for_url",
+    "migrate",
+    "sqlite_path",
+    "start_pool",
+    "startup_lock",
+    "use_database",
+]
 
 _MIGRATION_LOCK_ID = 0x706F6C79  # "poly"
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file of a `sqlite:` URL (None for any other scheme): sqlite:///relative.db and
+    sqlite:////absolute.db, as SQLAlchemy spells them."""
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite":
+        return None
+    return url[len("sqlite:///") :] if url.startswith("sqlite:///") else parts.path
 
 
 def engine_for_url(url: str) -> Engine:
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
-        # sqlite:///relative.db and sqlite:////absolute.db, as SQLAlchemy spells them
-        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else parts.path
+        path = sqlite_path(url)
         if not path:
             raise ValueError(f"database URL {url!r} names no file")
         Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,8 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
-from urllib.parse import urlsplit
+
+from app.db.engine import sqlite_path
 
 __all__ = ["DataVersion", "Watch", "data_version_for"]
 
@@ -81,7 +82,5 @@ class Watch:
 
 def data_version_for(database_url: str) -> DataVersion | None:
     """The counter of a `sqlite:///` database; None for anything else."""
-    if urlsplit(database_url).scheme != "sqlite":
-        return None
-    path = database_url[len("sqlite:///") :] if database_url.startswith("sqlite:///") else urlsplit(database_url).path
+    path = sqlite_path(database_url)
     return DataVersion(path) if path else None
