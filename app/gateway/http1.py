@@ -246,15 +246,14 @@ class Connection(asyncio.Protocol):
         tail = b""
         if self._decoder is not None:
             tail, self._decoder = self._decoder.flush(), None
-        if self._parser is not None:
-            self._parser = None
-            # An upstream may answer before reading our whole body (a 413): then the rest is still
-            # queued, and the next request would follow it onto a connection it would garble.
-            self._pool.release(self, reusable=self._keep_alive and not self._body_unsent())
+        self.close()
         return tail
 
     def close(self) -> None:
-        """Done with this response, read or not: reuse the connection only if it was read to the end."""
+        """Done with this response, read or not: reuse the connection only if it was read to the end.
+
+        An upstream may answer before reading our whole body (a 413): the rest is then still queued,
+        and the next request would follow it onto a connection it would garble."""
         if self._parser is None:
             return
         self._parser = None
@@ -355,9 +354,11 @@ class Http1Pool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() - self._keepalive_s
         for key, idle in list(self._idle.items()):
-            keep = [c for c in idle if c.idle_since > deadline and not c.closed]
+            keep = []
             for conn in idle:
-                if conn not in keep:
+                if conn.idle_since > deadline and not conn.closed:
+                    keep.append(conn)
+                else:
                     conn._abandon()
             if keep:
                 self._idle[key] = keep
