@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
 import msgspec
+
+from app.ids import request_id as new_request_id
 
 __all__ = ["Usage", "UsageEvent", "event_id"]
 
@@ -81,4 +82,4 @@ def event_id(request_id: str) -> tuple[str, str | None]:
     """
     if _OURS.match(request_id):
         return request_id, None
-    return "req_" + os.urandom(12).hex(), request_id
+    return new_request_id(), request_id

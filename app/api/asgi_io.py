@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,6 +18,7 @@ from app.errors import GatewayError, InternalError, PayloadTooLargeError
 from app.gateway.call import Reply
 from app.gateway.exchange import StreamAborted
 from app.gateway.tracing import TraceContext
+from app.ids import request_id
 
 __all__ = ["header_dict", "new_request_id", "read_body", "send_problem", "send_reply"]
 
@@ -36,7 +36,7 @@ def new_request_id(headers: dict[str, str]) -> str:
     given = headers.get("x-request-id")
     if given and _REQUEST_ID.match(given):
         return given
-    return "req_" + os.urandom(12).hex()
+    return request_id()
 
 
 async def read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes:

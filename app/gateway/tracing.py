@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
+
+from app.ids import hex_id
 
 __all__ = ["TraceContext", "trace_from_header"]
 
@@ -25,12 +26,12 @@ class TraceContext:
 
     def child(self) -> TraceContext:
         """A new span for one upstream attempt, in the same trace."""
-        return TraceContext(self.trace_id, os.urandom(8).hex(), self.span_id, self.flags)
+        return TraceContext(self.trace_id, hex_id(64), self.span_id, self.flags)
 
 
 def trace_from_header(value: str | None) -> TraceContext:
     if value:
         match = _TRACEPARENT.match(value.strip().lower())
         if match and match.group(2) != "0" * 32 and match.group(3) != "0" * 16 and match.group(1) != "ff":
-            return TraceContext(match.group(2), os.urandom(8).hex(), match.group(3), match.group(4))
-    return TraceContext(os.urandom(16).hex(), os.urandom(8).hex(), None)
+            return TraceContext(match.group(2), hex_id(64), match.group(3), match.group(4))
+    return TraceContext(hex_id(128), hex_id(64), None)

@@ -24,6 +24,8 @@ from app.limits.base import CounterBackend, Hit
 __all__ = ["Admission", "Limiter", "Windows", "effective_limits"]
 
 log = logging.getLogger("polyroute.limits")
+_KINDS = ("requests", "tokens")
+_MAX_CACHED_KEYS = 50_000
 
 
 def effective_limits(key: KeyRecord) -> Limits:
@@ -86,11 +88,29 @@ def _calendar(day_number: int) -> tuple[str, float, str, float]:
 class _Check:
     hit: Hit
     error: type[LimitError]
-    left: float
-    """Seconds until this window resets: Retry-After and x-ratelimit-reset-*."""
+    window: int
+    """Which window the counter lives in: _MINUTE, _DAY or _MONTH (its reset is Retry-After)."""
     what: str
-    header: str | None
-    """`requests` or `tokens` for the x-ratelimit-* headers; None for the budget."""
+    names: tuple[str, str, str] | None
+    """x-ratelimit-{limit,remaining,reset}-{requests|tokens}; None for the budget, which has no header."""
+
+
+_MINUTE, _DAY, _MONTH = 0, 1, 2
+_NAMES = {kind: tuple(f"x-ratelimit-{part}-{kind}" for part in ("limit", "remaining", "reset")) for kind in _KINDS}
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyChecks:
+    """One key record's checks for one UTC minute: built by its first request in that minute and
+    reused by the rest (counter names carry the window, so a new minute, day or month means new ones)."""
+
+    key: KeyRecord
+    minute: int
+    ends: tuple[float, float, float]
+    """Unix time each window ends: minute, day, month."""
+    limits: Limits
+    checks: tuple[_Check, ...]
+    hits: list[Hit]
 
 
 def _duration(seconds: float) -> str:
@@ -107,40 +127,43 @@ def _day_counter(key_id: str, w: Windows) -> str:
     return f"day:{key_id}:{w.day}"
 
 
-def _checks(key_id: str, limits: Limits, w: Windows, estimated_tokens: int) -> list[_Check]:
+def _checks(key_id: str, limits: Limits, w: Windows) -> tuple[_Check, ...]:
+    # Token and budget hits only check (the amount comes after the call, in `settle`), so no
+    # check depends on the request: one set serves the key for the whole minute.
     checks: list[_Check] = []
     if limits.rpm is not None:
         hit = Hit(f"rpm:{key_id}:{w.minute}", limits.rpm, 1, 120)
-        checks.append(_Check(hit, RateLimitedError, w.minute_left, f"{limits.rpm} requests per minute", "requests"))
+        what = f"{limits.rpm} requests per minute"
+        checks.append(_Check(hit, RateLimitedError, _MINUTE, what, _NAMES["requests"]))
     if limits.daily_requests is not None:
         hit = Hit(_day_counter(key_id, w), limits.daily_requests, 1, w.day_left + 60)
         what = f"{limits.daily_requests} requests per UTC day"
-        checks.append(_Check(hit, DailyRequestLimitExceededError, w.day_left, what, "requests"))
+        checks.append(_Check(hit, DailyRequestLimitExceededError, _DAY, what, _NAMES["requests"]))
     if limits.tpm is not None:
-        hit = Hit(f"tpm:{key_id}:{w.minute}", limits.tpm, estimated_tokens, 120, check_only=True)
-        checks.append(_Check(hit, RateLimitedError, w.minute_left, f"{limits.tpm} tokens per minute", "tokens"))
+        hit = Hit(f"tpm:{key_id}:{w.minute}", limits.tpm, 0, 120, check_only=True)
+        checks.append(_Check(hit, RateLimitedError, _MINUTE, f"{limits.tpm} tokens per minute", _NAMES["tokens"]))
     if limits.monthly_budget_usd is not None:
         hit = Hit(f"spend:{key_id}:{w.month}", limits.monthly_budget_usd, 0, w.month_left + 3600, check_only=True)
         what = f"a budget of ${limits.monthly_budget_usd:g} per month"
-        checks.append(_Check(hit, BudgetExceededError, w.month_left, what, None))
-    return checks
+        checks.append(_Check(hit, BudgetExceededError, _MONTH, what, None))
+    return tuple(checks)
 
 
-def _headers(checks: list[_Check], values: list[float]) -> dict[str, str]:
+def _headers(checks: tuple[_Check, ...], values: list[float], lefts: tuple[float, float, float]) -> dict[str, str]:
     """x-ratelimit-{limit,remaining,reset}-{requests,tokens}; for requests, the tightest of RPM and the day cap."""
     headers: dict[str, str] = {}
-    best: dict[str, float] = {}
+    best: dict[tuple[str, str, str], float] = {}
     for check, value in zip(checks, values, strict=True):
-        kind = check.header
-        if kind is None:
+        names = check.names
+        if names is None:
             continue
         remaining = max(0.0, check.hit.limit - value)
-        if kind in best and remaining >= best[kind]:
+        if names in best and remaining >= best[names]:
             continue
-        best[kind] = remaining
-        headers[f"x-ratelimit-limit-{kind}"] = str(int(check.hit.limit))
-        headers[f"x-ratelimit-remaining-{kind}"] = str(int(remaining))
-        headers[f"x-ratelimit-reset-{kind}"] = _duration(check.left)
+        best[names] = remaining
+        headers[names[0]] = str(int(check.hit.limit))
+        headers[names[1]] = str(int(remaining))
+        headers[names[2]] = _duration(lefts[check.window])
     return headers
 
 
@@ -160,24 +183,46 @@ class Limiter:
         self.degraded = False
         """True while the backend is unreachable."""
         self._pending: set[asyncio.Task[None]] = set()
+        self._by_key: dict[str, _KeyChecks] = {}
 
     async def admit(self, key: KeyRecord, estimated_tokens: int = 0) -> Admission:
-        limits = effective_limits(key)
-        if _unlimited(limits):
-            return Admission(limits=limits)
-        checks = _checks(key.id, limits, Windows.at(self._clock()), estimated_tokens)
+        """Count the request against the key's windows or raise the limit it hit.
+
+        `estimated_tokens` is not counted: tokens and spend admit while under their limit and are
+        added once known (`settle`), so a long prompt cannot be refused on a guess.
+        """
+        now = self._clock()
+        found = self._by_key.get(key.id)
+        if found is None or found.key is not key or found.minute != int(now // 60):
+            found = self._build(key, now)
+        if not found.checks:
+            return Admission(limits=found.limits)
+        checks = found.checks
         try:
-            verdict, values = await self.backend.hit([c.hit for c in checks])
+            verdict, values = await self.backend.hit(found.hits)
         except (ConnectionError, OSError, TimeoutError) as exc:
-            return self._backend_down(exc, limits)
+            return self._backend_down(exc, found.limits)
         if self.degraded:
             log.warning("rate-limit store reachable again: limits enforced")
             self.degraded = False
-        headers = _headers(checks, values)
+        minute_end, day_end, month_end = found.ends
+        lefts = (minute_end - now, day_end - now, month_end - now)
+        headers = _headers(checks, values, lefts)
         if not verdict.allowed and verdict.refused_index is not None:
             check = checks[verdict.refused_index]
-            raise check.error(f"Limit reached: {check.what}", retry_after=check.left, headers=headers)
-        return Admission(headers=headers, limits=limits)
+            raise check.error(f"Limit reached: {check.what}", retry_after=lefts[check.window], headers=headers)
+        return Admission(headers=headers, limits=found.limits)
+
+    def _build(self, key: KeyRecord, now: float) -> _KeyChecks:
+        limits = effective_limits(key)
+        w = Windows.at(now)
+        checks = () if _unlimited(limits) else _checks(key.id, limits, w)
+        ends = (now + w.minute_left, now + w.day_left, now + w.month_left)
+        built = _KeyChecks(key, w.minute, ends, limits, checks, [c.hit for c in checks])
+        if len(self._by_key) >= _MAX_CACHED_KEYS:  # keys seen once long ago: start over rather than track age
+            self._by_key.clear()
+        self._by_key[key.id] = built
+        return built
 
     async def requests_today(self, key_id: str) -> int:
         """Requests this key was admitted for in the current UTC day: the counter the daily cap checks."""

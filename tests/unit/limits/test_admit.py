@@ -60,6 +60,24 @@ async def test_rpm_refuses_until_the_minute_turns() -> None:
     assert (await lim.admit(k)).headers["x-ratelimit-remaining-requests"] == "2"
 
 
+async def test_reset_counts_down_within_the_minute() -> None:
+    lim, clock = limiter(datetime(2026, 3, 1, 12, 0, 15, tzinfo=UTC))
+    k = key(PlanSpec(name="p", rpm=100))
+    assert (await lim.admit(k)).headers["x-ratelimit-reset-requests"] == "45s"
+    clock.at(datetime(2026, 3, 1, 12, 0, 50, tzinfo=UTC))  # same minute: the key's checks are reused
+    assert (await lim.admit(k)).headers["x-ratelimit-reset-requests"] == "10s"
+
+
+async def test_a_changed_plan_applies_to_the_next_request() -> None:
+    lim, _ = limiter(datetime(2026, 3, 1, 12, 0, 15, tzinfo=UTC))
+    await lim.admit(key(PlanSpec(name="p", rpm=1)))
+    await refused(lim, key(PlanSpec(name="p", rpm=1)))  # a new record with the same limits: still counted
+    raised = key(PlanSpec(name="p", rpm=5))  # the catalog reloaded with a bigger plan, same key id
+    assert (await lim.admit(raised)).headers["x-ratelimit-remaining-requests"] == "3"
+    unlimited = key(PlanSpec(name="p"))
+    assert (await lim.admit(unlimited)).headers == {}
+
+
 async def test_daily_cap_resets_at_utc_midnight() -> None:
     lim, clock = limiter(datetime(2026, 3, 1, 23, 59, 30, tzinfo=UTC))
     k = key(PlanSpec(name="p", daily_requests=2))
