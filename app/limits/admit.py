@@ -96,7 +96,9 @@ class _Check:
 
 
 _MINUTE, _DAY, _MONTH = 0, 1, 2
-_NAMES = {kind: tuple(f"x-ratelimit-{part}-{kind}" for part in ("limit", "remaining", "reset")) for kind in _KINDS}
+_NAMES = {
+    kind: (f"x-ratelimit-limit-{kind}", f"x-ratelimit-remaining-{kind}", f"x-ratelimit-reset-{kind}") for kind in _KINDS
+}
 
 
 @dataclass(frozen=True, slots=True)
