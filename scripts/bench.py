@@ -2,14 +2,17 @@
 
 Starts scripts/bench_upstream.py (a fast fake OpenAI + Anthropic upstream) and the gateway with
 `--workers N` (full pipeline: auth, limits, routing, accounting; SQLite in a temp dir), runs each
-scenario against the upstream directly and through the gateway back to back, and prints one JSON line
+scenario against the upstream directly and through the gateway in the same run (the lat rows
+interleave the two on one schedule, so drift of a shared machine hits both), and prints one JSON line
 per scenario as it finishes, then one table. Every row has the headline ratio (gateway / direct) and
 the gateway's per-core figures: rps per worker, rps per CPU-second (`rps_per_core`) and CPU ms per
 request, summed from /proc over the gateway's master and workers.
 
 Scenarios (--scenarios, comma-separated):
   tput    non-stream throughput, closed loop at --concurrency (64), 0 ms upstream
-  lat     added p50/p99 at a fixed --rate, 0 ms upstream            (row lat_l0)
+  lat     added p50/p99 at a fixed --rate, 0 ms upstream            (row lat_l0); also the
+          gateway's own time from its Server-Timing header (gateway_self_*: the pipeline without
+          the extra loopback hop and process wake-ups that `added` holds)
   lat50   the same with a 50 ms upstream                           (row lat_l50)
   stream  time to first token and total time of 20- and 200-chunk streams, same dialect
           (OpenAI -> OpenAI-compatible) and translated (OpenAI client -> Anthropic upstream; its
@@ -68,6 +71,7 @@ COLUMNS = (
     ("ratio", "ratio"),
     ("added_p50_ms", "+p50 ms"),
     ("added_p99_ms", "+p99 ms"),
+    ("gateway_self_p50_ms", "self p50"),
     ("added_ttft_p50_ms", "+ttft ms"),
     ("rps_per_worker", "rps/worker"),
     ("rps_per_core", "rps/core"),

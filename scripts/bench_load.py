@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +12,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import msgspec
 
-__all__ = ["LoadResult", "closed_loop", "open_loop", "stream_run"]
+__all__ = ["LoadResult", "Target", "closed_loop", "open_loop", "open_loop_interleaved", "stream_run"]
 
 
 def _loopback_only(url: str) -> None:
@@ -19,10 +20,15 @@ def _loopback_only(url: str) -> None:
         raise SystemExit(f"refusing to load a non-loopback target: {url}")
 
 
+_GATEWAY_DUR = re.compile(r"gateway;dur=([0-9.]+)")
+
+
 @dataclass
 class LoadResult:
     latencies_ms: list[float] = field(default_factory=list)
     ttfts_ms: list[float] = field(default_factory=list)
+    self_ms: list[float] = field(default_factory=list)
+    """The gateway's own time per request, from its Server-Timing header (empty for direct calls)."""
     errors: int = 0
     elapsed_s: float = 0.0
 
@@ -47,6 +53,17 @@ class LoadResult:
     def ttft(self, q: float) -> float:
         return self._pct(self.ttfts_ms, q)
 
+    def self_time(self, q: float) -> float:
+        return self._pct(self.self_ms, q)
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    end: bytes = b"[DONE]"  # what the last line of a stream carries
+
 
 def _session(limit: int) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
@@ -64,10 +81,14 @@ async def _one(
         async with session.post(url, data=body, headers={**headers, "content-type": "application/json"}) as resp:
             await resp.read()
             ok = resp.status == 200
+            timing = resp.headers.get("server-timing")
     except (TimeoutError, aiohttp.ClientError):
         ok = False
     if ok:
         result.latencies_ms.append((time.perf_counter() - start) * 1000)
+        found = _GATEWAY_DUR.search(timing) if timing else None
+        if found:
+            result.self_ms.append(float(found.group(1)))
     else:
         result.errors += 1
 
@@ -117,6 +138,35 @@ async def open_loop(url: str, headers: dict[str, str], body: dict[str, Any], sec
         await asyncio.gather(*tasks)
         result.elapsed_s = time.perf_counter() - start
     return result
+
+
+async def open_loop_interleaved(targets: list[Target], seconds: float, rate: float) -> list[LoadResult]:
+    """Like `open_loop` for each target at `rate`, on one schedule that alternates between them.
+
+    Measured one after the other, the two halves of a comparison see different machines when the
+    machine drifts (a shared VM does, within seconds); interleaved, both see the same moments.
+    """
+    for target in targets:
+        _loopback_only(target.url)
+    payloads = [msgspec.json.encode(t.body) for t in targets]
+    results = [LoadResult() for _ in targets]
+    total = int(seconds * rate) * len(targets)
+    pace = rate * len(targets)
+    async with _session(1024) as session:
+        start = time.perf_counter()
+        tasks = []
+        for i in range(total):
+            delay = start + i / pace - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            n = i % len(targets)
+            one = _one(session, targets[n].url, targets[n].headers, payloads[n], results[n])
+            tasks.append(asyncio.create_task(one))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    for result in results:
+        result.elapsed_s = elapsed
+    return results
 
 
 async def stream_run(

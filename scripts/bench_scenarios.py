@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from scripts.bench_load import LoadResult, closed_loop, open_loop, stream_run
+from scripts.bench_load import LoadResult, Target, closed_loop, open_loop, open_loop_interleaved, stream_run
 from scripts.bench_procs import KEY, Procs, ProcStats, proc_stats, tree
 
 __all__ = ["hold_streams", "latency", "memory", "streaming", "throughput"]
@@ -34,14 +34,6 @@ def _chat(model: str, directives: str = "", stream: bool = False) -> dict[str, A
     if stream:
         body["stream"] = True
     return body
-
-
-@dataclass(frozen=True)
-class Target:
-    url: str
-    headers: dict[str, str]
-    body: dict[str, Any]
-    end: bytes = b"[DONE]"  # what the last line of a stream carries
 
 
 def _pair(p: Procs, directives: str = "", stream: bool = False, translated: bool = False) -> tuple[Target, Target]:
@@ -151,6 +143,10 @@ def _latencies(direct: LoadResult, via: LoadResult) -> Row:
         "direct_p99_ms": round(direct.p(99), 3),
         "gateway_p99_ms": round(via.p(99), 3),
         "added_p99_ms": round(via.p(99) - direct.p(99), 3),
+        # The gateway's own time (its Server-Timing `gateway` figure): what the pipeline costs, without
+        # the extra loopback hop and process wake-ups that `added` also holds.
+        "gateway_self_p50_ms": round(via.self_time(50), 3) if via.self_ms else None,
+        "gateway_self_p99_ms": round(via.self_time(99), 3) if via.self_ms else None,
     }
 
 
@@ -167,8 +163,7 @@ async def latency(p: Procs, seconds: float, rate: float, upstream_ms: int) -> Ro
     """Added latency at a fixed request rate (open loop), the upstream answering after `upstream_ms`."""
     direct_t, via_t = _pair(p, f"bench-latency-ms={upstream_ms}")
     await open_loop(via_t.url, via_t.headers, via_t.body, min(1.0, seconds), rate)
-    direct = await open_loop(direct_t.url, direct_t.headers, direct_t.body, seconds, rate)
-    via, stats, cpu = await _through_gateway(p, open_loop(via_t.url, via_t.headers, via_t.body, seconds, rate))
+    (direct, via), stats, cpu = await _through_gateway(p, open_loop_interleaved([direct_t, via_t], seconds, rate))
     row = _row(f"lat_l{upstream_ms}", "p50_ms", direct.p(50), via.p(50), p, via, cpu, stats, direct.errors)
     return {**row, "rate": rate, "upstream_latency_ms": upstream_ms, **_latencies(direct, via)}
 
