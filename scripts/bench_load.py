@@ -123,25 +123,11 @@ async def closed_loop(
 
 async def open_loop(url: str, headers: dict[str, str], body: dict[str, Any], seconds: float, rate: float) -> LoadResult:
     """Requests start on a fixed schedule whatever the latency (no coordinated omission)."""
-    _loopback_only(url)
-    payload = msgspec.json.encode(body)
-    result = LoadResult()
-    total = int(seconds * rate)
-    async with _session(1024) as session:
-        start = time.perf_counter()
-        tasks = []
-        for i in range(total):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(_one(session, url, headers, payload, result)))
-        await asyncio.gather(*tasks)
-        result.elapsed_s = time.perf_counter() - start
-    return result
+    return (await open_loop_interleaved([Target(url, headers, body)], seconds, rate))[0]
 
 
 async def open_loop_interleaved(targets: list[Target], seconds: float, rate: float) -> list[LoadResult]:
-    """Like `open_loop` for each target at `rate`, on one schedule that alternates between them.
+    """`rate` requests/s to each target, on one fixed schedule that alternates between them.
 
     Measured one after the other, the two halves of a comparison see different machines when the
     machine drifts (a shared VM does, within seconds); interleaved, both see the same moments.
