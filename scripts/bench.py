@@ -2,11 +2,11 @@
 
 Starts scripts/bench_upstream.py (a fast fake OpenAI + Anthropic upstream) and the gateway with
 `--workers N` (full pipeline: auth, limits, routing, accounting; SQLite in a temp dir), runs each
-scenario against the upstream directly and through the gateway in the same run (the lat rows
-interleave the two on one schedule, so drift of a shared machine hits both), and prints one JSON line
-per scenario as it finishes, then one table. Every row has the headline ratio (gateway / direct) and
-the gateway's per-core figures: rps per worker, rps per CPU-second (`rps_per_core`) and CPU ms per
-request, summed from /proc over the gateway's master and workers.
+scenario against the upstream directly and through the gateway in the same run (the lat and
+stream rows interleave the two on one schedule, so drift of a shared machine hits both), and prints
+one JSON line per scenario as it finishes, then one table. Every row has the headline ratio
+(gateway / direct) and the gateway's per-core figures: rps per worker, rps per CPU-second
+(`rps_per_core`) and CPU ms per request, summed from /proc over the gateway's master and workers.
 
 Scenarios (--scenarios, comma-separated):
   tput    non-stream throughput, closed loop at --concurrency (64), 0 ms upstream

@@ -12,7 +12,15 @@ from urllib.parse import urlsplit
 import aiohttp
 import msgspec
 
-__all__ = ["LoadResult", "Target", "closed_loop", "open_loop", "open_loop_interleaved", "stream_run"]
+__all__ = [
+    "LoadResult",
+    "Target",
+    "closed_loop",
+    "open_loop",
+    "open_loop_interleaved",
+    "stream_run",
+    "stream_run_interleaved",
+]
 
 
 def _loopback_only(url: str) -> None:
@@ -170,27 +178,38 @@ async def stream_run(
     A stream counts as served only when it is 200, carries the first and the last of its `chunks`
     tokens and ends with `end` ([DONE] or message_stop); anything else is an error.
     """
-    _loopback_only(url)
-    payload = msgspec.json.encode(body)
+    target = Target(url, headers, body, end)
+    return (await stream_run_interleaved([target], count, concurrency, chunks=chunks))[0]
+
+
+async def stream_run_interleaved(
+    targets: list[Target], count: int, concurrency: int, *, chunks: int
+) -> list[LoadResult]:
+    """`count` streams to each target, started alternately, `concurrency` open at a time in all
+    (as `open_loop_interleaved`: a comparison whose halves see the same moments of the machine)."""
+    for target in targets:
+        _loopback_only(target.url)
+    payloads = [msgspec.json.encode(t.body) for t in targets]
     first_token, last_token = b"tok0 ", b"tok%d " % (chunks - 1)
-    result = LoadResult()
+    results = [LoadResult() for _ in targets]
     sem = asyncio.Semaphore(concurrency)
     async with _session(concurrency) as session:
 
-        async def one() -> None:
+        async def one(n: int) -> None:
+            target, result = targets[n], results[n]
             async with sem:
                 start = time.perf_counter()
                 first: float | None = None
                 saw_last = saw_end = False
                 try:
                     async with session.post(
-                        url, data=payload, headers={**headers, "content-type": "application/json"}
+                        target.url, data=payloads[n], headers={**target.headers, "content-type": "application/json"}
                     ) as resp:
                         async for line in resp.content:
                             if first is None and first_token in line:
                                 first = time.perf_counter()
                             saw_last = saw_last or last_token in line
-                            saw_end = saw_end or end in line
+                            saw_end = saw_end or target.end in line
                         ok = resp.status == 200
                 except (TimeoutError, aiohttp.ClientError):
                     ok = False
@@ -201,6 +220,8 @@ async def stream_run(
                     result.errors += 1
 
         start = time.perf_counter()
-        await asyncio.gather(*(one() for _ in range(count)))
-        result.elapsed_s = time.perf_counter() - start
-    return result
+        await asyncio.gather(*(one(i % len(targets)) for i in range(count * len(targets))))
+        elapsed = time.perf_counter() - start
+    for result in results:
+        result.elapsed_s = elapsed
+    return results

@@ -18,7 +18,15 @@ from typing import Any, TypeVar
 
 import httpx
 
-from scripts.bench_load import LoadResult, Target, closed_loop, open_loop, open_loop_interleaved, stream_run
+from scripts.bench_load import (
+    LoadResult,
+    Target,
+    closed_loop,
+    open_loop,
+    open_loop_interleaved,
+    stream_run,
+    stream_run_interleaved,
+)
 from scripts.bench_procs import KEY, Procs, ProcStats, proc_stats, tree
 
 __all__ = ["hold_streams", "latency", "memory", "streaming", "throughput"]
@@ -193,8 +201,8 @@ async def streaming(p: Procs, count: int, chunks: int, translated: bool, concurr
         return stream_run(t.url, t.headers, t.body, n, concurrency, chunks=chunks, end=t.end)
 
     await run(via_t, max(4, count // 5))
-    direct = await run(direct_t, count)
-    via, stats, cpu = await _through_gateway(p, run(via_t, count))
+    both = stream_run_interleaved([direct_t, via_t], count, concurrency, chunks=chunks)
+    (direct, via), stats, cpu = await _through_gateway(p, both)
     name = f"stream_{'translated' if translated else 'same'}_{chunks}"
     row = _row(name, "ttft_p50_ms", direct.ttft(50), via.ttft(50), p, via, cpu, stats, direct.errors)
     return {
