@@ -242,7 +242,8 @@ class LogWriter:
     """A thread that, every `interval_s`, masks, formats and writes what was logged since, in one write.
 
     Waking once per batch rather than once per record keeps the writer from contending with the
-    event loop for the GIL on every request.
+    event loop for the GIL on every request. After a batch interval with nothing logged it sleeps
+    until the next record wakes it (an idle gateway woke this thread 20 times a second for nothing).
     """
 
     def __init__(
@@ -254,16 +255,29 @@ class LogWriter:
         self.interval_s = interval_s
         self._records: deque[logging.LogRecord | AccessLine] = deque()
         self._wake = threading.Event()
+        self._asleep = False
+        """True while the thread waits for a record rather than for the next interval."""
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="polyroute-log-writer", daemon=True)
         self._thread.start()
 
     def put(self, record: logging.LogRecord | AccessLine) -> None:
         self._records.append(record)  # deque.append is atomic: no lock on the caller's side
+        if self._asleep:  # only the first record after a quiet spell pays for waking the thread
+            self._asleep = False
+            self._wake.set()
 
     def _run(self) -> None:
         while not self._stopping:
-            self._wake.wait(self.interval_s)
+            self._wake.wait(None if self._asleep else self.interval_s)
+            self._wake.clear()
+            if not self._records and not self._stopping:
+                self._asleep = True
+                # `put` appends, then reads the flag; this sets the flag, then looks again: a record
+                # that raced the flag is seen here, so none waits for the next one.
+                if self._records:
+                    self._asleep = False
+                continue
             self.drain()
         self.drain()
 

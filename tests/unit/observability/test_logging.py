@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,7 @@ from app.observability.context import RequestState, current_request
 from app.observability.logging import (
     AccessLine,
     JsonFormatter,
+    LogWriter,
     RedactingFilter,
     RequestContextFilter,
     TextFormatter,
@@ -167,3 +169,35 @@ def test_without_our_handler_an_access_line_is_an_ordinary_record(caplog: pytest
     [record] = [r for r in caplog.records if r.name == "polyroute.access"]
     assert record.getMessage() == "POST /v1/messages 200 1.5ms"
     assert record.__dict__["provider"] == "fakeai"
+
+
+class _CountingWriter(LogWriter):
+    def __init__(self, stream: io.StringIO) -> None:
+        self.drains = 0
+        super().__init__(stream, TextFormatter(), RedactingFilter(), interval_s=0.02)
+
+    def drain(self) -> None:
+        self.drains += 1
+        super().drain()
+
+
+def test_an_idle_log_writer_sleeps_until_a_record_arrives_and_writes_it_at_once() -> None:
+    stream = io.StringIO()
+    writer = _CountingWriter(stream)
+    try:
+        time.sleep(0.5)  # 25 intervals: the writer used to wake for each of them
+        idle_drains = writer.drains
+        assert idle_drains == 0, "the writer worked while nothing was logged"
+        record = logging.LogRecord("polyroute.test", logging.WARNING, __file__, 1, "after a quiet spell", None, None)
+        writer.put(record)
+        deadline = time.monotonic() + 5
+        while "after a quiet spell" not in stream.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert "after a quiet spell" in stream.getvalue()
+        for n in range(50):  # records keep coming: written in batches, none left behind
+            writer.put(logging.LogRecord("polyroute.test", logging.WARNING, __file__, 1, f"busy {n}", None, None))
+            time.sleep(0.002)
+    finally:
+        writer.stop()
+    assert all(f"busy {n}\n" in stream.getvalue() for n in range(50))
+    assert writer.drains < 50  # batched: fewer writes than records
