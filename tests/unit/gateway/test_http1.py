@@ -145,11 +145,13 @@ async def test_gzip_and_deflate_bodies_are_decoded_and_we_only_offer_those() -> 
 async def test_a_large_body_read_slowly_arrives_intact() -> None:
     body = bytes(range(256)) * 8192  # 2 MiB: reading pauses past the high-water mark and resumes
     pool = Http1Pool()
-    async with upstream(ok(body)) as up:
+    async with upstream(ok(body), b"HANG") as up:  # the second answer keeps the connection open
         origin, head = request_head("GET", f"http://127.0.0.1:{up.port}/big", {}, None)
         conn = await pool.acquire("p", origin)
         await conn.exchange(head, None)
         await asyncio.sleep(0.2)
+        # Nobody read yet: the client stopped taking bytes from the socket instead of buffering 2 MiB.
+        assert conn.transport is not None and not conn.transport.is_reading()
         got = bytearray()
         while chunk := await conn.next_chunk():
             got += chunk
