@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 
@@ -201,3 +202,24 @@ def test_an_idle_log_writer_sleeps_until_a_record_arrives_and_writes_it_at_once(
         writer.stop()
     assert all(f"busy {n}\n" in stream.getvalue() for n in range(50))
     assert writer.drains < 50  # batched: fewer writes than records
+
+
+class _ThreadNames(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.name} built on {record.threadName}"
+
+
+def test_an_access_line_becomes_a_log_record_on_the_writer_thread_not_the_callers() -> None:
+    """The request path hands over a tuple; building the stdlib record (19-46 µs) is the writer's job."""
+    stream = io.StringIO()
+    writer = LogWriter(stream, _ThreadNames(), RedactingFilter(), interval_s=0.01)
+    try:
+        writer.put(_line("/v1/chat/completions"))
+        writer.put(logging.LogRecord("polyroute.test", logging.WARNING, __file__, 1, "made here", None, None))
+    finally:
+        writer.stop()
+    caller = threading.current_thread().name
+    assert stream.getvalue().splitlines() == [
+        "polyroute.access built on polyroute-log-writer",
+        f"polyroute.test built on {caller}",
+    ]
