@@ -10,7 +10,7 @@ from typing import Any
 from app.accounting.writer import UsageWriter
 from app.catalog.cache import CatalogCache
 from app.catalog.secrets import SecretBox
-from app.db.quiet import DataVersion
+from app.db.quiet import DataVersion, Watch
 from app.gateway.pipeline import Gateway
 from app.health.probes import Prober
 from app.settings import Settings
@@ -61,3 +61,8 @@ class Runtime:
     fast_paths: dict[str, Any] = field(default_factory=dict)
     """Exact inference paths -> their raw ASGI handlers, served ahead of Litestar's router."""
     extras: dict[str, object] = field(default_factory=dict)
+
+    def lease_watch(self) -> Watch:
+        """The poll gate for work held under leases (tasks, batches): it also lets a poll run every half
+        lease without any commit, because an abandoned lease lapses by the clock alone."""
+        return Watch(self.changes, self.settings.task_lease_s / 2)

@@ -118,7 +118,7 @@ class Gateway:
         if parsed.bind is not None:
             await parsed.bind(key, self)
         estimated_tokens = len(call.raw) // 4
-        ctx.admission = await self.limiter.admit(key, estimated_tokens)
+        ctx.admission = await self.limiter.admit(key)
         ctx.headers.update(ctx.admission.headers)
         params = resolved.params
         if self.hooks.everywhere or params.hooks:

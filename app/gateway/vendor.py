@@ -179,7 +179,7 @@ class VendorResult:
 
 
 async def open_vendor(
-    call: VendorCall, snapshot: CatalogSnapshot, pool: UpstreamPool, admit: Callable[[KeyRecord, int], Any]
+    call: VendorCall, snapshot: CatalogSnapshot, pool: UpstreamPool, admit: Callable[[KeyRecord], Any]
 ) -> VendorResult:
     """Authenticate, authorise, admit, and send; the caller streams or reads the response."""
     headers = dict(call.headers)
@@ -192,7 +192,7 @@ async def open_vendor(
     name = f"{provider.name}/{model or '*'}"
     if not model_allowed(key, name):
         raise ModelNotAllowedError(f"'{name}' is not allowed for this API key's plan")
-    await admit(key, len(call.body) // 4)
+    await admit(key)
     req = UpstreamRequest(
         call.method,
         upstream_url(provider, call.path, call.query),
@@ -232,8 +232,8 @@ async def handle_vendor(gateway: Any, call: VendorCall) -> Reply:
     """The whole passthrough: open, then stream or read the answer, and account for it."""
     admission: dict[str, Any] = {}
 
-    async def admit(key: KeyRecord, tokens: int) -> None:
-        admission["value"] = await gateway.limiter.admit(key, tokens)
+    async def admit(key: KeyRecord) -> None:
+        admission["value"] = await gateway.limiter.admit(key)
 
     result = await open_vendor(call, gateway.catalog.snapshot, gateway.pool, admit)
     extra = admission["value"].headers if "value" in admission else {}

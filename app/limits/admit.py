@@ -187,11 +187,11 @@ class Limiter:
         self._pending: set[asyncio.Task[None]] = set()
         self._by_key: dict[str, _KeyChecks] = {}
 
-    async def admit(self, key: KeyRecord, estimated_tokens: int = 0) -> Admission:
+    async def admit(self, key: KeyRecord) -> Admission:
         """Count the request against the key's windows or raise the limit it hit.
 
-        `estimated_tokens` is not counted: tokens and spend admit while under their limit and are
-        added once known (`settle`), so a long prompt cannot be refused on a guess.
+        Tokens and spend admit while under their limit and are added once known (`settle`), so a
+        long prompt is never refused on a guess of its size.
         """
         now = self._clock()
         found = self._by_key.get(key.id)

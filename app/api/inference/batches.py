@@ -17,7 +17,6 @@ from app.batches import files, store
 from app.batches.coordinator import BatchCoordinator
 from app.batches.emulated import TaskQueue
 from app.batches.lines import ENDPOINTS
-from app.db.quiet import Watch
 from app.errors import InvalidRequestError, NotFoundError
 from app.gateway.keys import authenticate
 from app.gateway.snapshot import KeyRecord
@@ -53,7 +52,7 @@ def batch_api(rt: Runtime, queue: TaskQueue) -> BatchApi:
         usage=rt.gateway.usage,
         endpoints=endpoints,
         limiter=rt.gateway.limiter,
-        watch=Watch(rt.changes, rt.settings.task_lease_s / 2),
+        watch=rt.lease_watch(),
     )
     limit = rt.settings.max_body_bytes
 

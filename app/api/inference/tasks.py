@@ -12,7 +12,6 @@ from litestar import Request, Response, delete, get, post
 from app.api.decode import decode_json_object, validate_envelope
 from app.api.inference.aliases import INFERENCE_ROUTES, PREFIXES, InferenceRoute
 from app.api.inference.files import read_limited
-from app.db.quiet import Watch
 from app.errors import InvalidRequestError, NotFoundError
 from app.gateway.call import Call, Reply
 from app.gateway.keys import authenticate
@@ -72,8 +71,9 @@ def task_api(rt: Runtime) -> TaskApi:
     by_path: dict[str, InferenceRoute] = {path: route for route in INFERENCE_ROUTES for path in route.paths}
     canonical = {route.endpoint: "/v1" + route.suffix for route in INFERENCE_ROUTES}
     by_name = {route.endpoint: route for route in INFERENCE_ROUTES}
-    watch = Watch(rt.changes, rt.settings.task_lease_s / 2)  # an abandoned lease lapses without a commit
-    runner = TaskRunner(rt.settings, handle=rt.gateway.handle, catalog=rt.catalog, endpoints=by_path.get, watch=watch)
+    runner = TaskRunner(
+        rt.settings, handle=rt.gateway.handle, catalog=rt.catalog, endpoints=by_path.get, watch=rt.lease_watch()
+    )
     settings = rt.settings
 
     def caller(headers: Mapping[str, str]) -> KeyRecord:

@@ -40,9 +40,9 @@ def limiter(moment: datetime) -> tuple[Limiter, Clock]:
     return Limiter(MemoryCounters(clock), clock=clock), clock
 
 
-async def refused(lim: Limiter, k: KeyRecord, tokens: int = 0) -> LimitError:
+async def refused(lim: Limiter, k: KeyRecord) -> LimitError:
     with pytest.raises(LimitError) as caught:
-        await lim.admit(k, tokens)
+        await lim.admit(k)
     return caught.value
 
 
@@ -135,16 +135,16 @@ async def test_a_refusal_consumes_no_other_window() -> None:
 async def test_tpm_counts_settled_tokens_until_the_minute_turns() -> None:
     lim, clock = limiter(datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC))
     k = key(PlanSpec(name="p", tpm=1000))
-    admission = await lim.admit(k, 10)
+    admission = await lim.admit(k)
     assert admission.headers["x-ratelimit-remaining-tokens"] == "1000"
     await lim.settle(k, admission.limits, 600, 0.0)
-    assert (await lim.admit(k, 10)).headers["x-ratelimit-remaining-tokens"] == "400"
+    assert (await lim.admit(k)).headers["x-ratelimit-remaining-tokens"] == "400"
     await lim.settle(k, admission.limits, 400, 0.0)
-    error = await refused(lim, k, 10)
+    error = await refused(lim, k)
     assert isinstance(error, RateLimitedError) and "tokens per minute" in error.detail
     assert error.headers["x-ratelimit-remaining-tokens"] == "0"
     clock.at(datetime(2026, 3, 1, 10, 1, 0, tzinfo=UTC))
-    await lim.admit(k, 10)
+    await lim.admit(k)
 
 
 async def test_budget_refuses_once_spent_and_resets_next_month() -> None:

@@ -62,7 +62,7 @@ async def test_close_counts_pending_settles_then_drops_every_connection(
     limiter = Limiter(backend, clock=lambda: now)
     plan = PlanSpec(name="p", tpm=10_000, monthly_budget_usd=5.0)
     key = KeyRecord(prefix, "k", "sk-poly", plan, None, Limits(), None)
-    await limiter.admit(key, 10)
+    await limiter.admit(key)
     assert await opened() > 0
     for _ in range(3):
         limiter.settle_soon(key, effective_limits(key), 700, 0.25)  # queued, not yet run
