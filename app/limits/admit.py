@@ -25,7 +25,7 @@ __all__ = ["Admission", "Limiter", "Windows", "effective_limits"]
 
 log = logging.getLogger("polyroute.limits")
 _KINDS = ("requests", "tokens")
-_MAX_CACHED_KEYS = 50_000
+_SWEEP_AT = 1024
 
 
 def effective_limits(key: KeyRecord) -> Limits:
@@ -186,6 +186,7 @@ class Limiter:
         """True while the backend is unreachable."""
         self._pending: set[asyncio.Task[None]] = set()
         self._by_key: dict[str, _KeyChecks] = {}
+        self._sweep_at = _SWEEP_AT
 
     async def admit(self, key: KeyRecord) -> Admission:
         """Count the request against the key's windows or raise the limit it hit.
@@ -221,8 +222,11 @@ class Limiter:
         checks = () if _unlimited(limits) else _checks(key.id, limits, w)
         ends = (now + w.minute_left, now + w.day_left, now + w.month_left)
         built = _KeyChecks(key, w.minute, ends, limits, checks, [c.hit for c in checks])
-        if len(self._by_key) >= _MAX_CACHED_KEYS:  # keys seen once long ago: start over rather than track age
-            self._by_key.clear()
+        if len(self._by_key) >= self._sweep_at:
+            # Only this minute's entries can be reused: the cache holds the keys active now, not every
+            # key ever seen. The next sweep waits for twice as many, so sweeping stays O(1) per build.
+            self._by_key = {k: v for k, v in self._by_key.items() if v.minute == w.minute}
+            self._sweep_at = max(_SWEEP_AT, 2 * len(self._by_key))
         self._by_key[key.id] = built
         return built
 

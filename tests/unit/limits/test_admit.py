@@ -15,6 +15,7 @@ from app.errors import (
     ServiceUnavailableError,
 )
 from app.gateway.snapshot import KeyRecord
+from app.limits import admit as admit_module
 from app.limits.admit import Limiter, effective_limits
 from app.limits.base import CounterStoreUnavailableError, Hit, Verdict
 from app.limits.memory import MemoryCounters
@@ -76,6 +77,18 @@ async def test_a_changed_plan_applies_to_the_next_request() -> None:
     assert (await lim.admit(raised)).headers["x-ratelimit-remaining-requests"] == "3"
     unlimited = key(PlanSpec(name="p"))
     assert (await lim.admit(unlimited)).headers == {}
+
+
+async def test_the_cache_of_key_checks_keeps_only_the_keys_active_this_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(admit_module, "_SWEEP_AT", 4)
+    lim, clock = limiter(datetime(2026, 3, 1, 12, 0, 15, tzinfo=UTC))
+    plan = PlanSpec(name="p", rpm=100)
+    for n in range(4):
+        await lim.admit(KeyRecord(f"key_{n}", "k", "sk-poly", plan, None, Limits(), None))
+    clock.at(datetime(2026, 3, 1, 12, 1, 0, tzinfo=UTC))
+    for n in range(2):  # a new minute: the first build past the threshold drops last minute's entries
+        await lim.admit(KeyRecord(f"key_new_{n}", "k", "sk-poly", plan, None, Limits(), None))
+    assert sorted(lim._by_key) == ["key_new_0", "key_new_1"]
 
 
 async def test_daily_cap_resets_at_utc_midnight() -> None:
