@@ -7,7 +7,6 @@ is accounted like a request. Ids stay mapped in the batch row (`upstream_file_id
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -22,6 +21,7 @@ from app.batches.lines import LineSpec, to_jsonl
 from app.batches.store import BatchRecord
 from app.gateway.snapshot import KeyRecord, ProviderEntry
 from app.gateway.vendor import read_usage
+from app.ids import request_id
 from app.limits.admit import Limiter, effective_limits
 from app.providers.registry import adapter_for
 
@@ -145,7 +145,7 @@ class NativeBatches:
             spend += cost
             self._usage.put(
                 UsageEvent(
-                    id="req_" + os.urandom(12).hex(),
+                    id=request_id(),
                     ts=time.time(),
                     endpoint=endpoint,
                     status=status,

@@ -40,11 +40,6 @@ def effective_limits(key: KeyRecord) -> Limits:
     )
 
 
-def _unlimited(limits: Limits) -> bool:
-    values = (limits.rpm, limits.daily_requests, limits.tpm, limits.monthly_budget_usd)
-    return all(v is None for v in values)
-
-
 @dataclass(slots=True)
 class Admission:
     headers: dict[str, str] = field(default_factory=dict)
@@ -219,7 +214,7 @@ class Limiter:
     def _build(self, key: KeyRecord, now: float) -> _KeyChecks:
         limits = effective_limits(key)
         w = Windows.at(now)
-        checks = () if _unlimited(limits) else _checks(key.id, limits, w)
+        checks = _checks(key.id, limits, w)  # none at all for a key without limits
         ends = (now + w.minute_left, now + w.day_left, now + w.month_left)
         built = _KeyChecks(key, w.minute, ends, limits, checks, [c.hit for c in checks])
         if len(self._by_key) >= self._sweep_at:

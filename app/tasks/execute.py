@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from app.errors import (
 from app.gateway.call import Call, Parsed, Reply
 from app.gateway.snapshot import CatalogSnapshot, KeyRecord
 from app.gateway.tracing import trace_from_header
+from app.ids import request_id as new_request_id
 from app.providers.registry import adapter_for
 from app.tasks.poller import JobFailedError, Poller, PollTimeoutError, pending_job
 from app.tasks.store import TaskRecord, TaskStatus
@@ -110,7 +110,7 @@ async def execute(
             raise NotFoundError(f"The endpoint '{task.endpoint}' is not served any more")
         key = _owner(task, snapshot)
         raw = msgspec.json.encode(run_body(task.body))
-        request_id = "req_" + os.urandom(12).hex()
+        request_id = new_request_id()
         started = time.perf_counter()
         call = Call(endpoint.endpoint, dialect, dict(task.headers), raw, endpoint.parse, trace, request_id, started)
         call.key = key
