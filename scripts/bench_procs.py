@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,8 +209,12 @@ def _config(up_port: int) -> dict[str, Any]:
     }
 
 
-def start(workers: int) -> Procs:
-    """The fake upstream and the gateway (full pipeline, SQLite in a temp dir), both ready."""
+def start(workers: int, *, prefix: Sequence[str] = (), floor: bool = False, ready_timeout: float = 120) -> Procs:
+    """The fake upstream and the gateway (full pipeline, SQLite in a temp dir), both ready.
+
+    `prefix` goes before the gateway's command (valgrind, say); `floor` starts scripts/bench_floor.py
+    (a bare forwarder through the same upstream client) in the gateway's place.
+    """
     tmp = Path(tempfile.mkdtemp(prefix="polyroute-bench-"))
     up_port, gw_port = free_port(), free_port()
     upstream = subprocess.Popen(
@@ -224,10 +229,14 @@ def start(workers: int) -> Procs:
         "POLYROUTE_DATA_DIR": str(tmp),
         "POLYROUTE_LOG_LEVEL": "WARNING",
     }
-    cmd = [sys.executable, "-m", "app", "serve", "--config", str(tmp / "bench.yaml")]
+    if floor:
+        cmd = [sys.executable, str(ROOT / "scripts/bench_floor.py"), str(gw_port), str(up_port)]
+    else:
+        cmd = [sys.executable, "-m", "app", "serve", "--config", str(tmp / "bench.yaml")]
+        cmd += ["--port", str(gw_port), "--workers", str(workers)]
     log = (tmp / "gateway.log").open("wb")  # read back when it fails to start
     gateway = subprocess.Popen(
-        [*cmd, "--port", str(gw_port), "--workers", str(workers)],
+        [*prefix, *cmd],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -239,7 +248,7 @@ def start(workers: int) -> Procs:
     _LIVE.append(procs)
     try:
         _wait_ready(f"http://127.0.0.1:{up_port}/v1/models", upstream)
-        _wait_ready(f"http://127.0.0.1:{gw_port}/readyz", gateway)
+        _wait_ready(f"http://127.0.0.1:{gw_port}/readyz", gateway, ready_timeout)
         _wait_workers(procs)
     except BaseException:
         sys.stderr.write((tmp / "gateway.log").read_text(errors="replace")[-4000:])
