@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, NamedTuple, TextIO
 
 import msgspec
@@ -136,12 +136,21 @@ _encode = msgspec.json.Encoder(enc_hook=str).encode
 """A few times faster than json.dumps; the writer thread formats while holding the GIL."""
 
 
+def _utc_stamp(created: float, msecs: float | None = None) -> str:
+    msecs = (created - int(created)) * 1000 if msecs is None else msecs
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(msecs):03d}Z"
+
+
+def _masked(value: str | None, redact: Callable[[str], str]) -> str | None:
+    return redact(value) if value is not None else None
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, message, request_id, trace_id, extra fields, exc."""
 
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": _utc_stamp(record.created, record.msecs),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -158,6 +167,28 @@ class JsonFormatter(logging.Formatter):
             doc["stack"] = record.stack_info
         return _encode(doc).decode()
 
+    def format_access(self, line: AccessLine, redact: Callable[[str], str]) -> str:
+        """What `format` makes of `line.record()` once masked, without building the record (~3x cheaper)."""
+        doc: dict[str, Any] = {
+            "ts": _utc_stamp(line.created),
+            "level": "INFO",
+            "logger": ACCESS_LOGGER,
+            "message": redact(line.message()),
+        }
+        if line.request_id:
+            doc["request_id"] = redact(line.request_id)
+            doc["trace_id"] = redact(line.trace_id)
+        doc |= {
+            "method": redact(line.method),
+            "path": redact(line.path),
+            "status": line.status,
+            "latency_ms": line.latency_ms,
+            "provider": _masked(line.provider, redact),
+            "model": _masked(line.model, redact),
+            "error_code": _masked(line.error_code, redact),
+        }
+        return _encode(doc).decode()
+
 
 class TextFormatter(logging.Formatter):
     """`time LEVEL logger message [request_id=... trace_id=...]`, then the traceback if any."""
@@ -170,6 +201,15 @@ class TextFormatter(logging.Formatter):
         if getattr(record, "request_id", ""):
             line += f" request_id={record.__dict__['request_id']} trace_id={getattr(record, 'trace_id', '')}"
         return line
+
+    def format_access(self, line: AccessLine, redact: Callable[[str], str]) -> str:
+        """What `format` makes of `line.record()` once masked, without building the record."""
+        stamp = time.strftime(self.default_time_format, self.converter(line.created))
+        msecs = int((line.created - int(line.created)) * 1000)
+        head = f"{stamp},{msecs:03d} INFO {ACCESS_LOGGER} {redact(line.message())}"  # logging's default_msec_format
+        if not line.request_id:
+            return head
+        return f"{head} request_id={redact(line.request_id)} trace_id={redact(line.trace_id)}"
 
 
 def resolve_format(fmt: str, stream: TextIO) -> Literal["json", "text"]:
@@ -194,16 +234,11 @@ class AccessLine(NamedTuple):
     request_id: str
     trace_id: str
 
+    def message(self) -> str:
+        return f"{self.method} {self.path} {self.status} {self.latency_ms:.1f}ms"
+
     def record(self) -> logging.LogRecord:
-        record = logging.LogRecord(
-            ACCESS_LOGGER,
-            logging.INFO,
-            "",
-            0,
-            f"{self.method} {self.path} {self.status} {self.latency_ms:.1f}ms",
-            None,
-            None,
-        )
+        record = logging.LogRecord(ACCESS_LOGGER, logging.INFO, "", 0, self.message(), None, None)
         record.created = self.created
         record.msecs = (self.created - int(self.created)) * 1000
         record.__dict__.update(
@@ -284,9 +319,16 @@ class LogWriter:
     def drain(self) -> None:
         lines = []
         records = self._records
+        access = getattr(self.formatter, "format_access", None)
         while records:
             item = records.popleft()
-            record = item.record() if isinstance(item, AccessLine) else item
+            if isinstance(item, AccessLine):
+                if access is not None:  # our formatters: straight to text, masked field by field
+                    lines.append(access(item, self.redactor.redact))
+                    continue
+                record = item.record()
+            else:
+                record = item
             try:
                 self.redactor.filter(record)
                 lines.append(self.formatter.format(record))

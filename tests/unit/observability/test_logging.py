@@ -223,3 +223,47 @@ def test_an_access_line_becomes_a_log_record_on_the_writer_thread_not_the_caller
         "polyroute.access built on polyroute-log-writer",
         f"polyroute.test built on {caller}",
     ]
+
+
+class _ViaRecord(logging.Formatter):
+    """Wraps one of ours but hides `format_access`, so the writer takes the LogRecord path."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.inner.format(record)
+
+
+ACCESS_CASES = [
+    _line("/v1/chat/completions"),
+    AccessLine(1_700_000_123.999, "POST", f"/v1beta/x?key={KEY}", 429, 0.04, None, None, "RATE_LIMITED", KEY, ""),
+    AccessLine(1_700_000_000.0, "GET", '/v1/odd"path\\', 405, 12.0, "p", "m", "METHOD_NOT_ALLOWED", "req_2", "t"),
+    AccessLine(1_700_000_000.5, "POST", "/v1/embeddings", 200, 3.25, "prov", "model-x", None, "", ""),
+]
+
+
+@pytest.mark.parametrize("formatter", [JsonFormatter, TextFormatter])
+def test_access_lines_written_straight_read_exactly_as_through_a_log_record(formatter: type[logging.Formatter]) -> None:
+    """The writer formats our access lines without a LogRecord; any other formatter still gets one."""
+    outputs = []
+    for wrap in (False, True):
+        stream = io.StringIO()
+        fmt = formatter()
+        writer = LogWriter(stream, _ViaRecord(fmt) if wrap else fmt, RedactingFilter(["opaque-configured-1"]))
+        try:
+            for line in ACCESS_CASES:
+                writer.put(line)
+            writer.put(ACCESS_CASES[0]._replace(path="/v1/x?note=opaque-configured-1"))
+        finally:
+            writer.stop()
+        outputs.append(stream.getvalue())
+    straight, via_record = outputs
+    assert straight == via_record
+    assert KEY not in straight and "opaque-configured-1" not in straight
+    assert len(straight.splitlines()) == len(ACCESS_CASES) + 1
+    if formatter is JsonFormatter:
+        rows = [json.loads(text) for text in straight.splitlines()]
+        assert rows[1]["request_id"] == "sk-***" and rows[1]["path"] == "/v1beta/x?key=***"
+        assert rows[2]["path"] == '/v1/odd"path\\'
