@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from app.health.breaker import CircuitBreaker
-from app.health.scores import HealthRegistry
+from app.health.scores import TTFT_WINDOW, HealthRegistry
 
 
 class Clock:
@@ -85,3 +88,18 @@ def test_timeouts_count_against_ttft() -> None:
     h.record_success("p/m", 10, ttft_ms=10)
     h.record_failure("p/m", 5000, first_token=True)
     assert h.snapshot("p/m").ttft_ms == 5000
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(min_value=0, max_value=60_000, allow_nan=False), max_size=260))
+def test_p95_ttft_is_the_95th_percentile_of_the_last_hundred_samples(samples: list[float]) -> None:
+    """Kept sorted as samples come and go; must read exactly what sorting the window would."""
+    registry = HealthRegistry()
+    for n, ttft in enumerate(samples, 1):
+        if n % 7 == 0:  # a first-token timeout feeds the same window
+            registry.record_failure("p/m", ttft, first_token=True)
+        else:
+            registry.record_success("p/m", ttft + 1, ttft)
+        window = sorted(samples[max(0, n - TTFT_WINDOW) : n])
+        expected = window[min(len(window) - 1, int(0.95 * len(window)))] if len(window) >= 5 else None
+        assert registry.snapshot("p/m").p95_ttft_ms == expected
