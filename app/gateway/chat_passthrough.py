@@ -87,10 +87,12 @@ class ChatPassthrough:
 class ChatPassthroughRelay:
     """Per-frame work is a few byte searches; JSON is decoded only for the usage frame."""
 
-    __slots__ = ("_finish", "_frames", "_model", "_strip_usage", "malformed", "terminated", "usage")
+    __slots__ = ("_finish", "_frames", "_model", "_seen", "_strip_usage", "malformed", "terminated", "usage")
 
     def __init__(self, served: Served, *, strip_usage: bool) -> None:
         self._model = b'"model":' + _encode(served.public_model)
+        self._seen: bytes | None = None
+        """The upstream's `"model":"..."` as the last frame spelled it: the next frames repeat it."""
         self._strip_usage = strip_usage
         self._frames: list[bytes] = []
         self._finish: str | None = None
@@ -99,7 +101,8 @@ class ChatPassthroughRelay:
         self.malformed = 0
 
     def feed(self, frame: bytes) -> bytes:
-        data = frame_data(frame)
+        # The usual frame is one `data: {...}` line; anything else goes through the full parser.
+        data = frame[6:] if frame.startswith(b"data: {") and b"\n" not in frame else frame_data(frame)
         if data is None:
             return b""  # comments and keep-alives
         if data == _DONE:
@@ -117,7 +120,20 @@ class ChatPassthroughRelay:
         if self._finish is None and b'"finish_reason":"' in data:
             self._finish = "stop"
         self._frames.append(data)
-        return b"data: " + _MODEL.sub(self._model, data, count=1) + b"\n\n"
+        return b"".join((b"data: ", self._renamed(data), b"\n\n"))
+
+    def _renamed(self, data: bytes) -> bytes:
+        """`data` with its first `model` member naming the public model (what `_MODEL.sub(count=1)` gives)."""
+        seen = self._seen
+        if seen is not None:
+            at = data.find(seen)
+            if at >= 0 and at == data.find(b'"model"'):  # the same spelling, and no earlier "model"
+                return b"".join((data[:at], self._model, data[at + len(seen) :]))
+        match = _MODEL.search(data)
+        if match is None:
+            return data
+        self._seen = match.group(0)
+        return b"".join((data[: match.start()], self._model, data[match.end() :]))
 
     def _take_usage(self, data: bytes) -> bool:
         try:
