@@ -161,6 +161,7 @@ def _serve_uvicorn(settings: Settings) -> None:
         access_log=False,
         log_level="warning",  # our own access log and JSON logs say what happened
         server_header=False,
+        proxy_headers=False,  # applied to the Litestar side only (app.api.fast_paths): not per inference call
         backlog=2048,
         timeout_graceful_shutdown=int(settings.drain_timeout_s) + 5,
     )

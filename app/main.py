@@ -245,4 +245,5 @@ def worker_app() -> FastPaths:
     secrets = (settings.admin_key, settings.secret_key, settings.webhook_secret, settings.metrics_token)
     configure_logging(settings.log_level, settings.log_format, access_log=settings.access_log, secrets=secrets)
     app = create_app(settings)
-    return FastPaths(app, app.state.runtime.fast_paths)
+    forwarded = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")  # uvicorn's variable and default
+    return FastPaths(app, app.state.runtime.fast_paths, forwarded_allow_ips=forwarded)
