@@ -20,7 +20,8 @@ Scenarios (--scenarios, comma-separated):
   mem     RSS (master + each worker) after warm-up, peak under load, and after --mem-requests
           (100k) requests; rss_growth_* is end minus after-warm-up: ~0 means no leak;
           usage_backlog_at_end: usage events not yet written when the load stopped (a writer
-          slower than the load shows here first)
+          slower than the load shows here first); usage_backlog_after_settle: the same 2 s later
+          (0 when the writer keeps up)
   hold    --hold-streams (1000) slow streams open at once for --hold-seconds (30 s): errors and RSS
 The mem run (100k requests) and the two 30 s holds take most of the time; the RSS of the master, of
 each worker and of multiprocessing's resource tracker is in every row (rss_*), peaks in mem and hold.

@@ -245,6 +245,7 @@ async def memory(p: Procs, total: int, concurrency: int, max_seconds: float, set
     backlog = await usage_backlog(p)  # a writer slower than the load would show here, and in RSS
     await asyncio.sleep(settle_s)
     end_stats = proc_stats(p.gateway.pid)
+    settled = await usage_backlog(p)  # one flush interval (1 s) later the writer has caught up, or not
     row = _row("mem", "rps", direct.rps, via.rps, p, via, cpu, end_stats, direct.errors)
     growth = [round(b - a, 1) + 0.0 for a, b in zip(warm_stats.workers_mb, end_stats.workers_mb, strict=False)]
     return {
@@ -257,6 +258,7 @@ async def memory(p: Procs, total: int, concurrency: int, max_seconds: float, set
         "rss_growth_total_mb": round(end_stats.total_mb - warm_stats.total_mb, 1) + 0.0,  # never "-0.0"
         "rss_growth_workers_mb": growth,
         "usage_backlog_at_end": backlog,
+        "usage_backlog_after_settle": settled,
     }
 
 

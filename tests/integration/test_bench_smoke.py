@@ -64,6 +64,7 @@ EXPECTED = {
         "rss_growth_workers_mb",
         "requests_planned",
         "usage_backlog_at_end",
+        "usage_backlog_after_settle",
     },
 }
 
@@ -103,6 +104,8 @@ def test_quick_bench_runs_every_scenario_through_the_gateway_without_errors() ->
     # Read from the gateway's /metrics: what the whole run (every scenario so far, warm-ups included)
     # left unwritten, so no bound in terms of this row's 400 requests holds (one CI run saw 420).
     assert isinstance(rows["mem"]["usage_backlog_at_end"], int) and rows["mem"]["usage_backlog_at_end"] >= 0
+    # Two seconds after the load (two flush intervals) every event is in the database: the writer keeps up.
+    assert rows["mem"]["usage_backlog_after_settle"] == 0, rows["mem"]
     assert rows["lat_l50"]["gateway_p50_ms"] >= 50  # the upstream's latency directive reached it through the gateway
     # The gateway's own time comes from its Server-Timing header, which leaves the upstream's 50 ms out.
     assert 0 < rows["lat_l50"]["gateway_self_p50_ms"] < 50
