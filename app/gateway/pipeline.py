@@ -191,14 +191,18 @@ class Gateway:
         self, ctx: _Context, target: Target, upstream_ms: float, content_type: bytes
     ) -> list[tuple[bytes, bytes]]:
         gateway_ms = (time.perf_counter() - ctx.call.received) * 1000 - upstream_ms
-        headers = {
-            **ctx.headers,
-            "x-polyroute-provider": target.provider.name,
-            "x-polyroute-model": f"{target.provider.name}/{target.candidate.model}",
-            "server-timing": f"gateway;dur={max(0.0, gateway_ms):.2f}, upstream;dur={upstream_ms:.2f}",
-        }
+        provider = target.provider.name
+        timing = f"gateway;dur={max(0.0, gateway_ms):.2f}, upstream;dur={upstream_ms:.2f}"
+        extra = ctx.headers
+        for name in _OURS_LAST:  # a header set earlier under one of these names gives way, as a dict merge would
+            extra.pop(name, None)
         out = [(b"content-type", content_type)]
-        out.extend((k.encode(), v.encode()) for k, v in headers.items())
+        out += [(k.encode(), v.encode()) for k, v in extra.items()]
+        out += [
+            (b"x-polyroute-provider", provider.encode()),
+            (b"x-polyroute-model", f"{provider}/{target.candidate.model}".encode()),
+            (b"server-timing", timing.encode()),
+        ]
         return out
 
     async def _completed(self, ctx: _Context, result: Completed) -> Reply:
@@ -405,6 +409,7 @@ class Gateway:
 
 
 _TEXT_ENDPOINTS = frozenset({"chat.completions", "messages", "responses"})
+_OURS_LAST = ("x-polyroute-provider", "x-polyroute-model", "server-timing")
 
 
 def _whole_usage(call: Call, result: Completed) -> Usage:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Sequence
 
 from app.errors import InvalidModelError, ModelNotAllowedError
 from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ResolvedModel
@@ -10,13 +11,18 @@ from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ResolvedModel
 __all__ = ["model_allowed", "resolve"]
 
 
+def _matches(patterns: Sequence[str], names: tuple[str, ...]) -> bool:
+    # "*" (every model) is the usual plan: answered without fnmatch's pattern cache and regex.
+    return any(p == "*" or fnmatch.fnmatchcase(n, p) for p in patterns for n in names)
+
+
 def model_allowed(key: KeyRecord, name: str, aliases: tuple[str, ...] = ()) -> bool:
     """A key's own allow-list narrows its plan's; both are glob patterns over routable names."""
     names = (name, *aliases)
-    if key.plan is not None and not any(fnmatch.fnmatchcase(n, p) for p in key.plan.models for n in names):
+    if key.plan is not None and not _matches(key.plan.models, names):
         return False
     allowed = key.allowed_models
-    return allowed is None or any(fnmatch.fnmatchcase(n, p) for p in allowed for n in names)
+    return allowed is None or _matches(allowed, names)
 
 
 def resolve(name: str, snapshot: CatalogSnapshot, key: KeyRecord) -> ResolvedModel:
