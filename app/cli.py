@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import msgspec
 
@@ -108,6 +109,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _fail(f"cannot prepare the database at {settings.database_url}: {exc}", 1)
 
     os.environ[SETTINGS_ENV] = msgspec.json.encode(settings).decode()
+    raise_open_files_limit()  # before the server starts: its workers inherit the limit
     print(
         f"Polyroute serving on http://{settings.host}:{settings.port}/v1 "
         f"(workers: {settings.workers}, server: {settings.server})",
@@ -119,6 +121,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if own_metrics_dir:
             remove_multiproc_dir(metrics_dir)
     return 0
+
+
+def raise_open_files_limit() -> int:
+    """Lift the soft limit on open files to the hard one, as Go's runtime does at start; returns it.
+
+    Every stream holds two sockets (the caller's and the upstream's), so the soft limit most Linux
+    distributions start services with, 1,024, would cap a gateway near 500 concurrent streams with
+    "Too many open files". The hard limit is the operator's ceiling; we only stop short of it.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:  # Linux refuses an infinite soft limit: take the kernel's ceiling
+        try:
+            hard = int(Path("/proc/sys/fs/nr_open").read_text())
+        except (OSError, ValueError):
+            hard = 1 << 20
+    if soft == resource.RLIM_INFINITY or soft >= hard:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    except (ValueError, OSError):
+        return soft
+    return hard
 
 
 def _serve_granian(settings: Settings) -> None:

@@ -136,7 +136,9 @@ def start_gateway(
     port: int | None = None,
     ready_timeout: float = 60,  # a start takes 12-22 s on the shared two-core machine under load
     extra_args: list[str] | None = None,
+    open_files: int | None = None,
 ) -> GatewayProcess:
+    """`open_files` starts the server with that soft limit on open files (as a distribution's default would)."""
     tmp.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     data_dir = tmp / "data"
@@ -165,7 +167,15 @@ def start_gateway(
     }
     log_path = tmp / f"gateway-{port}.log"
     log = log_path.open("wb")
-    proc = subprocess.Popen(args, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    preexec = None
+    if open_files is not None:
+
+        def preexec() -> None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+    proc = subprocess.Popen(args, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=preexec)
     gw = GatewayProcess(port, proc, log_path, data_dir, database_url, env=full_env)
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -131,3 +132,36 @@ def test_sigterm_lets_in_flight_streams_finish(
     finally:
         if gw.proc.poll() is None:  # a failed assertion above must not leave it running
             gw.stop(signal.SIGKILL)
+
+
+def _open_files_limit(pid: int) -> tuple[int, int]:
+    line = next(x for x in Path(f"/proc/{pid}/limits").read_text().splitlines() if x.startswith("Max open files"))
+    soft, hard = line.split()[3:5]
+    return int(soft), int(hard)
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "granian"])
+def test_a_low_open_files_limit_is_lifted_so_hundreds_of_calls_fit(
+    tmp_path: Path, fake_openai: FakeOpenAI, server: str
+) -> None:
+    """Started with a soft limit of 256 open files (as a service manager might), the server raises it to
+    the hard limit: 300 calls held open at once need ~600 sockets, and every one is answered."""
+    gw = start_gateway(
+        tmp_path, base_config(fake_openai, fake_openai), env={"POLYROUTE_SERVER": server}, open_files=256
+    )
+    try:
+        for pid in gw.worker_pids():
+            soft, hard = _open_files_limit(pid)
+            assert soft == hard > 256, (pid, soft, hard)
+
+        async def burst() -> list[int]:
+            limits = httpx.Limits(max_connections=400)
+            async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+                body = {"model": "fakeai/fake-slow-300", "messages": [{"role": "user", "content": "hold"}]}
+                headers = {"Authorization": f"Bearer {gw.api_key}"}
+                calls = [http.post(gw.v1 + "/chat/completions", json=body, headers=headers) for _ in range(300)]
+                return [r.status_code for r in await asyncio.gather(*calls)]
+
+        assert asyncio.run(burst()) == [200] * 300
+    finally:
+        gw.stop()
