@@ -47,6 +47,10 @@ class Call:
     parsed: Parsed | None = None
     key: KeyRecord | None = None
     """Set by in-process callers (tasks, the UI playground) that authenticated the key already."""
+    after: list[Callable[[], object]] | None = None
+    """Set by the HTTP endpoint: work the pipeline leaves for once the response is written (the usage
+    event of a whole answer); the endpoint runs it, whatever happens to the send. In-process callers
+    leave it None and the pipeline does that work before it returns."""
 
     @property
     def model(self) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -169,7 +169,7 @@ class Gateway:
             ctx.headers.update(ctx.hooks.headers)
         reply = hit_reply(ctx.call, ctx.cache, hit, ctx.headers)
         if reply.stream is None:
-            self._account(ctx, 200)
+            _later(ctx.call, lambda: self._account(ctx, 200))
         else:
             run = ctx.hooks
             reply.stream = tap_stream(
@@ -222,12 +222,16 @@ class Gateway:
                 self._account(ctx, exc.status_code, target=target, usage=usage, error=exc)
                 raise
             ctx.headers.update(ctx.hooks.headers)
-        self._account(ctx, 200, target=result.target, usage=usage)
-        if ctx.cache is not None:
-            cost = cost_usd(target.model, usage)
-            provider, model = target.provider.name, target.candidate.model
-            entry = CachedAnswer(provider=provider, model=model, usage=usage, cost_usd=cost, body=result.body)
-            self.cache.store(ctx.cache, entry)
+
+        def settle() -> None:
+            self._account(ctx, 200, target=target, usage=usage)
+            if ctx.cache is not None:
+                cost = cost_usd(target.model, usage)
+                provider, model = target.provider.name, target.candidate.model
+                entry = CachedAnswer(provider=provider, model=model, usage=usage, cost_usd=cost, body=result.body)
+                self.cache.store(ctx.cache, entry)
+
+        _later(ctx.call, settle)  # the usage event and the cache entry wait until the answer is written
         headers = self._reply_headers(ctx, result.target, result.upstream_ms, b"application/json")
         body = result.body if ctx.explanation is None else splice_explain(result.body, ctx.explanation)
         return Reply(200, headers, body)
@@ -406,6 +410,14 @@ class Gateway:
             # Off the caller's path: the limiter settles after the response has gone.
             self.limiter.settle_soon(key, ctx.admission.limits, usage.total_tokens, cost)
         return cost
+
+
+def _later(call: Call, work: Callable[[], object]) -> None:
+    """`work` after the response is written when the transport offers that (`Call.after`), else now."""
+    if call.after is None:
+        work()
+    else:
+        call.after.append(work)
 
 
 _TEXT_ENDPOINTS = frozenset({"chat.completions", "messages", "responses"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,6 +16,8 @@ from app.gateway.tracing import trace_from_header
 from app.observability.request import observe_request
 
 __all__ = ["ASGIApp", "inference_app"]
+
+log = logging.getLogger("polyroute.api")
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
@@ -43,12 +46,13 @@ def inference_app(
         send = observed.watch(send)
         if tracker is not None:
             tracker.enter()
+        after: list[Callable[[], object]] = []
         try:
             try:
                 if scope["method"] != "POST":
                     raise MethodNotAllowedError(f"{scope['method']} is not allowed here; use POST")
                 raw = await read_body(receive, headers, max_body_bytes)
-                call = Call(endpoint, dialect, headers, raw, parse, trace, request_id, received)
+                call = Call(endpoint, dialect, headers, raw, parse, trace, request_id, received, after=after)
                 if "prefer" in headers and respond_async is not None:
                     reply = await respond_async(call) or await handle(call)
                 else:
@@ -63,7 +67,12 @@ def inference_app(
                 return
             await send_reply(send, receive, reply, trace, request_id)
         finally:
-            observed.close()
+            for work in after:  # the usage event of a whole answer: written or not, the call happened
+                try:
+                    work()
+                except Exception:
+                    log.exception("finishing request %s failed", request_id)
+            observed.close()  # after the usage event: the access line names its provider and model
             if tracker is not None:
                 tracker.leave()
 

@@ -6,6 +6,7 @@ import json
 import logging
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.accounting.events import UsageEvent
@@ -85,3 +86,60 @@ async def test_only_refusals_without_a_usage_event_count_as_rejected() -> None:
     assert (await _run(refuse, {}))[0]["status"] == 401
     assert (await _run(accounted, {}))[0]["status"] == 401
     assert _rejected("AUTHENTICATION_ERROR") == before + 1
+
+
+async def test_work_left_for_after_the_answer_runs_once_it_is_written_and_before_the_access_line() -> None:
+    """The pipeline leaves a whole answer's usage event for later (`Call.after`): the caller's bytes go
+    out first, and the access line, which names the provider from that event, comes after it."""
+    sent_before: list[int] = []
+    sent: list[dict[str, Any]] = []
+
+    def account(call: Call) -> None:
+        sent_before.append(len(sent))
+        record_event(UsageEvent(id=call.request_id, ts=0.0, endpoint=call.endpoint, status=200, provider="fakeai"))
+
+    async def handle(call: Call) -> Reply:
+        assert call.after is not None
+        call.after.append(lambda: account(call))
+        return Reply(200, [(b"content-type", b"application/json")], b"{}")
+
+    app = inference_app(endpoint="chat.completions", dialect="openai", parse=_parse, handle=handle, max_body_bytes=64)
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []}
+    messages = [{"type": "http.request", "body": b"{}", "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    with captured_log() as out:
+        await app(scope, receive, send)
+    assert sent_before == [2]  # head and body were out when the event was made
+    [access] = [json.loads(line) for line in out.getvalue().splitlines() if "polyroute.access" in line]
+    assert access["provider"] == "fakeai" and access["status"] == 200
+
+
+async def test_work_left_for_after_the_answer_runs_even_when_the_send_fails() -> None:
+    done: list[str] = []
+
+    async def handle(call: Call) -> Reply:
+        assert call.after is not None
+        call.after.append(lambda: done.append("accounted"))
+        return Reply(200, [(b"content-type", b"application/json")], b"{}")
+
+    app = inference_app(endpoint="chat.completions", dialect="openai", parse=_parse, handle=handle, max_body_bytes=64)
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []}
+    messages = [{"type": "http.request", "body": b"{}", "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            raise ConnectionResetError("client went away")
+        done.append("head sent")
+
+    with pytest.raises(ConnectionResetError):
+        await app(scope, receive, send)
+    assert done == ["head sent", "accounted"]
