@@ -41,18 +41,19 @@ def rank_targets(
         if provider is None or not provider.enabled or provider.kind not in ADAPTERS:
             continue
         model = provider.model(spec.model)
-        candidate = Candidate(
-            provider=provider.name,
-            model=spec.model,
-            priority=spec.priority,
-            weight=spec.weight,
-            input_cost_per_mtok=model.input_cost_per_mtok,
-            output_cost_per_mtok=model.output_cost_per_mtok,
-            context_window=model.context_window,
-            health=health.snapshot(f"{provider.name}/{spec.model}"),
+        key_ = f"{provider.name}/{spec.model}"
+        candidate = Candidate(  # positional: a frozen dataclass takes keywords at twice the cost
+            provider.name,
+            spec.model,
+            spec.priority,
+            spec.weight,
+            model.input_cost_per_mtok,
+            model.output_cost_per_mtok,
+            model.context_window,
+            health.snapshot(key_),
         )
         candidates.append(candidate)
-        by_key[candidate.key] = Target(candidate, provider, ADAPTERS[provider.kind], model)
+        by_key[key_] = Target(candidate, provider, ADAPTERS[provider.kind], model)
     if not candidates:
         raise ProviderError(f"Model '{resolved.name}' has no enabled upstream")
     params = resolved.params

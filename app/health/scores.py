@@ -171,15 +171,10 @@ class HealthRegistry:
             return HealthSnapshot()
         self._trim(t, self._clock())
         rate = t.failures / t.requests if t.requests else 0.0
-        p95 = t.p95_ttft()
+        breaker = t.breaker
+        # Positional (latency, ttft, p95 ttft, error rate, samples, breaker, failures): once per target per call.
         return HealthSnapshot(
-            latency_ms=t.latency_ms,
-            ttft_ms=t.ttft_ms,
-            p95_ttft_ms=p95,
-            error_rate=rate,
-            samples=t.samples,
-            breaker=t.breaker.state,
-            consecutive_failures=t.breaker.consecutive_failures,
+            t.latency_ms, t.ttft_ms, t.p95_ttft(), rate, t.samples, breaker.state, breaker.consecutive_failures
         )
 
     def keys(self) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -64,3 +65,38 @@ def test_plan_gated_with_nothing_allowed_is_model_not_allowed() -> None:
 def test_a_strategy_missing_at_run_time_is_a_503_naming_the_route(strategy: str, inner: str | None) -> None:
     with pytest.raises(ServiceUnavailableError, match=r"route/r.*unknown strategy 'gone'"):
         _rank(strategy, inner=inner)
+
+
+def test_candidates_carry_each_targets_own_figures_and_health() -> None:
+    """Every field a strategy reads comes from the right place (the candidate is built positionally)."""
+    spec = ModelSpec(id="m", input_cost_per_mtok=1.5, output_cost_per_mtok=6.0, context_window=32_000)
+    provider = dataclasses.replace(_provider("p", 1.0), models={"m": spec})
+    snapshot = CatalogSnapshot(1, {"p": provider}, {}, {}, {}, {}, {})
+    target = TargetSpec("p", "m", priority=3, weight=2.5)
+    health = HealthRegistry()
+    health.record_success("p/m", 40.0)
+    health.record_failure("p/m", 90.0)
+    key = KeyRecord("key_1", "k", "sk-poly-abcd", None, None, Limits(), None)
+    _, [candidate] = rank_targets(
+        ResolvedModel("p/m", None, (target,)),
+        snapshot,
+        key,
+        health,
+        estimated_prompt_tokens=1,
+        max_output_tokens=None,
+        stream=False,
+        rng=random.Random(1),
+    )
+    assert (candidate.provider, candidate.model, candidate.priority, candidate.weight) == ("p", "m", 3, 2.5)
+    prices = (candidate.input_cost_per_mtok, candidate.output_cost_per_mtok)
+    assert prices == (1.5, 6.0) and candidate.context_window == 32_000
+    h = candidate.health
+    assert (h.samples, h.error_rate, h.breaker, h.consecutive_failures, h.ttft_ms, h.p95_ttft_ms) == (
+        2,
+        0.5,
+        "closed",
+        1,
+        None,
+        None,
+    )
+    assert h.latency_ms is not None and 40.0 < h.latency_ms < 90.0
