@@ -46,12 +46,17 @@ class ObservedRequest:
 
         async def watched(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                self.status = message["status"]
-                if self.status >= 400:
-                    self.code = _header(message.get("headers", ()), b"x-error-code")
+                self.note(message["status"], message.get("headers", ()))
             await send(message)
 
         return watched
+
+    def note(self, status: int, headers: Any = ()) -> None:
+        """What `watch` notes of a response's start, for a caller that sends it unwrapped (one
+        coroutine layer less on every send)."""
+        self.status = status
+        if status >= 400:
+            self.code = _header(headers, b"x-error-code")
 
     def close(self) -> None:
         """Count, log and end the span; never raises (it runs in the endpoint's `finally`)."""

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.api.asgi_io import header_dict, internal_error, new_request_id, read_body, send_problem, send_reply
-from app.api.problem import Dialect
+from app.api.problem import Dialect, problem_headers
 from app.errors import GatewayError, MethodNotAllowedError
 from app.gateway.call import Call, Parsed, Reply
 from app.gateway.tracing import trace_from_header
@@ -43,7 +43,6 @@ def inference_app(
         trace = trace_from_header(headers.get("traceparent"))
         request_id = new_request_id(headers)
         observed = observe_request(scope, endpoint, request_id, trace, received)  # log ids, span, access line
-        send = observed.watch(send)
         if tracker is not None:
             tracker.enter()
         after: list[Callable[[], object]] = []
@@ -58,13 +57,17 @@ def inference_app(
                 else:
                     reply = await handle(call)
             except GatewayError as exc:
+                observed.note(exc.status_code, problem_headers(exc))
                 await send_problem(send, exc, dialect, trace, request_id)
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                await send_problem(send, internal_error(exc), dialect, trace, request_id)
+                error = internal_error(exc)
+                observed.note(error.status_code, problem_headers(error))
+                await send_problem(send, error, dialect, trace, request_id)
                 return
+            observed.note(reply.status, reply.headers)
             await send_reply(send, receive, reply, trace, request_id)
         finally:
             for work in after:  # the usage event of a whole answer: written or not, the call happened
