@@ -29,24 +29,35 @@ class MemoryCounters:
         return value
 
     def _sweep(self, now: float) -> None:
-        self._ops += 1
-        if self._ops % 4096 == 0:
-            for key in [k for k, (_, exp) in self._values.items() if exp <= now]:
-                del self._values[key]
+        """Drop every expired counter (from `hit`, every 4,096 calls)."""
+        for key in [k for k, (_, exp) in self._values.items() if exp <= now]:
+            del self._values[key]
 
     async def hit(self, hits: list[Hit]) -> tuple[Verdict, list[float]]:
-        # No await between the check and the add: atomic under asyncio.
+        # No await between the check and the add: atomic under asyncio. One pass to read (an expired
+        # counter reads 0 and is dropped), one to check, one to add: on every admitted request.
         now = self._clock()
-        values = [self._current(h.key, now) for h in hits]
-        for index, (h, value) in enumerate(zip(hits, values, strict=True)):
-            if over_limit(h, value):
-                return Verdict(False, value, index), values
+        store = self._values
+        values: list[float] = []
+        found: list[tuple[float, float] | None] = []
+        for h in hits:
+            entry = store.get(h.key)
+            if entry is not None and entry[1] <= now:
+                del store[h.key]
+                entry = None
+            found.append(entry)
+            values.append(entry[0] if entry is not None else 0.0)
+        for index, h in enumerate(hits):
+            if over_limit(h, values[index]):
+                return Verdict(False, values[index], index), values
         for index, h in enumerate(hits):
             if not h.check_only:
+                entry = found[index]
                 values[index] += h.amount
-                expires = self._values.get(h.key, (0.0, now + h.ttl_s))[1]
-                self._values[h.key] = (values[index], expires)
-        self._sweep(now)
+                store[h.key] = (values[index], entry[1] if entry is not None else now + h.ttl_s)
+        self._ops += 1
+        if self._ops % 4096 == 0:
+            self._sweep(now)
         return Verdict(True, values[0] if values else 0.0), values
 
     async def add(self, key: str, amount: float, ttl_s: float) -> float:
