@@ -25,7 +25,8 @@ def _parse(raw: bytes) -> Parsed:
     raise AssertionError("the handle under test does not parse")
 
 
-async def _run(handle: Any, headers: dict[str, str]) -> list[dict[str, Any]]:
+async def _run(handle: Any, headers: dict[str, str], send: Any = None) -> list[dict[str, Any]]:
+    """Drive the wrapper with one request; what it sent (or `send`, when given, sees it instead)."""
     app = inference_app(endpoint="chat.completions", dialect="openai", parse=_parse, handle=handle, max_body_bytes=1024)
     scope = {
         "type": "http",
@@ -39,10 +40,10 @@ async def _run(handle: Any, headers: dict[str, str]) -> list[dict[str, Any]]:
     async def receive() -> dict[str, Any]:
         return messages.pop(0) if messages else {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def record(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    await app(scope, receive, send)
+    await app(scope, receive, send or record)
     return sent
 
 
@@ -103,18 +104,11 @@ async def test_work_left_for_after_the_answer_runs_once_it_is_written_and_before
         call.after.append(lambda: account(call))
         return Reply(200, [(b"content-type", b"application/json")], b"{}")
 
-    app = inference_app(endpoint="chat.completions", dialect="openai", parse=_parse, handle=handle, max_body_bytes=64)
-    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []}
-    messages = [{"type": "http.request", "body": b"{}", "more_body": False}]
-
-    async def receive() -> dict[str, Any]:
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
-
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
     with captured_log() as out:
-        await app(scope, receive, send)
+        await _run(handle, {}, send)
     assert sent_before == [2]  # head and body were out when the event was made
     [access] = [json.loads(line) for line in out.getvalue().splitlines() if "polyroute.access" in line]
     assert access["provider"] == "fakeai" and access["status"] == 200
@@ -128,18 +122,11 @@ async def test_work_left_for_after_the_answer_runs_even_when_the_send_fails() ->
         call.after.append(lambda: done.append("accounted"))
         return Reply(200, [(b"content-type", b"application/json")], b"{}")
 
-    app = inference_app(endpoint="chat.completions", dialect="openai", parse=_parse, handle=handle, max_body_bytes=64)
-    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []}
-    messages = [{"type": "http.request", "body": b"{}", "more_body": False}]
-
-    async def receive() -> dict[str, Any]:
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
-
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.body":
             raise ConnectionResetError("client went away")
         done.append("head sent")
 
     with pytest.raises(ConnectionResetError):
-        await app(scope, receive, send)
+        await _run(handle, {}, send)
     assert done == ["head sent", "accounted"]
