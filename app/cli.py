@@ -133,18 +133,19 @@ def raise_open_files_limit() -> int:
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard
     if hard == resource.RLIM_INFINITY:  # Linux refuses an infinite soft limit: take the kernel's ceiling
         try:
-            hard = int(Path("/proc/sys/fs/nr_open").read_text())
+            target = int(Path("/proc/sys/fs/nr_open").read_text())
         except (OSError, ValueError):
-            hard = 1 << 20
-    if soft == resource.RLIM_INFINITY or soft >= hard:
+            target = 1 << 20
+    if soft == resource.RLIM_INFINITY or soft >= target:
         return soft
     try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     except (ValueError, OSError):
         return soft
-    return hard
+    return target
 
 
 def _serve_granian(settings: Settings) -> None:

@@ -18,15 +18,17 @@ class MemoryCounters:
         self._values: dict[str, tuple[float, float]] = {}
         self._ops = 0
 
-    def _current(self, key: str, now: float) -> float:
+    def _live(self, key: str, now: float) -> tuple[float, float] | None:
+        """The counter's (value, expiry) while it lasts; an expired one is dropped and reads None."""
         found = self._values.get(key)
-        if found is None:
-            return 0.0
-        value, expires = found
-        if expires <= now:
+        if found is not None and found[1] <= now:
             del self._values[key]
-            return 0.0
-        return value
+            return None
+        return found
+
+    def _current(self, key: str, now: float) -> float:
+        found = self._live(key, now)
+        return found[0] if found is not None else 0.0
 
     def _sweep(self, now: float) -> None:
         """Drop every expired counter (from `hit`, every 4,096 calls)."""
@@ -41,10 +43,7 @@ class MemoryCounters:
         values: list[float] = []
         found: list[tuple[float, float] | None] = []
         for h in hits:
-            entry = store.get(h.key)
-            if entry is not None and entry[1] <= now:
-                del store[h.key]
-                entry = None
+            entry = self._live(h.key, now)
             found.append(entry)
             values.append(entry[0] if entry is not None else 0.0)
         for index, h in enumerate(hits):

@@ -46,17 +46,20 @@ class ObservedRequest:
 
         async def watched(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                self.note(message["status"], message.get("headers", ()))
+                self.note_start(message["status"], message.get("headers", ()))
             await send(message)
 
         return watched
 
-    def note(self, status: int, headers: Any = ()) -> None:
-        """What `watch` notes of a response's start, for a caller that sends it unwrapped (one
-        coroutine layer less on every send)."""
+    def note(self, status: int, code: str = "") -> None:
+        """The response's status and error code, for a caller that sends it unwrapped (one coroutine
+        layer less on every send)."""
         self.status = status
-        if status >= 400:
-            self.code = _header(headers, b"x-error-code")
+        self.code = code
+
+    def note_start(self, status: int, headers: Any) -> None:
+        """`note` from a response's status and headers (its error code is the `x-error-code` header)."""
+        self.note(status, _header(headers, b"x-error-code") if status >= 400 else "")
 
     def close(self) -> None:
         """Count, log and end the span; never raises (it runs in the endpoint's `finally`)."""

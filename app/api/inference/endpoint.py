@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.api.asgi_io import header_dict, internal_error, new_request_id, read_body, send_problem, send_reply
-from app.api.problem import Dialect, problem_headers
+from app.api.problem import Dialect
 from app.errors import GatewayError, MethodNotAllowedError
 from app.gateway.call import Call, Parsed, Reply
 from app.gateway.tracing import trace_from_header
@@ -57,17 +57,17 @@ def inference_app(
                 else:
                     reply = await handle(call)
             except GatewayError as exc:
-                observed.note(exc.status_code, problem_headers(exc))
+                observed.note(exc.status_code, exc.error_code)
                 await send_problem(send, exc, dialect, trace, request_id)
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 error = internal_error(exc)
-                observed.note(error.status_code, problem_headers(error))
+                observed.note(error.status_code, error.error_code)
                 await send_problem(send, error, dialect, trace, request_id)
                 return
-            observed.note(reply.status, reply.headers)
+            observed.note_start(reply.status, reply.headers)
             await send_reply(send, receive, reply, trace, request_id)
         finally:
             for work in after:  # the usage event of a whole answer: written or not, the call happened
