@@ -209,11 +209,19 @@ def _config(up_port: int) -> dict[str, Any]:
     }
 
 
-def start(workers: int, *, prefix: Sequence[str] = (), floor: bool = False, ready_timeout: float = 120) -> Procs:
+def start(
+    workers: int,
+    *,
+    prefix: Sequence[str] = (),
+    floor: bool = False,
+    ready_timeout: float = 120,
+    extra_env: dict[str, str] | None = None,
+) -> Procs:
     """The fake upstream and the gateway (full pipeline, SQLite in a temp dir), both ready.
 
     `prefix` goes before the gateway's command (valgrind, say); `floor` starts scripts/bench_floor.py
-    (a bare forwarder through the same upstream client) in the gateway's place.
+    (a bare forwarder through the same upstream client) in the gateway's place; `extra_env` adds to the
+    gateway's environment only (the upstream keeps the bench's own).
     """
     tmp = Path(tempfile.mkdtemp(prefix="polyroute-bench-"))
     up_port, gw_port = free_port(), free_port()
@@ -225,6 +233,7 @@ def start(workers: int, *, prefix: Sequence[str] = (), floor: bool = False, read
     (tmp / "bench.yaml").write_text(yaml.safe_dump(_config(up_port)))
     env = {
         **os.environ,
+        **(extra_env or {}),
         "POLYROUTE_DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}",
         "POLYROUTE_DATA_DIR": str(tmp),
         "POLYROUTE_LOG_LEVEL": "WARNING",

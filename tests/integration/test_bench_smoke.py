@@ -7,14 +7,10 @@ whole, and the gateway and the fake upstream are gone when it returns.
 
 from __future__ import annotations
 
-import json
 import re
 import socket
-import subprocess
-import sys
-from typing import Any
 
-from tests.gateway_process import ROOT
+from tests.bench_script import run_bench_script
 
 SMALL = ["--duration", "0.5", "--stream-count", "8", "--mem-requests", "400", "--hold-streams", "50"]
 SHARED = {
@@ -75,19 +71,7 @@ def _closed(port: int) -> bool:
 
 
 def test_quick_bench_runs_every_scenario_through_the_gateway_without_errors() -> None:
-    proc = subprocess.run(
-        [sys.executable, "scripts/bench.py", "--quick", *SMALL, "--hold-seconds", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=100,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    rows: dict[str, dict[str, Any]] = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("{"):
-            row = json.loads(line)
-            rows[row["scenario"]] = row
+    proc, rows = run_bench_script(["scripts/bench.py", "--quick", *SMALL, "--hold-seconds", "1"], timeout=100)
     assert set(rows) == set(EXPECTED)
     for name, row in rows.items():
         missing = (SHARED | EXPECTED[name]) - set(row)
