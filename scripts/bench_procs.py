@@ -148,14 +148,17 @@ class Procs:
     upstream: subprocess.Popen[bytes]
     tmp: Path
     workers: int
+    owns_upstream: bool = True
+    """False when it shares another's upstream (`start(upstream_of=...)`), which that one stops."""
 
     def stop(self) -> None:
         pids = tree(self.gateway.pid) if self.gateway.poll() is None else []
         starts = {pid: (_stat(pid) or [""] * 20)[19] for pid in pids}  # start time tells a reused pid apart
-        for proc in (self.gateway, self.upstream):
+        mine = (self.gateway, self.upstream) if self.owns_upstream else (self.gateway,)
+        for proc in mine:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for proc in (self.gateway, self.upstream):
+        for proc in mine:
             try:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
@@ -216,20 +219,27 @@ def start(
     floor: bool = False,
     ready_timeout: float = 120,
     extra_env: dict[str, str] | None = None,
+    upstream_of: Procs | None = None,
 ) -> Procs:
     """The fake upstream and the gateway (full pipeline, SQLite in a temp dir), both ready.
 
     `prefix` goes before the gateway's command (valgrind, say); `floor` starts scripts/bench_floor.py
     (a bare forwarder through the same upstream client) in the gateway's place; `extra_env` adds to the
-    gateway's environment only (the upstream keeps the bench's own).
+    gateway's environment only (the upstream keeps the bench's own). `upstream_of` points this gateway
+    at that one's fake upstream instead of starting another: gateways compared side by side must share
+    it, or the one whose upstream also serves the direct calls meets a warmer upstream.
     """
     tmp = Path(tempfile.mkdtemp(prefix="polyroute-bench-"))
-    up_port, gw_port = free_port(), free_port()
-    upstream = subprocess.Popen(
-        [sys.executable, str(ROOT / "scripts/bench_upstream.py"), str(up_port)],
-        stdout=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent,
-    )
+    gw_port = free_port()
+    if upstream_of is not None:
+        up_port, upstream = upstream_of.upstream_port, upstream_of.upstream
+    else:
+        up_port = free_port()
+        upstream = subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts/bench_upstream.py"), str(up_port)],
+            stdout=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
     (tmp / "bench.yaml").write_text(yaml.safe_dump(_config(up_port)))
     env = {
         **os.environ,
@@ -253,7 +263,7 @@ def start(
         preexec_fn=_die_with_parent,
     )
     log.close()  # the child has its own copy
-    procs = Procs(up_port, gw_port, gateway, upstream, tmp, workers)
+    procs = Procs(up_port, gw_port, gateway, upstream, tmp, workers, owns_upstream=upstream_of is None)
     _LIVE.append(procs)
     try:
         _wait_ready(f"http://127.0.0.1:{up_port}/v1/models", upstream)

@@ -38,6 +38,14 @@ def test_all_zero_draws_are_never_returned(monkeypatch: pytest.MonkeyPatch) -> N
     assert ids.hex_id(128) == "0" * 31 + "1"  # an all-zero trace or span id is invalid in W3C trace context
 
 
+def test_small_draws_keep_their_leading_zeros(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ids, "getrandbits", lambda bits: 0xABC)
+    assert ids.hex_id(64) == "0000000000000abc"
+    assert ids.request_id() == "req_" + "0" * 21 + "abc"
+    monkeypatch.setattr(ids, "getrandbits", lambda bits: (1 << bits) - 1)
+    assert ids.hex_id(128) == "f" * 32
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
 def test_a_forked_worker_draws_other_ids_than_its_parent() -> None:
     read, write = os.pipe()
