@@ -46,14 +46,14 @@ def forwarder(upstream_port: int) -> Any:
         headers = {"content-type": "application/json", "authorization": "Bearer sk-upstream"}
         resp = await pool.open("fake", UpstreamRequest("POST", base + path, headers, body), first_byte_timeout=30)
         content_type = resp.headers.get("content-type", "application/json")
-        headers = [(b"content-type", content_type.encode())]
+        reply = [(b"content-type", content_type.encode())]
         if "event-stream" not in content_type:  # a whole answer leaves in one piece, as the gateway's does
             answer = await resp.read(30)
-            headers.append((b"content-length", str(len(answer)).encode()))
-            await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+            reply.append((b"content-length", str(len(answer)).encode()))
+            await send({"type": "http.response.start", "status": resp.status, "headers": reply})
             await send({"type": "http.response.body", "body": answer})
             return
-        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        await send({"type": "http.response.start", "status": resp.status, "headers": reply})
         while chunk := await resp.next_chunk(30):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
