@@ -100,3 +100,52 @@ def test_candidates_carry_each_targets_own_figures_and_health() -> None:
         None,
     )
     assert h.latency_ms is not None and 40.0 < h.latency_ms < 90.0
+
+
+def _rank_one(route: RouteEntry | None, plan: PlanSpec | None = None) -> list[str]:
+    target = TargetSpec("cheap", "m")
+    key = KeyRecord("key_1", "k", "sk-poly-abcd", plan, None, Limits(), None)
+    name = route.name if route else "cheap/m"
+    targets, ranked = rank_targets(
+        ResolvedModel(name, route, (target,)),
+        SNAPSHOT,
+        key,
+        HealthRegistry(),
+        estimated_prompt_tokens=10,
+        max_output_tokens=10,
+        stream=False,
+        rng=random.Random(1),
+    )
+    assert [c.key for c in ranked] == [t.key for t in targets]
+    return [t.key for t in targets]
+
+
+def test_a_provider_model_named_directly_is_its_one_target_even_when_its_breaker_is_open() -> None:
+    assert _rank_one(None) == ["cheap/m"]
+    health = HealthRegistry()
+    for _ in range(10):
+        health.record_failure("cheap/m", 5.0)
+    assert not health.snapshot("cheap/m").available
+    key = KeyRecord("key_1", "k", "sk-poly-abcd", None, None, Limits(), None)
+    targets, [candidate] = rank_targets(
+        ResolvedModel("cheap/m", None, (TargetSpec("cheap", "m"),)),
+        SNAPSHOT,
+        key,
+        health,
+        estimated_prompt_tokens=10,
+        max_output_tokens=None,
+        stream=False,
+        rng=random.Random(1),
+    )
+    assert [t.key for t in targets] == ["cheap/m"] and candidate.health.breaker == "open"
+
+
+def test_a_route_with_one_target_is_still_ranked_by_its_strategy() -> None:
+    """Only a directly named model skips the strategy: a one-target route's strategy may still refuse."""
+    gated = RouteEntry("route/one", "plan-gated", RouteParams(), (TargetSpec("cheap", "m"),))
+    assert _rank_one(gated, PlanSpec("ok", targets=["cheap/*"])) == ["cheap/m"]
+    with pytest.raises(ModelNotAllowedError):
+        _rank_one(gated, PlanSpec("none", targets=["elsewhere/*"]))
+    gone = RouteEntry("route/one", "gone", RouteParams(), (TargetSpec("cheap", "m"),))
+    with pytest.raises(ServiceUnavailableError, match="unknown strategy 'gone'"):
+        _rank_one(gone)
