@@ -9,9 +9,11 @@ import pytest
 
 from app.catalog.specs import Limits, ModelSpec, PlanSpec, RouteParams, TargetSpec
 from app.errors import ModelNotAllowedError, ServiceUnavailableError
+from app.gateway.attempts import Target
 from app.gateway.rank import rank_targets
 from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ProviderEntry, ResolvedModel, RouteEntry
 from app.health.scores import HealthRegistry
+from strategies.base import Candidate
 
 
 def _provider(name: str, price: float) -> ProviderEntry:
@@ -34,19 +36,25 @@ SNAPSHOT = CatalogSnapshot(1, {"dear": _provider("dear", 10.0), "cheap": _provid
 TARGETS = (TargetSpec("dear", "m", priority=0), TargetSpec("cheap", "m", priority=1))
 
 
-def _rank(strategy: str, plan: PlanSpec | None = None, inner: str | None = None) -> list[str]:
-    route = RouteEntry("route/r", strategy, RouteParams(inner=inner), TARGETS)
+def _ranked(
+    resolved: ResolvedModel, plan: PlanSpec | None = None, health: HealthRegistry | None = None
+) -> tuple[list[Target], list[Candidate]]:
     key = KeyRecord("key_1", "k", "sk-poly-abcd", plan, None, Limits(), None)
-    targets, _ = rank_targets(
-        ResolvedModel("route/r", route, TARGETS),
+    return rank_targets(
+        resolved,
         SNAPSHOT,
         key,
-        HealthRegistry(),
+        health or HealthRegistry(),
         estimated_prompt_tokens=10,
         max_output_tokens=10,
         stream=False,
         rng=random.Random(1),
     )
+
+
+def _rank(strategy: str, plan: PlanSpec | None = None, inner: str | None = None) -> list[str]:
+    route = RouteEntry("route/r", strategy, RouteParams(inner=inner), TARGETS)
+    targets, _ = _ranked(ResolvedModel("route/r", route, TARGETS), plan)
     return [t.key for t in targets]
 
 
@@ -103,19 +111,8 @@ def test_candidates_carry_each_targets_own_figures_and_health() -> None:
 
 
 def _rank_one(route: RouteEntry | None, plan: PlanSpec | None = None) -> list[str]:
-    target = TargetSpec("cheap", "m")
-    key = KeyRecord("key_1", "k", "sk-poly-abcd", plan, None, Limits(), None)
-    name = route.name if route else "cheap/m"
-    targets, ranked = rank_targets(
-        ResolvedModel(name, route, (target,)),
-        SNAPSHOT,
-        key,
-        HealthRegistry(),
-        estimated_prompt_tokens=10,
-        max_output_tokens=10,
-        stream=False,
-        rng=random.Random(1),
-    )
+    resolved = ResolvedModel(route.name if route else "cheap/m", route, (TargetSpec("cheap", "m"),))
+    targets, ranked = _ranked(resolved, plan)
     assert [c.key for c in ranked] == [t.key for t in targets]
     return [t.key for t in targets]
 
@@ -126,17 +123,7 @@ def test_a_provider_model_named_directly_is_its_one_target_even_when_its_breaker
     for _ in range(10):
         health.record_failure("cheap/m", 5.0)
     assert not health.snapshot("cheap/m").available
-    key = KeyRecord("key_1", "k", "sk-poly-abcd", None, None, Limits(), None)
-    targets, [candidate] = rank_targets(
-        ResolvedModel("cheap/m", None, (TargetSpec("cheap", "m"),)),
-        SNAPSHOT,
-        key,
-        health,
-        estimated_prompt_tokens=10,
-        max_output_tokens=None,
-        stream=False,
-        rng=random.Random(1),
-    )
+    targets, [candidate] = _ranked(ResolvedModel("cheap/m", None, (TargetSpec("cheap", "m"),)), health=health)
     assert [t.key for t in targets] == ["cheap/m"] and candidate.health.breaker == "open"
 
 
