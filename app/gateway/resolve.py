@@ -18,11 +18,16 @@ def _matches(patterns: Sequence[str], names: tuple[str, ...]) -> bool:
 
 def model_allowed(key: KeyRecord, name: str, aliases: tuple[str, ...] = ()) -> bool:
     """A key's own allow-list narrows its plan's; both are glob patterns over routable names."""
+    plan, allowed = key.plan, key.allowed_models
+    if allowed is None and (plan is None or plan.models == _EVERY_MODEL):
+        return True  # the usual key: nothing to match, so no matching code on its path
     names = (name, *aliases)
-    if key.plan is not None and not _matches(key.plan.models, names):
+    if plan is not None and not _matches(plan.models, names):
         return False
-    allowed = key.allowed_models
     return allowed is None or _matches(allowed, names)
+
+
+_EVERY_MODEL = ["*"]
 
 
 def resolve(name: str, snapshot: CatalogSnapshot, key: KeyRecord) -> ResolvedModel:
