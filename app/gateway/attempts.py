@@ -39,7 +39,6 @@ from app.gateway.upstream import UpstreamFailure, UpstreamPool, UpstreamResponse
 from app.health.scores import HealthRegistry
 from app.observability.logging import redact
 from app.observability.tracing import attempt_span
-from app.observability.tracing import enabled as tracing_enabled
 from app.providers.base import ProviderAdapter, UpstreamError
 from strategies.base import Candidate
 
@@ -147,8 +146,7 @@ class AttemptLoop:
         failures: list[_Failure] = []
         min_window: int | None = None
         tried = False
-        params = self.params
-        delay = self._hedge_delay(targets) if params.hedge_after_ms is not None or params.hedge_p95 else None
+        delay = self._hedge_delay(targets)
         if delay is not None and len(targets) >= 2 and self.health.allow(targets[0].key):
             tried = True
             result = await self._race(targets[0], targets[1], delay, failures)
@@ -230,11 +228,8 @@ class AttemptLoop:
         while True:
             started = self.clock()
             try:
-                if tracing_enabled():
-                    with attempt_span(self.trace, target, retry, self.records, self.stream) as child:
-                        result = await self._attempt(target, started, child)
-                else:  # no span to open and close: just the child context the upstream is sent
-                    result = await self._attempt(target, started, self.trace.child())
+                with attempt_span(self.trace, target, retry, self.records, self.stream) as child:
+                    result = await self._attempt(target, started, child)
             except _Failure as failure:
                 elapsed = (self.clock() - started) * 1000
                 outcome = "timeout" if failure.cls == "timeout" else "error"
