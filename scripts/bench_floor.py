@@ -4,14 +4,18 @@ that forwards each request through Polyroute's own `UpstreamPool` and answers wi
 No auth, limits, routing, translation, accounting or logging: what remains is the HTTP server, the
 upstream client and the event loop. scripts/bench_instructions.py runs it beside the gateway, so the
 difference between the two is what the pipeline itself costs. Loopback only;
-run as `python scripts/bench_floor.py PORT UPSTREAM_PORT`.
+run as `python scripts/bench_floor.py PORT UPSTREAM_PORT`. Without UPSTREAM_PORT it takes the port of
+`$BENCH_UPSTREAM_BASE`, so ../shared/bench can run it as a gateway (README, Performance):
+`--custom-name floor --custom-cmd ".venv/bin/python scripts/bench_floor.py {port}"`.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.gateway.upstream import UpstreamPool
@@ -64,7 +68,10 @@ def forwarder(upstream_port: int) -> Any:
 def main() -> None:
     import uvicorn
 
-    port, upstream_port = int(sys.argv[1]), int(sys.argv[2])
+    port = int(sys.argv[1])
+    upstream_port = int(sys.argv[2]) if len(sys.argv) > 2 else urlsplit(os.environ["BENCH_UPSTREAM_BASE"]).port
+    if upstream_port is None:
+        sys.exit("bench_floor: give UPSTREAM_PORT, or a BENCH_UPSTREAM_BASE with a port")
     uvicorn.run(
         forwarder(upstream_port),
         host="127.0.0.1",
