@@ -49,8 +49,9 @@ class Call:
     """Set by in-process callers (tasks, the UI playground) that authenticated the key already."""
     after: list[Callable[[], object]] | None = None
     """Set by the HTTP endpoint: work the pipeline leaves for once the response is written (the usage
-    event of a whole answer); the endpoint runs it, whatever happens to the send. In-process callers
-    leave it None and the pipeline does that work before it returns."""
+    event of an answer, whole or streamed); the endpoint runs it, whatever happens to the send.
+    In-process callers leave it None and the pipeline does that work before it returns (or, for a
+    stream, when it ends)."""
 
     @property
     def model(self) -> str | None:

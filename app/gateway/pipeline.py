@@ -241,14 +241,18 @@ class Gateway:
         params = ctx.resolved.params if ctx.resolved else None
         stall = (params and params.stall_timeout_s) or provider.stall_timeout_s or provider.timeout_s
         tapped = ctx.cache is not None or ctx.hooks is not None
+
+        def done(started: StreamStarted, outcome: StreamOutcome) -> None:
+            if tapped:  # accounting waits for the tap, whose hooks may still refuse the answer
+                ctx.ended = (started, outcome)
+            else:  # as for a whole answer, once the last byte is written: the caller's stream ends sooner
+                _later(ctx.call, lambda: self._stream_done(ctx, started, outcome))
+
         stream = relay_stream(
             start,
             stall_timeout=stall,
             dialect=ctx.call.dialect,  # type: ignore[arg-type]
-            # Tapped: accounting waits for the tap, whose hooks may still refuse the answer.
-            on_done=(lambda *ended: setattr(ctx, "ended", ended))
-            if tapped
-            else (lambda started, outcome: self._stream_done(ctx, started, outcome)),
+            on_done=done,
             recover=self._recovery(ctx, start),
         )
         if tapped:

@@ -70,7 +70,7 @@ def inference_app(
             observed.note_start(reply.status, reply.headers)
             await send_reply(send, receive, reply, trace, request_id)
         finally:
-            for work in after:  # the usage event of a whole answer: written or not, the call happened
+            for work in after:  # the usage event of an answer: written or not, the call happened
                 try:
                     work()
                 except Exception:
