@@ -7,8 +7,9 @@ use: cookie jars, redirects, proxies, multipart, tracing signals, per-request ti
 
 Scope is what an LLM API needs: one request with an in-memory body; a response read whole or chunk
 by chunk (Content-Length, chunked or close-delimited, gzip/deflate); TLS; pooled keep-alive
-connections. No redirects, cookies, proxies, 100-continue or HTTP/2. Timeouts belong to the caller
-(`asyncio.timeout` around `request` and `next_chunk`); a cancelled call leaves the connection closed.
+connections. No redirects, cookies, proxies, 100-continue or HTTP/2. The caller puts `asyncio.timeout`
+around `exchange`; `next_chunk(timeout)` keeps its own stall timer (see `_wait_within`). A cancelled
+call leaves the connection closed.
 """
 
 from __future__ import annotations
@@ -113,6 +114,10 @@ class Connection(asyncio.Protocol):
         self._parser: httptools.HttpResponseParser | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._error: HttpClientError | None = None
+        self._waiting_since: float | None = None
+        self._stall_s = 0.0
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._watchdog_at = 0.0
         self._reset()
 
     def _reset(self) -> None:
@@ -212,19 +217,20 @@ class Connection(asyncio.Protocol):
                 raise self._error
             await self._wait()
 
-    def ready(self) -> bool:
-        """`next_chunk` would return (or raise) without waiting."""
-        return bool(self._body) or self._complete or self._error is not None
+    async def next_chunk(self, timeout: float | None = None) -> bytes:
+        """The next body bytes, decoded; b"" at the end (the connection then goes back to the pool).
 
-    async def next_chunk(self) -> bytes:
-        """The next body bytes, decoded; b"" at the end (the connection then goes back to the pool)."""
+        TimeoutError when no bytes came for `timeout` seconds of waiting."""
         while True:
             while not self._body:
                 if self._complete:
                     return self._end()
                 if self._error is not None:
                     raise self._error
-                await self._wait()
+                if timeout is None:
+                    await self._wait()
+                else:
+                    await self._wait_within(timeout)
             data = self._body[0] if len(self._body) == 1 else b"".join(self._body)
             self._body.clear()
             self._buffered = 0
@@ -257,6 +263,7 @@ class Connection(asyncio.Protocol):
         if self._parser is None:
             return
         self._parser = None
+        self._disarm()
         self._pool.release(self, reusable=self._complete and self._keep_alive and not self._body_unsent())
 
     def _body_unsent(self) -> bool:
@@ -266,6 +273,7 @@ class Connection(asyncio.Protocol):
         """Close at once; bytes of ours still queued are dropped, not flushed (a slow-reading upstream
         would otherwise hold the socket for as long as it takes to read them)."""
         self.closed = True
+        self._disarm()
         if self.transport is not None:
             if self.transport.get_write_buffer_size():
                 self.transport.abort()
@@ -289,6 +297,48 @@ class Connection(asyncio.Protocol):
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    async def _wait_within(self, timeout: float) -> None:
+        """`_wait`, or TimeoutError once `timeout` s pass with no bytes.
+
+        One timer per connection, moved only when it fires: a stream's chunks come far more often
+        than its stall timeout, and arming and cancelling a timer per chunk (`asyncio.timeout`) was
+        about a fifth of the relay's Python calls per chunk, and left a cancelled handle per chunk in
+        the loop's heap until its deadline."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self._stall_s = timeout
+        self._waiting_since = now
+        deadline = now + timeout
+        if self._watchdog is None or deadline < self._watchdog_at:
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            self._watchdog_at = deadline
+            self._watchdog = loop.call_at(deadline, self._check_stall)
+        try:
+            await self._wait()
+        finally:
+            self._waiting_since = None
+
+    def _check_stall(self) -> None:
+        self._watchdog = None
+        since = self._waiting_since
+        if since is None:  # not waiting now: the next wait arms it again
+            return
+        deadline = since + self._stall_s
+        loop = asyncio.get_running_loop()
+        if loop.time() < deadline:  # bytes came since it was armed; this wait has time left
+            self._watchdog_at = deadline
+            self._watchdog = loop.call_at(deadline, self._check_stall)
+            return
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(TimeoutError())
+
+    def _disarm(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
 
 
 class Http1Pool:

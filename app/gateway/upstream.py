@@ -90,10 +90,7 @@ class _HttpResponse:
         if conn.generation != self._generation:
             return b""
         try:
-            if timeout is None or conn.ready():  # bytes already here: no timer to arm and cancel
-                return await conn.next_chunk()
-            async with asyncio.timeout(timeout):
-                return await conn.next_chunk()
+            return await conn.next_chunk(timeout)
         except TimeoutError:
             raise UpstreamTimeout("stall") from None
         except HttpClientError as exc:

@@ -354,3 +354,91 @@ async def test_a_compressed_piece_that_decodes_to_nothing_yet_is_not_the_end() -
     finally:
         server.close()
         pool.close()
+
+
+@asynccontextmanager
+async def paced(*answers: list[tuple[float, bytes]]) -> AsyncIterator[int]:
+    """An upstream that writes each answer's pieces after their delays (s), one answer per request."""
+    queue = list(answers)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while queue:
+                await read_request(reader)
+                for delay, piece in queue.pop(0):
+                    await asyncio.sleep(delay)
+                    writer.write(piece)
+                    await writer.drain()
+            await reader.read()  # hold the connection open until the client is done with it
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+
+
+CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def piece(text: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(text), text)
+
+
+async def _read(pool: Http1Pool, port: int, timeout: float | None) -> list[bytes]:
+    origin, head = request_head("POST", f"http://127.0.0.1:{port}/", {}, b"{}")
+    conn = await pool.acquire("p", origin)
+    try:
+        await conn.exchange(head, b"{}")
+        parts = []
+        while chunk := await conn.next_chunk(timeout):
+            parts.append(chunk)
+        return parts
+    finally:
+        conn.close()
+
+
+async def test_a_stream_whose_bytes_keep_coming_outlives_its_stall_timeout() -> None:
+    answer = [(0.0, CHUNKED_HEAD)] + [(0.05, piece(b"t%d" % i)) for i in range(8)] + [(0.05, b"0\r\n\r\n")]
+    pool = Http1Pool()
+    async with paced(answer) as port:
+        started = asyncio.get_running_loop().time()
+        parts = await _read(pool, port, 0.2)
+        assert asyncio.get_running_loop().time() - started > 0.4  # twice the timeout in all, never 0.2 idle
+    assert b"".join(parts) == b"t0t1t2t3t4t5t6t7"
+    pool.close()
+
+
+async def test_a_stall_mid_stream_times_out_once_no_bytes_came_for_the_timeout() -> None:
+    answer = [(0.0, CHUNKED_HEAD), (0.01, piece(b"a")), (0.05, piece(b"b")), (5.0, piece(b"never"))]
+    pool = Http1Pool()
+    async with paced(answer) as port:
+        origin, head = request_head("POST", f"http://127.0.0.1:{port}/", {}, b"{}")
+        conn = await pool.acquire("p", origin)
+        await conn.exchange(head, b"{}")
+        loop = asyncio.get_running_loop()
+        got = [await conn.next_chunk(30.0), await conn.next_chunk(0.2)]  # a long timeout, then a short one
+        last = loop.time()
+        with pytest.raises(TimeoutError):
+            await conn.next_chunk(0.2)
+        waited = loop.time() - last
+        conn.close()
+    assert got == [b"a", b"b"]
+    assert 0.19 <= waited < 1.0  # the short timeout counts, not the 30 s one armed first
+    assert pool.in_use() == 0
+    pool.close()
+
+
+async def test_a_stall_timer_armed_by_one_call_does_not_time_out_the_next_on_its_connection() -> None:
+    quick = [(0.0, CHUNKED_HEAD + piece(b"one") + b"0\r\n\r\n")]
+    slow = [(0.0, CHUNKED_HEAD), (0.35, piece(b"two") + b"0\r\n\r\n")]
+    pool = Http1Pool()
+    async with paced(quick, slow) as port:
+        assert await _read(pool, port, 0.2) == [b"one"]  # armed a 0.2 s timer on this connection
+        assert await _read(pool, port, None) == [b"two"]  # same connection, no timeout asked: no stall
+    assert pool.in_use() == 0
+    pool.close()
