@@ -7,9 +7,9 @@ use: cookie jars, redirects, proxies, multipart, tracing signals, per-request ti
 
 Scope is what an LLM API needs: one request with an in-memory body; a response read whole or chunk
 by chunk (Content-Length, chunked or close-delimited, gzip/deflate); TLS; pooled keep-alive
-connections. No redirects, cookies, proxies, 100-continue or HTTP/2. The caller puts `asyncio.timeout`
-around `exchange`; `next_chunk(timeout)` keeps its own stall timer (see `_wait_within`). A cancelled
-call leaves the connection closed.
+connections. No redirects, cookies, proxies, 100-continue or HTTP/2. `acquire`, `exchange` and
+`next_chunk` take a timeout (TimeoutError); waits on a connection share one timer (`_wait_within`). A
+cancelled call leaves the connection closed.
 """
 
 from __future__ import annotations
@@ -201,8 +201,9 @@ class Connection(asyncio.Protocol):
 
     # the caller's side
 
-    async def exchange(self, head: bytes, body: bytes | None) -> None:
-        """Send one request and wait for the response's status line and headers."""
+    async def exchange(self, head: bytes, body: bytes | None, timeout: float | None = None) -> None:
+        """Send one request and wait for the response's status line and headers (TimeoutError after
+        `timeout` seconds without them)."""
         assert self.transport is not None
         self._reset()
         self._error = None
@@ -215,7 +216,10 @@ class Connection(asyncio.Protocol):
         while not self.status:
             if self._error is not None:
                 raise self._error
-            await self._wait()
+            if timeout is None:
+                await self._wait()
+            else:
+                await self._wait_within(timeout)
 
     async def next_chunk(self, timeout: float | None = None) -> bytes:
         """The next body bytes, decoded; b"" at the end (the connection then goes back to the pool).
@@ -263,7 +267,6 @@ class Connection(asyncio.Protocol):
         if self._parser is None:
             return
         self._parser = None
-        self._disarm()
         self._pool.release(self, reusable=self._complete and self._keep_alive and not self._body_unsent())
 
     def _body_unsent(self) -> bool:
@@ -301,8 +304,9 @@ class Connection(asyncio.Protocol):
     async def _wait_within(self, timeout: float) -> None:
         """`_wait`, or TimeoutError once `timeout` s pass with no bytes.
 
-        One timer per connection, moved only when it fires: a stream's chunks come far more often
-        than its stall timeout, and arming and cancelling a timer per chunk (`asyncio.timeout`) was
+        One timer per connection, moved only when it fires, and kept while the connection waits in
+        the pool for its next call: a stream's chunks and a connection's calls come far more often
+        than their timeouts, and arming and cancelling a timer per chunk (`asyncio.timeout`) was
         about a fifth of the relay's Python calls per chunk, and left a cancelled handle per chunk in
         the loop's heap until its deadline."""
         loop = asyncio.get_running_loop()
@@ -356,7 +360,11 @@ class Http1Pool:
     def in_use(self) -> int:
         return len(self._busy)
 
-    async def acquire(self, key: str, origin: Origin, *, fresh: bool = False) -> Connection:
+    async def acquire(
+        self, key: str, origin: Origin, *, fresh: bool = False, timeout: float | None = None
+    ) -> Connection:
+        """An idle kept-alive connection to `origin`, or a new one (TimeoutError if connecting takes
+        longer than `timeout`)."""
         idle = None if fresh else self._idle.get((key, origin))
         if idle:
             deadline = asyncio.get_running_loop().time() - self._keepalive_s
@@ -367,7 +375,8 @@ class Http1Pool:
                     self._busy.add(conn)
                     return conn
                 conn._abandon()
-        conn = await self._connect((key, origin))
+        async with asyncio.timeout(timeout):
+            conn = await self._connect((key, origin))
         self._busy.add(conn)
         return conn
 

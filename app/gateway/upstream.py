@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import time
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -133,6 +133,18 @@ def _inproc(req: UpstreamRequest) -> _InprocResponse:
     return _InprocResponse(status, body, frames)
 
 
+class _Budget:
+    """Seconds left of a timeout shared by several steps (None: no limit)."""
+
+    __slots__ = ("_deadline",)
+
+    def __init__(self, timeout: float | None) -> None:
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+
+    def __call__(self) -> float | None:
+        return None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
+
+
 class UpstreamPool:
     """Keep-alive connections per provider (`http1.Http1Pool`), opened on first use, closed at shutdown."""
 
@@ -158,20 +170,22 @@ class UpstreamPool:
         except (ValueError, ConnectFailed) as exc:
             raise UpstreamConnectError(f"cannot send to upstream: {exc}") from None
         conn: Connection | None = None
+        # The connection's own timer for the wait on the answer, not an asyncio.timeout: that armed
+        # and cancelled a timer per call, on every call (see http1.Connection._wait_within).
+        left = _Budget(first_byte_timeout)
         try:
-            async with asyncio.timeout(first_byte_timeout):
-                conn = await self._pool.acquire(provider, origin)
-                try:
-                    await conn.exchange(head, req.body)
-                except ConnectionBroken:
-                    # A kept-alive connection the upstream closed just as we sent: what RFC 9112 allows
-                    # to retry on a fresh one, for idempotent requests only (as aiohttp did). POSTs fail
-                    # over through the attempt loop instead, which knows the route's retry policy.
-                    if conn.generation == 1 or req.method not in IDEMPOTENT:
-                        raise
-                    conn.close()
-                    conn = await self._pool.acquire(provider, origin, fresh=True)
-                    await conn.exchange(head, req.body)
+            conn = await self._pool.acquire(provider, origin, timeout=left())
+            try:
+                await conn.exchange(head, req.body, left())
+            except ConnectionBroken:
+                # A kept-alive connection the upstream closed just as we sent: what RFC 9112 allows
+                # to retry on a fresh one, for idempotent requests only (as aiohttp did). POSTs fail
+                # over through the attempt loop instead, which knows the route's retry policy.
+                if conn.generation == 1 or req.method not in IDEMPOTENT:
+                    raise
+                conn.close()
+                conn = await self._pool.acquire(provider, origin, fresh=True, timeout=left())
+                await conn.exchange(head, req.body, left())
         except BaseException as exc:
             if conn is not None:
                 conn.close()

@@ -442,3 +442,23 @@ async def test_a_stall_timer_armed_by_one_call_does_not_time_out_the_next_on_its
         assert await _read(pool, port, None) == [b"two"]  # same connection, no timeout asked: no stall
     assert pool.in_use() == 0
     pool.close()
+
+
+async def test_no_answer_within_the_first_byte_timeout_is_an_upstream_timeout_and_a_new_connection_next() -> None:
+    from app.gateway.upstream import UpstreamPool, UpstreamTimeout
+    from app.providers.base import UpstreamRequest
+
+    pool = UpstreamPool()
+    async with upstream(b"HANG", ok(b"fresh")) as up:
+        req = UpstreamRequest("POST", f"http://127.0.0.1:{up.port}/", {}, b"{}")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(UpstreamTimeout, match="first byte"):
+            await pool.open("p", req, first_byte_timeout=0.2)
+        assert 0.19 <= loop.time() - started < 1.0
+        assert pool.open_connections() == 0
+        resp = await pool.open("p", req, first_byte_timeout=5)  # the hung connection is not reused
+        assert await resp.read(5) == b"fresh"
+        resp.close()
+    assert up.connections == 2
+    await pool.close()
