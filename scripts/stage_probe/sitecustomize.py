@@ -3,8 +3,12 @@
 Python imports `sitecustomize` at start-up; this one does nothing unless POLYROUTE_STAGE_PROBE names
 a file. Then it wraps a few methods of uvicorn, the upstream client and (in the gateway) the pipeline
 so each records (stage, perf_counter_ns) as a request passes, and writes them to that file on
-SIGUSR1. Wrapping costs ~0.3 µs per stamp; nothing else changes. Development only: never set the
-variable in production.
+SIGUSR1. Wrapping costs ~0.3 µs per stamp; nothing else changes.
+
+With POLYROUTE_CALL_CENSUS naming a file instead (scripts/bench_calls.py), SIGUSR2 turns a
+`sys.setprofile` hook on in the main thread (the event loop's), counting every Python and C function
+entered, and the next SIGUSR2 turns it off and writes "count<TAB>name<TAB>file:line" lines, most
+entered first. Development only: never set either variable in production.
 """
 
 from __future__ import annotations
@@ -89,5 +93,37 @@ def _install() -> None:
     signal.signal(signal.SIGUSR1, _dump)
 
 
+def _install_census(out: str) -> None:
+    counts: dict[tuple[str, int, str], int] = {}
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            code = frame.f_code
+            name = code.co_qualname
+            if code.co_filename == "<string>" and "self" in frame.f_locals:  # dataclasses' generated methods
+                name = f"{type(frame.f_locals['self']).__qualname__}.{name}"
+            key = (code.co_filename, code.co_firstlineno, name)
+        elif event == "c_call":
+            key = ("C", 0, getattr(arg, "__qualname__", repr(arg)))
+        else:
+            return
+        counts[key] = counts.get(key, 0) + 1
+
+    def toggle(signum: int = 0, frame: object = None) -> None:
+        if sys.getprofile() is None:
+            counts.clear()
+            sys.setprofile(profile)
+            return
+        sys.setprofile(None)
+        rows = sorted(counts.items(), key=lambda item: -item[1])
+        with open(out + ".tmp", "w") as f:
+            f.writelines(f"{n}\t{name}\t{where}:{line}\n" for (where, line, name), n in rows)
+        os.replace(out + ".tmp", out)
+
+    signal.signal(signal.SIGUSR2, toggle)
+
+
 if _OUT:
     _install()
+if os.environ.get("POLYROUTE_CALL_CENSUS"):
+    _install_census(os.environ["POLYROUTE_CALL_CENSUS"])
