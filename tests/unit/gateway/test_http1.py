@@ -462,3 +462,19 @@ async def test_no_answer_within_the_first_byte_timeout_is_an_upstream_timeout_an
         resp.close()
     assert up.connections == 2
     await pool.close()
+
+
+async def test_interim_answers_do_not_stretch_the_first_byte_timeout() -> None:
+    from app.gateway.upstream import UpstreamPool, UpstreamTimeout
+    from app.providers.base import UpstreamRequest
+
+    hints = [(0.1, b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")] * 10
+    pool = UpstreamPool()
+    async with paced([*hints, (0.0, ok(b"late"))]) as port:
+        req = UpstreamRequest("POST", f"http://127.0.0.1:{port}/", {}, b"{}")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(UpstreamTimeout, match="first byte"):
+            await pool.open("p", req, first_byte_timeout=0.35)  # a hint every 0.1 s, no answer for 1 s
+        assert 0.34 <= loop.time() - started < 0.9
+    await pool.close()
