@@ -8,7 +8,8 @@ Latency and chunking come, per request, from directives in the request body (`be
 `bench-chunks=200`, `bench-delay-ms=1000`, e.g. in the user message: the gateway forwards the body, and
 translates it for an Anthropic upstream, but not a caller's headers), else from the headers
 x-bench-latency-ms / x-bench-chunks / x-bench-delay-ms, else from the environment (BENCH_LATENCY_MS,
-BENCH_CHUNKS, BENCH_CHUNK_DELAY_MS). `bench-gap-ms=5` pauses after the first token only: without it a
+BENCH_CHUNKS, BENCH_CHUNK_DELAY_MS; BENCH_UPSTREAM_LOOP=asyncio runs it on asyncio, not uvloop).
+`bench-gap-ms=5` pauses after the first token only: without it a
 client's time to first token would be the time to parse the whole burst that follows. Streams are
 wire-exact: the OpenAI chunk sequence with a usage chunk and [DONE]; Anthropic's message_start,
 content_block_start, ping, content_block_delta..., content_block_stop, message_delta, message_stop.
@@ -210,4 +211,6 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    uvloop.run(main(int(sys.argv[1])))
+    # uvloop by default (fastest); BENCH_UPSTREAM_LOOP=asyncio for a fairer one under overload: on
+    # uvloop this upstream's own tail at c=200 (p99 ~50 ms direct) shows up in whatever calls it.
+    (asyncio.run if os.environ.get("BENCH_UPSTREAM_LOOP") == "asyncio" else uvloop.run)(main(int(sys.argv[1])))
