@@ -6,7 +6,8 @@ upstream client and the event loop. scripts/bench_instructions.py runs it beside
 difference between the two is what the pipeline itself costs. Loopback only;
 run as `python scripts/bench_floor.py PORT UPSTREAM_PORT`. Without UPSTREAM_PORT it takes the port of
 `$BENCH_UPSTREAM_BASE`, so ../shared/bench can run it as a gateway (README, Performance):
-`--custom-name floor --custom-cmd ".venv/bin/python scripts/bench_floor.py {port}"`.
+`--custom-name floor --custom-cmd "$PWD/../main/.venv/bin/python $PWD/../main/scripts/bench_floor.py {port}"`
+(the harness runs it from ../shared, so the paths are absolute).
 """
 
 from __future__ import annotations

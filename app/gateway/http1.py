@@ -151,6 +151,7 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._disarm()  # nothing more can arrive; a pooled connection would otherwise stay referenced by it
         if self._parser is None:
             return
         if self._error is not None:
