@@ -73,7 +73,7 @@ def build_runtime(settings: Settings) -> Runtime:
     queue = ObservedUsageQueue(observers=default_observers())
     health = HealthRegistry()
     limiter = Limiter(counter_backend(settings), fail_closed=settings.limits_fail_closed)
-    pool = UpstreamPool()
+    pool = UpstreamPool(keepalive_s=settings.upstream_keepalive_s, max_idle=settings.upstream_max_idle)
     gateway = Gateway(
         catalog=catalog,
         pool=pool,

@@ -68,6 +68,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     usage_retention_interval_s: float = 3600.0
     """How often the retention job runs."""
     probes_enabled: bool = True
+    upstream_keepalive_s: float = 60.0
+    """How long an idle upstream connection is kept for the next call to the same provider."""
+    upstream_max_idle: int = 100
+    """Idle upstream connections kept per provider and host; the longest idle beyond this are closed."""
     allowed_upstream_hosts: tuple[str, ...] = ()
     """SSRF guard: when non-empty, provider base URLs must point at one of these hosts."""
     task_workers: int = 4
@@ -142,6 +146,8 @@ _ENV: dict[str, tuple[str, type]] = {
     "POLYROUTE_USAGE_RETENTION_DAYS": ("usage_retention_days", int),
     "POLYROUTE_USAGE_RETENTION_INTERVAL_S": ("usage_retention_interval_s", float),
     "POLYROUTE_PROBES_ENABLED": ("probes_enabled", bool),
+    "POLYROUTE_UPSTREAM_KEEPALIVE_S": ("upstream_keepalive_s", float),
+    "POLYROUTE_UPSTREAM_MAX_IDLE": ("upstream_max_idle", int),
     "POLYROUTE_ALLOWED_UPSTREAM_HOSTS": ("allowed_upstream_hosts", tuple),
     "POLYROUTE_TASK_WORKERS": ("task_workers", int),
     "POLYROUTE_TASK_RETENTION_S": ("task_retention_s", float),
@@ -205,3 +211,5 @@ def _check_limits(settings: Settings) -> None:
         raise ValueError("POLYROUTE_CACHE_BACKEND=redis needs POLYROUTE_REDIS_URL")
     if settings.usage_retention_days < 0 or settings.limits_timeout_s <= 0:
         raise ValueError("POLYROUTE_USAGE_RETENTION_DAYS must be >= 0 and POLYROUTE_LIMITS_TIMEOUT_S > 0")
+    if settings.upstream_max_idle < 0 or settings.upstream_keepalive_s < 0:
+        raise ValueError("POLYROUTE_UPSTREAM_MAX_IDLE and POLYROUTE_UPSTREAM_KEEPALIVE_S must be >= 0")

@@ -347,10 +347,13 @@ class Connection(asyncio.Protocol):
 
 
 class Http1Pool:
-    """Idle keep-alive connections per (pool key, origin), newest first; expired ones are closed."""
+    """Idle keep-alive connections per (pool key, origin), newest first; expired ones are closed, and
+    so are the oldest beyond `max_idle` (a burst of calls would otherwise leave a socket open per call
+    until they expire)."""
 
-    def __init__(self, *, keepalive_s: float = 60.0, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, *, keepalive_s: float = 60.0, max_idle: int = 100, tls: ssl.SSLContext | None = None) -> None:
         self._keepalive_s = keepalive_s
+        self._max_idle = max_idle
         self._idle: dict[tuple[str, Origin], list[Connection]] = {}
         self._busy: set[Connection] = set()
         self._tls = tls
@@ -400,12 +403,15 @@ class Http1Pool:
 
     def release(self, conn: Connection, *, reusable: bool) -> None:
         self._busy.discard(conn)
-        if not reusable or conn.closed or self._closed:
+        if not reusable or conn.closed or self._closed or self._max_idle <= 0 or self._keepalive_s <= 0:
             conn._abandon()
             return
         loop = asyncio.get_running_loop()
         conn.idle_since = loop.time()
-        self._idle.setdefault(conn.key, []).append(conn)
+        idle = self._idle.setdefault(conn.key, [])
+        if len(idle) >= self._max_idle:
+            idle.pop(0)._abandon()  # the longest idle: the likeliest to have been closed at the other end
+        idle.append(conn)
         if self._sweep is None:
             self._sweep = loop.call_later(self._keepalive_s, self._close_expired)
 

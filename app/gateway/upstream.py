@@ -148,8 +148,8 @@ class _Budget:
 class UpstreamPool:
     """Keep-alive connections per provider (`http1.Http1Pool`), opened on first use, closed at shutdown."""
 
-    def __init__(self, *, keepalive_s: float = 60.0) -> None:
-        self._pool = Http1Pool(keepalive_s=keepalive_s)
+    def __init__(self, *, keepalive_s: float = 60.0, max_idle: int = 100) -> None:
+        self._pool = Http1Pool(keepalive_s=keepalive_s, max_idle=max_idle)
 
     async def open(
         self,

@@ -37,6 +37,8 @@ class Upstream:
         self.heads: list[bytes] = []
         self.bodies: list[bytes] = []
         self.connections = 0
+        self.hung_up = 0
+        """Connections the client closed while we waited for its next request."""
         self.port = 0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -55,7 +57,9 @@ class Upstream:
                 await writer.drain()
                 if b"Connection: close" in answer or (b"Content-Length" not in answer and b"chunked" not in answer):
                     break
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except asyncio.IncompleteReadError as exc:
+            self.hung_up += not exc.partial
+        except ConnectionError:
             pass
         finally:
             writer.close()
@@ -199,6 +203,38 @@ async def test_a_cancelled_wait_closes_the_connection_instead_of_reusing_it() ->
                 await call(pool, url)
         assert pool.in_use() == 0
         assert (await call(pool, url))[2] == b"fresh"
+    assert up.connections == 2
+    pool.close()
+
+
+async def test_a_burst_keeps_at_most_max_idle_connections_and_closes_the_rest() -> None:
+    pool = Http1Pool(max_idle=2)
+    async with upstream(*[ok(b"%d" % i) for i in range(10)]) as up:
+        origin, head = request_head("POST", f"http://127.0.0.1:{up.port}/", {}, b"{}")
+        burst = [await pool.acquire("p", origin) for _ in range(5)]  # five calls in flight at once
+        for conn in burst:
+            await conn.exchange(head, b"{}")
+            while await conn.next_chunk():
+                pass
+        for conn in burst:
+            conn.close()
+        for _ in range(50):
+            if up.hung_up == 3:
+                break
+            await asyncio.sleep(0.01)
+        assert up.hung_up == 3  # the upstream sees three sockets closed now, not in a minute
+        url = f"http://127.0.0.1:{up.port}/"
+        assert [(await call(pool, url))[2] for _ in range(2)] == [b"5", b"6"]
+    assert up.connections == 5  # the two kept were reused
+    pool.close()
+
+
+@pytest.mark.parametrize("limits", [{"max_idle": 0}, {"keepalive_s": 0}])
+async def test_no_idle_connections_kept_when_keep_alive_is_off(limits: dict[str, float]) -> None:
+    pool = Http1Pool(**limits)  # type: ignore[arg-type]
+    async with upstream(ok(b"1"), ok(b"2"), ok(b"3")) as up:
+        url = f"http://127.0.0.1:{up.port}/"
+        assert [(await call(pool, url))[2] for _ in range(2)] == [b"1", b"2"]
     assert up.connections == 2
     pool.close()
 
