@@ -17,6 +17,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from litestar import Litestar
 from litestar.handlers import asgi
 from litestar.openapi import OpenAPIConfig
+from litestar.plugins import PluginProtocol
+from litestar.plugins.core import MsgspecDIPlugin
 
 from app.accounting.backfill import rollup_job
 from app.accounting.retention import retention_job
@@ -213,7 +215,7 @@ def create_app(settings: Settings) -> Litestar:
             if rt.changes is not None:
                 rt.changes.close()
 
-    app = Litestar(
+    app = _Litestar(
         route_handlers=[
             *_inference_handlers(rt, tasks),
             *tasks.handlers,
@@ -236,6 +238,16 @@ def create_app(settings: Settings) -> Litestar:
     )
     app.state.runtime = rt
     return app
+
+
+class _Litestar(Litestar):
+    @staticmethod
+    def _get_default_plugins(plugins: list[PluginProtocol]) -> list[PluginProtocol]:
+        """Litestar's default plugins without pydantic's and attrs': it adds those whenever the package
+        is installed (piccolo brings pydantic), and importing them cost each worker 8 MB for models we
+        never declare (our schemas are msgspec structs)."""
+        plugins.append(MsgspecDIPlugin())
+        return plugins
 
 
 def worker_app() -> FastPaths:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from tests.gateway_process import GatewayProcess
+from tests.integration.admin.conftest import unique
 
 EXPECTED: dict[str, dict[str, tuple[str | None, str | None]]] = {
     # path -> method -> (request body schema, success response schema)
@@ -105,3 +109,14 @@ def test_conflicts_and_schemas_are_documented(openapi: dict[str, Any]) -> None:
         assert schemas[body]["additionalProperties"] is False, body
     list_params = {p["name"] for p in paths["/v1/configs"]["get"]["parameters"]}
     assert {"limit", "offset", "kind", "enabled"} <= list_params
+
+
+def test_the_document_and_the_api_need_no_pydantic_in_the_worker(
+    gw: GatewayProcess, admin: httpx.Client, openapi: dict[str, Any]
+) -> None:
+    """Litestar loads pydantic's plugins whenever pydantic is installed (piccolo brings it), 8 MB per
+    worker; ours are msgspec schemas, so the app leaves them out and the document above is whole without."""
+    assert admin.get("/v1/configs").status_code == 200
+    assert admin.post("/v1/plans", json={"name": unique("nopyd"), "rpm": 5}).status_code == 201
+    for pid in gw.worker_pids():
+        assert "pydantic_core" not in Path(f"/proc/{pid}/maps").read_text()

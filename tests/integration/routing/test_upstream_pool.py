@@ -21,9 +21,10 @@ def fake() -> Iterator[FakeOpenAI]:
 
 
 def gateway(tmp_path: Path, fake: FakeOpenAI, max_idle: int) -> GatewayProcess:
+    models = [{"id": m} for m in ("fake-slow-300", "fake-slow-301", "gpt-fake")]
     provider = {"kind": "openai", "api_key": "sk-up", "probe_interval_s": 0, "base_url": fake.base_url + "/v1"}
     config = {
-        "providers": [{**provider, "name": "up", "models": [{"id": "fake-slow-300"}, {"id": "gpt-fake"}, {"id": "fake-slow-301"}]}],
+        "providers": [{**provider, "name": "up", "models": models}],
         "api_keys": [{"name": "k", "key": API_KEY}],
     }
     return start_gateway(tmp_path, config, env={"POLYROUTE_UPSTREAM_MAX_IDLE": str(max_idle)})
