@@ -47,19 +47,35 @@ async def _prepare(settings: Settings, cfg: ConfigFile | None) -> None:
         await close_database(engine)
 
 
-def _prepare_in_child(settings: Settings, cfg: ConfigFile | None) -> None:
-    """Run `_prepare` in a spawned process: the server's parent process then never imports the
+def _prepare_in_child(settings: Settings) -> None:
+    """Run `_prepare` in a child interpreter: the server's parent process then never imports the
     database and migration stack (piccolo pulls in black, rich, ...), which would otherwise stay
-    resident in it for the server's whole life."""
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
+    resident in it for the server's whole life. A plain child process, not multiprocessing's spawn:
+    that leaves its resource-tracker process (11 MB) running beside the server until it stops."""
+    import subprocess
 
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        pool.submit(_prepare_sync, msgspec.json.encode(settings), cfg).result()
+    done = subprocess.run(
+        [sys.executable, "-c", "from app.cli import prepare_from_stdin; prepare_from_stdin()"],
+        input=msgspec.json.encode(settings),
+        stderr=subprocess.PIPE,
+        check=False,
+    )
+    said = done.stderr.decode("utf-8", "replace").strip()
+    if done.returncode != 0:
+        raise RuntimeError(said.splitlines()[-1] if said else f"the preparing process exited with {done.returncode}")
+    if said:  # warnings: shown as they would have been in-process
+        print(said, file=sys.stderr)
 
 
-def _prepare_sync(settings_json: bytes, cfg: ConfigFile | None) -> None:
-    asyncio.run(_prepare(msgspec.json.decode(settings_json, type=Settings), cfg))
+def prepare_from_stdin() -> None:
+    """The child's side of `_prepare_in_child`: settings as JSON on stdin; the config file is read again
+    here (the parent has already checked it), and a failure's last line on stderr is what the parent says."""
+    settings = msgspec.json.decode(sys.stdin.buffer.read(), type=Settings)
+    try:
+        asyncio.run(_prepare(settings, _load(settings)))
+    except Exception as exc:
+        print(str(exc) or type(exc).__name__, file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def _load(settings: Settings) -> ConfigFile | None:
@@ -95,14 +111,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = load_settings(
             os.environ, args.config, host=args.host, port=args.port, workers=args.workers, server=args.server
         )
-        cfg = _load(settings)
+        _load(settings)  # checked here, to refuse early; the preparing child applies it
     except (ConfigFileError, ValueError, msgspec.ValidationError) as exc:
         return _fail(str(exc))
     _warn_about_state(settings)
     # Before anything imports prometheus_client: it picks file-backed values from this variable at import.
     metrics_dir, own_metrics_dir = prepare_multiproc_dir(os.environ)
     try:
-        _prepare_in_child(settings, cfg)
+        _prepare_in_child(settings)
     except (OSError, RuntimeError) as exc:
         if own_metrics_dir:
             remove_multiproc_dir(metrics_dir)

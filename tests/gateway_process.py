@@ -86,12 +86,12 @@ class GatewayProcess:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         if self.proc.poll() is None:
             # granian workers outlive a SIGKILLed parent: take them down with it, or they serve on as orphans.
-            workers = self._workers() if sig == signal.SIGKILL else []
+            workers = self.children() if sig == signal.SIGKILL else []
             self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                workers = self._workers()
+                workers = self.children()
                 self.proc.kill()
                 self.proc.wait(5)
             for pid in workers:
@@ -99,7 +99,7 @@ class GatewayProcess:
                     os.kill(pid, signal.SIGKILL)
         return int(self.proc.returncode)
 
-    def _workers(self) -> list[int]:
+    def children(self) -> list[int]:
         """The server's child processes (granian's or uvicorn's workers, multiprocessing helpers), from /proc."""
         found = []
         for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -115,7 +115,7 @@ class GatewayProcess:
         """The processes serving requests: the workers granian or uvicorn started, or, for uvicorn with
         one worker, the server process itself."""
         workers = []
-        for pid in self._workers():
+        for pid in self.children():
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             except OSError:

@@ -68,6 +68,29 @@ def test_invalid_config_fails_with_file_path_and_reason(tmp_path: Path, text: st
     assert "Traceback" not in result.stderr + result.stdout
 
 
+def test_a_database_that_cannot_be_reached_is_named_with_the_reason(tmp_path: Path) -> None:
+    url = "postgresql://nobody@127.0.0.1:1/none"
+    result = _serve_with(tmp_path, "{}\n", env={"POLYROUTE_DATABASE_URL": url})
+    assert result.returncode == 1
+    assert f"polyroute: cannot prepare the database at {url}: " in result.stderr
+    assert "Connect call failed" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_one_uvicorn_worker_serves_from_one_process_with_no_helper_beside_it(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    """The start-up's database preparation runs in a plain child process that exits: multiprocessing's
+    spawn used to leave its resource tracker (11 MB) beside the server for its whole life."""
+    gw = start_gateway(tmp_path, base_config(fake_openai, fake_openai))
+    try:
+        gw.openai().chat.completions.create(model="fakeai/gpt-fake", messages=[{"role": "user", "content": "x"}])
+        assert gw.worker_pids() == [gw.proc.pid]
+        assert gw.children() == []
+    finally:
+        assert gw.stop() == 0
+
+
 def test_config_env_expansion_and_idempotent_reapply(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
     config = base_config(fake_openai, fake_openai)
     config["providers"][0]["api_key"] = "${FAKE_UPSTREAM_KEY}"
