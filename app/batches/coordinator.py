@@ -32,6 +32,7 @@ from app.gateway.snapshot import CatalogSnapshot, ProviderEntry, ResolvedModel
 from app.limits.admit import Limiter
 from app.settings import Settings
 from app.tasks.execute import EndpointSpec, key_by_id
+from app.tasks.outbound import outbound_client
 
 __all__ = ["BatchCoordinator"]
 
@@ -72,7 +73,7 @@ class BatchCoordinator:
         self._loop: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._client = httpx.AsyncClient(follow_redirects=False)
+        self._client = outbound_client(follow_redirects=False)
         self._native = NativeBatches(self._client, self._usage, self._limiter)
         self._loop = asyncio.create_task(self._run(), name="batches")
 

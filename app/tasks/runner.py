@@ -29,6 +29,7 @@ from app.gateway.snapshot import CatalogSnapshot, KeyRecord
 from app.settings import Settings
 from app.tasks import store
 from app.tasks.execute import EndpointSpec, Handle, Outcome, execute, problem_of
+from app.tasks.outbound import outbound_client
 from app.tasks.poller import Poller
 from app.tasks.store import TaskRecord
 from app.tasks.submit import kept_headers
@@ -86,7 +87,7 @@ class TaskRunner:
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self, scheduler: Any = None) -> None:
         """Recover what a previous process left, start the loops, and schedule `maintain`."""
-        self._client = httpx.AsyncClient(timeout=10.0, follow_redirects=False)
+        self._client = outbound_client(timeout=10.0, follow_redirects=False)
         s = self.settings
         self.webhooks = WebhookSender(self._client, self._secret, s.webhook_max_attempts, s.webhook_backoff_s)
         self.poller = Poller(self._client)
