@@ -29,7 +29,9 @@ async def _prepare(settings: Settings, cfg: ConfigFile | None) -> None:
     from app.catalog.secrets import SecretBox
     from app.db.engine import close_database, migrate, start_pool, startup_lock, use_database
 
-    await migrate(settings.database_url)
+    ran = await migrate(settings.database_url)
+    if ran:
+        print(f"polyroute: database schema migrated ({_migrations(ran)})", flush=True)
     engine = use_database(settings.database_url)
     await start_pool(engine)
     try:
@@ -215,10 +217,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from app.db.engine import migrate
 
     try:
-        asyncio.run(migrate(settings.database_url))
+        ran = asyncio.run(migrate(settings.database_url))
     except (OSError, RuntimeError) as exc:
         return _fail(f"migration failed: {exc}", 1)
+    print(f"polyroute: {'applied ' + _migrations(ran) if ran else 'the database schema is up to date'}")
     return 0
+
+
+def _migrations(names: list[str]) -> str:
+    return f"{len(names)} migration{'s' if len(names) != 1 else ''}: {', '.join(names)}"
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:

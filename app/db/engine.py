@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import sqlite3
 from collections.abc import AsyncIterator
@@ -92,19 +93,33 @@ async def close_database(engine: Engine, timeout: float = 5.0) -> None:
 
 
 async def migrate(url: str) -> list[str]:
-    """Run every pending piccolo migration; returns what ran."""
+    """Run every pending piccolo migration; returns the names of those that ran.
+
+    piccolo's own progress lines stay off stdout: on a fresh database they count every migration as
+    both already complete and not yet run. The callers say what ran instead."""
     os.environ.setdefault("PICCOLO_CONF", "app.db.piccolo_conf")
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
     engine = use_database(url)
     _bind_migrations(engine)
     async with startup_lock(engine):
-        result = await run_forwards(app_name="polyroute")
+        before = await _migrations_ran()
+        with contextlib.redirect_stdout(io.StringIO()) as said:
+            result = await run_forwards(app_name="polyroute")
+        ran = [name for name in await _migrations_ran() if name not in before]
     if not result.success:
-        raise RuntimeError(f"migrations failed: {result.message}")
+        raise RuntimeError(f"migrations failed: {result.message or said.getvalue().strip()}")
     if isinstance(engine, SQLiteEngine):
         _write_ahead_log(engine.path)
-    return [result.message] if result.message else []
+    return ran
+
+
+async def _migrations_ran() -> list[str]:
+    from piccolo.apps.migrations.tables import Migration
+
+    if not await Migration.table_exists().run():
+        return []
+    return await Migration.get_migrations_which_ran(app_name="polyroute")
 
 
 def _write_ahead_log(path: str) -> None:

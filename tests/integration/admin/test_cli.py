@@ -62,7 +62,9 @@ def test_migrate_creates_the_schema_and_is_idempotent(backend: str, tmp_path: Pa
         assert tables(url) >= TABLES
         again = polyroute(url, tmp_path, "migrate")
         assert again.returncode == 0
-        assert "No migrations need to be run" in again.stdout
+        shipped = len(list((Path(__file__).parents[3] / "migrations").glob("polyroute_*.py")))
+        assert first.stdout.strip().startswith(f"polyroute: applied {shipped} migrations: 2026-11-22T02:07:55")
+        assert again.stdout.strip() == "polyroute: the database schema is up to date"
         if backend == "sqlite":  # readers never wait on a usage write; one fsync per commit
             with sqlite3.connect(url[len("sqlite:///") :]) as conn:
                 assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
