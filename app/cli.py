@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import msgspec
@@ -49,24 +49,37 @@ async def _prepare(settings: Settings, cfg: ConfigFile | None) -> None:
         await close_database(engine)
 
 
-def _prepare_in_child(settings: Settings) -> None:
+def _prepare_in_child(settings: Settings, meanwhile: Callable[[], object] | None = None) -> None:
     """Run `_prepare` in a child interpreter: the server's parent process then never imports the
     database and migration stack (piccolo pulls in black, rich, ...), which would otherwise stay
     resident in it for the server's whole life. A plain child process, not multiprocessing's spawn:
-    that leaves its resource-tracker process (11 MB) running beside the server until it stops."""
+    that leaves its resource-tracker process (11 MB) running beside the server until it stops.
+    `meanwhile` runs in this process while the child works."""
     import subprocess
 
-    done = subprocess.run(
+    child = subprocess.Popen(
         [sys.executable, "-c", "from app.cli import prepare_from_stdin; prepare_from_stdin()"],
-        input=msgspec.json.encode(settings),
+        stdin=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        check=False,
     )
-    said = done.stderr.decode("utf-8", "replace").strip()
-    if done.returncode != 0:
-        raise RuntimeError(said.splitlines()[-1] if said else f"the preparing process exited with {done.returncode}")
+    assert child.stdin is not None
+    assert child.stderr is not None
+    try:
+        child.stdin.write(msgspec.json.encode(settings))
+        child.stdin.close()
+        if meanwhile is not None:
+            meanwhile()
+        said = child.stderr.read().decode("utf-8", "replace").strip()
+    finally:
+        child.wait()
+    if child.returncode != 0:
+        raise RuntimeError(said.splitlines()[-1] if said else f"the preparing process exited with {child.returncode}")
     if said:  # warnings: shown as they would have been in-process
         print(said, file=sys.stderr)
+
+
+def _import_app() -> None:
+    import app.main  # noqa: F401  # what uvicorn's factory import then finds loaded
 
 
 def prepare_from_stdin() -> None:
@@ -119,8 +132,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _warn_about_state(settings)
     # Before anything imports prometheus_client: it picks file-backed values from this variable at import.
     metrics_dir, own_metrics_dir = prepare_multiproc_dir(os.environ)
+    # With one uvicorn worker, the worker is this process: importing the app while the child prepares
+    # the database overlaps the two (start-up to ready 0.95 -> 0.84 s). With more, or under granian,
+    # the workers import it themselves and this process should not hold it.
+    overlap = settings.server == "uvicorn" and settings.workers == 1
     try:
-        _prepare_in_child(settings)
+        _prepare_in_child(settings, meanwhile=_import_app if overlap else None)
     except (OSError, RuntimeError) as exc:
         if own_metrics_dir:
             remove_multiproc_dir(metrics_dir)
