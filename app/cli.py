@@ -57,10 +57,15 @@ def _prepare_in_child(settings: Settings, meanwhile: Callable[[], object] | None
     `meanwhile` runs in this process while the child works."""
     import subprocess
 
+    # The child finds this checkout's `app` even when it is not installed and the cwd is elsewhere
+    # (multiprocessing's spawn passed the parent's sys.path along).
+    source = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH")) if p)
     child = subprocess.Popen(
         [sys.executable, "-c", "from app.cli import prepare_from_stdin; prepare_from_stdin()"],
         stdin=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": path},
     )
     assert child.stdin is not None
     assert child.stderr is not None
