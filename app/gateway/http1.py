@@ -353,7 +353,7 @@ class Http1Pool:
 
     def __init__(self, *, keepalive_s: float = 60.0, max_idle: int = 100, tls: ssl.SSLContext | None = None) -> None:
         self._keepalive_s = keepalive_s
-        self._max_idle = max_idle
+        self._max_idle = max_idle if keepalive_s > 0 else 0  # no idle time: nothing is kept
         self._idle: dict[tuple[str, Origin], list[Connection]] = {}
         self._busy: set[Connection] = set()
         self._tls = tls
@@ -403,16 +403,16 @@ class Http1Pool:
 
     def release(self, conn: Connection, *, reusable: bool) -> None:
         self._busy.discard(conn)
-        if not reusable or conn.closed or self._closed or self._max_idle <= 0 or self._keepalive_s <= 0:
+        if not reusable or conn.closed or self._closed:
             conn._abandon()
             return
         loop = asyncio.get_running_loop()
         conn.idle_since = loop.time()
         idle = self._idle.setdefault(conn.key, [])
-        if len(idle) >= self._max_idle:
-            idle.pop(0)._abandon()  # the longest idle: the likeliest to have been closed at the other end
         idle.append(conn)
-        if self._sweep is None:
+        if len(idle) > self._max_idle:  # the longest idle goes: the likeliest to have been closed at the other end
+            idle.pop(0)._abandon()  # (with max_idle 0, the one just released)
+        if idle and self._sweep is None:
             self._sweep = loop.call_later(self._keepalive_s, self._close_expired)
 
     def _close_expired(self) -> None:
