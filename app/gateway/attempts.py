@@ -35,7 +35,7 @@ from app.gateway.exchange import BadUpstreamReply, BinaryRelay, Exchange, Served
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.sse import SSESplitter
 from app.gateway.tracing import TraceContext
-from app.gateway.upstream import UpstreamFailure, UpstreamPool, UpstreamResponse, UpstreamTimeout
+from app.gateway.upstream import UpstreamFailure, UpstreamPool, UpstreamResponse, UpstreamStale, UpstreamTimeout
 from app.health.scores import HealthRegistry
 from app.observability.logging import redact
 from app.observability.tracing import attempt_span
@@ -44,7 +44,7 @@ from strategies.base import Candidate
 
 __all__ = ["AttemptLoop", "AttemptRecord", "Completed", "StreamStarted", "Target"]
 
-FailureClass = Literal["retryable", "timeout", "provider", "context", "caller"]
+FailureClass = Literal["retryable", "stale", "timeout", "provider", "context", "caller"]
 MAX_ERROR_BODY = 256 * 1024
 MIN_ATTEMPT_S = 0.05
 """Less time than this left under the route's deadline: no upstream can answer, so send nothing more
@@ -225,11 +225,12 @@ class AttemptLoop:
 
     async def _on_target(self, target: Target) -> Completed | StreamStarted:
         retry = 0
+        fresh = False
         while True:
             started = self.clock()
             try:
                 with attempt_span(self.trace, target, retry, self.records, self.stream) as child:
-                    result = await self._attempt(target, started, child)
+                    result = await self._attempt(target, started, child, fresh)
             except _Failure as failure:
                 elapsed = (self.clock() - started) * 1000
                 outcome = "timeout" if failure.cls == "timeout" else "error"
@@ -253,6 +254,13 @@ class AttemptLoop:
                     # The prompt was too big for this model: says nothing about the target's health.
                     self.health.release(target.key)
                     raise
+                if failure.cls == "stale" and not fresh:
+                    # A kept-alive connection closed as idle under the request (nginx does the same
+                    # for its cached connections): not the target's failure and not one of its
+                    # retries; sent again at once on a new connection (the target's other idle ones
+                    # may have been closed in the same breath), which cannot be stale.
+                    fresh = True
+                    continue
                 self.health.record_failure(target.key, elapsed, first_token=self.stream and failure.cls == "timeout")
                 if failure.cls != "retryable" or retry >= self.params.retries or self.health.is_open(target.key):
                     raise
@@ -304,7 +312,9 @@ class AttemptLoop:
             return None
         return delay
 
-    async def _attempt(self, target: Target, started: float, child: TraceContext) -> Completed | StreamStarted:
+    async def _attempt(
+        self, target: Target, started: float, child: TraceContext, fresh: bool = False
+    ) -> Completed | StreamStarted:
         provider = target.provider
         exchange = self.exchanges(target.adapter)
         req = exchange.request(target.adapter, provider, target.candidate.model, self.stream)
@@ -312,9 +322,13 @@ class AttemptLoop:
         first = self._bound(first if self.stream else provider.timeout_s)
         headers = {"traceparent": child.traceparent}
         try:
-            resp = await self.pool.open(provider.name, req, first_byte_timeout=first, extra_headers=headers)
+            resp = await self.pool.open(
+                provider.name, req, first_byte_timeout=first, extra_headers=headers, fresh=fresh
+            )
         except UpstreamTimeout as exc:
             raise _Failure("timeout", str(exc)) from None
+        except UpstreamStale as exc:
+            raise _Failure("stale", f"{exc}; sent again on a new connection") from None
         except UpstreamFailure as exc:
             raise _Failure("retryable", str(exc)) from None
         try:

@@ -30,6 +30,7 @@ __all__ = [
     "ConnectionBroken",
     "Http1Pool",
     "HttpClientError",
+    "NoAnswer",
     "Origin",
     "request_head",
 ]
@@ -55,6 +56,13 @@ class ConnectFailed(HttpClientError):
 
 class ConnectionBroken(HttpClientError):
     """The connection closed or sent something that is not HTTP, before or during the response."""
+
+
+class NoAnswer(ConnectionBroken):
+    """The connection closed after the request went out and before a byte of the answer came back.
+
+    On a kept-alive connection that is, nearly always, the upstream closing it as idle while our
+    request was on its way: it never read the request."""
 
 
 class Origin(NamedTuple):
@@ -131,6 +139,7 @@ class Connection(asyncio.Protocol):
         self._decoder: zlib._Decompress | None = None
         self._sized = False
         self._interim = False
+        self._heard = False
 
     # asyncio.Protocol
 
@@ -138,6 +147,7 @@ class Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio.Transport subclasses
 
     def data_received(self, data: bytes) -> None:
+        self._heard = True
         if self._parser is None or self._complete:  # bytes nobody asked for: the connection is unusable
             self._abandon()
             return
@@ -161,7 +171,8 @@ class Connection(asyncio.Protocol):
             self._wake()
         elif not self._complete:
             detail = f"{exc.__class__.__name__}: {exc}" if exc else "closed by upstream"
-            self._fail(ConnectionBroken(f"upstream connection broke ({detail})"))
+            broken = ConnectionBroken if self._heard else NoAnswer
+            self._fail(broken(f"upstream connection broke ({detail})"))
 
     # httptools callbacks
 

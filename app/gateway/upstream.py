@@ -6,7 +6,15 @@ import time
 from collections.abc import Mapping
 from typing import Protocol
 
-from app.gateway.http1 import ConnectFailed, Connection, ConnectionBroken, Http1Pool, HttpClientError, request_head
+from app.gateway.http1 import (
+    ConnectFailed,
+    Connection,
+    ConnectionBroken,
+    Http1Pool,
+    HttpClientError,
+    NoAnswer,
+    request_head,
+)
 from app.providers.base import UpstreamRequest
 from app.providers.demo import demo_reply
 
@@ -16,6 +24,7 @@ __all__ = [
     "UpstreamPool",
     "UpstreamReadError",
     "UpstreamResponse",
+    "UpstreamStale",
     "UpstreamTimeout",
 ]
 
@@ -33,6 +42,14 @@ class UpstreamConnectError(UpstreamFailure):
     """Refused, reset before the response, DNS, TLS."""
 
     kind = "connect"
+
+
+class UpstreamStale(UpstreamConnectError):
+    """A kept-alive connection closed under a request before a byte of the answer came: nearly always
+    the upstream closing it as idle while the request was on its way, not a sign of the upstream's
+    health. Raised for requests not safe to send again here (POST); the attempt loop decides."""
+
+    kind = "stale"
 
 
 class UpstreamTimeout(UpstreamFailure):
@@ -158,8 +175,9 @@ class UpstreamPool:
         *,
         first_byte_timeout: float | None,
         extra_headers: Mapping[str, str] | None = None,
+        fresh: bool = False,
     ) -> UpstreamResponse:
-        """Send the request and wait for the status line and headers."""
+        """Send the request and wait for the status line and headers (`fresh`: on a new connection)."""
         if req.url.startswith("inproc://"):
             return _inproc(req)
         headers: Mapping[str, str] = req.headers
@@ -174,14 +192,18 @@ class UpstreamPool:
         # and cancelled a timer per call, on every call (see http1.Connection._wait_within).
         left = _Budget(first_byte_timeout)
         try:
-            conn = await self._pool.acquire(provider, origin, timeout=left())
+            conn = await self._pool.acquire(provider, origin, fresh=fresh, timeout=left())
             try:
                 await conn.exchange(head, req.body, left())
-            except ConnectionBroken:
+            except ConnectionBroken as exc:
                 # A kept-alive connection the upstream closed just as we sent: what RFC 9112 allows
-                # to retry on a fresh one, for idempotent requests only (as aiohttp did). POSTs fail
-                # over through the attempt loop instead, which knows the route's retry policy.
-                if conn.generation == 1 or req.method not in IDEMPOTENT:
+                # to retry on a fresh one, for idempotent requests only (as aiohttp did). POSTs go
+                # back to the attempt loop, which knows the route's retry policy.
+                if conn.generation == 1:
+                    raise
+                if req.method not in IDEMPOTENT:
+                    if isinstance(exc, NoAnswer):
+                        raise UpstreamStale(f"upstream request failed: {exc}") from None
                     raise
                 conn.close()
                 conn = await self._pool.acquire(provider, origin, fresh=True, timeout=left())

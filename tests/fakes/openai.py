@@ -21,7 +21,9 @@ per request with `script(model, {...})`:
 anything else              a deterministic text answer
 
 Script keys: status, body, headers, html, delay_ms, stall, stall_first, stall_after, cut_after,
-no_done, malformed, no_usage, text, chunks, tool_call, retry_after.
+no_done, malformed, no_usage, text, chunks, tool_call, retry_after, hang_up (read the request, then
+close the connection without a byte of answer, as a server closing an idle keep-alive connection
+does when a request crosses its FIN).
 """
 
 from __future__ import annotations
@@ -193,6 +195,10 @@ class FakeOpenAI(FakeServer):
             await asyncio.sleep(b["delay_ms"] / 1000)
         if b.get("stall"):
             await asyncio.sleep(60)
+        if b.get("hang_up"):
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response()  # never written: the transport is closing
         if "status" in b and (b["status"] != 200 or "body" in b):
             return self._error(b, model)
         if doc.get("stream"):

@@ -67,3 +67,65 @@ def test_max_idle_zero_opens_a_connection_per_call(tmp_path: Path, fake: FakeOpe
         assert len(set(peers(fake, "gpt-fake"))) == 3
     finally:
         gw.stop()
+
+
+def solo_gateway(tmp_path: Path, fake: FakeOpenAI) -> GatewayProcess:
+    """One target, retries off: a failed attempt is the call's failure."""
+    provider = {"kind": "openai", "api_key": "sk-up", "probe_interval_s": 0, "base_url": fake.base_url + "/v1"}
+    config = {
+        "providers": [{**provider, "name": "up", "models": [{"id": "gpt-fake"}]}],
+        "routes": [
+            {"name": "route/solo", "targets": [{"provider": "up", "model": "gpt-fake"}], "params": {"retries": 0}}
+        ],
+        "api_keys": [{"name": "k", "key": API_KEY}],
+    }
+    return start_gateway(tmp_path, config)
+
+
+def test_a_kept_alive_connection_closed_under_a_call_is_not_the_upstreams_failure(
+    tmp_path: Path, fake: FakeOpenAI
+) -> None:
+    """The upstream closes a reused connection as it reads the request, without a byte of answer (the
+    idle-close race): the call is sent again at once on a new connection, even with retries off, and
+    the target's health does not count it."""
+    fake.reset()
+    gw = solo_gateway(tmp_path, fake)
+    try:
+        client = gw.openai()
+        messages = [{"role": "user", "content": "hi"}]
+        client.chat.completions.create(model="route/solo", messages=messages)  # leaves a kept-alive connection
+        fake.script("gpt-fake", {"hang_up": True})
+        raw = client.chat.completions.with_raw_response.create(model="route/solo", messages=messages)
+        assert raw.parse().choices[0].message.content
+        assert raw.headers["x-polyroute-attempts"] == "2"
+        first, dropped, resent = peers(fake, "gpt-fake")
+        assert dropped == first and resent != first  # sent on the kept-alive one, then on a new one
+        with gw.admin() as admin:
+            health = admin.get("/v1/health/providers").json()["data"]
+        model = next(p for p in health if p["name"] == "up")["models"][0]
+        assert (model["error_rate"], model["consecutive_failures"], model["breaker"]) == (0, 0, "closed")
+    finally:
+        gw.stop()
+
+
+def test_a_new_connection_closed_under_a_call_is_a_failure(tmp_path: Path, fake: FakeOpenAI) -> None:
+    """Only a reused connection can have been closed as idle: on a new one the same hang-up is the
+    upstream failing, and with retries off the call fails with the attempt in the problem."""
+    fake.reset()
+    gw = solo_gateway(tmp_path, fake)
+    try:
+        fake.script("gpt-fake", {"hang_up": True})
+        with gw.http() as http:
+            resp = http.post(
+                "/v1/chat/completions",
+                json={"model": "route/solo", "messages": [{"role": "user", "content": "hi"}]},
+                headers={"Authorization": f"Bearer {API_KEY}"},
+            )
+        assert resp.status_code == 502 and resp.headers["x-error-code"] == "PROVIDER_ERROR"
+        assert "closed by upstream" in resp.json()["error"]["message"]
+        assert len(peers(fake, "gpt-fake")) == 1
+        with gw.admin() as admin:
+            health = admin.get("/v1/health/providers").json()["data"]
+        assert next(p for p in health if p["name"] == "up")["models"][0]["consecutive_failures"] == 1
+    finally:
+        gw.stop()

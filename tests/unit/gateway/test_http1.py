@@ -310,11 +310,12 @@ async def test_a_finished_response_cannot_touch_the_call_that_reuses_its_connect
 
 
 async def test_a_kept_alive_connection_dropped_under_a_get_is_retried_fresh_but_not_under_a_post() -> None:
-    from app.gateway.upstream import UpstreamConnectError, UpstreamPool
+    from app.gateway.upstream import UpstreamConnectError, UpstreamPool, UpstreamStale
     from app.providers.base import UpstreamRequest
 
+    partial = b"HTTP/1.1 200 OK\r\nContent-Le"  # some of a head, then the upstream closes
     pool = UpstreamPool()
-    async with upstream(ok(b"1"), b"DROP", ok(b"2"), ok(b"3"), b"DROP") as up:
+    async with upstream(ok(b"1"), b"DROP", ok(b"2"), ok(b"3"), b"DROP", ok(b"4"), partial) as up:
         get = UpstreamRequest("GET", f"http://127.0.0.1:{up.port}/v1/models", {})
         post = UpstreamRequest("POST", f"http://127.0.0.1:{up.port}/v1/chat", {}, b"{}")
         for expected in (b"1", b"2"):
@@ -325,9 +326,19 @@ async def test_a_kept_alive_connection_dropped_under_a_get_is_retried_fresh_but_
         resp = await pool.open("p", post, first_byte_timeout=5)
         assert await resp.read(5) == b"3"
         resp.close()
-        with pytest.raises(UpstreamConnectError, match="broke"):
-            await pool.open("p", post, first_byte_timeout=5)  # a POST may have been acted on: not resent
-    assert up.connections == 2 and len(up.heads) == 5
+        # A POST may have been acted on: not resent here; said to be stale (no byte of answer) so
+        # the attempt loop can send it again on a new connection, which `fresh` asks for.
+        with pytest.raises(UpstreamStale, match="closed by upstream"):
+            await pool.open("p", post, first_byte_timeout=5)
+        assert up.connections == 2
+        resp = await pool.open("p", post, first_byte_timeout=5, fresh=True)
+        assert await resp.read(5) == b"4"
+        resp.close()
+        assert up.connections == 3
+        with pytest.raises(UpstreamConnectError, match="broke") as broken:
+            await pool.open("p", post, first_byte_timeout=5)  # part of an answer came: not stale
+        assert not isinstance(broken.value, UpstreamStale)
+    assert up.connections == 3 and len(up.heads) == 7
     await pool.close()
 
 
