@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from app.accounting.events import Usage, UsageEvent
-from app.observability.metrics import GatewayMetrics, GaugeSources, exposition, upstream_error_kind
+from app.observability.metrics import FLUSH_AT, GatewayMetrics, GaugeSources, exposition, upstream_error_kind
 
 
 @pytest.fixture
@@ -69,6 +69,21 @@ def test_an_answered_request_counts_requests_latency_ttft_tokens_and_cost(
     for kind, count in (("prompt", 24), ("completion", 60), ("cached", 8), ("reasoning", 20)):
         assert _value(registry, "polyroute_tokens_total", provider="openai", model="gpt-x", type=kind) == count
     assert _value(registry, "polyroute_cost_usd_total", provider="openai", model="gpt-x") == pytest.approx(0.5)
+
+
+def test_a_full_batch_is_flushed_by_observe_itself(metrics: GatewayMetrics, registry: CollectorRegistry) -> None:
+    """A busy worker's events do not wait for the 1 s sampler: the loop would stall on a second's worth."""
+    target = {"endpoint": "chat.completions", "route": "", "provider": "p", "model": "m"}
+    event = _event(provider="p", model="m", latency_ms=10.0, attempts=1)
+    for _ in range(FLUSH_AT - 1):
+        metrics.observe(event)
+    assert _value(registry, "polyroute_requests_total", **target, status="200") == 0
+    metrics.observe(event)
+    assert _value(registry, "polyroute_requests_total", **target, status="200") == FLUSH_AT
+    assert _value(registry, "polyroute_request_duration_seconds_count", **target) == FLUSH_AT
+    metrics.observe(event)
+    metrics.flush()
+    assert _value(registry, "polyroute_requests_total", **target, status="200") == FLUSH_AT + 1
 
 
 def test_a_plan_limit_refusal_is_a_limit_rejection_and_an_upstream_429_is_not(
