@@ -15,7 +15,7 @@ from app.gateway.snapshot import ProviderEntry
 from app.providers.base import ProviderAdapter, UpstreamRequest
 from app.providers.gemini import GeminiAdapter
 from app.providers.openai import OpenAIAdapter
-from app.translate.chat_to_gemini import chat_embeddings_to_gemini, gemini_embeddings_to_openai
+from app.translate.gemini.embeddings import chat_embeddings_to_gemini, gemini_embeddings_to_openai
 
 __all__ = ["GeminiEmbeddings", "OpenAIEndpoint", "images_usage", "input_tokens", "pending_reply"]
 

@@ -31,7 +31,7 @@ from app.gateway.tracing import TraceContext
 from app.gateway.upstream import UpstreamFailure, UpstreamPool, UpstreamResponse, UpstreamTimeout
 from app.providers.base import UpstreamRequest
 from app.providers.registry import ADAPTERS
-from app.translate.chat_to_gemini import chat_usage_from_gemini
+from app.translate.gemini.response import chat_usage_from_gemini
 
 __all__ = ["VendorCall", "find_provider", "handle_vendor", "read_usage", "upstream_url"]
 

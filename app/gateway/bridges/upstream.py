@@ -11,8 +11,9 @@ from typing import Any, Protocol
 import msgspec
 
 from app.gateway.exchange import BadUpstreamReply, UpstreamStreamError
-from app.translate.chat_to_gemini import GeminiToChatStream, chat_request_to_gemini, gemini_response_to_chat
 from app.translate.chat_to_messages import MessagesToChatStream, chat_request_to_messages, messages_response_to_chat
+from app.translate.gemini.request import chat_request_to_gemini
+from app.translate.gemini.response import GeminiToChatStream, gemini_response_to_chat
 
 __all__ = ["UPSTREAM_BRIDGES", "MalformedFrame", "UpstreamBridge", "UpstreamChunks"]
 

@@ -13,13 +13,9 @@ import pytest
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.sse import SSESplitter, frame_data
 from app.providers.gemini import GeminiAdapter
-from app.translate.chat_to_gemini import (
-    GeminiToChatStream,
-    chat_embeddings_to_gemini,
-    chat_request_to_gemini,
-    gemini_embeddings_to_openai,
-    gemini_response_to_chat,
-)
+from app.translate.gemini.embeddings import chat_embeddings_to_gemini, gemini_embeddings_to_openai
+from app.translate.gemini.request import chat_request_to_gemini
+from app.translate.gemini.response import GeminiToChatStream, gemini_response_to_chat
 from tests.fakes.gemini import FakeGemini
 
 KEY = "AIza-fake-key"

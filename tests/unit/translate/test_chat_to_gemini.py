@@ -12,15 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.errors import InvalidRequestError, UnsupportedFeatureError
-from app.translate.chat_to_gemini import (
-    GeminiToChatStream,
-    chat_embeddings_to_gemini,
-    chat_request_to_gemini,
-    chat_usage_from_gemini,
-    clean_schema,
-    gemini_embeddings_to_openai,
-    gemini_response_to_chat,
-)
+from app.translate.gemini.embeddings import chat_embeddings_to_gemini, gemini_embeddings_to_openai
+from app.translate.gemini.request import chat_request_to_gemini
+from app.translate.gemini.response import GeminiToChatStream, chat_usage_from_gemini, gemini_response_to_chat
+from app.translate.gemini.schema import clean_schema
 from tests.fakes.gemini import validate_generate
 
 MODEL = "gemini-2.5-flash"

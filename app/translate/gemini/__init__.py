@@ -1,0 +1,1 @@
+"""Chat Completions <-> Gemini translators: requests, JSON schemas, responses and streams, embeddings."""
