@@ -16,6 +16,7 @@ from app.providers.gemini import GeminiAdapter
 from app.translate.gemini.embeddings import chat_embeddings_to_gemini, gemini_embeddings_to_openai
 from app.translate.gemini.request import chat_request_to_gemini
 from app.translate.gemini.response import GeminiToChatStream, gemini_response_to_chat
+from tests.entries import provider_entry
 from tests.fakes.gemini import FakeGemini
 
 KEY = "AIza-fake-key"
@@ -371,10 +372,7 @@ def test_embedding_model_must_match(gemini: httpx.Client) -> None:
 
 
 def provider(fake: FakeGemini) -> ProviderEntry:
-    return ProviderEntry(
-        id="p1", name="gem", kind="gemini", base_url=fake.base_url + "/v1beta", api_key=KEY, enabled=True,
-        timeout_s=5, first_token_timeout_s=None, stall_timeout_s=None, models={}, headers={},
-    )  # fmt: skip
+    return provider_entry(name="gem", kind="gemini", base_url=fake.base_url + "/v1beta", api_key=KEY)
 
 
 def send(fake: FakeGemini, model: str, chat: dict[str, Any], stream: bool) -> httpx.Response:

@@ -14,22 +14,12 @@ from app.gateway.rank import rank_targets
 from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ProviderEntry, ResolvedModel, RouteEntry
 from app.health.scores import HealthRegistry
 from strategies.base import Candidate
+from tests.entries import provider_entry
 
 
 def _provider(name: str, price: float) -> ProviderEntry:
-    return ProviderEntry(
-        id=f"cfg-{name}",
-        name=name,
-        kind="openai",
-        base_url="http://127.0.0.1:9/v1",
-        api_key=None,
-        enabled=True,
-        timeout_s=5,
-        first_token_timeout_s=None,
-        stall_timeout_s=None,
-        models={"m": ModelSpec(id="m", input_cost_per_mtok=price, output_cost_per_mtok=price)},
-        headers={},
-    )
+    models = {"m": ModelSpec(id="m", input_cost_per_mtok=price, output_cost_per_mtok=price)}
+    return provider_entry(id=f"cfg-{name}", name=name, models=models)
 
 
 SNAPSHOT = CatalogSnapshot(1, {"dear": _provider("dear", 10.0), "cheap": _provider("cheap", 0.1)}, {}, {}, {}, {}, {})

@@ -18,25 +18,16 @@ from app.catalog.specs import Limits, ModelSpec, TargetSpec
 from app.conversations.store import ResponseStore
 from app.gateway.call import Call
 from app.gateway.pipeline import Gateway
-from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ProviderEntry, ResolvedModel
+from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ResolvedModel
 from app.gateway.tracing import trace_from_header
 from app.gateway.upstream import UpstreamPool
 from app.health.scores import HealthRegistry
 from app.limits.admit import Limiter
 from app.limits.memory import MemoryCounters
+from tests.entries import provider_entry
 
-DEMO = ProviderEntry(
-    id="cfg-demo",
-    name="demo",
-    kind="demo",
-    base_url="inproc://demo",
-    api_key=None,
-    enabled=True,
-    timeout_s=5,
-    first_token_timeout_s=None,
-    stall_timeout_s=None,
-    models={"echo": ModelSpec(id="echo")},
-    headers={},
+DEMO = provider_entry(
+    id="cfg-demo", name="demo", kind="demo", base_url="inproc://demo", models={"echo": ModelSpec(id="echo")}
 )
 KEY = KeyRecord("key_1", "k", "sk-poly-abcd", None, None, Limits(), None)
 

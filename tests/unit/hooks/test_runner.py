@@ -19,6 +19,7 @@ from app.gateway.snapshot import KeyRecord, ProviderEntry, ResolvedModel, RouteE
 from app.gateway.tracing import trace_from_header
 from app.providers.registry import adapter_for
 from hooks.base import BaseHook, HookContext, HookResult, HookVerdict
+from tests.entries import provider_entry
 
 KEY = KeyRecord("key1", "k", "sk-poly-x", None, None, Limits(), None)
 
@@ -37,7 +38,7 @@ def resolved(**params: Any) -> ResolvedModel:
 
 
 def provider(kind: str) -> ProviderEntry:
-    return ProviderEntry("p1", "p", kind, "https://example.test/v1", "sk", True, 30, None, None, {}, {})
+    return provider_entry(kind=kind, base_url="https://example.test/v1", api_key="sk", timeout_s=30)
 
 
 class Redact(BaseHook):

@@ -16,6 +16,7 @@ from app.gateway.sse import SSESplitter, frame_data, frame_event
 from app.providers.anthropic import ANTHROPIC_VERSION, AnthropicAdapter
 from app.providers.base import UpstreamRequest
 from app.translate.chat_to_messages import MessagesToChatStream, chat_request_to_messages, messages_response_to_chat
+from tests.entries import provider_entry
 from tests.fakes.anthropic import FakeAnthropic
 
 KEY = "sk-ant-test-key"
@@ -23,20 +24,7 @@ WEATHER = {"name": "get_weather", "input_schema": {"type": "object", "properties
 
 
 def _provider(base_url: str = "https://api.anthropic.com", **extra: Any) -> ProviderEntry:
-    fields: dict[str, Any] = {
-        "id": "p1",
-        "name": "anthropic",
-        "kind": "anthropic",
-        "base_url": base_url,
-        "api_key": KEY,
-        "enabled": True,
-        "timeout_s": 5.0,
-        "first_token_timeout_s": None,
-        "stall_timeout_s": None,
-        "models": {},
-        "headers": {},
-    }
-    return ProviderEntry(**{**fields, **extra})
+    return provider_entry(**{"name": "anthropic", "kind": "anthropic", "base_url": base_url, "api_key": KEY, **extra})
 
 
 # -- adapter ---------------------------------------------------------------------------------------

@@ -9,23 +9,14 @@ import pytest
 from app.gateway.snapshot import ProviderEntry
 from app.providers.base import ProviderAdapter, UpstreamRequest
 from app.providers.gemini import GeminiAdapter
+from tests.entries import provider_entry
 
 BASE = "https://generativelanguage.googleapis.com/v1beta"
 
 
 def provider(api_key: str | None = "AIza-test", base_url: str = BASE + "/") -> ProviderEntry:
-    return ProviderEntry(
-        id="p1",
-        name="gem",
-        kind="gemini",
-        base_url=base_url,
-        api_key=api_key,
-        enabled=True,
-        timeout_s=30,
-        first_token_timeout_s=None,
-        stall_timeout_s=None,
-        models={},
-        headers={"x-extra": "1"},
+    return provider_entry(
+        name="gem", kind="gemini", base_url=base_url, api_key=api_key, timeout_s=30, headers={"x-extra": "1"}
     )
 
 

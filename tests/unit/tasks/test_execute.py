@@ -19,6 +19,7 @@ from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ProviderEntry
 from app.tasks.execute import execute, run_body
 from app.tasks.poller import Poller
 from app.tasks.store import TaskRecord
+from tests.entries import provider_entry
 from tests.fakes.async_jobs import FakeAsyncJobs
 
 
@@ -136,19 +137,7 @@ async def poller() -> AsyncIterator[Poller]:
 
 
 def _provider(base_url: str) -> ProviderEntry:
-    return ProviderEntry(
-        id="p1",
-        name="vid",
-        kind="openai",
-        base_url=base_url,
-        api_key="sk-upstream-video",
-        enabled=True,
-        timeout_s=5,
-        first_token_timeout_s=None,
-        stall_timeout_s=None,
-        models={},
-        headers={"x-extra": "1"},
-    )
+    return provider_entry(name="vid", base_url=base_url, api_key="sk-upstream-video", headers={"x-extra": "1"})
 
 
 async def test_a_pending_upstream_job_is_polled_to_completion(jobs: FakeAsyncJobs, poller: Poller) -> None:
