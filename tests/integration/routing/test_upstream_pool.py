@@ -82,8 +82,9 @@ def solo_gateway(tmp_path: Path, fake: FakeOpenAI) -> GatewayProcess:
     return start_gateway(tmp_path, config)
 
 
+@pytest.mark.parametrize("stream", [False, True])
 def test_a_kept_alive_connection_closed_under_a_call_is_not_the_upstreams_failure(
-    tmp_path: Path, fake: FakeOpenAI
+    tmp_path: Path, fake: FakeOpenAI, stream: bool
 ) -> None:
     """The upstream closes a reused connection as it reads the request, without a byte of answer (the
     idle-close race): the call is sent again at once on a new connection, even with retries off, and
@@ -95,8 +96,14 @@ def test_a_kept_alive_connection_closed_under_a_call_is_not_the_upstreams_failur
         messages = [{"role": "user", "content": "hi"}]
         client.chat.completions.create(model="route/solo", messages=messages)  # leaves a kept-alive connection
         fake.script("gpt-fake", {"hang_up": True})
-        raw = client.chat.completions.with_raw_response.create(model="route/solo", messages=messages)
-        assert raw.parse().choices[0].message.content
+        ask = client.chat.completions.with_raw_response.create
+        if stream:
+            raw = ask(model="route/solo", messages=messages, stream=True)
+            text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+        else:
+            raw = ask(model="route/solo", messages=messages)
+            text = raw.parse().choices[0].message.content or ""
+        assert text
         assert raw.headers["x-polyroute-attempts"] == "2"
         first, dropped, resent = peers(fake, "gpt-fake")
         assert dropped == first and resent != first  # sent on the kept-alive one, then on a new one
