@@ -391,7 +391,9 @@ def configure_logging(
             old.close()
     root.addHandler(ContextQueueHandler(writer))
     root.setLevel(level.upper())
-    for chatty in ("apscheduler", "httpx", "httpcore"):  # httpx logs every probe request at INFO
+    # httpx logs every probe request at INFO; piccolo "Running Sqlite version 3.4" at every start
+    # (its version as a float: SQLite 3.40 reads 3.4). Their warnings still come through.
+    for chatty in ("apscheduler", "httpx", "httpcore", "piccolo"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO if access_log else logging.WARNING)
     return writer

@@ -136,8 +136,10 @@ def test_configure_logging_routes_records_through_the_listener(in_request: Reque
         logging.getLogger("polyroute.test").warning("key %s and %s", KEY, "opaque-admin-key-value")
         logging.getLogger("polyroute.access").info("POST /v1/chat/completions 200 1.0ms")
         logging.getLogger("httpx").info("HTTP Request: GET http://probe")
+        logging.getLogger("piccolo.engine.base").info("Running Sqlite version 3.4")
+        logging.getLogger("piccolo.engine.base").warning("Connection pooling is not supported for sqlite.")
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [line["logger"] for line in lines] == ["polyroute.test", "polyroute.access"]
+    assert [line["logger"] for line in lines] == ["polyroute.test", "polyroute.access", "piccolo.engine.base"]
     assert lines[0]["message"] == "key sk-*** and ***"
     assert all(line["request_id"] == "req_abc" for line in lines)
 
