@@ -12,6 +12,7 @@ from app.gateway.continuation import visible_chunks
 from app.gateway.exchange import BadUpstreamReply, Served, UpstreamStreamError
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.sse import frame_data
+from app.gateway.stream_text import ChatChunkText
 from app.providers.base import ProviderAdapter, UpstreamRequest
 from app.providers.openai_compatible import quirks_for
 
@@ -85,17 +86,18 @@ class ChatPassthrough:
 
 
 class ChatPassthroughRelay:
-    """Per-frame work is a few byte searches; JSON is decoded only for the usage frame."""
+    """Frames go out as they came, the model renamed by a byte search; the usage frame is decoded in
+    full, the rest in batches of up to 8 KiB into the few fields kept (text, finish reason, chunk id)."""
 
-    __slots__ = ("_finish", "_frames", "_model", "_seen", "_strip_usage", "malformed", "terminated", "usage")
+    __slots__ = ("_answer", "_model", "_seen", "_strip_usage", "malformed", "terminated", "usage")
 
     def __init__(self, served: Served, *, strip_usage: bool) -> None:
         self._model = b'"model":' + _encode(served.public_model)
         self._seen: bytes | None = None
         """The upstream's `"model":"..."` as the last frame spelled it: the next frames repeat it."""
         self._strip_usage = strip_usage
-        self._frames: list[bytes] = []
-        self._finish: str | None = None
+        self._answer = ChatChunkText()
+        """Its text, finish reason and chunk id, not its frames (see app.gateway.stream_text)."""
         self.usage: Usage | None = None
         self.terminated = False
         self.malformed = 0
@@ -117,9 +119,7 @@ class ChatPassthroughRelay:
             drop = self._take_usage(data)
             if drop:
                 return b""
-        if self._finish is None and b'"finish_reason":"' in data:
-            self._finish = "stop"
-        self._frames.append(data)
+        self._answer.add(data)
         return b"".join((b"data: ", self._renamed(data), b"\n\n"))
 
     def _renamed(self, data: bytes) -> bytes:
@@ -160,12 +160,7 @@ class ChatPassthroughRelay:
         return b"data: [DONE]\n\n"
 
     def _chunk_id(self) -> str | None:
-        for data in self._frames:
-            try:
-                return str(_decode(data)["id"])
-            except (msgspec.DecodeError, KeyError, TypeError):
-                continue
-        return None
+        return self._answer.chunk_id
 
     def finish(self) -> bytes:
         # A stream that ended on a finish reason but without [DONE] still gets its terminator.
@@ -173,30 +168,13 @@ class ChatPassthroughRelay:
 
     @property
     def complete(self) -> bool:
-        return self.terminated or self._finish is not None
+        return self.terminated or self._answer.finish_reason is not None
 
     def finish_reason(self) -> str | None:
-        for data in reversed(self._frames):
-            if b'"finish_reason":"' in data:
-                try:
-                    doc = _decode(data)
-                    return str(doc["choices"][0]["finish_reason"])
-                except (msgspec.DecodeError, KeyError, IndexError, TypeError):
-                    return None
-        return None
+        return self._answer.finish_reason
 
     def text(self) -> str:
-        parts: list[str] = []
-        for data in self._frames:
-            try:
-                doc = _decode(data)
-                delta = doc["choices"][0]["delta"]
-            except (msgspec.DecodeError, KeyError, IndexError, TypeError):
-                continue
-            content = delta.get("content") if isinstance(delta, dict) else None
-            if isinstance(content, str):
-                parts.append(content)
-        return "".join(parts)
+        return self._answer.all_text()
 
 
 def _error_message(data: bytes) -> str:

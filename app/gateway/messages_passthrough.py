@@ -12,6 +12,7 @@ from app.gateway.chat_passthrough import count_field
 from app.gateway.exchange import BadUpstreamReply, Served, UpstreamStreamError
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.sse import frame_data, frame_event
+from app.gateway.stream_text import AnthropicText
 from app.providers.base import ProviderAdapter, UpstreamRequest
 
 __all__ = ["MessagesPassthrough", "MessagesPassthroughRelay", "anthropic_usage"]
@@ -86,7 +87,8 @@ class MessagesPassthroughRelay:
     def __init__(self, served: Served) -> None:
         self._model = b'"model":' + _encode(served.public_model)
         self._raw_usage: dict[str, Any] = {}
-        self._deltas: list[bytes] = []
+        self._text = AnthropicText()
+        """The text deltas' text, not their frames (see app.gateway.stream_text)."""
         self._stop: str | None = None
         self.terminated = False
         self.malformed = 0
@@ -114,7 +116,7 @@ class MessagesPassthroughRelay:
             doc = self._take_usage(data, None)
             self._stop = (doc.get("delta") or {}).get("stop_reason") or self._stop
         elif event == b"content_block_delta":
-            self._deltas.append(data)
+            self._text.add(data)
         elif event == b"message_stop":
             self.terminated = True
         elif event == b"error":
@@ -139,15 +141,7 @@ class MessagesPassthroughRelay:
         return self._stop
 
     def text(self) -> str:
-        parts: list[str] = []
-        for data in self._deltas:
-            try:
-                delta = _decode(data).get("delta") or {}
-            except msgspec.DecodeError:
-                continue
-            if delta.get("type") == "text_delta":
-                parts.append(str(delta.get("text", "")))
-        return "".join(parts)
+        return self._text.all_text()
 
 
 def _error_message(data: bytes) -> str:

@@ -13,6 +13,7 @@ from app.gateway.chat_passthrough import count_field
 from app.gateway.exchange import BadUpstreamReply, Served, UpstreamStreamError
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.sse import frame_data, frame_event
+from app.gateway.stream_text import ResponsesText
 from app.providers.base import ProviderAdapter, UpstreamRequest
 from app.providers.openai import OpenAIAdapter
 from app.translate.responses import with_canonical_call_ids
@@ -78,7 +79,8 @@ class ResponsesPassthroughRelay:
     def __init__(self, served: Served, on_response: Callable[[dict[str, Any]], None] | None) -> None:
         self._model = b'"model":' + _encode(served.public_model)
         self._on_response = on_response
-        self._deltas: list[bytes] = []
+        self._text = ResponsesText()
+        """The output text deltas' text, not their frames (see app.gateway.stream_text)."""
         self._final: dict[str, Any] | None = None
         self._created: bytes | None = None
         self._last = b""
@@ -100,7 +102,7 @@ class ResponsesPassthroughRelay:
         event = frame_event(frame) or b""
         self._last = data  # kept, not parsed: its sequence number matters only if the stream breaks
         if event == b"response.output_text.delta":
-            self._deltas.append(data)
+            self._text.add(data)
         elif event in _CARRIES_RESPONSE:
             frame = _MODEL.sub(self._model, frame)
             if event == b"response.created":
@@ -146,10 +148,4 @@ class ResponsesPassthroughRelay:
         return str(self._final.get("status")) if self._final else None
 
     def text(self) -> str:
-        parts: list[str] = []
-        for data in self._deltas:
-            try:
-                parts.append(str(_decode(data).get("delta", "")))
-            except msgspec.DecodeError:
-                continue
-        return "".join(parts)
+        return self._text.all_text()

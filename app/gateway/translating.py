@@ -14,6 +14,7 @@ from app.gateway.continuation import visible_chunks
 from app.gateway.exchange import Served
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.sse import frame_data, frame_event
+from app.gateway.stream_text import StreamText
 from app.providers.base import ProviderAdapter, UpstreamRequest
 
 __all__ = ["TranslatingExchange", "TranslatingRelay"]
@@ -57,7 +58,7 @@ class TranslatingRelay:
         self._chunks = chunks
         self._out = out
         self._started = False
-        self._text: list[str] = []
+        self._text = StreamText()
         self._finish: str | None = None
         self.usage: Usage | None = None
         self.malformed = 0
@@ -88,7 +89,7 @@ class TranslatingRelay:
                     continue
                 delta = choice.get("delta") or {}
                 if isinstance(delta.get("content"), str):
-                    self._text.append(delta["content"])
+                    self._text.add(delta["content"])
                 if choice.get("finish_reason"):
                     self._finish = str(choice["finish_reason"])
             parts.append(self._out.feed(chunk))
@@ -127,7 +128,7 @@ class TranslatingRelay:
         return head + out
 
     def text(self) -> str:
-        return "".join(self._text)
+        return self._text.text()
 
     def finish_reason(self) -> str | None:
         return self._finish
