@@ -78,8 +78,10 @@ def test_a_long_stream_keeps_its_text_not_its_frames(dialect: str) -> None:
 def test_the_chat_relay_still_knows_the_finish_reason_and_the_chunk_id() -> None:
     relay = ChatPassthroughRelay(SERVED, strip_usage=True)
     relay.feed(_chat(0))
+    assert not relay.complete
     last = {"id": "chatcmpl-abc123", "choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}
-    relay.feed(b"data: " + json.dumps(last).encode())
+    relay.feed(b"data: " + json.dumps(last).encode())  # spaced JSON, as Python's json.dumps writes it
+    assert relay.complete  # a finish reason without [DONE] still ends the answer whole
     relay.feed(b'data: {"id":"x","choices":"not a list"}')  # a frame of another shape adds nothing
     assert (relay.text(), relay.finish_reason()) == ("w0 ", "length")
     # A recovery continues the stream under the same chunk id.
