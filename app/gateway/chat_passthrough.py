@@ -174,7 +174,7 @@ class ChatPassthroughRelay:
         return self._answer.finish_reason
 
     def text(self) -> str:
-        return self._answer.all_text()
+        return self._answer.text()
 
 
 def _error_message(data: bytes) -> str:

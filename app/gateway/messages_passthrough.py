@@ -141,7 +141,7 @@ class MessagesPassthroughRelay:
         return self._stop
 
     def text(self) -> str:
-        return self._text.all_text()
+        return self._text.text()
 
 
 def _error_message(data: bytes) -> str:

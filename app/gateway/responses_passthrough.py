@@ -148,4 +148,4 @@ class ResponsesPassthroughRelay:
         return str(self._final.get("status")) if self._final else None
 
     def text(self) -> str:
-        return self._text.all_text()
+        return self._text.text()

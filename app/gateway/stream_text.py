@@ -49,14 +49,14 @@ class _Frames:
     handed to `_take` one by one. A frame that does not fit the shape adds nothing (as one that did
     not decode always did); one bad frame costs its batch a decode per frame, not the batch's text."""
 
-    __slots__ = ("_held", "_held_bytes", "text")
+    __slots__ = ("_held", "_held_bytes", "_text")
     _one: ClassVar[msgspec.json.Decoder[Any]]
     _many: ClassVar[msgspec.json.Decoder[Any]]
 
     def __init__(self) -> None:
         self._held: list[bytes] = []
         self._held_bytes = 0
-        self.text = StreamText()
+        self._text = StreamText()
 
     def add(self, data: bytes) -> None:
         self._held.append(data)
@@ -87,9 +87,10 @@ class _Frames:
     def _take(self, item: Any) -> None:
         raise NotImplementedError
 
-    def all_text(self) -> str:
+    def text(self) -> str:
+        """The text so far, held frames included."""
         self.settle()
-        return self.text.text()
+        return self._text.text()
 
 
 class _ChatDelta(msgspec.Struct):
@@ -129,7 +130,7 @@ class ChatChunkText(_Frames):
             self._finish_reason = str(choice.finish_reason)
         content = choice.delta.content if choice.delta is not None else None
         if isinstance(content, str) and content:
-            self.text.add(content)
+            self._text.add(content)
 
     @property
     def chunk_id(self) -> str | None:
@@ -161,7 +162,7 @@ class AnthropicText(_Frames):
     def _take(self, item: _AnthropicEvent) -> None:
         delta = item.delta
         if delta is not None and delta.type == "text_delta" and isinstance(delta.text, str):
-            self.text.add(delta.text)
+            self._text.add(delta.text)
 
 
 class _ResponsesDelta(msgspec.Struct):
@@ -177,4 +178,4 @@ class ResponsesText(_Frames):
 
     def _take(self, item: _ResponsesDelta) -> None:
         if isinstance(item.delta, str):
-            self.text.add(item.delta)
+            self._text.add(item.delta)

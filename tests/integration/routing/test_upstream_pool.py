@@ -20,11 +20,16 @@ def fake() -> Iterator[FakeOpenAI]:
     server.stop()
 
 
+def upstream(fake: FakeOpenAI) -> dict[str, object]:
+    """The fake as provider `up`, unprobed (probes would add connections of their own)."""
+    base_url = fake.base_url + "/v1"
+    return {"name": "up", "kind": "openai", "api_key": "sk-up", "probe_interval_s": 0, "base_url": base_url}
+
+
 def gateway(tmp_path: Path, fake: FakeOpenAI, max_idle: int) -> GatewayProcess:
     models = [{"id": m} for m in ("fake-slow-300", "fake-slow-301", "gpt-fake")]
-    provider = {"kind": "openai", "api_key": "sk-up", "probe_interval_s": 0, "base_url": fake.base_url + "/v1"}
     config = {
-        "providers": [{**provider, "name": "up", "models": models}],
+        "providers": [{**upstream(fake), "models": models}],
         "api_keys": [{"name": "k", "key": API_KEY}],
     }
     return start_gateway(tmp_path, config, env={"POLYROUTE_UPSTREAM_MAX_IDLE": str(max_idle)})
@@ -71,9 +76,8 @@ def test_max_idle_zero_opens_a_connection_per_call(tmp_path: Path, fake: FakeOpe
 
 def solo_gateway(tmp_path: Path, fake: FakeOpenAI) -> GatewayProcess:
     """One target, retries off: a failed attempt is the call's failure."""
-    provider = {"kind": "openai", "api_key": "sk-up", "probe_interval_s": 0, "base_url": fake.base_url + "/v1"}
     config = {
-        "providers": [{**provider, "name": "up", "models": [{"id": "gpt-fake"}]}],
+        "providers": [{**upstream(fake), "models": [{"id": "gpt-fake"}]}],
         "routes": [
             {"name": "route/solo", "targets": [{"provider": "up", "model": "gpt-fake"}], "params": {"retries": 0}}
         ],
