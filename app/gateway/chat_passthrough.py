@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
@@ -10,6 +9,7 @@ import msgspec
 from app.accounting.events import Usage
 from app.gateway.continuation import visible_chunks
 from app.gateway.exchange import BadUpstreamReply, Served, UpstreamStreamError
+from app.gateway.model_member import MODEL_MEMBER
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.sse import frame_data
 from app.gateway.stream_text import ChatChunkText
@@ -18,7 +18,6 @@ from app.providers.openai_compatible import quirks_for
 
 __all__ = ["ChatPassthrough", "ChatPassthroughRelay", "count_field", "openai_usage"]
 
-_MODEL = re.compile(rb'"model"\s*:\s*"(?:[^"\\]|\\.)*"')
 _DONE = b"[DONE]"
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
@@ -123,13 +122,13 @@ class ChatPassthroughRelay:
         return b"".join((b"data: ", self._renamed(data), b"\n\n"))
 
     def _renamed(self, data: bytes) -> bytes:
-        """`data` with its first `model` member naming the public model (what `_MODEL.sub(count=1)` gives)."""
+        """`data` with its first `model` member naming the public model (what `MODEL_MEMBER.sub(count=1)` gives)."""
         seen = self._seen
         if seen is not None:
             at = data.find(seen)
             if at >= 0 and at == data.find(b'"model"'):  # the same spelling, and no earlier "model"
                 return b"".join((data[:at], self._model, data[at + len(seen) :]))
-        match = _MODEL.search(data)
+        match = MODEL_MEMBER.search(data)
         if match is None:
             return data
         self._seen = match.group(0)

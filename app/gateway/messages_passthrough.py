@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
@@ -10,6 +9,7 @@ import msgspec
 from app.accounting.events import Usage
 from app.gateway.chat_passthrough import count_field
 from app.gateway.exchange import BadUpstreamReply, Served, UpstreamStreamError
+from app.gateway.model_member import sub_model
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.sse import frame_data, frame_event
 from app.gateway.stream_text import AnthropicText
@@ -17,7 +17,6 @@ from app.providers.base import ProviderAdapter, UpstreamRequest
 
 __all__ = ["MessagesPassthrough", "MessagesPassthroughRelay", "anthropic_usage"]
 
-_MODEL = re.compile(rb'"model"\s*:\s*"(?:[^"\\]|\\.)*"')
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 
@@ -111,7 +110,7 @@ class MessagesPassthroughRelay:
         event = frame_event(frame) or b""
         if event == b"message_start":
             self._take_usage(data, "message")
-            frame = _MODEL.sub(self._model, frame, count=1)
+            frame = sub_model(self._model, frame, count=1)
         elif event == b"message_delta":
             doc = self._take_usage(data, None)
             self._stop = (doc.get("delta") or {}).get("stop_reason") or self._stop

@@ -11,6 +11,7 @@ import msgspec
 from app.accounting.events import Usage
 from app.gateway.chat_passthrough import count_field
 from app.gateway.exchange import BadUpstreamReply, Served, UpstreamStreamError
+from app.gateway.model_member import sub_model
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.sse import frame_data, frame_event
 from app.gateway.stream_text import ResponsesText
@@ -20,7 +21,6 @@ from app.translate.responses import with_canonical_call_ids
 
 __all__ = ["ResponsesPassthrough", "responses_api_usage"]
 
-_MODEL = re.compile(rb'"model"\s*:\s*"(?:[^"\\]|\\.)*"')
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 _ENDS = {b"response.completed", b"response.incomplete", b"response.failed"}
@@ -104,7 +104,7 @@ class ResponsesPassthroughRelay:
         if event == b"response.output_text.delta":
             self._text.add(data)
         elif event in _CARRIES_RESPONSE:
-            frame = _MODEL.sub(self._model, frame)
+            frame = sub_model(self._model, frame)
             if event == b"response.created":
                 self._created = frame_data(frame)
             elif event in _ENDS:
