@@ -18,106 +18,33 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
 
-from app.accounting.events import Usage
-from app.catalog.specs import ModelSpec, RouteParams
-from app.errors import (
-    ContextLengthExceededError,
-    GatewayError,
-    ProviderError,
-    ProviderTimeoutError,
-    RateLimitedError,
-    UpstreamStatusError,
+from app.catalog.specs import RouteParams
+from app.gateway.attempt_outcomes import (
+    AttemptRecord,
+    Completed,
+    Failure,
+    StreamStarted,
+    Target,
+    caller_error,
+    exhausted,
+    status_failure,
 )
 from app.gateway.endpoints import pending_reply
-from app.gateway.exchange import BadUpstreamReply, BinaryRelay, Exchange, Served, StreamRelay, UpstreamStreamError
-from app.gateway.snapshot import ProviderEntry
+from app.gateway.exchange import BadUpstreamReply, BinaryRelay, Exchange, Served, UpstreamStreamError
 from app.gateway.sse import SSESplitter
 from app.gateway.tracing import TraceContext
 from app.gateway.upstream import UpstreamFailure, UpstreamPool, UpstreamResponse, UpstreamStale, UpstreamTimeout
 from app.health.scores import HealthRegistry
-from app.observability.logging import redact
 from app.observability.tracing import attempt_span
-from app.providers.base import ProviderAdapter, UpstreamError
-from strategies.base import Candidate
+from app.providers.base import ProviderAdapter
 
-__all__ = ["AttemptLoop", "AttemptRecord", "Completed", "StreamStarted", "Target"]
+__all__ = ["AttemptLoop"]
 
-FailureClass = Literal["retryable", "stale", "timeout", "provider", "context", "caller"]
 MAX_ERROR_BODY = 256 * 1024
 MIN_ATTEMPT_S = 0.05
 """Less time than this left under the route's deadline: no upstream can answer, so send nothing more
 (a timer may fire a hair before the deadline, which used to start a doomed, billable attempt)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """A ranked candidate with what it takes to call it."""
-
-    candidate: Candidate
-    provider: ProviderEntry
-    adapter: ProviderAdapter
-    model: ModelSpec
-
-    @property
-    def key(self) -> str:
-        return self.candidate.key
-
-
-@dataclass(slots=True)
-class AttemptRecord:
-    provider: str
-    model: str
-    outcome: str
-    """ok | error | timeout | skipped"""
-    status: int | None = None
-    error: str | None = None
-    duration_ms: float = 0.0
-    retry: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"provider": self.provider, "model": self.model, "outcome": self.outcome}
-        if self.status is not None:
-            out["status"] = self.status
-        if self.error:
-            out["error"] = redact(self.error)  # an upstream may echo a credential back in its error
-        out["duration_ms"] = round(self.duration_ms, 1)
-        if self.retry:
-            out["retry"] = self.retry
-        return out
-
-
-@dataclass(slots=True)
-class Completed:
-    body: bytes
-    usage: Usage
-    served: Served
-    target: Target
-    upstream_ms: float
-
-
-@dataclass(slots=True)
-class StreamStarted:
-    """A stream whose first output is in hand; nothing has reached the client yet."""
-
-    response: UpstreamResponse
-    relay: StreamRelay
-    splitter: SSESplitter
-    head: bytes
-    served: Served
-    target: Target
-    ttft_ms: float
-    started: float
-
-
-@dataclass(slots=True)
-class _Failure(Exception):
-    cls: FailureClass
-    message: str
-    status: int | None = None
-    retry_after: float | None = None
-    upstream: UpstreamError | None = None
 
 
 @dataclass(slots=True)
@@ -143,7 +70,7 @@ class AttemptLoop:
     async def run(self, targets: list[Target]) -> Completed | StreamStarted:
         if self.params.deadline_s is not None:
             self.deadline = self.clock() + self.params.deadline_s
-        failures: list[_Failure] = []
+        failures: list[Failure] = []
         min_window: int | None = None
         tried = False
         delay = self._hedge_delay(targets)
@@ -165,7 +92,7 @@ class AttemptLoop:
             tried = True
             try:
                 return await self._on_target(target)
-            except _Failure as failure:
+            except Failure as failure:
                 failures.append(failure)
                 if failure.cls == "context":
                     if not target.model.context_window:
@@ -174,7 +101,7 @@ class AttemptLoop:
             remaining = self._remaining()
             if remaining is not None and remaining < MIN_ATTEMPT_S:
                 break
-        raise self._exhausted(failures)
+        raise exhausted(failures, self.records)
 
     def _hedge_delay(self, targets: list[Target]) -> float | None:
         """Seconds to wait for the first target before starting the second (None: no hedging)."""
@@ -184,7 +111,7 @@ class AttemptLoop:
         return params.hedge_after_ms / 1000 if params.hedge_after_ms is not None else None
 
     async def _race(
-        self, first: Target, second: Target, delay: float, failures: list[_Failure]
+        self, first: Target, second: Target, delay: float, failures: list[Failure]
     ) -> Completed | StreamStarted | None:
         """Start `second` if `first` has produced nothing after `delay`; keep whichever succeeds first."""
         tasks = {asyncio.ensure_future(self._on_target(first))}
@@ -200,7 +127,7 @@ class AttemptLoop:
                     exc = task.exception()
                     if exc is None:
                         return task.result()
-                    if not isinstance(exc, _Failure):
+                    if not isinstance(exc, Failure):
                         raise exc
                     failures.append(exc)
         finally:
@@ -231,7 +158,7 @@ class AttemptLoop:
             try:
                 with attempt_span(self.trace, target, retry, self.records, self.stream) as child:
                     result = await self._attempt(target, started, child, fresh)
-            except _Failure as failure:
+            except Failure as failure:
                 elapsed = (self.clock() - started) * 1000
                 outcome = "timeout" if failure.cls == "timeout" else "error"
                 self.records.append(
@@ -249,7 +176,7 @@ class AttemptLoop:
                     self.health.release(target.key)
                     if self.continuation:
                         raise
-                    raise self._caller_error(failure) from None
+                    raise caller_error(failure) from None
                 if failure.cls == "context":
                     # The prompt was too big for this model: says nothing about the target's health.
                     self.health.release(target.key)
@@ -326,11 +253,11 @@ class AttemptLoop:
                 provider.name, req, first_byte_timeout=first, extra_headers=headers, fresh=fresh
             )
         except UpstreamTimeout as exc:
-            raise _Failure("timeout", str(exc)) from None
+            raise Failure("timeout", str(exc)) from None
         except UpstreamStale as exc:
-            raise _Failure("stale", f"{exc}; sent again on a new connection") from None
+            raise Failure("stale", f"{exc}; sent again on a new connection") from None
         except UpstreamFailure as exc:
-            raise _Failure("retryable", str(exc)) from None
+            raise Failure("retryable", str(exc)) from None
         try:
             # A 202 "accepted, poll me" is an answer on endpoints that say so (async image/video
             # APIs): the task worker polls it (app/tasks/poller.py).
@@ -350,24 +277,15 @@ class AttemptLoop:
         except UpstreamFailure:
             raw = b""
         parsed = target.adapter.parse_error(resp.status, raw)
-        status = resp.status
-        retry_after = _retry_after(resp.headers.get("retry-after"))
-        message = f"{target.provider.name} returned HTTP {status}: {parsed.message}"
-        if status in (408, 429) or status >= 500:
-            raise _Failure("retryable", message, status, retry_after, parsed)
-        if status in (401, 403, 404):
-            raise _Failure("provider", message, status, None, parsed)
-        if parsed.context_length:
-            raise _Failure("context", message, status, None, parsed)
-        raise _Failure("caller", parsed.message, status, None, parsed)
+        raise status_failure(target.provider.name, resp.status, parsed, resp.headers.get("retry-after"))
 
     async def _whole(self, target: Target, resp: UpstreamResponse, started: float, exchange: Exchange) -> Completed:
         try:
             raw = await resp.read(self._bound(target.provider.timeout_s))
         except UpstreamTimeout:
-            raise _Failure("timeout", "upstream stalled while sending its answer") from None
+            raise Failure("timeout", "upstream stalled while sending its answer") from None
         except UpstreamFailure as exc:
-            raise _Failure("retryable", str(exc)) from None
+            raise Failure("retryable", str(exc)) from None
         elapsed = (self.clock() - started) * 1000
         served = Served(target.provider.name, target.candidate.model, elapsed)
         if resp.status == 202:
@@ -375,7 +293,7 @@ class AttemptLoop:
         try:
             body, usage = exchange.reply(raw, served)
         except BadUpstreamReply as exc:
-            raise _Failure("retryable", f"{target.provider.name}: {exc}", 200) from None
+            raise Failure("retryable", f"{target.provider.name}: {exc}", 200) from None
         self.health.record_success(target.key, elapsed)
         return Completed(body, usage, served, target, elapsed)
 
@@ -386,7 +304,7 @@ class AttemptLoop:
         if "json" in content_type and "event-stream" not in content_type:
             raw = await resp.read(self._bound(target.provider.timeout_s), MAX_ERROR_BODY)
             parsed = target.adapter.parse_error(200, raw)
-            raise _Failure("retryable", f"{target.provider.name} answered a stream with JSON: {parsed.message}", 200)
+            raise Failure("retryable", f"{target.provider.name} answered a stream with JSON: {parsed.message}", 200)
         served = Served(target.provider.name, target.candidate.model)
         relay = exchange.stream(served)
         splitter = relay.splitter(resp.headers) if isinstance(relay, BinaryRelay) else SSESplitter()
@@ -395,59 +313,21 @@ class AttemptLoop:
         while not out:
             remaining = deadline - self.clock()
             if remaining <= 0:
-                raise _Failure("timeout", f"{target.provider.name}: no first token within {first_timeout:g}s")
+                raise Failure("timeout", f"{target.provider.name}: no first token within {first_timeout:g}s")
             try:
                 chunk = await resp.next_chunk(remaining)
             except UpstreamTimeout:
-                raise _Failure("timeout", f"{target.provider.name}: no first token within {first_timeout:g}s") from None
+                raise Failure("timeout", f"{target.provider.name}: no first token within {first_timeout:g}s") from None
             except UpstreamFailure as exc:
-                raise _Failure("retryable", str(exc)) from None
+                raise Failure("retryable", str(exc)) from None
             if not chunk:
-                raise _Failure("retryable", f"{target.provider.name}: stream ended before any output")
+                raise Failure("retryable", f"{target.provider.name}: stream ended before any output")
             for frame in splitter.feed(chunk):
                 try:
                     piece = relay.feed(frame)
                 except UpstreamStreamError as exc:
-                    raise _Failure("retryable", f"{target.provider.name}: {exc}", exc.status) from None
+                    raise Failure("retryable", f"{target.provider.name}: {exc}", exc.status) from None
                 if piece:
                     out.append(piece)
         ttft = (self.clock() - started) * 1000
         return StreamStarted(resp, relay, splitter, b"".join(out), served, target, ttft, started)
-
-    def _caller_error(self, failure: _Failure) -> GatewayError:
-        upstream = failure.upstream
-        return UpstreamStatusError(
-            failure.message,
-            upstream_status=failure.status or 400,
-            upstream_code=upstream.code if upstream else None,
-        )
-
-    def _exhausted(self, failures: list[_Failure]) -> GatewayError:
-        attempts = [r.as_dict() for r in self.records]
-        if not failures:
-            return ProviderError("No upstream target is available for this model", extra={"attempts": attempts})
-        if all(f.status == 429 for f in failures):
-            waits = [f.retry_after for f in failures if f.retry_after is not None]
-            return RateLimitedError(
-                "Every upstream for this model is rate limiting: " + failures[-1].message,
-                retry_after=min(waits) if waits else 1.0,
-            )
-        summary = "; ".join(
-            f"{r.provider}/{r.model}: {r.error or r.outcome}" for r in self.records if r.outcome != "ok"
-        )
-        if all(f.cls == "timeout" for f in failures):
-            return ProviderTimeoutError(f"Every upstream timed out: {summary}", extra={"attempts": attempts})
-        if any(f.cls == "context" for f in failures):
-            return ContextLengthExceededError(
-                f"The request does not fit any candidate's context window: {summary}", extra={"attempts": attempts}
-            )
-        return ProviderError(f"Every upstream failed: {summary}", extra={"attempts": attempts})
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None

@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from app.gateway.attempts import AttemptRecord
+from app.gateway.attempt_outcomes import AttemptRecord
 from strategies.base import Candidate
 
 __all__ = ["explain", "explain_header", "splice_explain", "wants_explain"]

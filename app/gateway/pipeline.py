@@ -18,7 +18,8 @@ from app.cache.response_cache import CacheTicket, ResponseCache
 from app.conversations.store import ResponseStore
 from app.errors import GatewayError
 from app.gateway.answer_text import answer_text
-from app.gateway.attempts import AttemptLoop, Completed, StreamStarted, Target
+from app.gateway.attempt_outcomes import Completed, StreamStarted, Target
+from app.gateway.attempts import AttemptLoop
 from app.gateway.cache_reply import cache_detail, hit_reply
 from app.gateway.call import Call, Reply
 from app.gateway.exchange import BinaryRelay

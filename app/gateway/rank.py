@@ -6,7 +6,7 @@ import random
 
 import strategies
 from app.errors import ModelNotAllowedError, ProviderError, ServiceUnavailableError
-from app.gateway.attempts import Target
+from app.gateway.attempt_outcomes import Target
 from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ResolvedModel
 from app.health.scores import HealthRegistry
 from app.providers.registry import ADAPTERS

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from app.errors import GatewayError
-from app.gateway.attempts import AttemptLoop, StreamStarted, Target
+from app.gateway.attempt_outcomes import StreamStarted, Target
+from app.gateway.attempts import AttemptLoop
 from app.gateway.bridges.upstream import UPSTREAM_BRIDGES
 from app.gateway.exchange import Served
 from app.gateway.translating import TranslatingExchange, TranslatingRelay

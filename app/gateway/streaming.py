@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from app.accounting.events import Usage
 from app.api.problem import Dialect, error_member, stream_error_event
 from app.errors import GatewayError, ProviderError, ProviderTimeoutError
-from app.gateway.attempts import StreamStarted
+from app.gateway.attempt_outcomes import StreamStarted
 from app.gateway.exchange import BinaryRelay, StreamAborted, StreamRelay, UpstreamStreamError
 from app.gateway.recovery import Continuation, Recoverable
 from app.gateway.upstream import UpstreamFailure, UpstreamResponse, UpstreamTimeout

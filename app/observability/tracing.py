@@ -18,7 +18,7 @@ from app.gateway.tracing import TraceContext
 from app.observability.context import RequestState, current_request
 
 if TYPE_CHECKING:
-    from app.gateway.attempts import AttemptRecord, Target
+    from app.gateway.attempt_outcomes import AttemptRecord, Target
     from app.observability.otel import OtelTracer
 
 __all__ = ["attempt_span", "enabled", "end_request", "shutdown", "start", "start_request"]

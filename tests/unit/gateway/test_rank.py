@@ -9,7 +9,7 @@ import pytest
 
 from app.catalog.specs import Limits, ModelSpec, PlanSpec, RouteParams, TargetSpec
 from app.errors import ModelNotAllowedError, ServiceUnavailableError
-from app.gateway.attempts import Target
+from app.gateway.attempt_outcomes import Target
 from app.gateway.rank import rank_targets
 from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ProviderEntry, ResolvedModel, RouteEntry
 from app.health.scores import HealthRegistry
