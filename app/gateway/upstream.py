@@ -13,8 +13,8 @@ from app.gateway.http1 import (
     Http1Pool,
     HttpClientError,
     NoAnswer,
-    request_head,
 )
+from app.gateway.http1_head import request_head
 from app.providers.base import UpstreamRequest
 from app.providers.demo import demo_reply
 
@@ -185,7 +185,7 @@ class UpstreamPool:
             headers = {**req.headers, **extra_headers}
         try:
             origin, head = request_head(req.method, req.url, headers, req.body)
-        except (ValueError, ConnectFailed) as exc:
+        except ValueError as exc:
             raise UpstreamConnectError(f"cannot send to upstream: {exc}") from None
         conn: Connection | None = None
         # The connection's own timer for the wait on the answer, not an asyncio.timeout: that armed

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from app.gateway.http1 import ConnectFailed, ConnectionBroken, Http1Pool, request_head
+from app.gateway.http1 import ConnectFailed, ConnectionBroken, Http1Pool
+from app.gateway.http1_head import request_head
 from tests.fakes.tls import make_ca
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -253,7 +254,7 @@ async def test_idle_connections_past_keepalive_are_not_reused() -> None:
 def test_headers_that_would_split_the_request_are_refused() -> None:
     with pytest.raises(ValueError, match="invalid header"):
         request_head("POST", "http://h/", {"x-a": "1\r\nX-Injected: 2"}, b"")
-    with pytest.raises(ConnectFailed, match="not an http"):
+    with pytest.raises(ValueError, match="not an http"):
         request_head("POST", "ftp://h/", {}, b"")
     caller = {"Host": "evil", "Content-Length": "9", "Expect": "100-continue"}
     _, head = request_head("POST", "https://api.example.com/v1/x", caller, b"ab")
