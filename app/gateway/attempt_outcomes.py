@@ -58,7 +58,7 @@ class AttemptRecord:
     provider: str
     model: str
     outcome: str
-    """ok | error | timeout | skipped"""
+    """ok | error | timeout | skipped | cancelled (lost a hedge race)"""
     status: int | None = None
     error: str | None = None
     duration_ms: float = 0.0
