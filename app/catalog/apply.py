@@ -19,6 +19,8 @@ def provider_values(spec: ProviderSpec, box: SecretBox) -> dict[str, Any]:
     options: dict[str, Any] = {"probe_interval_s": spec.probe_interval_s}
     if spec.quirks:
         options["quirks"] = spec.quirks
+    if spec.max_concurrent is not None:
+        options["max_concurrent"] = spec.max_concurrent
     values: dict[str, Any] = {
         "name": spec.name,
         "kind": spec.kind,

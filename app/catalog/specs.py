@@ -79,6 +79,9 @@ class ProviderSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     """0 turns probing off for this provider."""
     quirks: str | None = None
     """openai-compatible vendor row (groq, deepseek, ...) when the base URL does not tell."""
+    max_concurrent: Annotated[int, Meta(ge=1, le=100_000)] | None = None
+    """At most this many calls in flight to this provider per worker (streams until they end): a call
+    that finds them all taken goes to the next candidate, and the last candidate waits its turn."""
 
 
 class TargetSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):

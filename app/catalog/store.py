@@ -128,6 +128,7 @@ def _provider_entry(row: dict[str, Any], box: SecretBox) -> ProviderEntry:
         headers=load_json(row["headers"]) or {},
         probe_interval_s=float(options.get("probe_interval_s", 30.0)),
         quirks=options.get("quirks"),
+        max_concurrent=options.get("max_concurrent"),
     )
 
 

@@ -14,6 +14,7 @@ from app.errors import (
     ProviderError,
     ProviderTimeoutError,
     RateLimitedError,
+    ServiceUnavailableError,
     UpstreamStatusError,
 )
 from app.gateway.exchange import Served, StreamRelay
@@ -36,7 +37,7 @@ __all__ = [
     "status_failure",
 ]
 
-FailureClass = Literal["retryable", "stale", "timeout", "provider", "context", "caller"]
+FailureClass = Literal["retryable", "stale", "busy", "timeout", "provider", "context", "caller"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,12 @@ def exhausted(failures: list[Failure], records: list[AttemptRecord]) -> GatewayE
     attempts = [r.as_dict() for r in records]
     if not failures:
         return ProviderError("No upstream target is available for this model", extra={"attempts": attempts})
+    if all(f.cls == "busy" for f in failures):
+        return ServiceUnavailableError(
+            "Every upstream for this model is at its concurrency limit: " + failures[-1].message,
+            headers={"Retry-After": "1"},
+            extra={"attempts": attempts},
+        )
     if all(f.status == 429 for f in failures):
         waits = [f.retry_after for f in failures if f.retry_after is not None]
         return RateLimitedError(

@@ -34,7 +34,14 @@ from app.gateway.endpoints import pending_reply
 from app.gateway.exchange import BadUpstreamReply, BinaryRelay, Exchange, Served, UpstreamStreamError
 from app.gateway.sse import SSESplitter
 from app.gateway.tracing import TraceContext
-from app.gateway.upstream import UpstreamFailure, UpstreamPool, UpstreamResponse, UpstreamStale, UpstreamTimeout
+from app.gateway.upstream import (
+    UpstreamBusy,
+    UpstreamFailure,
+    UpstreamPool,
+    UpstreamResponse,
+    UpstreamStale,
+    UpstreamTimeout,
+)
 from app.health.scores import HealthRegistry
 from app.observability.tracing import attempt_span
 from app.providers.base import ProviderAdapter
@@ -85,6 +92,10 @@ class AttemptLoop:
                 self._skip(target, "context window too small")
                 continue
             last_chance = not tried and index == len(targets) - 1
+            cap = target.provider.max_concurrent
+            if not last_chance and self.pool.slots.full(target.provider.name, cap):
+                self._skip(target, f"all {cap} of its concurrent calls in use")
+                continue
             # Every breaker open: one attempt on the last target beats failing without trying.
             if not self.health.allow(target.key) and not last_chance:
                 self._skip(target, "circuit breaker open")
@@ -159,6 +170,10 @@ class AttemptLoop:
                 with attempt_span(self.trace, target, retry, self.records, self.stream) as child:
                     result = await self._attempt(target, started, child, fresh)
             except Failure as failure:
+                if failure.cls == "busy":  # our own cap, not the upstream's doing: nothing was sent
+                    self.health.release(target.key)
+                    self._skip(target, failure.message)
+                    raise
                 elapsed = (self.clock() - started) * 1000
                 outcome = "timeout" if failure.cls == "timeout" else "error"
                 self.records.append(
@@ -250,8 +265,15 @@ class AttemptLoop:
         headers = {"traceparent": child.traceparent}
         try:
             resp = await self.pool.open(
-                provider.name, req, first_byte_timeout=first, extra_headers=headers, fresh=fresh
+                provider.name,
+                req,
+                first_byte_timeout=first,
+                extra_headers=headers,
+                fresh=fresh,
+                limit=provider.max_concurrent,
             )
+        except UpstreamBusy as exc:
+            raise Failure("busy", str(exc)) from None
         except UpstreamTimeout as exc:
             raise Failure("timeout", str(exc)) from None
         except UpstreamStale as exc:

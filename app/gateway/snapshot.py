@@ -26,6 +26,8 @@ class ProviderEntry:
     headers: dict[str, str]
     probe_interval_s: float = 30.0
     quirks: str | None = None
+    max_concurrent: int | None = None
+    """At most this many calls in flight to this provider per worker (app.gateway.slots)."""
 
     def model(self, model_id: str) -> ModelSpec:
         # A model the operator did not list is still routable by explicit name, priced at 0.

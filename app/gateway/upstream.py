@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from app.gateway.http1 import (
@@ -15,10 +15,12 @@ from app.gateway.http1 import (
     NoAnswer,
 )
 from app.gateway.http1_head import request_head
+from app.gateway.slots import ProviderSlots
 from app.providers.base import UpstreamRequest
 from app.providers.demo import demo_reply
 
 __all__ = [
+    "UpstreamBusy",
     "UpstreamConnectError",
     "UpstreamFailure",
     "UpstreamPool",
@@ -50,6 +52,13 @@ class UpstreamStale(UpstreamConnectError):
     health. Raised for requests not safe to send again here (POST); the attempt loop decides."""
 
     kind = "stale"
+
+
+class UpstreamBusy(UpstreamFailure):
+    """The provider's `max_concurrent` calls were all in flight for as long as the call could wait:
+    nothing was sent, and the upstream's health has nothing to do with it."""
+
+    kind = "busy"
 
 
 class UpstreamTimeout(UpstreamFailure):
@@ -143,6 +152,39 @@ class _InprocResponse:
         self._chunks.clear()
 
 
+class _Slotted:
+    """A response that holds one of its provider's slots until it is read to the end or closed."""
+
+    __slots__ = ("_give", "_inner", "headers", "status")
+
+    def __init__(self, inner: UpstreamResponse, give: Callable[[], None]) -> None:
+        self._inner = inner
+        self._give: Callable[[], None] | None = give
+        self.status = inner.status
+        self.headers = inner.headers
+
+    async def read(self, timeout: float | None, limit: int = 64 * 1024 * 1024) -> bytes:
+        try:
+            return await self._inner.read(timeout, limit)
+        finally:
+            self._done()  # read whole, or failed (the caller closes it): the call is over either way
+
+    async def next_chunk(self, timeout: float | None) -> bytes:
+        chunk = await self._inner.next_chunk(timeout)
+        if not chunk:
+            self._done()
+        return chunk
+
+    def close(self) -> None:
+        self._inner.close()
+        self._done()
+
+    def _done(self) -> None:
+        give, self._give = self._give, None
+        if give is not None:
+            give()
+
+
 def _inproc(req: UpstreamRequest) -> _InprocResponse:
     if req.url.endswith("/models"):
         return _InprocResponse(200, b'{"object":"list","data":[{"id":"echo","object":"model"}]}', None)
@@ -167,6 +209,8 @@ class UpstreamPool:
 
     def __init__(self, *, keepalive_s: float = 60.0, max_idle: int = 100) -> None:
         self._pool = Http1Pool(keepalive_s=keepalive_s, max_idle=max_idle)
+        self.slots = ProviderSlots()
+        """Calls in flight per provider with a `max_concurrent` cap."""
 
     async def open(
         self,
@@ -176,8 +220,12 @@ class UpstreamPool:
         first_byte_timeout: float | None,
         extra_headers: Mapping[str, str] | None = None,
         fresh: bool = False,
+        limit: int | None = None,
     ) -> UpstreamResponse:
-        """Send the request and wait for the status line and headers (`fresh`: on a new connection)."""
+        """Send the request and wait for the status line and headers (`fresh`: on a new connection).
+        With a `limit`, the call first takes one of the provider's slots (see `_open_limited`)."""
+        if limit is not None:
+            return await self._open_limited(provider, req, first_byte_timeout, extra_headers, fresh, limit)
         if req.url.startswith("inproc://"):
             return _inproc(req)
         headers: Mapping[str, str] = req.headers
@@ -219,6 +267,31 @@ class UpstreamPool:
                 raise UpstreamConnectError(f"upstream request failed: {exc}") from None
             raise
         return _HttpResponse(conn)
+
+    async def _open_limited(
+        self,
+        provider: str,
+        req: UpstreamRequest,
+        first_byte_timeout: float | None,
+        extra_headers: Mapping[str, str] | None,
+        fresh: bool,
+        limit: int,
+    ) -> UpstreamResponse:
+        """`open` holding one of the provider's `limit` slots, waited for within the same first-byte
+        budget (UpstreamBusy when none came free); the response gives it back when done."""
+        left = _Budget(first_byte_timeout)
+        try:
+            await self.slots.take(provider, limit, left())
+        except TimeoutError:
+            raise UpstreamBusy(
+                f"{provider}: all {limit} of its concurrent calls were in use for {first_byte_timeout or 0:g}s"
+            ) from None
+        try:
+            resp = await self.open(provider, req, first_byte_timeout=left(), extra_headers=extra_headers, fresh=fresh)
+        except BaseException:
+            self.slots.give(provider)
+            raise
+        return _Slotted(resp, lambda: self.slots.give(provider))
 
     def open_connections(self) -> int:
         """Connections currently checked out (for leak checks)."""

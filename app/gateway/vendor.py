@@ -18,7 +18,13 @@ import msgspec
 
 from app.accounting.cost import cost_usd
 from app.accounting.events import Usage, UsageEvent, event_id
-from app.errors import ModelNotAllowedError, NotFoundError, ProviderError, ProviderTimeoutError
+from app.errors import (
+    ModelNotAllowedError,
+    NotFoundError,
+    ProviderError,
+    ProviderTimeoutError,
+    ServiceUnavailableError,
+)
 from app.gateway.call import Reply
 from app.gateway.chat_passthrough import openai_usage
 from app.gateway.keys import authenticate
@@ -28,7 +34,7 @@ from app.gateway.responses_passthrough import responses_api_usage
 from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ProviderEntry
 from app.gateway.sse import SSESplitter, frame_data
 from app.gateway.tracing import TraceContext
-from app.gateway.upstream import UpstreamFailure, UpstreamPool, UpstreamResponse, UpstreamTimeout
+from app.gateway.upstream import UpstreamBusy, UpstreamFailure, UpstreamPool, UpstreamResponse, UpstreamTimeout
 from app.providers.base import UpstreamRequest
 from app.providers.registry import ADAPTERS
 from app.translate.gemini.response import chat_usage_from_gemini
@@ -201,7 +207,9 @@ async def open_vendor(
     )
     started = time.perf_counter()
     try:
-        resp = await pool.open(provider.name, req, first_byte_timeout=provider.timeout_s)
+        resp = await pool.open(provider.name, req, first_byte_timeout=provider.timeout_s, limit=provider.max_concurrent)
+    except UpstreamBusy as exc:
+        raise ServiceUnavailableError(str(exc), headers={"Retry-After": "1"}) from None
     except UpstreamTimeout:
         raise ProviderTimeoutError(f"{provider.name} did not answer within {provider.timeout_s:g}s") from None
     except UpstreamFailure as exc:

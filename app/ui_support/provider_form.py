@@ -39,6 +39,7 @@ def blank_provider() -> FormDoc:
         "stall_timeout_s": None,
         "probe_interval_s": 30.0,
         "quirks": None,
+        "max_concurrent": None,
         "headers_text": "",
         "models": [blank_model()],
     }
@@ -105,6 +106,7 @@ def parse_provider_form(
         doc["timeout_s"] = 60.0
     if doc["probe_interval_s"] is None:
         doc["probe_interval_s"] = 30.0
+    doc["max_concurrent"] = number(form, "max_concurrent", problems, integer=True)
     doc["headers"] = _headers(doc["headers_text"], entry.headers if entry else {}, problems)
     known = {m.id: msgspec.to_builtins(m) for m in existing.models} if existing else {}
     doc["models"] = _models(form, known, problems)

@@ -361,10 +361,16 @@ def test_operator_edits_and_deletes_a_provider_and_a_route(
     page.goto(base + "/ui/providers")
     page.get_by_role("link", name="Edit spare").click()
     page.fill("#m-r0-input_cost_per_mtok", "2.5")
+    page.get_by_text("Timeouts, concurrency, headers and probing").click()
+    page.fill("#f-max_concurrent", "two")
+    page.get_by_role("button", name="Save changes").click()
+    page.locator("#f-max_concurrent-error", has_text="must be a whole number").wait_for()
+    page.fill("#f-max_concurrent", "3")
     page.get_by_role("button", name="Save changes").click()
     page.locator(".toast", has_text="Provider 'spare' updated").wait_for()
     with gw.admin() as api:
-        assert api.get("/v1/configs/spare").json()["models"][0]["input_cost_per_mtok"] == 2.5
+        saved = api.get("/v1/configs/spare").json()
+        assert (saved["models"][0]["input_cost_per_mtok"], saved["max_concurrent"]) == (2.5, 3)
 
     _confirm(page, "spare", "Delete spare")
     page.locator(".toast", has_text="route/pair").wait_for()  # still targeted: refused, and says by what

@@ -147,6 +147,7 @@ class ProviderUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     headers: dict[str, str] | UnsetType = UNSET
     probe_interval_s: Annotated[float, Meta(ge=0)] | UnsetType = UNSET
     quirks: str | UnsetType | None = UNSET
+    max_concurrent: Annotated[int, Meta(ge=1, le=100_000)] | UnsetType | None = UNSET
 
 
 class ProviderPage(msgspec.Struct):

@@ -110,6 +110,7 @@ def _spec_from_row(row: dict[str, Any]) -> ProviderSpec:
         headers=load_json(row["headers"]) or {},
         probe_interval_s=float(options.get("probe_interval_s", 30.0)),
         quirks=options.get("quirks"),
+        max_concurrent=options.get("max_concurrent"),
     )
 
 
@@ -128,6 +129,7 @@ def _record(row: dict[str, Any]) -> Provider:
         stall_timeout_s=spec.stall_timeout_s,
         probe_interval_s=spec.probe_interval_s,
         quirks=spec.quirks,
+        max_concurrent=spec.max_concurrent,
         models=spec.models,
         headers=headers,
         source=row["source"],

@@ -29,6 +29,8 @@ class Provider(msgspec.Struct, kw_only=True):
     stall_timeout_s: float | None
     probe_interval_s: float
     quirks: str | None
+    max_concurrent: int | None
+    """Calls in flight to it at most, per worker; none: no cap."""
     models: list[ModelSpec]
     headers: dict[str, str]
     """Extra upstream headers; values of credential-like headers are masked."""
