@@ -25,6 +25,9 @@ class ProviderSlots:
     def busy(self, name: str) -> int:
         return self._busy.get(name, 0)
 
+    def waiting(self, name: str) -> int:
+        return sum(1 for turn in self._waiters.get(name, ()) if not turn.done())
+
     def full(self, name: str, limit: int | None) -> bool:
         return limit is not None and (self._busy.get(name, 0) >= limit or bool(self._waiters.get(name)))
 

@@ -59,6 +59,11 @@ def gauge_sources(rt: Runtime) -> GaugeSources:
         task_queue_depth=lambda: _queued.value,
         upstream_connections=rt.gateway.pool.open_connections,
         loop_tasks=_loop_tasks,
+        provider_slots=lambda: [
+            (p.name, rt.gateway.pool.slots.busy(p.name))
+            for p in rt.catalog.snapshot.providers.values()
+            if p.max_concurrent is not None
+        ],
     )
 
 

@@ -62,6 +62,8 @@ class GaugeSources:
     """Upstream connections checked out of this worker's pools (idle keep-alive ones excluded)."""
     loop_tasks: Callable[[], int]
     """asyncio tasks alive in this worker: a leak shows as a count that only grows."""
+    provider_slots: Callable[[], Iterable[tuple[str, int]]]
+    """(provider, calls holding its slots) for every provider with a `max_concurrent` cap."""
 
 
 def upstream_error_kind(attempt: Mapping[str, Any]) -> str | None:
@@ -167,6 +169,13 @@ class GatewayMetrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.provider_slots = Gauge(
+            "polyroute_provider_calls_in_flight",
+            "Calls holding one of a capped provider's max_concurrent slots (waiting ones excluded).",
+            ["provider"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.loop_tasks = Gauge(
             "polyroute_event_loop_tasks", "asyncio tasks alive in the workers.", registry=r, multiprocess_mode="livesum"
         )
@@ -234,6 +243,8 @@ class GatewayMetrics:
         self.inflight.set(sources.inflight())
         self.upstream_connections.set(sources.upstream_connections())
         self.loop_tasks.set(sources.loop_tasks())
+        for provider, busy in sources.provider_slots():
+            self.provider_slots.labels(provider).set(busy)
         for key, state in sources.breaker_states():
             provider, _, model = key.partition("/")
             self.breaker.labels(provider, model).set(BREAKER_STATES.get(state, 0))

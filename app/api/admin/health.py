@@ -33,9 +33,11 @@ class HealthController(Controller):
 
     @get("/providers", responses=problems(401, 403))
     async def providers(self, request: Request[Any, Any, Any]) -> Json:
-        """Every provider with each model's EWMA latency/TTFT, error rate and breaker state."""
+        """Every provider with each model's EWMA latency/TTFT, error rate and breaker state, and its
+        concurrency slots in this worker when it has a `max_concurrent` cap."""
         rt = request.app.state.runtime
         health = rt.gateway.health
+        slots = rt.gateway.pool.slots
         out = []
         for provider in rt.catalog.snapshot.providers.values():
             models = []
@@ -59,6 +61,13 @@ class HealthController(Controller):
                     "kind": provider.kind,
                     "enabled": provider.enabled,
                     "probe": _probe(rt.prober.results.get(provider.name)),
+                    "concurrency": None
+                    if provider.max_concurrent is None
+                    else {
+                        "max": provider.max_concurrent,
+                        "in_use": slots.busy(provider.name),
+                        "waiting": slots.waiting(provider.name),
+                    },
                     "models": models,
                 }
             )

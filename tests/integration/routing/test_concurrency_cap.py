@@ -92,6 +92,9 @@ def test_no_slot_free_in_time_is_a_503_and_the_slot_returns_when_the_stream_ends
     assert error.response.headers["x-error-code"] == "SERVICE_UNAVAILABLE"
     assert error.response.headers["retry-after"] == "1"
     assert "concurrency limit" in error.message and "all 1 of its concurrent calls" in error.message
+    providers = {p["name"]: p for p in gw.admin().get("/v1/health/providers").json()["data"]}
+    assert providers["solo"]["concurrency"] == {"max": 1, "in_use": 1, "waiting": 0}
+    assert providers["backup"]["concurrency"] is None
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)  # the stream was unharmed
     answer = client.chat.completions.create(model="solo/gpt-fake", messages=HI)
     assert answer.choices[0].message.content

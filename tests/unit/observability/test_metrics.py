@@ -145,6 +145,7 @@ def test_rejections_and_gauges(metrics: GatewayMetrics, registry: CollectorRegis
         task_queue_depth=lambda: 5,
         upstream_connections=lambda: 4,
         loop_tasks=lambda: 9,
+        provider_slots=lambda: [("small", 3)],
     )
     metrics.sample(sources)
     assert _value(registry, "polyroute_rejected_total", reason="AUTHENTICATION_ERROR") == 1
@@ -155,6 +156,7 @@ def test_rejections_and_gauges(metrics: GatewayMetrics, registry: CollectorRegis
     assert _value(registry, "polyroute_task_queue_depth") == 5
     assert _value(registry, "polyroute_upstream_connections_in_use") == 4
     assert _value(registry, "polyroute_event_loop_tasks") == 9
+    assert _value(registry, "polyroute_provider_calls_in_flight", provider="small") == 3
     assert _value(registry, "polyroute_breaker_state", provider="openai", model="gpt-x") == 2
     assert _value(registry, "polyroute_breaker_state", provider="openai", model="gpt-y") == 1
     assert _value(registry, "polyroute_breaker_state", provider="b", model="m") == 0
