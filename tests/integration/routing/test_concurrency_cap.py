@@ -147,3 +147,47 @@ def test_the_cap_is_set_and_checked_through_the_management_api(gw: GatewayProces
     patched = admin.patch("/v1/configs/api-capped", json={"max_concurrent": None})
     assert patched.status_code == 200 and patched.json()["max_concurrent"] is None
     assert admin.get("/v1/configs/capped").json()["max_concurrent"] == 1
+
+
+def test_a_mixed_burst_leaves_no_slot_taken(gw: GatewayProcess, fake: FakeOpenAI) -> None:
+    """Whole answers, streams, upstream errors and callers that leave, 24 at once against 1 slot plus a
+    backup: afterwards nothing is in use and nobody is waiting."""
+    client = gw.openai()
+
+    def one(n: int) -> str:
+        kind = n % 4
+        try:
+            if kind == 0:
+                return client.chat.completions.create(model="route/pair", messages=HI).model
+            if kind == 1:
+                stream = client.chat.completions.create(model="solo/gpt-fake", messages=HI, stream=True)
+                return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+            if kind == 2:
+                client.chat.completions.create(model="solo/fake-500", messages=HI)
+                return "unexpected"
+            with httpx.Client(base_url=gw.v1, headers={"authorization": f"Bearer {API_KEY}"}, timeout=10) as http:
+                body = {"model": "solo/gpt-fake", "messages": HI, "stream": True}
+                with http.stream("POST", "/chat/completions", json=body) as resp:
+                    return f"left after {resp.status_code}"
+        except openai.APIStatusError as exc:
+            return f"HTTP {exc.status_code}"
+
+    with ThreadPoolExecutor(24) as burst:
+        outcomes = list(burst.map(one, range(24)))
+    allowed = [
+        {"capped/fake-slow-700", "backup/fake-slow-700"},  # never refused: the backup has no cap
+        {"HTTP 503"},  # or the stream's text
+        {"HTTP 502", "HTTP 503"},
+        {"left after 200", "left after 503"},
+    ]
+    for n, outcome in enumerate(outcomes):
+        assert outcome in allowed[n % 4] or (n % 4 == 1 and outcome.startswith("Hello from gpt-fake")), outcomes
+    assert {o.split("/")[0] for o in outcomes[::4]} == {"capped", "backup"}
+    deadline = time.monotonic() + 5
+    while True:
+        providers = {p["name"]: p for p in gw.admin().get("/v1/health/providers").json()["data"]}
+        taken = {n: providers[n]["concurrency"] for n in ("capped", "solo")}
+        if all(c["in_use"] == 0 and c["waiting"] == 0 for c in taken.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert taken == {"capped": {"max": 1, "in_use": 0, "waiting": 0}, "solo": {"max": 1, "in_use": 0, "waiting": 0}}
