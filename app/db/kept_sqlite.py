@@ -66,7 +66,11 @@ class KeptSQLiteEngine(SQLiteEngine):
         pending._thread.daemon = True
         connection = await pending
         connection.row_factory = dict_factory  # type: ignore[assignment]
-        await connection.execute("PRAGMA foreign_keys = 1")
+        try:
+            await connection.execute("PRAGMA foreign_keys = 1")
+        except BaseException:
+            connection.stop()
+            raise
         return connection
 
     def _give_back(self, connection: aiosqlite.Connection) -> bool:
