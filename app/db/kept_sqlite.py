@@ -66,11 +66,7 @@ class KeptSQLiteEngine(SQLiteEngine):
         pending._thread.daemon = True
         connection = await pending
         connection.row_factory = dict_factory  # type: ignore[assignment]
-        try:
-            await connection.execute("PRAGMA foreign_keys = 1")
-        except BaseException:
-            connection.stop()
-            raise
+        await connection.execute("PRAGMA foreign_keys = 1")
         return connection
 
     def _give_back(self, connection: aiosqlite.Connection) -> bool:
