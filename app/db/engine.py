@@ -17,7 +17,6 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 from piccolo.table import Table
 
-from app.db.kept_sqlite import KeptSQLiteEngine
 from app.db.tables import ALL_TABLES
 
 __all__ = [
@@ -49,7 +48,7 @@ def engine_for_url(url: str) -> Engine:
         if not path:
             raise ValueError(f"database URL {url!r} names no file")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return KeptSQLiteEngine(path=path, timeout=30)
+        return SQLiteEngine(path=path, timeout=30)
     if parts.scheme in {"postgres", "postgresql", "postgresql+asyncpg"}:
         dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
         return PostgresEngine(config={"dsn": dsn}, log_queries=False)
@@ -86,8 +85,6 @@ async def start_pool(engine: Engine) -> None:
 async def close_database(engine: Engine, timeout: float = 5.0) -> None:
     """Close the pool; one a connection was never given back to is terminated after `timeout`
     (asyncpg's close waits for every connection, and a shutdown must not wait forever)."""
-    if isinstance(engine, KeptSQLiteEngine):
-        engine.close_kept()
     if isinstance(engine, PostgresEngine) and engine.pool is not None:
         try:
             await asyncio.wait_for(engine.close_connection_pool(), timeout)
@@ -112,8 +109,6 @@ async def migrate(url: str) -> list[str]:
         ran = [name for name in await _migrations_ran() if name not in before]
     if not result.success:
         raise RuntimeError(f"migrations failed: {result.message or said.getvalue().strip()}")
-    if isinstance(engine, KeptSQLiteEngine):
-        engine.close_kept()
     if isinstance(engine, SQLiteEngine):
         _write_ahead_log(engine.path)
     return ran
