@@ -31,6 +31,8 @@ __all__ = [
 ]
 
 MAX_ERROR_BODY = 256 * 1024
+MAX_BODY = 64 * 1024 * 1024
+"""The largest answer `read` takes whole."""
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
@@ -99,7 +101,7 @@ class _HttpResponse:
         self.status = conn.status
         self.headers: Mapping[str, str] = conn.headers
 
-    async def read(self, timeout: float | None, limit: int = 64 * 1024 * 1024) -> bytes:
+    async def read(self, timeout: float | None, limit: int = MAX_BODY) -> bytes:
         parts: list[bytes] = []
         size = 0
         while True:
@@ -163,7 +165,7 @@ class _Slotted:
         self.status = inner.status
         self.headers = inner.headers
 
-    async def read(self, timeout: float | None, limit: int = 64 * 1024 * 1024) -> bytes:
+    async def read(self, timeout: float | None, limit: int = MAX_BODY) -> bytes:
         try:
             return await self._inner.read(timeout, limit)
         finally:
