@@ -21,6 +21,7 @@ from tests.gateway_process import API_KEY, GatewayProcess, start_gateway
 
 FAKE_MODELS = [
     "gpt-fake",
+    "gpt-3.5-turbo-instruct",
     "text-embedding-fake",
     "gpt-image-fake",
     "fake-500",

@@ -27,7 +27,11 @@ def count_tokens(text: str) -> int:
 
 
 def prompt_text(body: dict[str, Any]) -> tuple[str, int]:
-    """The text of a chat/messages/responses request, and how many messages it has."""
+    """The text of a chat/messages/responses/completions request, and how many messages it has."""
+    prompt = body.get("prompt")
+    if isinstance(prompt, str | list):  # legacy completions: no messages, so no per-message overhead
+        texts = [prompt] if isinstance(prompt, str) else prompt
+        return "\n".join(t for t in texts if isinstance(t, str)), 0
     parts: list[str] = []
     count = 0
     system = body.get("system") or body.get("instructions")

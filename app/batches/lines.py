@@ -29,7 +29,7 @@ __all__ = [
     "to_jsonl",
 ]
 
-ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/responses")
+ENDPOINTS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses")
 """What a batch may call (OpenAI's batch endpoints the gateway serves)."""
 MAX_LINES = 50_000
 

@@ -100,6 +100,9 @@ def _usage_json(usage: Usage) -> dict[str, Any]:
     }
 
 
+_COPIED = ("id", "object", "created", "model", "system_fingerprint")
+
+
 def _built_usage_frame(entry: CachedAnswer) -> bytes:
     """A usage chunk with the id, created and model of the stream's own chunks."""
     chunk: dict[str, Any] = {"object": "chat.completion.chunk"}
@@ -111,7 +114,7 @@ def _built_usage_frame(entry: CachedAnswer) -> bytes:
                 except msgspec.DecodeError:
                     continue
                 if isinstance(first, dict):
-                    chunk.update({k: first[k] for k in ("id", "created", "model", "system_fingerprint") if k in first})
+                    chunk.update({k: first[k] for k in _COPIED if k in first})
                     break
         if "id" in chunk:
             break

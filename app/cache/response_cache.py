@@ -20,6 +20,9 @@ __all__ = ["CacheTicket", "ResponseCache", "build_response_cache"]
 
 log = logging.getLogger("polyroute.cache")
 
+_USAGE_CHUNK_ENDPOINTS = ("chat.completions", "completions")
+"""Streams whose usage comes as a last chunk of its own, sent only when the caller asked for it."""
+
 
 @dataclass(slots=True)
 class CacheTicket:
@@ -66,7 +69,7 @@ class ResponseCache:
         )
         options = parsed.body.get("stream_options")
         chat_usage = (
-            call.endpoint == "chat.completions" and isinstance(options, dict) and bool(options.get("include_usage"))
+            call.endpoint in _USAGE_CHUNK_ENDPOINTS and isinstance(options, dict) and bool(options.get("include_usage"))
         )
         state = "refresh" if mode == "refresh" else "miss"
         return CacheTicket(mode, digest, params.cache_ttl_s, parsed.stream, call.endpoint, chat_usage, state)
@@ -98,7 +101,7 @@ class ResponseCache:
 
     def store(self, ticket: CacheTicket, entry: CachedAnswer) -> None:
         """Write in the background: the caller's answer has gone (or goes) out without waiting."""
-        if ticket.endpoint == "chat.completions" and entry.pieces:
+        if ticket.endpoint in _USAGE_CHUNK_ENDPOINTS and entry.pieces:
             entry.pieces, entry.usage_frame = split_usage(entry.pieces)
         if ticket.endpoint == "responses" and not _completed_response(entry):
             return  # incomplete or failed: not an answer to replay

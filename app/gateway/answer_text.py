@@ -17,10 +17,16 @@ _decode = msgspec.json.decode
 
 _TERMINATORS: dict[str, tuple[bytes, ...]] = {
     "chat.completions": (b"data: [DONE]",),
+    "completions": (b"data: [DONE]",),
     "messages": (b"event: message_stop",),
     "responses": (b"event: response.completed", b"event: response.incomplete", b"event: response.failed"),
 }
-_DELTA_MARK = {"chat.completions": b'"content"', "messages": b"text_delta", "responses": b"output_text.delta"}
+_DELTA_MARK = {
+    "chat.completions": b'"content"',
+    "completions": b'"text"',
+    "messages": b"text_delta",
+    "responses": b"output_text.delta",
+}
 
 
 def _json(raw: bytes) -> Any:
@@ -41,6 +47,13 @@ def _chat_text(doc: dict[str, Any]) -> str:
         if isinstance(content, str):
             parts.append(content)
     return "".join(parts)
+
+
+def _completion_text(doc: dict[str, Any]) -> str:
+    choices = doc.get("choices")
+    if not isinstance(choices, list):
+        return ""
+    return "".join(c["text"] for c in choices if isinstance(c, dict) and isinstance(c.get("text"), str))
 
 
 def _messages_text(doc: dict[str, Any]) -> str:
@@ -67,6 +80,8 @@ def answer_text(endpoint: str, body: bytes) -> str:
         return ""
     if endpoint == "chat.completions":
         return _chat_text(doc)
+    if endpoint == "completions":
+        return _completion_text(doc)
     if endpoint == "messages":
         return _messages_text(doc)
     if endpoint == "responses":
@@ -91,6 +106,8 @@ def _frame_delta(endpoint: str, frame: bytes) -> str:
         return ""
     if endpoint == "chat.completions":
         return _chat_text(doc)
+    if endpoint == "completions":
+        return _completion_text(doc)
     if endpoint == "messages" and (event in (None, b"content_block_delta")):
         delta = doc.get("delta")
         return str(delta.get("text", "")) if isinstance(delta, dict) and delta.get("type") == "text_delta" else ""

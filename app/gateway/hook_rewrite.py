@@ -17,6 +17,7 @@ from app.gateway.bridges.client import ClientBridge, ClientStream, MessagesClien
 from app.gateway.bridges.upstream import UPSTREAM_BRIDGES
 from app.gateway.call import Parsed
 from app.gateway.chat_passthrough import ChatPassthrough
+from app.gateway.completions import CompletionsOnChat
 from app.gateway.exchange import Exchange, Served
 from app.gateway.translating import TranslatingExchange
 from app.providers.base import ProviderAdapter
@@ -83,6 +84,8 @@ def apply_rewrite(parsed: Parsed, endpoint: str, raw_size: int, chat: Json) -> N
             found = ChatPassthrough(chat_body, wants_usage)
         else:
             inner = original(cast(ProviderAdapter, _NotNative(adapter)))
+            if isinstance(inner, CompletionsOnChat):  # a chat-form rewrite cannot go to a completions endpoint
+                inner = inner.via_chat
             if isinstance(inner, TranslatingExchange):
                 found = TranslatingExchange(_Rewritten(inner.client, chat), inner.upstream)
             else:  # a Messages caller on an Anthropic upstream: through the hub like any other

@@ -425,7 +425,7 @@ def _later(call: Call, work: Callable[[], object]) -> None:
         call.after.append(work)
 
 
-_TEXT_ENDPOINTS = frozenset({"chat.completions", "messages", "responses"})
+_TEXT_ENDPOINTS = frozenset({"chat.completions", "completions", "messages", "responses"})
 _OURS_LAST = ("x-polyroute-provider", "x-polyroute-model", "server-timing")
 
 

@@ -99,6 +99,8 @@ class _ChatDelta(msgspec.Struct):
 
 class _ChatChoice(msgspec.Struct):
     delta: _ChatDelta | None = None
+    text: Any = None
+    """A legacy completion chunk's text (relayed by the same passthrough)."""
     finish_reason: Any = None
 
 
@@ -108,8 +110,8 @@ class _ChatChunk(msgspec.Struct):
 
 
 class ChatChunkText(_Frames):
-    """What a Chat Completions stream needs of its frames: the first choice's text, the last finish
-    reason, the first chunk id."""
+    """What a Chat Completions (or legacy Completions) stream needs of its frames: the first choice's
+    text, the last finish reason, the first chunk id."""
 
     __slots__ = ("_chunk_id", "_finish_reason")
     _one = msgspec.json.Decoder(_ChatChunk)
@@ -128,7 +130,7 @@ class ChatChunkText(_Frames):
         choice = item.choices[0]
         if choice.finish_reason is not None:
             self._finish_reason = str(choice.finish_reason)
-        content = choice.delta.content if choice.delta is not None else None
+        content = choice.delta.content if choice.delta is not None else choice.text
         if isinstance(content, str) and content:
             self._text.add(content)
 

@@ -26,7 +26,13 @@ __all__ = ["attempt_span", "enabled", "end_request", "shutdown", "start", "start
 log = logging.getLogger("polyroute.tracing")
 
 _ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
-_OPERATIONS = {"chat.completions": "chat", "messages": "chat", "responses": "chat", "embeddings": "embeddings"}
+_OPERATIONS = {
+    "chat.completions": "chat",
+    "completions": "text_completion",
+    "messages": "chat",
+    "responses": "chat",
+    "embeddings": "embeddings",
+}
 
 _active: OtelTracer | None = None
 

@@ -24,15 +24,17 @@ class Quirks:
     """Continues a trailing assistant message."""
     models_path: str | None = "/models"
     """A free endpoint for probes; None when the vendor has none."""
+    completions: bool = True
+    """Serves the legacy `/completions` (a raw prompt, no chat template); else it goes through chat."""
 
 
 QUIRKS: dict[str, Quirks] = {
     "default": Quirks(),
-    "groq": Quirks(),
-    "deepseek": Quirks(prefill=True),
+    "groq": Quirks(completions=False),
+    "deepseek": Quirks(prefill=True, completions=False),
     "together": Quirks(),
     "fireworks": Quirks(),
-    "mistral": Quirks(prefill=True),
+    "mistral": Quirks(prefill=True, completions=False),
     "openrouter": Quirks(prefill=True),
     "vllm": Quirks(prefill=True),
     "llama.cpp": Quirks(prefill=True),

@@ -1,4 +1,4 @@
-"""Bad bodies on the messages, responses, embeddings, images and vendor endpoints.
+"""Bad bodies on the messages, responses, completions, embeddings, images and vendor endpoints.
 
 Malformed JSON, a non-object body, missing and mistyped fields, and oversized bodies each get a
 problem+json 400/413 with `X-Error-Code`, in the caller's dialect (Anthropic's error shape on
@@ -40,6 +40,18 @@ CASES: list[tuple[str, bytes, str]] = [
     ("/v1/responses", b'{"model": "gem/gemini-fake", "input": "x", "max_output_tokens": "ten"}', "max_output_tokens"),
     ("/v1/responses", b'{"model": "gem/gemini-fake", "input": "x", "tools": "web"}', "tools"),
     ("/openai/v1/responses", b'{"model": "gem/gemini-fake", "input": "x", "stream": "yes"}', "stream"),
+    ("/v1/completions", b'{"model": "backup/gpt-fake", "prompt": "a', "not valid JSON"),
+    ("/v1/completions", b"[]", "JSON object"),
+    ("/v1/completions", b'{"model": "backup/gpt-fake"}', "prompt"),
+    ("/v1/completions", b'{"prompt": "x"}', "model"),
+    ("/v1/completions", b'{"model": "backup/gpt-fake", "prompt": 5}', "prompt"),
+    ("/v1/completions", b'{"model": "backup/gpt-fake", "prompt": []}', "prompt"),
+    ("/v1/completions", b'{"model": "backup/gpt-fake", "prompt": [1, "a"]}', "prompt"),
+    ("/v1/completions", b'{"model": "backup/gpt-fake", "prompt": [[1], []]}', "prompt"),
+    ("/v1/completions", b'{"model": "backup/gpt-fake", "prompt": "x", "max_tokens": "ten"}', "max_tokens"),
+    ("/v1/completions", b'{"model": "backup/gpt-fake", "prompt": "x", "logprobs": 9}', "logprobs"),
+    ("/openai/v1/completions", b'{"model": "backup/gpt-fake", "prompt": "x", "echo": "yes"}', "echo"),
+    ("/api/v1/completions", b'{"model": "backup/gpt-fake", "prompt": "x", "stop": 3}', "stop"),
     ("/v1/embeddings", b'{"model": "fakeai/text-embedding-fake", "input": ["a"', "not valid JSON"),
     ("/v1/embeddings", b'{"model": "fakeai/text-embedding-fake"}', "input"),
     ("/v1/embeddings", b'{"input": "x"}', "model"),
@@ -79,7 +91,9 @@ def test_bad_bodies_are_400_in_the_callers_dialect(gateway: GatewayProcess, path
     assert needle in body["detail"]
 
 
-@pytest.mark.parametrize("path", ["/v1/messages", "/v1/responses", "/v1/embeddings", "/v1/images/generations"])
+@pytest.mark.parametrize(
+    "path", ["/v1/messages", "/v1/responses", "/v1/completions", "/v1/embeddings", "/v1/images/generations"]
+)
 def test_a_declared_oversized_body_is_413_before_it_is_read(gateway: GatewayProcess, path: str) -> None:
     with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
         sock.sendall(

@@ -8,6 +8,7 @@ from typing import Any
 
 from app.api.inference.audio import audio_handler, parse_speech, parse_transcription, parse_translation
 from app.api.inference.chat import parse_chat
+from app.api.inference.completions import parse_completions
 from app.api.inference.embeddings import parse_embeddings, parse_images
 from app.api.inference.messages import parse_messages
 from app.api.inference.responses import parse_responses, responses_handler
@@ -36,6 +37,7 @@ class InferenceRoute:
 
 INFERENCE_ROUTES: tuple[InferenceRoute, ...] = (
     InferenceRoute("chat.completions", "openai", "/chat/completions", parse_chat),
+    InferenceRoute("completions", "openai", "/completions", parse_completions),
     InferenceRoute("messages", "anthropic", "/messages", parse_messages),
     InferenceRoute("responses", "openai", "/responses", parse_responses, responses_handler),
     InferenceRoute("embeddings", "openai", "/embeddings", parse_embeddings),

@@ -8,11 +8,17 @@ from typing import Any, Protocol
 import msgspec
 
 from app.gateway.exchange import Served
+from app.translate.completions import (
+    ChatToCompletionStream,
+    chat_response_to_completion,
+    completions_request_to_chat,
+    single_prompt,
+)
 from app.translate.messages_to_chat import ChatToMessagesStream, chat_response_to_messages, messages_request_to_chat
 from app.translate.messages_to_chat import ping_event as anthropic_ping
 from app.translate.responses import ChatToResponsesStream, chat_response_to_responses, responses_request_to_chat
 
-__all__ = ["ChatClient", "ClientBridge", "ClientStream", "MessagesClient", "ResponsesClient"]
+__all__ = ["ChatClient", "ClientBridge", "ClientStream", "CompletionsClient", "MessagesClient", "ResponsesClient"]
 
 Json = dict[str, Any]
 _encode = msgspec.json.encode
@@ -80,6 +86,47 @@ class ChatClient:
 
     def stream(self, served: Served) -> ClientStream:
         return _ChatStream(self._wants_usage)
+
+
+# -- legacy completions -------------------------------------------------------------------------
+
+
+class _CompletionsStream:
+    def __init__(self, t: ChatToCompletionStream) -> None:
+        self._t = t
+
+    def start(self) -> bytes:
+        return b""
+
+    def feed(self, chunk: Json) -> bytes:
+        return b"".join(b"data: " + _encode(doc) + b"\n\n" for doc in self._t.feed(chunk))
+
+    def finish(self) -> bytes:
+        return b"data: [DONE]\n\n"
+
+
+class CompletionsClient:
+    """Legacy Completions caller on an upstream without a completions endpoint of its own."""
+
+    def __init__(self, body: Json, wants_usage: bool) -> None:
+        self._body = body
+        self._wants_usage = wants_usage
+        self._chat: Json | None = None
+        self._echo = single_prompt(body) if body.get("echo") is True else None
+
+    def to_chat(self) -> Json:
+        if self._chat is None:
+            self._chat = completions_request_to_chat(self._body)
+        return self._chat
+
+    def reply(self, chat: Json, served: Served) -> bytes:
+        doc = chat_response_to_completion(chat, served.public_model, self._echo)
+        doc["provider"] = served.provider
+        doc["latency_ms"] = round(served.latency_ms, 1)
+        return _encode(doc)
+
+    def stream(self, served: Served) -> ClientStream:
+        return _CompletionsStream(ChatToCompletionStream(served.public_model, self._echo, self._wants_usage))
 
 
 # -- anthropic messages -------------------------------------------------------------------------

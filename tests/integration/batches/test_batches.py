@@ -258,3 +258,25 @@ def test_cancel_a_native_batch(batch_gateway: GatewayProcess, upstreams: Upstrea
         o["response"]["body"]["model"] == "oai/gpt-fake" for o in out
     )
     assert upstreams.oai.requests_for("/cancel")
+
+
+def test_a_completions_batch_runs_line_by_line_on_any_upstream(batch_gateway: GatewayProcess) -> None:
+    client = batch_gateway.openai()
+    lines = [
+        {
+            "custom_id": f"c-{model}",
+            "method": "POST",
+            "url": "/v1/completions",
+            "body": {"model": model, "prompt": "Write a haiku", "max_tokens": 30},
+        }
+        for model in ("compat/gpt-fake", "claude/claude-fake")
+    ]
+    batch = client.batches.create(
+        input_file_id=upload(client, jsonl(lines)).id, endpoint="/v1/completions", completion_window="24h"
+    )
+    done, _ = wait_for(client, batch.id, ("completed", "failed"))
+    assert done.status == "completed" and done.request_counts is not None and done.request_counts.completed == 2
+    bodies = {o["custom_id"]: o["response"]["body"] for o in output_lines(client, done.output_file_id)}
+    assert bodies["c-compat/gpt-fake"]["choices"][0]["text"] == " continues Write a haiku"
+    assert bodies["c-claude/claude-fake"]["object"] == "text_completion"
+    assert bodies["c-claude/claude-fake"]["choices"][0]["text"]

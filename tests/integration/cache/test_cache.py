@@ -267,6 +267,23 @@ def test_responses_and_embeddings_are_cached(cached: GatewayProcess, fake_openai
     assert seen(fake_openai, embed, "/embeddings") == 1
 
 
+def test_legacy_completions_are_cached_with_the_usage_chunk_each_caller_asked_for(
+    cached: GatewayProcess, fake_openai: FakeOpenAI
+) -> None:
+    text = prompt("completions")
+    body = {"model": "route/cached", "prompt": text}
+    whole = [post(cached, "/v1/completions", body) for _ in range(2)]
+    assert [r.headers[HEADER] for r in whole] == ["miss", "hit"] and whole[1].content == whole[0].content
+    assert whole[0].json()["object"] == "text_completion"
+    streamed = [stream_raw(cached, "/v1/completions", body) for _ in range(2)]
+    assert [r.headers[HEADER] for r, _ in streamed] == ["miss", "hit"] and streamed[1][1] == streamed[0][1]
+    assert b'"usage"' not in streamed[1][1]
+    _, with_usage = stream_raw(cached, "/v1/completions", {**body, "stream_options": {"include_usage": True}})
+    usage = [json.loads(f[6:]) for f in frames(with_usage) if f.startswith(b"data: {") and b'"usage"' in f]
+    assert len(usage) == 1 and usage[0]["choices"] == [] and usage[0]["object"] == "text_completion"
+    assert seen(fake_openai, text) == 2  # one whole answer, one stream: through chat, as gpt-fake has no endpoint
+
+
 def test_uncacheable_endpoints_and_errors_before_routing_say_off(cached: GatewayProcess) -> None:
     unknown = post(cached, CHAT, {"model": "nope/none", **chat("x")})
     assert unknown.status_code == 400 and unknown.headers[HEADER] == "off"

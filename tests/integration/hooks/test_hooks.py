@@ -166,3 +166,27 @@ def test_hooks_guard_and_rewrite_the_responses_api_too(hooked: GatewayProcess, f
     assert "[card]" in answer.output_text and "4111" not in answer.output_text
     for received in fake_openai.received:
         assert "4111" not in received.body.decode(), received.path
+
+
+def test_hooks_guard_and_rewrite_legacy_completions_too(hooked: GatewayProcess, fake_openai: FakeOpenAI) -> None:
+    client = hooked.openai()
+    for stream in (False, True):
+        with pytest.raises(openai.BadRequestError) as err:
+            client.completions.create(model="route/guarded", prompt="say something forbidden", stream=stream)
+        assert err.value.code == "CONTENT_BLOCKED"
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        client.completions.create(model="route/refuse-instruct", prompt="please refuse-me")
+    assert refused.value.code == "POLICY_REFUSED"
+    raw = client.completions.with_raw_response.create(model="route/plain", prompt="hi")
+    assert raw.headers["x-hooked"] == f"completions:{len(raw.parse().choices[0].text)}"
+    # Allowed as it is, the instruct model gets its own endpoint; rewritten, the request is in chat form.
+    plain = client.completions.create(model="route/refuse-instruct", prompt="nothing to hide")
+    assert plain.choices[0].text == " continues nothing to hide"
+    text = prompt("card 4111-1111 in a prompt")
+    fake_openai.reset()
+    rewritten = client.completions.create(model="route/redact-instruct", prompt=text)
+    assert "[card]" in rewritten.choices[0].text and "4111" not in rewritten.choices[0].text
+    streamed = client.completions.create(model="route/redact-instruct", prompt=text, stream=True)
+    assert "[card]" in "".join(c.choices[0].text for c in streamed if c.choices)
+    assert [r.path for r in fake_openai.received] == ["/v1/chat/completions"] * 2
+    assert all("4111" not in r.body.decode() for r in fake_openai.received)
