@@ -27,6 +27,7 @@ from app.batches.lines import MAX_LINES, LineSpec, read_lines
 from app.batches.native import TERMINAL, NativeBatches, UpstreamBatchError, UpstreamUnavailable
 from app.batches.store import BatchRecord
 from app.db.quiet import Watch
+from app.gateway.completions import OPENAI_COMPLETION_MODELS
 from app.gateway.resolve import resolve
 from app.gateway.snapshot import CatalogSnapshot, ProviderEntry, ResolvedModel
 from app.limits.admit import Limiter
@@ -146,7 +147,7 @@ class BatchCoordinator:
             count = f"{len(specs)} request lines" if specs else "no request lines"
             await output.fail(batch, "invalid_file", f"The input file has {count} (1 to {MAX_LINES} allowed)")
             return
-        target = self._native_target(specs, snapshot)
+        target = self._native_target(specs, snapshot, batch.endpoint)
         await store.replace_lines(batch.id, specs, keep_valid=target is None)
         invalid = sum(1 for s in specs if not s.valid)
         if target is None:
@@ -162,8 +163,11 @@ class BatchCoordinator:
         except UpstreamBatchError as exc:
             await output.fail(batch, "provider_refused", str(exc))
 
-    def _native_target(self, specs: list[LineSpec], snapshot: CatalogSnapshot) -> tuple[ProviderEntry, str] | None:
-        """The one kind `openai` provider model every valid line names, when batches may be passed through."""
+    def _native_target(
+        self, specs: list[LineSpec], snapshot: CatalogSnapshot, endpoint: str
+    ) -> tuple[ProviderEntry, str] | None:
+        """The one kind `openai` provider model every valid line names, when batches may be passed through
+        (for `/v1/completions`, only a model OpenAI serves completions for: the others go through chat)."""
         valid = [s.resolved for s in specs if s.valid]
         if not self.settings.batch_native or not valid or any(r is None or len(r.targets) != 1 for r in valid):
             return None
@@ -173,6 +177,8 @@ class BatchCoordinator:
         name, model = targets.pop()
         provider = snapshot.providers.get(name)
         if provider is None or not provider.enabled or provider.kind != "openai":
+            return None
+        if endpoint == "/v1/completions" and not model.startswith(OPENAI_COMPLETION_MODELS):
             return None
         return provider, model
 

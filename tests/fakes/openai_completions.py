@@ -5,7 +5,7 @@ strings, token ids or lists of them) gets `n` choices whose text is `" continues
 (`" fills before <suffix>"` with a suffix), the prompt in front with `echo`, a logprobs object
 with `logprobs`. Streams send the text in pieces, one chunk per piece and choice, then a finish
 chunk per choice, a usage chunk when `stream_options.include_usage` asks, and `[DONE]`. Error
-behaviour follows the chat fake (`fake-500`, `fake-429`, scripts, `fake-slow-MS`, `fake-cut`).
+behaviour follows the chat fake (`fake-500`, `fake-429`, `fake-slow-MS`, `fake-cut`; scripts, `text` included).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ async def _complete(fake: FakeOpenAI, request: web.Request) -> web.StreamRespons
         return fake._error(b, model)
     choices = []
     for prompt in _prompts(doc.get("prompt", "")):
-        text = completion_text(prompt, doc.get("suffix"))
+        text = str(b["text"]) if b.get("text") is not None else completion_text(prompt, doc.get("suffix"))
         if doc.get("echo") and isinstance(prompt, str):
             text = prompt + text
         for _ in range(int(doc.get("n") or 1)):

@@ -280,3 +280,20 @@ def test_a_completions_batch_runs_line_by_line_on_any_upstream(batch_gateway: Ga
     assert bodies["c-compat/gpt-fake"]["choices"][0]["text"] == " continues Write a haiku"
     assert bodies["c-claude/claude-fake"]["object"] == "text_completion"
     assert bodies["c-claude/claude-fake"]["choices"][0]["text"]
+
+
+def test_a_completions_batch_for_an_openai_chat_model_is_not_handed_to_openai(
+    batch_gateway: GatewayProcess, upstreams: Upstreams
+) -> None:
+    client = batch_gateway.openai()
+    before = len(upstreams.oai.requests_for("/v1/batches"))
+    body = {"model": "oai/gpt-fake", "prompt": "Count to three"}
+    line = {"custom_id": "only", "method": "POST", "url": "/v1/completions", "body": body}
+    batch = client.batches.create(
+        input_file_id=upload(client, jsonl([line])).id, endpoint="/v1/completions", completion_window="24h"
+    )
+    done, _ = wait_for(client, batch.id, ("completed", "failed"))
+    assert done.status == "completed"
+    [out] = output_lines(client, done.output_file_id)
+    assert out["response"]["body"]["choices"][0]["text"] == "Hello from gpt-fake. You said: Count to three"
+    assert len(upstreams.oai.requests_for("/v1/batches")) == before  # OpenAI serves no completions for it

@@ -60,6 +60,7 @@ def recovering(
             # claims prefill support but answers every request with a 400: it refuses the prefill
             _fresh("refuser", fake_backup, "fake-400", kind="openai-compatible", prefill=True),
             _fresh("primary5", fake_openai, "gpt-fake"),
+            _fresh("compat-cut", fake_openai, "fake-cut", kind="openai-compatible"),
             {
                 "name": "backup",
                 "kind": "openai-compatible",
@@ -127,6 +128,13 @@ def recovering(
                 ],
             },
             {
+                "name": "route/cut-completions",
+                "targets": [
+                    {"provider": "compat-cut", "model": "fake-cut"},
+                    {"provider": "backup", "model": "gpt-fake", "priority": 1},
+                ],
+            },
+            {
                 "name": "route/hedged-p95",
                 "params": {"hedge_p95": True},
                 "targets": [
@@ -162,6 +170,24 @@ def _stream_text(gw: GatewayProcess, model: str, **extra: Any) -> tuple[str, lis
         )
     )
     return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices), chunks
+
+
+def test_a_cut_native_completions_stream_is_continued_through_chat(
+    recovering: GatewayProcess, fake_openai: FakeOpenAI, fake_backup: FakeOpenAI
+) -> None:
+    fake_backup.script("gpt-fake", {"text": " continues tell me"})
+    chunks = list(
+        recovering.openai().completions.create(
+            model="route/cut-completions", prompt="tell me", stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == " continues tell me"
+    assert {c.id for c in chunks} == {"cmpl-fake123"} and {c.object for c in chunks} == {"text_completion"}
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    assert fake_openai.requests_for("/v1/completions")[-1].json()["prompt"] == "tell me"
+    continued = fake_backup.requests_for("/v1/chat/completions")[-1].json()["messages"]
+    assert continued == [{"role": "user", "content": "tell me"}, {"role": "assistant", "content": " continues tell"}]
 
 
 def test_cut_stream_is_continued_on_the_next_target(
