@@ -25,7 +25,9 @@ class Parsed:
     """Upstream adapter -> the exchange for this request (a route's targets may differ)."""
     max_output_tokens: int | None = None
     hub_chat: Callable[[], dict[str, Any]] | None = None
-    """The request in Chat Completions form (for mid-stream recovery); None disables recovery."""
+    """The request in Chat Completions form (for request hooks and mid-stream recovery); None disables both."""
+    recoverable: bool = True
+    """False where the chat form is only good for reading (several prompts in one request)."""
     bind: Callable[[KeyRecord, Any], Awaitable[None]] | None = None
     """Async preparation once the caller's key is known (e.g. loading a stored conversation)."""
 

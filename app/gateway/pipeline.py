@@ -302,7 +302,9 @@ class Gateway:
     def _recovery(self, ctx: _Context, start: StreamStarted) -> Any:
         """The mid-stream recovery hook over the candidates ranked after the one that started."""
         parsed, resolved = ctx.call.parsed, ctx.resolved
-        if parsed is None or resolved is None or parsed.hub_chat is None or not resolved.params.mid_stream_recovery:
+        if parsed is None or resolved is None or parsed.hub_chat is None or not parsed.recoverable:
+            return None
+        if not resolved.params.mid_stream_recovery:
             return None
         keys = [t.key for t in ctx.targets]
         rest = ctx.targets[keys.index(start.target.key) + 1 :] if start.target.key in keys else []

@@ -31,6 +31,8 @@ __all__ = [
     "chat_response_to_completion",
     "completion_id",
     "completions_request_to_chat",
+    "hook_chat",
+    "prompt_texts",
     "single_prompt",
 ]
 
@@ -63,11 +65,32 @@ def single_prompt(body: Json) -> str | None:
     return None
 
 
-def completions_request_to_chat(body: Json, *, strict: bool = True) -> Json:
-    """A completions request as a chat request; raises UnsupportedFeatureError where there is none.
+def prompt_texts(body: Json) -> list[str] | None:
+    """Every prompt when they are text (one string or a list of strings); None for token prompts."""
+    prompt = body.get("prompt")
+    if isinstance(prompt, str):
+        return [prompt]
+    if isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt):
+        return list(prompt)
+    return None
 
-    Not `strict`: the chat form request hooks read, also for a request that goes to an upstream's own
-    endpoint, where `suffix`, `logprobs` and `best_of` are fine (the prompt must still be text)."""
+
+def hook_chat(body: Json) -> Json:
+    """What request hooks read: every text prompt as a user message, whichever way the request goes
+    (an upstream's own endpoint takes `suffix`, `logprobs` and several prompts; chat does not)."""
+    chat: Json = {
+        "model": body.get("model"),
+        "messages": [{"role": "user", "content": p} for p in prompt_texts(body) or ()],
+    }
+    for name in _PASSED:
+        value = body.get(name)
+        if value is not None:
+            chat[name] = value
+    return chat
+
+
+def completions_request_to_chat(body: Json) -> Json:
+    """A completions request as a chat request; raises UnsupportedFeatureError where there is none."""
     prompt = single_prompt(body)
     if prompt is None:
         raise UnsupportedFeatureError(
@@ -75,14 +98,8 @@ def completions_request_to_chat(body: Json, *, strict: bool = True) -> Json:
             "endpoint of its own; send one string prompt per request to this model",
             param="prompt",
         )
-    if strict:
-        _refuse_unsupported(body)
-    chat: Json = {"model": body.get("model"), "messages": [{"role": "user", "content": prompt}]}
-    for name in _PASSED:
-        value = body.get(name)
-        if value is not None:
-            chat[name] = value
-    return chat
+    _refuse_unsupported(body)
+    return hook_chat({**body, "prompt": prompt})
 
 
 def _refuse_unsupported(body: Json) -> None:

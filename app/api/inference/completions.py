@@ -11,7 +11,7 @@ from app.gateway.completions import CompletionsOnChat, NativeCompletions
 from app.gateway.exchange import Exchange
 from app.gateway.translating import TranslatingExchange
 from app.providers.base import ProviderAdapter
-from app.translate.completions import completions_request_to_chat, single_prompt
+from app.translate.completions import hook_chat, prompt_texts
 from app.wire.openai_misc import CompletionsEnvelope, prompt_kind
 
 __all__ = ["parse_completions"]
@@ -40,13 +40,15 @@ def parse_completions(raw: bytes) -> Parsed:
             exchanges[adapter.dialect] = found
         return found
 
-    # Request hooks and mid-stream recovery work on the chat form, which only a text prompt has.
-    text = single_prompt(body) is not None
+    # Request hooks read the chat form, which text prompts have (token ids have none); a recovery
+    # continues it through chat, which only makes sense for one prompt and no suffix.
+    texts = prompt_texts(body)
     return Parsed(
         model=envelope.model,
         stream=bool(envelope.stream),
         body=body,
         exchanges=exchange_for,
         max_output_tokens=envelope.max_tokens or None,
-        hub_chat=(lambda: completions_request_to_chat(body, strict=False)) if text else None,
+        hub_chat=(lambda: hook_chat(body)) if texts is not None else None,
+        recoverable=texts is not None and len(texts) == 1 and not body.get("suffix"),
     )

@@ -90,6 +90,7 @@ def hooks_config(openai: FakeOpenAI, anthropic: FakeAnthropic) -> dict[str, Any]
         "routes": [
             _route("route/guarded", "fakeai", "gpt-fake", **GUARD),
             _route("route/guarded-claude", "claude", "claude-fake", **GUARD),
+            _route("route/guarded-instruct", "fakeai", "gpt-3.5-turbo-instruct", **GUARD),
             _route("route/custom", "fakeai", "gpt-fake", hooks=["refuse", "redact"], retries=0),
             _route("route/custom-claude", "claude", "claude-fake", hooks=["redact"], retries=0),
             _route("route/refuse-instruct", "fakeai", "gpt-3.5-turbo-instruct", hooks=["refuse"], retries=0),

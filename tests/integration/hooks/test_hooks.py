@@ -174,6 +174,12 @@ def test_hooks_guard_and_rewrite_legacy_completions_too(hooked: GatewayProcess, 
         with pytest.raises(openai.BadRequestError) as err:
             client.completions.create(model="route/guarded", prompt="say something forbidden", stream=stream)
         assert err.value.code == "CONTENT_BLOCKED"
+    # Several prompts go to the instruct model's own endpoint as they are; hooks read every one.
+    with pytest.raises(openai.BadRequestError) as err:
+        client.completions.create(model="route/guarded-instruct", prompt=["fine", "but forbidden"])
+    assert err.value.code == "CONTENT_BLOCKED"
+    both = client.completions.create(model="route/guarded-instruct", prompt=["fine", "also fine"])
+    assert [c.text for c in both.choices] == [" continues fine", " continues also fine"]
     with pytest.raises(openai.PermissionDeniedError) as refused:
         client.completions.create(model="route/refuse-instruct", prompt="please refuse-me")
     assert refused.value.code == "POLICY_REFUSED"

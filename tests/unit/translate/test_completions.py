@@ -12,6 +12,7 @@ from app.translate.completions import (
     chat_response_to_completion,
     completion_id,
     completions_request_to_chat,
+    hook_chat,
 )
 from app.wire.openai_misc import prompt_kind
 
@@ -56,8 +57,10 @@ def test_what_chat_cannot_say_is_refused_and_hooks_still_read_text(extra: dict[s
     with pytest.raises(UnsupportedFeatureError) as err:
         completions_request_to_chat(body)
     assert err.value.param == param
-    if param != "prompt":  # the chat form hooks read: the text, whatever goes to a native endpoint
-        assert completions_request_to_chat(body, strict=False)["messages"] == [{"role": "user", "content": "p"}]
+    # What hooks read is the text all the same, whichever way the request goes.
+    texts = body["prompt"] if isinstance(body["prompt"], list) and isinstance(body["prompt"][0], str) else ["p"]
+    if param != "prompt" or texts != ["p"]:
+        assert hook_chat(body)["messages"] == [{"role": "user", "content": t} for t in texts]
 
 
 def test_a_chat_answer_reads_as_a_text_completion() -> None:
@@ -131,3 +134,7 @@ def test_without_echo_or_usage_a_role_chunk_and_the_usage_chunk_send_nothing() -
 )
 def test_prompt_kinds(prompt: Any, kind: str | None) -> None:
     assert prompt_kind(prompt) == kind
+
+
+def test_token_prompts_give_hooks_nothing_to_read() -> None:
+    assert hook_chat({"model": "m", "prompt": [[1, 2]]})["messages"] == []
