@@ -23,6 +23,7 @@ from tests.unit.observability.inbound_strategies import FIELDS, inbound_body, mu
 
 PATHS = {
     "chat.completions": "/v1/chat/completions",
+    "completions": "/v1/completions",
     "messages": "/v1/messages",
     "responses": "/v1/responses",
     "embeddings": "/v1/embeddings",

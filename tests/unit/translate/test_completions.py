@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import pytest
@@ -138,3 +139,20 @@ def test_prompt_kinds(prompt: Any, kind: str | None) -> None:
 
 def test_token_prompts_give_hooks_nothing_to_read() -> None:
     assert hook_chat({"model": "m", "prompt": [[1, 2]]})["messages"] == []
+
+
+def test_an_answer_without_usage_is_estimated_from_the_prompt_and_the_text() -> None:
+    from app.accounting.tokens import count_tokens, estimate_usage
+    from app.gateway.answer_text import answer_text, delta_text
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # bpe_openai reads its data through a deprecated API
+        count_tokens("warm up")
+    body = {"model": "m", "prompt": ["one two three", "four"]}
+    answer = b'{"object":"text_completion","choices":[{"text":"five six","index":0}]}'
+    usage = estimate_usage(body, answer_text("completions", answer))
+    assert usage.estimated and usage.prompt_tokens == count_tokens("one two three\nfour")
+    assert usage.completion_tokens == count_tokens("five six")
+    assert delta_text("completions", b'data: {"choices":[{"text":" seven","index":0}]}\n\n') == " seven"
+    # a Responses prompt template is not a completions prompt
+    assert estimate_usage({"prompt": {"id": "pmpt_1"}, "input": "hi"}, "").prompt_tokens > 0
