@@ -11,7 +11,7 @@ import msgspec
 import yaml
 
 import strategies
-from app.catalog.specs import ConfigFile, PlanSpec, ProviderSpec, RouteSpec
+from app.catalog.specs import ConfigFile, PlanSpec, ProviderSpec, RouteSpec, serves
 
 __all__ = ["ConfigFile", "ConfigFileError", "load_config_file", "parse_config"]
 
@@ -80,7 +80,7 @@ def _check_references(cfg: ConfigFile, file: str) -> None:
             where = f"$.routes[{i}].targets[{j}]"
             if target.provider not in models:
                 raise ConfigFileError(file, f"{where}.provider", f"unknown provider {target.provider!r}")
-            if models[target.provider] and target.model not in models[target.provider]:
+            if models[target.provider] and not serves(models[target.provider], target.model):
                 raise ConfigFileError(
                     file, f"{where}.model", f"provider {target.provider!r} has no model {target.model!r}"
                 )

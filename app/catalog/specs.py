@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Collection
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -19,6 +21,8 @@ __all__ = [
     "RouteParams",
     "RouteSpec",
     "TargetSpec",
+    "is_pattern",
+    "serves",
 ]
 
 PROVIDER_KINDS = ("openai", "openai-compatible", "anthropic", "gemini", "demo", "tavily")
@@ -32,6 +36,17 @@ Count = Annotated[int, Meta(ge=0, le=2**31 - 1)]
 """Plan limits are 32-bit INTEGER columns; a larger value was a 500 on Postgres (found by fuzzing), now a 422."""
 Kind = Literal["openai", "openai-compatible", "anthropic", "gemini", "demo", "tavily"]
 Url = Annotated[str, Meta(pattern=r"^(https?://[^\s/?#]+[^\s]*|inproc://[^\s]*)$", max_length=500)]
+
+
+def is_pattern(model_id: str) -> bool:
+    """A provider model id with `*` is a glob (`*`, `gpt-*`, `meta-llama/*`): it stands for every model
+    id it matches, which the caller names as `<provider>/<id>`."""
+    return "*" in model_id
+
+
+def serves(model_ids: Collection[str], model_id: str) -> bool:
+    """A provider listing `model_ids` serves `model_id`: listed, or matched by a listed glob."""
+    return model_id in model_ids or any(is_pattern(p) and fnmatch.fnmatchcase(model_id, p) for p in model_ids)
 
 
 class ModelSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):

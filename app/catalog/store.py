@@ -13,7 +13,7 @@ from piccolo.engine.postgres import PostgresEngine
 from app.catalog.secrets import SecretBox
 from app.catalog.specs import Limits, ModelSpec, PlanSpec, RouteParams, TargetSpec
 from app.db.tables import ApiKeyRow, CatalogStateRow, PlanRow, ProviderRow, RouteRow
-from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ProviderEntry, ResolvedModel, RouteEntry
+from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ProviderEntry, ResolvedModel, RouteEntry, is_pattern
 
 __all__ = [
     "CATALOG_CHANNEL",
@@ -181,6 +181,8 @@ def resolve_table(providers: dict[str, ProviderEntry], routes: dict[str, RouteEn
         if not provider.enabled:
             continue
         for model_id in provider.models:
+            if is_pattern(model_id):  # stands for the names it matches: resolved on demand
+                continue
             resolved = ResolvedModel(f"{provider.name}/{model_id}", None, (TargetSpec(provider.name, model_id),))
             table[resolved.name] = resolved
             bare.setdefault(model_id, []).append(resolved)

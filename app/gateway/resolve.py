@@ -31,7 +31,7 @@ _EVERY_MODEL = ["*"]
 
 
 def resolve(name: str, snapshot: CatalogSnapshot, key: KeyRecord) -> ResolvedModel:
-    resolved = snapshot.models.get(name)
+    resolved = snapshot.resolve_name(name)
     if resolved is None:
         raise InvalidModelError(f"Unknown model '{name}'", param="model")
     if not model_allowed(key, name, (resolved.name,)):

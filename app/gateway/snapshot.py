@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 
-from app.catalog.specs import Limits, ModelSpec, PlanSpec, RouteParams, TargetSpec
+import msgspec
 
-__all__ = ["CatalogSnapshot", "KeyRecord", "ProviderEntry", "ResolvedModel", "RouteEntry"]
+from app.catalog.specs import Limits, ModelSpec, PlanSpec, RouteParams, TargetSpec, is_pattern
+
+__all__ = ["CatalogSnapshot", "KeyRecord", "ProviderEntry", "ResolvedModel", "RouteEntry", "is_pattern"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +31,28 @@ class ProviderEntry:
     quirks: str | None = None
     max_concurrent: int | None = None
     """At most this many calls in flight to this provider per worker (app.gateway.slots)."""
+    patterns: tuple[str, ...] = field(init=False, default=())
+    """The model ids that are globs, in the order listed (the first match wins)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "patterns", tuple(m for m in self.models if is_pattern(m)))
+
+    def pattern_for(self, model_id: str) -> str | None:
+        """The first listed glob that `model_id` matches (None: none does, or it is listed itself)."""
+        for pattern in self.patterns:
+            if fnmatch.fnmatchcase(model_id, pattern):
+                return pattern
+        return None
 
     def model(self, model_id: str) -> ModelSpec:
+        found = self.models.get(model_id)
+        if found is not None:
+            return found
+        pattern = self.pattern_for(model_id) if self.patterns else None
+        if pattern is not None:  # priced and described as its glob says
+            return msgspec.structs.replace(self.models[pattern], id=model_id)
         # A model the operator did not list is still routable by explicit name, priced at 0.
-        return self.models.get(model_id) or ModelSpec(id=model_id)
+        return ModelSpec(id=model_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +111,33 @@ class CatalogSnapshot:
     key_valid_until: dict[str, float]
     """Old hashes of rotated keys -> Unix time their grace period ends."""
     models: dict[str, ResolvedModel]
-    """Every routable name, bare names included where unambiguous."""
+    """Every routable name, bare names included where unambiguous (glob models are not listed)."""
+    matched: dict[str, ResolvedModel] = field(default_factory=dict)
+    """Names resolved through a provider's glob models, kept for the next request (bounded)."""
 
     @classmethod
     def empty(cls) -> CatalogSnapshot:
         return cls(0, {}, {}, {}, {}, {}, {})
+
+    def resolve_name(self, name: str) -> ResolvedModel | None:
+        """The route or provider model `name` stands for: listed, or `<provider>/<id>` matching a glob."""
+        found = self.models.get(name)
+        if found is not None:
+            return found
+        found = self.matched.get(name)
+        if found is not None:
+            return found
+        provider_name, _, model_id = name.partition("/")
+        provider = self.providers.get(provider_name)
+        if provider is None or not provider.enabled or not provider.patterns or not model_id or len(model_id) > 200:
+            return None
+        if is_pattern(model_id) or provider.pattern_for(model_id) is None:
+            return None
+        found = ResolvedModel(name, None, (TargetSpec(provider.name, model_id),))
+        if len(self.matched) >= _MATCHED_KEPT:  # names come from callers: never an unbounded dict
+            self.matched.clear()
+        self.matched[name] = found
+        return found
+
+
+_MATCHED_KEPT = 4096

@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from app.catalog.specs import is_pattern
 from app.gateway.snapshot import CatalogSnapshot, ProviderEntry
 from app.gateway.upstream import UpstreamFailure, UpstreamPool
 from app.health.scores import HealthRegistry
@@ -64,7 +65,8 @@ class Prober:
         result = ProbeResult(ok, status, (time.perf_counter() - started) * 1000, error, time.time())
         self.results[provider.name] = result
         for model_id in provider.models:
-            self.health.probe_result(f"{provider.name}/{model_id}", ok)
+            if not is_pattern(model_id):  # a glob's models have health of their own, from their calls
+                self.health.probe_result(f"{provider.name}/{model_id}", ok)
         if not ok:
             log.warning("probe of provider %s failed: %s", provider.name, error)
         return result

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from app.catalog.specs import is_pattern
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.upstream import UpstreamFailure, UpstreamPool
 from app.providers.base import ProviderAdapter, UpstreamRequest
@@ -69,7 +70,7 @@ async def _send(req: UpstreamRequest, entry: ProviderEntry, pool: UpstreamPool) 
 def _verdict(adapter: ProviderAdapter, entry: ProviderEntry, status: int, body: bytes, ms: float) -> ProbeResult:
     if 200 <= status < 300:
         listed = _listed_models(body)
-        missing = sorted(set(entry.models) - listed) if listed is not None else []
+        missing = sorted(m for m in entry.models if not is_pattern(m) and m not in listed) if listed is not None else []
         note = f"; the upstream lists {len(listed)} models" if listed is not None else ""
         return ProbeResult(True, f"Connected: HTTP {status} in {ms:.0f} ms{note}", status, ms, missing)
     detail = _scrub(adapter.parse_error(status, body).message, entry)

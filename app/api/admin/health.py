@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Controller, Request, get, post
 
 from app.api.admin.schemas import problems
+from app.catalog.specs import is_pattern
 from app.errors import NotFoundError
 from app.health.probes import ProbeResult
 
@@ -42,6 +43,8 @@ class HealthController(Controller):
         for provider in rt.catalog.snapshot.providers.values():
             models = []
             for model_id in provider.models:
+                if is_pattern(model_id):
+                    continue
                 snap = health.snapshot(f"{provider.name}/{model_id}")
                 models.append(
                     {

@@ -101,7 +101,7 @@ def list_models(request: Request[Any, Any, Any]) -> Json:
 def get_model(request: Request[Any, Any, Any], model_id: str) -> Json:
     rt, key = _context(request)
     name = model_id.lstrip("/")
-    resolved = rt.catalog.snapshot.models.get(name)
+    resolved = rt.catalog.snapshot.resolve_name(name)
     if resolved is None or not model_allowed(key, name, (resolved.name,)):
         raise NotFoundError(f"Model '{name}' not found")
     return model_card(resolved, rt.catalog.snapshot, rt.gateway.health)

@@ -15,7 +15,7 @@ from app.catalog.keys import new_id
 from app.catalog.services.context import ServiceContext, ensure_api_owned, find_row, list_rows, writing
 from app.catalog.services.records import Route
 from app.catalog.services.validation import FieldProblems, convert_strict
-from app.catalog.specs import RouteParams, RouteSpec, TargetSpec
+from app.catalog.specs import RouteParams, RouteSpec, TargetSpec, serves
 from app.catalog.store import load_json, now
 from app.db.tables import ProviderRow, RouteRow
 from app.errors import ConflictError
@@ -44,7 +44,7 @@ async def check_route(spec: RouteSpec) -> None:
     for i, target in enumerate(spec.targets):
         if target.provider not in models:
             problems.add(f"targets[{i}].provider", f"unknown provider '{target.provider}'")
-        elif models[target.provider] and target.model not in models[target.provider]:
+        elif models[target.provider] and not serves(models[target.provider], target.model):
             problems.add(f"targets[{i}].model", f"provider '{target.provider}' has no model '{target.model}'")
     problems.raise_if_any()
 
