@@ -210,7 +210,7 @@ def test_bad_input(batch_gateway: GatewayProcess) -> None:
         assert resp.status_code == status and needle in resp.json()["detail"], resp.text
     file = upload(client, jsonl([chat_line("a", "compat/gpt-fake")]))
     with pytest.raises(openai.BadRequestError, match="'endpoint' must be one of"):
-        client.batches.create(input_file_id=file.id, endpoint="/v1/completions", completion_window="24h")  # type: ignore[arg-type]
+        client.batches.create(input_file_id=file.id, endpoint="/v1/moderations", completion_window="24h")  # type: ignore[arg-type]
     with pytest.raises(openai.BadRequestError, match="completion_window"):
         client.batches.create(input_file_id=file.id, endpoint="/v1/chat/completions", completion_window="1h")  # type: ignore[arg-type]
     with pytest.raises(openai.NotFoundError):
