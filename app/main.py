@@ -29,6 +29,7 @@ from app.api.errors import exception_handlers
 from app.api.fast_paths import FastPaths
 from app.api.inference.aliases import AUDIO_ROUTES, INFERENCE_ROUTES
 from app.api.inference.batches import batch_api
+from app.api.inference.count_tokens import count_tokens_handler
 from app.api.inference.endpoint import inference_app
 from app.api.inference.models import models_handlers
 from app.api.inference.stored_responses import stored_response_handlers
@@ -222,6 +223,7 @@ def create_app(settings: Settings) -> Litestar:
             *batches.handlers,
             *stored_response_handlers(),
             *models_handlers(),
+            count_tokens_handler,
             *system_handlers(),
             *metrics_handlers(),
             *admin_handlers(rt),

@@ -37,8 +37,11 @@ _BY_STATUS: dict[int, type[GatewayError]] = {
 }
 
 
+_ANTHROPIC_PATHS = ("/messages", "/messages/count_tokens")
+
+
 def problem_response(request: Request[Any, Any, Any], exc: GatewayError) -> Response[bytes]:
-    dialect: Dialect = "anthropic" if request.url.path.endswith("/messages") else "openai"
+    dialect: Dialect = "anthropic" if request.url.path.endswith(_ANTHROPIC_PATHS) else "openai"
     trace = trace_from_header(request.headers.get("traceparent"))
     headers = {k.decode(): v.decode() for k, v in problem_headers(exc)}
     headers["traceparent"] = trace.traceparent

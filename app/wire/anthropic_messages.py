@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-__all__ = ["MessagesEnvelope"]
+__all__ = ["CountTokensEnvelope", "MessagesEnvelope"]
 
 
 class AnthropicMessage(msgspec.Struct):
@@ -32,3 +32,14 @@ class MessagesEnvelope(msgspec.Struct):
     thinking: dict[str, Any] | None = None
     output_config: dict[str, Any] | None = None
     top_k: Annotated[int, Meta(ge=0)] | None = None
+
+
+class CountTokensEnvelope(msgspec.Struct):
+    """`POST /v1/messages/count_tokens`: a Messages request without `max_tokens`."""
+
+    model: Annotated[str, Meta(min_length=1)]
+    messages: Annotated[list[AnthropicMessage], Meta(min_length=1)]
+    system: str | list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: dict[str, Any] | None = None
+    thinking: dict[str, Any] | None = None

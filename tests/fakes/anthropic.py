@@ -323,6 +323,7 @@ class FakeAnthropic(FakeServer):
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self.messages)
+        app.router.add_post("/v1/messages/count_tokens", self.count_tokens)
         app.router.add_get("/v1/models", self.models)
 
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -367,6 +368,23 @@ class FakeAnthropic(FakeServer):
         if "body" in b:
             return web.json_response(b["body"], status=status, headers=headers)
         return self._error(status, str(b.get("message") or f"fake error {status} for {model}"), headers)
+
+    async def count_tokens(self, request: web.Request) -> web.Response:
+        """`{"input_tokens": 1000 + characters of text}`: a number no estimate would give. `max_tokens`
+        is refused, as Anthropic does; scripts and status models answer with their errors."""
+        problem = self._auth_problem(request)
+        if problem is not None:
+            return problem
+        doc = json.loads(await request.read())
+        model = str(doc.get("model", ""))
+        b = behaviour_for(model)
+        b.update(self.next_behaviour(model) or {})
+        if "status" in b and (b["status"] != 200 or "body" in b):
+            return self._scripted_error(b, model)
+        if "max_tokens" in doc:
+            return self._error(400, "max_tokens: Extra inputs are not permitted")
+        texts = [json.dumps(m.get("content")) for m in doc.get("messages") or []]
+        return web.json_response({"input_tokens": 1000 + sum(len(t) for t in texts)})
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
         problem = self._auth_problem(request)

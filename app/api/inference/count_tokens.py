@@ -1,0 +1,102 @@
+"""POST /v1/messages/count_tokens: Anthropic's token counting, for any model the key may use.
+
+Claude Code and the Anthropic SDK ask it before sending a long context. The first Anthropic target
+of the model (in the order its route lists them) counts with Anthropic's own free endpoint; a model
+with no Anthropic target, or an Anthropic upstream that cannot answer, gets an estimate from the
+request's text (o200k tokens, like every usage estimate here), flagged `x-polyroute-estimated: true`.
+Not an inference: no usage row, no rate-limit count; the key and its plan are checked as for one.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, post
+
+from app.accounting.tokens import count_tokens, prompt_text
+from app.api.decode import decode_json_object, validate_envelope
+from app.api.inference.aliases import PREFIXES
+from app.errors import GatewayError, UpstreamStatusError
+from app.gateway.keys import authenticate
+from app.gateway.resolve import resolve
+from app.gateway.snapshot import ProviderEntry
+from app.gateway.upstream import UpstreamFailure, UpstreamPool
+from app.providers.anthropic import AnthropicAdapter
+from app.providers.base import UpstreamRequest
+from app.translate.messages_to_chat import messages_request_to_chat
+from app.wire.anthropic_messages import CountTokensEnvelope
+
+__all__ = ["count_tokens_handler", "estimate_input_tokens"]
+
+log = logging.getLogger("polyroute.count_tokens")
+
+Json = dict[str, Any]
+_ANTHROPIC = AnthropicAdapter()
+_PER_MESSAGE = 3
+
+
+def estimate_input_tokens(body: Json) -> int:
+    """The request's text (system, messages, tool definitions) in o200k tokens."""
+    try:
+        chat = messages_request_to_chat(body)
+    except GatewayError:  # a block chat cannot carry: count the request's own text instead
+        chat = {"messages": [{"role": "user", "content": msgspec.json.encode(body.get("messages")).decode()}]}
+    text, messages = prompt_text(chat)
+    tools = body.get("tools")
+    extra = count_tokens(msgspec.json.encode(tools).decode()) if tools else 0
+    return count_tokens(text) + _PER_MESSAGE * messages + extra
+
+
+async def _anthropic_count(pool: UpstreamPool, provider: ProviderEntry, model: str, body: Json) -> int | None:
+    """Anthropic's own count; None when it could not answer (then the caller gets an estimate)."""
+    raw = msgspec.json.encode({**body, "model": model})
+    generated = _ANTHROPIC.generate(provider, model, raw, False)
+    req = UpstreamRequest("POST", _ANTHROPIC.url(provider, "/messages/count_tokens"), generated.headers, raw)
+    try:
+        resp = await pool.open(provider.name, req, first_byte_timeout=provider.timeout_s)
+        try:
+            answer = await resp.read(provider.timeout_s)
+        finally:
+            resp.close()
+    except UpstreamFailure as exc:
+        log.warning("count_tokens on %s failed (%s); answering with an estimate", provider.name, exc)
+        return None
+    if resp.status == 200:
+        try:
+            count = msgspec.json.decode(answer).get("input_tokens")
+        except (msgspec.DecodeError, AttributeError):
+            count = None
+        if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+            return count
+    elif 400 <= resp.status < 500 and resp.status not in (401, 403, 404, 429):
+        # The request itself is wrong (Anthropic says why): the caller's to fix, as with /v1/messages.
+        error = _ANTHROPIC.parse_error(resp.status, answer)
+        raise UpstreamStatusError(error.message, upstream_status=resp.status, upstream_code=error.code)
+    log.warning("count_tokens on %s answered HTTP %s; answering with an estimate", provider.name, resp.status)
+    return None
+
+
+@post([p + "/messages/count_tokens" for p in PREFIXES], include_in_schema=False, status_code=200)
+async def count_tokens_handler(request: Request[Any, Any, Any]) -> Response[bytes]:
+    rt = request.app.state.runtime
+    snapshot = rt.catalog.snapshot
+    key = authenticate(dict(request.headers), snapshot)
+    body = decode_json_object(await request.body())
+    envelope = validate_envelope(body, CountTokensEnvelope)
+    resolved = resolve(envelope.model, snapshot, key)
+    count: int | None = None
+    answered_by = None
+    for target in resolved.targets:
+        provider = snapshot.providers.get(target.provider)
+        if provider is not None and provider.enabled and provider.kind == "anthropic":
+            count = await _anthropic_count(rt.gateway.pool, provider, target.model, body)
+            answered_by = f"{provider.name}/{target.model}"
+            break
+    headers = {"x-polyroute-estimated": "false" if count is not None else "true"}
+    if count is not None and answered_by is not None:
+        headers["x-polyroute-model"] = answered_by
+    else:
+        count = estimate_input_tokens(body)
+    return Response(msgspec.json.encode({"input_tokens": count}), media_type="application/json", headers=headers)
