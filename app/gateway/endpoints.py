@@ -10,6 +10,7 @@ from app.accounting.events import Usage
 from app.accounting.tokens import count_tokens
 from app.errors import UnsupportedFeatureError
 from app.gateway.bridges.upstream import decode_reply
+from app.gateway.chat_passthrough import count_field
 from app.gateway.exchange import Served, StreamRelay
 from app.gateway.snapshot import ProviderEntry
 from app.providers.base import ProviderAdapter, UpstreamRequest
@@ -17,7 +18,7 @@ from app.providers.gemini import GeminiAdapter
 from app.providers.openai import OpenAIAdapter
 from app.translate.gemini.embeddings import chat_embeddings_to_gemini, gemini_embeddings_to_openai
 
-__all__ = ["GeminiEmbeddings", "OpenAIEndpoint", "images_usage", "input_tokens", "pending_reply"]
+__all__ = ["GeminiEmbeddings", "OpenAIEndpoint", "images_usage", "input_tokens", "pending_reply", "rerank_usage"]
 
 Json = dict[str, Any]
 _encode = msgspec.json.encode
@@ -42,6 +43,18 @@ def images_usage(doc: Json) -> Usage:
         completion_tokens=int(raw.get("output_tokens") or 0),
         images=images,
     )
+
+
+def rerank_usage(doc: Json) -> Usage:
+    """The tokens a rerank reports (`usage.total_tokens` or `prompt_tokens`: Jina, vLLM, Together;
+    Cohere's `meta.billed_units.input_tokens`); Cohere's search units report none, so
+    `cost_per_request` prices them."""
+    raw = doc.get("usage")
+    if isinstance(raw, dict):
+        return Usage(prompt_tokens=count_field(raw, "total_tokens") or count_field(raw, "prompt_tokens"))
+    meta = doc.get("meta")
+    billed = meta.get("billed_units") if isinstance(meta, dict) else None
+    return Usage(prompt_tokens=count_field(billed, "input_tokens"))
 
 
 _POLL_HEADERS = ("location", "operation-location")
@@ -101,6 +114,8 @@ class OpenAIEndpoint(_WholeOnly):
         if self._path == "/embeddings":
             raw = doc.get("usage") or {}
             usage = Usage(prompt_tokens=int(raw.get("prompt_tokens") or 0)) if isinstance(raw, dict) else Usage()
+        elif self._path == "/rerank":
+            usage = rerank_usage(doc)
         else:
             usage = images_usage(doc)
         return _encode(doc), usage

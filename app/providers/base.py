@@ -25,6 +25,8 @@ class Capabilities:
     """Continues a trailing assistant message (needed for mid-stream recovery)."""
     embeddings: bool = False
     images: bool = False
+    rerank: bool = False
+    """Serves `POST {base_url}/rerank` (Cohere's shape)."""
     models_endpoint: bool = True
     """Has a free GET endpoint a probe can call."""
 

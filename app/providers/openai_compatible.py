@@ -65,7 +65,9 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
 
     kind: ClassVar[str] = "openai-compatible"
     dialect: ClassVar[Dialect] = "chat"
-    capabilities: ClassVar[Capabilities] = Capabilities(responses_native=False, embeddings=True, prefill=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        responses_native=False, embeddings=True, prefill=True, rerank=True
+    )
 
     def probe(self, provider: ProviderEntry) -> UpstreamRequest:
         path = quirks_for(provider).models_path or "/models"

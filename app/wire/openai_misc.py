@@ -9,7 +9,7 @@ from msgspec import Meta
 
 from app.wire.openai_chat import StreamOptions
 
-__all__ = ["CompletionsEnvelope", "EmbeddingsEnvelope", "ImagesEnvelope", "prompt_kind"]
+__all__ = ["CompletionsEnvelope", "EmbeddingsEnvelope", "ImagesEnvelope", "RerankEnvelope", "prompt_kind"]
 
 
 class EmbeddingsEnvelope(msgspec.Struct):
@@ -25,6 +25,16 @@ class ImagesEnvelope(msgspec.Struct):
     n: Annotated[int, Meta(ge=1, le=10)] | None = None
     size: str | None = None
     stream: bool | None = False
+
+
+class RerankEnvelope(msgspec.Struct):
+    """`POST /v1/rerank` in the shape Cohere, Jina, vLLM, llama.cpp and Together share."""
+
+    model: Annotated[str, Meta(min_length=1)]
+    query: Annotated[str, Meta(min_length=1)]
+    documents: Annotated[list[str | dict[str, Any]], Meta(min_length=1)]
+    top_n: Annotated[int, Meta(ge=1)] | None = None
+    return_documents: bool | None = None
 
 
 class CompletionsEnvelope(msgspec.Struct):

@@ -9,7 +9,7 @@ from typing import Any
 from app.api.inference.audio import audio_handler, parse_speech, parse_transcription, parse_translation
 from app.api.inference.chat import parse_chat
 from app.api.inference.completions import parse_completions
-from app.api.inference.embeddings import parse_embeddings, parse_images
+from app.api.inference.embeddings import parse_embeddings, parse_images, parse_rerank
 from app.api.inference.messages import parse_messages
 from app.api.inference.responses import parse_responses, responses_handler
 from app.api.problem import Dialect
@@ -29,10 +29,12 @@ class InferenceRoute:
     parse: Callable[[bytes], Parsed]
     handler: Callable[[Any], Callable[[Call], Awaitable[Reply]]] | None = None
     """Wraps the pipeline for endpoints that need more than one pass (the gateway-run web search)."""
+    also: tuple[str, ...] = ()
+    """Paths outside the prefixes, where another vendor's SDK looks (Cohere's `/v2/rerank`)."""
 
     @property
     def paths(self) -> tuple[str, ...]:
-        return tuple(prefix + self.suffix for prefix in PREFIXES)
+        return tuple(prefix + self.suffix for prefix in PREFIXES) + self.also
 
 
 INFERENCE_ROUTES: tuple[InferenceRoute, ...] = (
@@ -42,6 +44,7 @@ INFERENCE_ROUTES: tuple[InferenceRoute, ...] = (
     InferenceRoute("responses", "openai", "/responses", parse_responses, responses_handler),
     InferenceRoute("embeddings", "openai", "/embeddings", parse_embeddings),
     InferenceRoute("images.generations", "openai", "/images/generations", parse_images),
+    InferenceRoute("rerank", "openai", "/rerank", parse_rerank, also=("/v2/rerank", "/rerank")),
 )
 
 AUDIO_ROUTES: tuple[InferenceRoute, ...] = (

@@ -1,16 +1,16 @@
-"""POST /v1/embeddings and /v1/images/generations through the router (OpenAI dialect)."""
+"""POST /v1/embeddings, /v1/images/generations and /v1/rerank through the router (OpenAI dialect)."""
 
 from __future__ import annotations
 
 from app.api.decode import decode_json_object, validate_envelope
-from app.errors import UnsupportedFeatureError
+from app.errors import InvalidRequestError, UnsupportedFeatureError
 from app.gateway.call import Parsed
 from app.gateway.endpoints import GeminiEmbeddings, OpenAIEndpoint
 from app.gateway.exchange import Exchange
 from app.providers.base import ProviderAdapter
-from app.wire.openai_misc import EmbeddingsEnvelope, ImagesEnvelope
+from app.wire.openai_misc import EmbeddingsEnvelope, ImagesEnvelope, RerankEnvelope
 
-__all__ = ["parse_embeddings", "parse_images"]
+__all__ = ["parse_embeddings", "parse_images", "parse_rerank"]
 
 
 def parse_embeddings(raw: bytes) -> Parsed:
@@ -37,5 +37,23 @@ def parse_images(raw: bytes) -> Parsed:
         if not adapter.capabilities.images:
             raise UnsupportedFeatureError(f"Image generation is not supported by {adapter.kind} upstreams")
         return OpenAIEndpoint(body, "/images/generations", "Image generation")
+
+    return Parsed(model=envelope.model, stream=False, body=body, exchanges=exchange_for)
+
+
+def parse_rerank(raw: bytes) -> Parsed:
+    body = decode_json_object(raw)
+    envelope = validate_envelope(body, RerankEnvelope)
+    for i, document in enumerate(envelope.documents):
+        if isinstance(document, dict) and not isinstance(document.get("text"), str):
+            raise InvalidRequestError(
+                f"Invalid value for 'documents[{i}]': a document is a string or an object with a 'text' string",
+                param=f"documents[{i}]",
+            )
+
+    def exchange_for(adapter: ProviderAdapter) -> Exchange:
+        if not adapter.capabilities.rerank:
+            raise UnsupportedFeatureError(f"Rerank is not supported by {adapter.kind} upstreams")
+        return OpenAIEndpoint(body, "/rerank", "Rerank")
 
     return Parsed(model=envelope.model, stream=False, body=body, exchanges=exchange_for)

@@ -27,6 +27,7 @@ PATHS = {
     "messages": "/v1/messages",
     "responses": "/v1/responses",
     "embeddings": "/v1/embeddings",
+    "rerank": "/v1/rerank",
     "images.generations": "/v1/images/generations",
     "audio.speech": "/v1/audio/speech",
 }
@@ -38,10 +39,14 @@ FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 def gw(
     backend: str, tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI, fake_backup: FakeOpenAI
 ) -> Iterator[GatewayProcess]:
+    config = observed_config(fake_openai, fake_backup)
+    # rerank is served by OpenAI-compatible servers only
+    compat = {"name": "compat", "kind": "openai-compatible", "base_url": fake_backup.base_url + "/v1"}
+    config["providers"].append({**compat, "api_key": "sk-compat", "models": [{"id": "gpt-fake"}]})
     with gateway_on(
         backend,
         tmp_path_factory.mktemp("fuzz"),
-        observed_config(fake_openai, fake_backup),
+        config,
         env={"POLYROUTE_PROBES_ENABLED": "false"},
     ) as gateway:
         yield gateway

@@ -43,6 +43,7 @@ FIELDS: dict[str, list[str]] = {
     "responses": [*_COMMON, "input", "instructions", "tools", "previous_response_id", "store", "max_output_tokens"],
     "completions": ["model", "prompt", "max_tokens", "suffix", "echo", "logprobs", "best_of", "n", "stop", "stream"],
     "embeddings": ["model", "input", "dimensions", "encoding_format", "user"],
+    "rerank": ["model", "query", "documents", "top_n", "return_documents"],
     "images.generations": ["model", "prompt", "n", "size", "response_format", "quality"],
     "audio.speech": ["model", "input", "voice", "response_format", "speed"],
 }
@@ -54,6 +55,7 @@ VALID: dict[str, dict[str, Any]] = {
     "responses": {"model": "fakeai/gpt-fake", "input": "hi"},
     "completions": {"model": "fakeai/gpt-fake", "prompt": "hi"},
     "embeddings": {"model": "fakeai/gpt-fake", "input": "hi"},
+    "rerank": {"model": "compat/gpt-fake", "query": "hi", "documents": ["hi there", {"text": "bye"}]},
     "images.generations": {"model": "fakeai/gpt-fake", "prompt": "a cat"},
     "audio.speech": {"model": "fakeai/gpt-fake", "input": "hi", "voice": "alloy"},
 }

@@ -21,7 +21,8 @@ from app.gateway.call import Parsed
 from tests.unit.observability.inbound_strategies import inbound_body, multipart_body
 
 JSON_ROUTES = [r for r in (*INFERENCE_ROUTES, *AUDIO_ROUTES) if r.endpoint in {
-    "chat.completions", "completions", "messages", "responses", "embeddings", "images.generations", "audio.speech"
+    "chat.completions", "completions", "messages", "responses", "embeddings", "images.generations", "audio.speech",
+    "rerank",
 }]  # fmt: skip
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
