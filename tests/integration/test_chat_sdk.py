@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import anthropic
 import openai
 import pytest
 
@@ -239,3 +240,23 @@ def test_models_list_follows_the_plan(gateway: GatewayProcess) -> None:
         free.models.retrieve("claude/claude-fake")
     with pytest.raises(openai.AuthenticationError):
         gateway.openai(key="sk-poly-wrong-000000000000").models.list()
+
+
+def test_the_anthropic_sdk_lists_models_in_its_own_shape_page_by_page(gateway: GatewayProcess) -> None:
+    expected = [m.id for m in gateway.openai().models.list()]
+    client = gateway.anthropic()
+    first = client.models.list(limit=2)
+    assert [m.id for m in first.data] == expected[:2] and first.has_more and first.last_id == expected[1]
+    assert [m.id for m in client.models.list(limit=3)] == expected  # the SDK follows after_id to the end
+    before = client.models.list(limit=2, before_id=expected[3])
+    assert [m.id for m in before.data] == expected[1:3]
+    one = client.models.retrieve("claude/claude-fake")
+    assert (one.type, one.id, one.display_name) == ("model", "claude/claude-fake", "claude/claude-fake")
+    assert one.model_dump()["context_window"] == 200000  # our metadata rides along
+    with pytest.raises(anthropic.NotFoundError) as missing:
+        client.models.retrieve("nope/nothing")
+    assert missing.value.type == "not_found_error"  # Anthropic's error shape on a shared path
+    with pytest.raises(anthropic.BadRequestError):
+        client.models.list(limit=0)
+    free = {m.id for m in gateway.anthropic(key="sk-poly-free-0123456789abcdefghij").models.list()}
+    assert "claude/claude-fake" not in free and "fakeai/gpt-fake" in free

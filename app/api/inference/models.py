@@ -1,4 +1,9 @@
-"""GET /v1/models and /v1/models/{id}: every routable name the key may use, with price, window and health."""
+"""GET /v1/models and /v1/models/{id}: every routable name the key may use, with price, window and health.
+
+OpenAI's list shape, or Anthropic's (`type: model`, `display_name`, `created_at`, paged with
+`limit`, `after_id` and `before_id`) when the caller sends `anthropic-version`, as the Anthropic SDK
+always does; the entries carry the same metadata either way.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import Any
 from litestar import Request, get
 
 from app.api.inference.aliases import PREFIXES
-from app.errors import NotFoundError
+from app.errors import InvalidRequestError, NotFoundError
 from app.gateway.keys import authenticate
 from app.gateway.resolve import model_allowed
 from app.gateway.snapshot import CatalogSnapshot, ResolvedModel
@@ -89,11 +94,46 @@ def _context(request: Request[Any, Any, Any]) -> tuple[Any, Any]:
     return rt, key
 
 
+def _anthropic(card: Json) -> Json:
+    return {"type": "model", "display_name": card["id"], "created_at": _EPOCH, **card}
+
+
+_EPOCH = "1970-01-01T00:00:00Z"
+
+
+def _anthropic_page(cards: list[Json], query: Any) -> Json:
+    """Anthropic's paging: `limit` (1-1000, default 20) entries after `after_id` or before `before_id`."""
+    try:
+        limit = int(query.get("limit") or 20)
+    except ValueError:
+        raise InvalidRequestError("limit must be an integer from 1 to 1000", param="limit") from None
+    if not 1 <= limit <= 1000:
+        raise InvalidRequestError("limit must be an integer from 1 to 1000", param="limit")
+    ids = [c["id"] for c in cards]
+    after, before = query.get("after_id"), query.get("before_id")
+    if before:
+        end = ids.index(before) if before in ids else len(ids)
+        start = max(0, end - limit)
+    else:
+        start = ids.index(after) + 1 if after in ids else 0
+        end = start + limit
+    page = [_anthropic(c) for c in cards[start:end]]
+    more = start > 0 if before else end < len(cards)
+    return {
+        "data": page,
+        "has_more": more,
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
+    }
+
+
 @get([p + "/models" for p in PREFIXES], include_in_schema=False, sync_to_thread=False)
 def list_models(request: Request[Any, Any, Any]) -> Json:
     rt, key = _context(request)
     catalog = rt.catalog.snapshot
     data = [model_card(r, catalog, rt.gateway.health) for r in _listed(catalog) if model_allowed(key, r.name)]
+    if "anthropic-version" in request.headers:
+        return _anthropic_page(data, request.query_params)
     return {"object": "list", "data": data}
 
 
@@ -104,7 +144,8 @@ def get_model(request: Request[Any, Any, Any], model_id: str) -> Json:
     resolved = rt.catalog.snapshot.resolve_name(name)
     if resolved is None or not model_allowed(key, name, (resolved.name,)):
         raise NotFoundError(f"Model '{name}' not found")
-    return model_card(resolved, rt.catalog.snapshot, rt.gateway.health)
+    card = model_card(resolved, rt.catalog.snapshot, rt.gateway.health)
+    return _anthropic(card) if "anthropic-version" in request.headers else card
 
 
 def models_handlers() -> list[Any]:
