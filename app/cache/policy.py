@@ -20,7 +20,7 @@ from app.gateway.snapshot import KeyRecord
 __all__ = ["CACHEABLE_ENDPOINTS", "HEADER", "Mode", "cache_mode", "cache_scope", "nondeterministic"]
 
 HEADER = "x-polyroute-cache"
-CACHEABLE_ENDPOINTS = frozenset({"chat.completions", "completions", "messages", "responses", "embeddings"})
+CACHEABLE_ENDPOINTS = frozenset({"chat.completions", "completions", "messages", "responses", "embeddings", "rerank"})
 """Every response of these carries `x-polyroute-cache: hit | miss | refresh | off`."""
 
 Mode = Literal["use", "refresh", "off"]

@@ -42,8 +42,17 @@ def cache_config(openai: FakeOpenAI, anthropic: FakeAnthropic) -> dict[str, Any]
                 "models": [{"id": m, **PRICED} for m in models],
             },
             *dialect_providers(anthropic, None),
+            {
+                "name": "compat",
+                "kind": "openai-compatible",
+                "base_url": openai.base_url + "/v1",
+                "api_key": "sk-upstream-cache",
+                "timeout_s": 3,
+                "models": [{"id": "rerank-fake", **PRICED}],
+            },
         ],
         "routes": [
+            _route("route/rerank", "compat", "rerank-fake", **cached),
             _route("route/cached", "fakeai", "gpt-fake", **cached),
             _route("route/chunky", "fakeai", "fake-chunks-8", **cached),
             _route("route/short", "fakeai", "gpt-fake", **{**cached, "cache_ttl_s": 1}),

@@ -284,6 +284,15 @@ def test_legacy_completions_are_cached_with_the_usage_chunk_each_caller_asked_fo
     assert seen(fake_openai, text) == 2  # one whole answer, one stream: through chat, as gpt-fake has no endpoint
 
 
+def test_reranks_are_cached(cached: GatewayProcess, fake_openai: FakeOpenAI) -> None:
+    query = prompt("rerank")
+    body = {"model": "route/rerank", "query": query, "documents": ["a b", query]}
+    answers = [post(cached, "/v1/rerank", body) for _ in range(2)]
+    assert [r.headers[HEADER] for r in answers] == ["miss", "hit"] and answers[1].json() == answers[0].json()
+    assert answers[0].json()["results"][0]["index"] == 1
+    assert seen(fake_openai, query, "/rerank") == 1
+
+
 def test_uncacheable_endpoints_and_errors_before_routing_say_off(cached: GatewayProcess) -> None:
     unknown = post(cached, CHAT, {"model": "nope/none", **chat("x")})
     assert unknown.status_code == 400 and unknown.headers[HEADER] == "off"
