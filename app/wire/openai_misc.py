@@ -33,6 +33,7 @@ class RerankEnvelope(msgspec.Struct):
     model: Annotated[str, Meta(min_length=1)]
     query: Annotated[str, Meta(min_length=1)]
     documents: Annotated[list[str | dict[str, Any]], Meta(min_length=1)]
+    """Strings, or objects as the upstream takes them ({"text": ...}; vLLM's multimodal parts)."""
     top_n: Annotated[int, Meta(ge=1)] | None = None
     return_documents: bool | None = None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.api.decode import decode_json_object, validate_envelope
-from app.errors import InvalidRequestError, UnsupportedFeatureError
+from app.errors import UnsupportedFeatureError
 from app.gateway.call import Parsed
 from app.gateway.endpoints import GeminiEmbeddings, OpenAIEndpoint
 from app.gateway.exchange import Exchange
@@ -43,13 +43,8 @@ def parse_images(raw: bytes) -> Parsed:
 
 def parse_rerank(raw: bytes) -> Parsed:
     body = decode_json_object(raw)
+    # Documents pass as they are: strings, Jina's and Cohere v1's {"text": ...}, vLLM's multimodal objects.
     envelope = validate_envelope(body, RerankEnvelope)
-    for i, document in enumerate(envelope.documents):
-        if isinstance(document, dict) and not isinstance(document.get("text"), str):
-            raise InvalidRequestError(
-                f"Invalid value for 'documents[{i}]': a document is a string or an object with a 'text' string",
-                param=f"documents[{i}]",
-            )
 
     def exchange_for(adapter: ProviderAdapter) -> Exchange:
         if not adapter.capabilities.rerank:
