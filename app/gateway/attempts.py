@@ -44,6 +44,7 @@ from app.gateway.upstream import (
 )
 from app.health.scores import HealthRegistry
 from app.observability.tracing import attempt_span
+from app.providers.anthropic import merged_betas
 from app.providers.base import ProviderAdapter
 
 __all__ = ["AttemptLoop"]
@@ -73,6 +74,8 @@ class AttemptLoop:
     continuation: bool = False
     """A mid-stream recovery: the caller's request was already accepted upstream, so a 4xx here
     is this target refusing the assistant prefill, not the caller's fault; try the next one."""
+    anthropic_beta: str | None = None
+    """The caller's `anthropic-beta` header: Anthropic upstreams get it, with the provider's own betas."""
 
     async def run(self, targets: list[Target]) -> Completed | StreamStarted:
         if self.params.deadline_s is not None:
@@ -263,6 +266,8 @@ class AttemptLoop:
         first = self.params.first_token_timeout_s or provider.first_token_timeout_s or provider.timeout_s
         first = self._bound(first if self.stream else provider.timeout_s)
         headers = {"traceparent": child.traceparent}
+        if self.anthropic_beta is not None and target.adapter.kind == "anthropic":
+            headers["anthropic-beta"] = merged_betas(req.headers.get("anthropic-beta"), self.anthropic_beta)
         try:
             resp = await self.pool.open(
                 provider.name,

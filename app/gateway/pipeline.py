@@ -149,6 +149,7 @@ class Gateway:
             trace=call.trace,
             stream=parsed.stream,
             rng=self.rng,
+            anthropic_beta=call.headers.get("anthropic-beta"),
         )
         try:
             result = await loop.run(ctx.targets)
@@ -320,6 +321,7 @@ class Gateway:
                 trace=ctx.call.trace,
                 stream=True,
                 rng=self.rng,
+                anthropic_beta=ctx.call.headers.get("anthropic-beta"),
             )
 
         return make_recovery(hub_chat=parsed.hub_chat, targets=rest, new_loop=new_loop)

@@ -10,10 +10,16 @@ from app.providers.errors import parse_error_body
 if TYPE_CHECKING:
     from app.gateway.snapshot import ProviderEntry
 
-__all__ = ["ANTHROPIC_VERSION", "DEFAULT_BASE_URL", "AnthropicAdapter"]
+__all__ = ["ANTHROPIC_VERSION", "DEFAULT_BASE_URL", "AnthropicAdapter", "merged_betas"]
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
+
+
+def merged_betas(*values: str | None) -> str:
+    """`anthropic-beta` values (comma-separated flags) as one, each flag once, in first-seen order."""
+    flags = (flag.strip() for value in values if value for flag in value.split(","))
+    return ",".join(dict.fromkeys(flag for flag in flags if flag))
 
 
 class AnthropicAdapter:

@@ -23,7 +23,7 @@ from app.gateway.keys import authenticate
 from app.gateway.resolve import resolve
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.upstream import UpstreamFailure, UpstreamPool
-from app.providers.anthropic import AnthropicAdapter
+from app.providers.anthropic import AnthropicAdapter, merged_betas
 from app.providers.base import UpstreamRequest
 from app.translate.messages_to_chat import messages_request_to_chat
 from app.wire.anthropic_messages import CountTokensEnvelope
@@ -49,11 +49,15 @@ def estimate_input_tokens(body: Json) -> int:
     return count_tokens(text) + _PER_MESSAGE * messages + extra
 
 
-async def _anthropic_count(pool: UpstreamPool, provider: ProviderEntry, model: str, body: Json) -> int | None:
+async def _anthropic_count(
+    pool: UpstreamPool, provider: ProviderEntry, model: str, body: Json, betas: str | None
+) -> int | None:
     """Anthropic's own count; None when it could not answer (then the caller gets an estimate)."""
     raw = msgspec.json.encode({**body, "model": model})
-    generated = _ANTHROPIC.generate(provider, model, raw, False)
-    req = UpstreamRequest("POST", _ANTHROPIC.url(provider, "/messages/count_tokens"), generated.headers, raw)
+    headers = _ANTHROPIC.generate(provider, model, raw, False).headers
+    if betas:  # a beta tool or context size counts as it would be sent
+        headers["anthropic-beta"] = merged_betas(headers.get("anthropic-beta"), betas)
+    req = UpstreamRequest("POST", _ANTHROPIC.url(provider, "/messages/count_tokens"), headers, raw)
     try:
         resp = await pool.open(provider.name, req, first_byte_timeout=provider.timeout_s)
         try:
@@ -91,7 +95,8 @@ async def count_tokens_handler(request: Request[Any, Any, Any]) -> Response[byte
     for target in resolved.targets:
         provider = snapshot.providers.get(target.provider)
         if provider is not None and provider.enabled and provider.kind == "anthropic":
-            count = await _anthropic_count(rt.gateway.pool, provider, target.model, body)
+            betas = request.headers.get("anthropic-beta")
+            count = await _anthropic_count(rt.gateway.pool, provider, target.model, body, betas)
             answered_by = f"{provider.name}/{target.model}"
             break
     headers = {"x-polyroute-estimated": "false" if count is not None else "true"}

@@ -13,7 +13,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.sse import SSESplitter, frame_data, frame_event
-from app.providers.anthropic import ANTHROPIC_VERSION, AnthropicAdapter
+from app.providers.anthropic import ANTHROPIC_VERSION, AnthropicAdapter, merged_betas
 from app.providers.base import UpstreamRequest
 from app.translate.chat_to_messages import MessagesToChatStream, chat_request_to_messages, messages_response_to_chat
 from tests.entries import provider_entry
@@ -384,3 +384,8 @@ def test_probe_answers_on_the_fake(fake: FakeAnthropic) -> None:
     resp = _send(AnthropicAdapter().probe(_provider(fake.base_url)))
     assert resp.status_code == 200
     assert resp.json()["data"][0]["id"] == "claude-fake"
+
+
+def test_betas_merge_with_each_flag_once_in_first_seen_order() -> None:
+    assert merged_betas("a, b", "b,c", None, " ,a") == "a,b,c"
+    assert merged_betas(None, "x") == "x"
