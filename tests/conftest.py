@@ -22,6 +22,7 @@ from tests.gateway_process import API_KEY, GatewayProcess, start_gateway
 FAKE_MODELS = [
     "gpt-fake",
     "gpt-3.5-turbo-instruct",
+    "omni-moderation-fake",
     "text-embedding-fake",
     "gpt-image-fake",
     "fake-500",

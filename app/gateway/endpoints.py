@@ -116,6 +116,8 @@ class OpenAIEndpoint(_WholeOnly):
             usage = Usage(prompt_tokens=int(raw.get("prompt_tokens") or 0)) if isinstance(raw, dict) else Usage()
         elif self._path == "/rerank":
             usage = rerank_usage(doc)
+        elif self._path == "/moderations":
+            usage = Usage()  # free at OpenAI; `cost_per_request` prices it elsewhere
         else:
             usage = images_usage(doc)
         return _encode(doc), usage

@@ -27,6 +27,8 @@ class Capabilities:
     images: bool = False
     rerank: bool = False
     """Serves `POST {base_url}/rerank` (Cohere's shape)."""
+    moderations: bool = False
+    """Serves `POST {base_url}/moderations` (OpenAI's)."""
     models_endpoint: bool = True
     """Has a free GET endpoint a probe can call."""
 

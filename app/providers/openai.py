@@ -20,7 +20,9 @@ class OpenAIAdapter:
 
     kind: ClassVar[str] = "openai"
     dialect: ClassVar[Dialect] = "chat"
-    capabilities: ClassVar[Capabilities] = Capabilities(responses_native=True, embeddings=True, images=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        responses_native=True, embeddings=True, images=True, moderations=True
+    )
 
     def auth_headers(self, provider: ProviderEntry) -> dict[str, str]:
         return {"authorization": f"Bearer {provider.api_key}"} if provider.api_key else {}

@@ -9,7 +9,14 @@ from msgspec import Meta
 
 from app.wire.openai_chat import StreamOptions
 
-__all__ = ["CompletionsEnvelope", "EmbeddingsEnvelope", "ImagesEnvelope", "RerankEnvelope", "prompt_kind"]
+__all__ = [
+    "CompletionsEnvelope",
+    "EmbeddingsEnvelope",
+    "ImagesEnvelope",
+    "ModerationsEnvelope",
+    "RerankEnvelope",
+    "prompt_kind",
+]
 
 
 class EmbeddingsEnvelope(msgspec.Struct):
@@ -25,6 +32,13 @@ class ImagesEnvelope(msgspec.Struct):
     n: Annotated[int, Meta(ge=1, le=10)] | None = None
     size: str | None = None
     stream: bool | None = False
+
+
+class ModerationsEnvelope(msgspec.Struct):
+    """`POST /v1/moderations`; `model` is optional at OpenAI, required here: it picks the provider."""
+
+    model: Annotated[str, Meta(min_length=1)]
+    input: str | Annotated[list[str | dict[str, Any]], Meta(min_length=1)]
 
 
 class RerankEnvelope(msgspec.Struct):

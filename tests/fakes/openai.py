@@ -120,12 +120,14 @@ class FakeOpenAI(FakeServer):
         app.router.add_post("/v1/embeddings", self.embeddings)
         app.router.add_post("/v1/images/generations", self.images)
         from tests.fakes.openai_completions import add_completions_routes
+        from tests.fakes.openai_moderations import add_moderations_routes
         from tests.fakes.openai_rerank import add_rerank_routes
         from tests.fakes.openai_responses import add_responses_routes
 
         add_responses_routes(self, app)
         add_completions_routes(self, app)
         add_rerank_routes(self, app)
+        add_moderations_routes(self, app)
 
     async def models(self, request: web.Request) -> web.Response:
         behaviour = self.next_behaviour("__models__") or {}

@@ -83,3 +83,21 @@ def test_embeddings_and_images_are_accounted_with_usage_and_cost(gateway: Gatewa
     row = logged(gateway, raw.headers["x-request-id"])
     assert (row["endpoint"], row["model"], row["status"]) == ("images.generations", "dall-e-fake", 200)
     assert row["cost_usd"] == pytest.approx(3 * 0.04)  # cost_per_image
+
+
+def test_moderations_go_to_openai_and_are_logged(gateway: GatewayProcess, fake_openai: FakeOpenAI) -> None:
+    client = gateway.openai()
+    raw = client.moderations.with_raw_response.create(
+        model="fakeai/omni-moderation-fake", input=["a plan to attack the castle", "a nice walk"]
+    )
+    result = raw.parse()
+    assert result.model == "fakeai/omni-moderation-fake"
+    assert [r.flagged for r in result.results] == [True, False]
+    assert result.results[0].categories.violence and result.results[0].category_scores.violence == 0.9
+    sent = fake_openai.requests_for("/v1/moderations")[-1].json()
+    assert sent["model"] == "omni-moderation-fake" and sent["input"][1] == "a nice walk"
+    row = logged(gateway, raw.headers["x-request-id"])
+    assert (row["endpoint"], row["provider"], row["status"]) == ("moderations", "fakeai", 200)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.moderations.create(model="backup/gpt-fake", input="x")
+    assert "Moderation is not supported by openai-compatible" in err.value.message

@@ -52,6 +52,11 @@ CASES: list[tuple[str, bytes, str]] = [
     ("/v1/completions", b'{"model": "backup/gpt-fake", "prompt": "x", "logprobs": 9}', "logprobs"),
     ("/openai/v1/completions", b'{"model": "backup/gpt-fake", "prompt": "x", "echo": "yes"}', "echo"),
     ("/api/v1/completions", b'{"model": "backup/gpt-fake", "prompt": "x", "stop": 3}', "stop"),
+    ("/v1/moderations", b'{"model": "fakeai/omni-moderation-fake", "input": "a', "not valid JSON"),
+    ("/v1/moderations", b'{"input": "x"}', "model"),
+    ("/v1/moderations", b'{"model": "fakeai/omni-moderation-fake"}', "input"),
+    ("/v1/moderations", b'{"model": "fakeai/omni-moderation-fake", "input": 5}', "input"),
+    ("/v1/moderations", b'{"model": "fakeai/omni-moderation-fake", "input": []}', "input"),
     ("/v1/embeddings", b'{"model": "fakeai/text-embedding-fake", "input": ["a"', "not valid JSON"),
     ("/v1/embeddings", b'{"model": "fakeai/text-embedding-fake"}', "input"),
     ("/v1/embeddings", b'{"input": "x"}', "model"),
@@ -92,7 +97,8 @@ def test_bad_bodies_are_400_in_the_callers_dialect(gateway: GatewayProcess, path
 
 
 @pytest.mark.parametrize(
-    "path", ["/v1/messages", "/v1/responses", "/v1/completions", "/v1/embeddings", "/v1/images/generations"]
+    "path",
+    ["/v1/messages", "/v1/responses", "/v1/completions", "/v1/embeddings", "/v1/images/generations", "/v1/moderations"],
 )
 def test_a_declared_oversized_body_is_413_before_it_is_read(gateway: GatewayProcess, path: str) -> None:
     with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:

@@ -9,7 +9,7 @@ from typing import Any
 from app.api.inference.audio import audio_handler, parse_speech, parse_transcription, parse_translation
 from app.api.inference.chat import parse_chat
 from app.api.inference.completions import parse_completions
-from app.api.inference.embeddings import parse_embeddings, parse_images, parse_rerank
+from app.api.inference.embeddings import parse_embeddings, parse_images, parse_moderations, parse_rerank
 from app.api.inference.messages import parse_messages
 from app.api.inference.responses import parse_responses, responses_handler
 from app.api.problem import Dialect
@@ -45,6 +45,7 @@ INFERENCE_ROUTES: tuple[InferenceRoute, ...] = (
     InferenceRoute("embeddings", "openai", "/embeddings", parse_embeddings),
     InferenceRoute("images.generations", "openai", "/images/generations", parse_images),
     InferenceRoute("rerank", "openai", "/rerank", parse_rerank, also=("/v2/rerank", "/rerank")),
+    InferenceRoute("moderations", "openai", "/moderations", parse_moderations),
 )
 
 AUDIO_ROUTES: tuple[InferenceRoute, ...] = (

@@ -1,4 +1,4 @@
-"""POST /v1/embeddings, /v1/images/generations and /v1/rerank through the router (OpenAI dialect)."""
+"""POST /v1/embeddings, /v1/images/generations, /v1/rerank and /v1/moderations through the router (OpenAI dialect)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from app.gateway.call import Parsed
 from app.gateway.endpoints import GeminiEmbeddings, OpenAIEndpoint
 from app.gateway.exchange import Exchange
 from app.providers.base import ProviderAdapter
-from app.wire.openai_misc import EmbeddingsEnvelope, ImagesEnvelope, RerankEnvelope
+from app.wire.openai_misc import EmbeddingsEnvelope, ImagesEnvelope, ModerationsEnvelope, RerankEnvelope
 
-__all__ = ["parse_embeddings", "parse_images", "parse_rerank"]
+__all__ = ["parse_embeddings", "parse_images", "parse_moderations", "parse_rerank"]
 
 
 def parse_embeddings(raw: bytes) -> Parsed:
@@ -50,5 +50,17 @@ def parse_rerank(raw: bytes) -> Parsed:
         if not adapter.capabilities.rerank:
             raise UnsupportedFeatureError(f"Rerank is not supported by {adapter.kind} upstreams")
         return OpenAIEndpoint(body, "/rerank", "Rerank")
+
+    return Parsed(model=envelope.model, stream=False, body=body, exchanges=exchange_for)
+
+
+def parse_moderations(raw: bytes) -> Parsed:
+    body = decode_json_object(raw)
+    envelope = validate_envelope(body, ModerationsEnvelope)
+
+    def exchange_for(adapter: ProviderAdapter) -> Exchange:
+        if not adapter.capabilities.moderations:
+            raise UnsupportedFeatureError(f"Moderation is not supported by {adapter.kind} upstreams")
+        return OpenAIEndpoint(body, "/moderations", "Moderation")
 
     return Parsed(model=envelope.model, stream=False, body=body, exchanges=exchange_for)

@@ -28,6 +28,7 @@ PATHS = {
     "responses": "/v1/responses",
     "embeddings": "/v1/embeddings",
     "rerank": "/v1/rerank",
+    "moderations": "/v1/moderations",
     "images.generations": "/v1/images/generations",
     "audio.speech": "/v1/audio/speech",
 }

@@ -44,6 +44,7 @@ FIELDS: dict[str, list[str]] = {
     "completions": ["model", "prompt", "max_tokens", "suffix", "echo", "logprobs", "best_of", "n", "stop", "stream"],
     "embeddings": ["model", "input", "dimensions", "encoding_format", "user"],
     "rerank": ["model", "query", "documents", "top_n", "return_documents"],
+    "moderations": ["model", "input"],
     "images.generations": ["model", "prompt", "n", "size", "response_format", "quality"],
     "audio.speech": ["model", "input", "voice", "response_format", "speed"],
 }
@@ -55,6 +56,7 @@ VALID: dict[str, dict[str, Any]] = {
     "responses": {"model": "fakeai/gpt-fake", "input": "hi"},
     "completions": {"model": "fakeai/gpt-fake", "prompt": "hi"},
     "embeddings": {"model": "fakeai/gpt-fake", "input": "hi"},
+    "moderations": {"model": "fakeai/gpt-fake", "input": ["hi", {"type": "text", "text": "there"}]},
     "rerank": {"model": "compat/gpt-fake", "query": "hi", "documents": ["hi there", {"text": "bye"}]},
     "images.generations": {"model": "fakeai/gpt-fake", "prompt": "a cat"},
     "audio.speech": {"model": "fakeai/gpt-fake", "input": "hi", "voice": "alloy"},

@@ -22,7 +22,7 @@ from tests.unit.observability.inbound_strategies import inbound_body, multipart_
 
 JSON_ROUTES = [r for r in (*INFERENCE_ROUTES, *AUDIO_ROUTES) if r.endpoint in {
     "chat.completions", "completions", "messages", "responses", "embeddings", "images.generations", "audio.speech",
-    "rerank",
+    "rerank", "moderations",
 }]  # fmt: skip
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
