@@ -9,6 +9,7 @@ Not an inference: no usage row, no rate-limit count; the key and its plan are ch
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -102,6 +103,6 @@ async def count_tokens_handler(request: Request[Any, Any, Any]) -> Response[byte
     headers = {"x-polyroute-estimated": "false" if count is not None else "true"}
     if count is not None and answered_by is not None:
         headers["x-polyroute-model"] = answered_by
-    else:
-        count = estimate_input_tokens(body)
+    else:  # a long context is tens of milliseconds of tokenizing (and the first call loads it): not on the loop
+        count = await asyncio.to_thread(estimate_input_tokens, body)
     return Response(msgspec.json.encode({"input_tokens": count}), media_type="application/json", headers=headers)
