@@ -45,7 +45,10 @@ def is_pattern(model_id: str) -> bool:
 
 
 def serves(model_ids: Collection[str], model_id: str) -> bool:
-    """A provider listing `model_ids` serves `model_id`: listed, or matched by a listed glob."""
+    """A provider listing `model_ids` serves `model_id`: listed, or matched by a listed glob (a glob
+    itself names no model to call)."""
+    if is_pattern(model_id):
+        return False
     return model_id in model_ids or any(is_pattern(p) and fnmatch.fnmatchcase(model_id, p) for p in model_ids)
 
 

@@ -54,3 +54,4 @@ def test_a_disabled_provider_resolves_nothing_and_the_kept_names_are_bounded() -
 def test_serves_checks_listed_ids_then_globs() -> None:
     assert serves({"a", "gpt-*"}, "a") and serves({"a", "gpt-*"}, "gpt-x")
     assert not serves({"a", "gpt-*"}, "claude") and not serves({"a"}, "a*")
+    assert not serves({"gpt-*"}, "gpt-*")  # a route target names a model, not a glob
