@@ -73,6 +73,10 @@ class TargetHealth:
         return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
 
+MAX_TARGETS = 10_000
+"""Targets whose health a worker keeps; beyond it the first seen is forgotten (glob models are open-ended)."""
+
+
 class HealthRegistry:
     """Fed by live traffic and probes; read by strategies through immutable snapshots."""
 
@@ -95,6 +99,8 @@ class HealthRegistry:
     def _get(self, key: str) -> TargetHealth:
         found = self._targets.get(key)
         if found is None:
+            if len(self._targets) >= MAX_TARGETS:  # glob models let callers name targets: forget the oldest
+                del self._targets[next(iter(self._targets))]
             found = self._targets[key] = TargetHealth(CircuitBreaker(self._clock, self._threshold, self._cooldown_s))
         return found
 

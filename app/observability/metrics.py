@@ -37,6 +37,8 @@ LIMIT_CODES = frozenset({"RATE_LIMITED", "DAILY_REQUEST_LIMIT_EXCEEDED", "BUDGET
 BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
+MAX_MODEL_LABELS = 1000
+"""Distinct (provider, model) label pairs per worker before further models are labelled "other"."""
 _TARGET = ("endpoint", "route", "provider", "model")
 FLUSH_AT = 256
 """Events held before `observe` flushes them itself. A flush holds the event loop for ~2.5 µs per
@@ -130,6 +132,7 @@ class GatewayMetrics:
         )
         self._gauges(r)
         self._pending: list[UsageEvent] = []
+        self._models: set[tuple[str, str]] = set()
 
     def _gauges(self, r: CollectorRegistry | None) -> None:
         self.breaker = Gauge(
@@ -196,7 +199,7 @@ class GatewayMetrics:
             for metric, labels, amount in self._increments(event):
                 totals[metric, labels] += amount
             if event.provider is not None:
-                target = (event.endpoint, event.route or "", event.provider, event.model or "")
+                target = (event.endpoint, event.route or "", event.provider, self._model(event.provider, event.model))
                 samples[self.latency, target].append(event.latency_ms / 1000)
                 if event.ttft_ms is not None:
                     samples[self.ttft, target].append(event.ttft_ms / 1000)
@@ -207,8 +210,20 @@ class GatewayMetrics:
             for value in values:
                 child.observe(value)
 
+    def _model(self, provider: str, model: str | None) -> str:
+        """`model` as a label value: the first MAX_MODEL_LABELS provider models seen keep their name, later
+        ones read "other". Glob models let callers choose names; a label set per name would grow without end."""
+        pair = (provider, model or "")
+        if pair in self._models:
+            return pair[1]
+        if len(self._models) < MAX_MODEL_LABELS:
+            self._models.add(pair)
+            return pair[1]
+        return "other"
+
     def _increments(self, event: UsageEvent) -> Iterator[Increment]:
-        provider, model = event.provider or "", event.model or ""
+        provider = event.provider or ""
+        model = self._model(provider, event.model)
         yield self.requests, (event.endpoint, event.route or "", provider, model, str(event.status)), 1
         if event.provider is not None:
             usage = event.usage
@@ -228,7 +243,9 @@ class GatewayMetrics:
             for attempt in event.detail.get("attempts", ()):
                 error = upstream_error_kind(attempt)
                 if error is not None:
-                    yield self.upstream_errors, (attempt.get("provider", ""), attempt.get("model", ""), error), 1
+                    provider = str(attempt.get("provider", ""))
+                    model = self._model(provider, str(attempt.get("model", "")))
+                    yield self.upstream_errors, (provider, model, error), 1
 
     def reject(self, reason: str) -> None:
         self.rejected.labels(reason).inc()
@@ -247,7 +264,7 @@ class GatewayMetrics:
             self.provider_slots.labels(provider).set(busy)
         for key, state in sources.breaker_states():
             provider, _, model = key.partition("/")
-            self.breaker.labels(provider, model).set(BREAKER_STATES.get(state, 0))
+            self.breaker.labels(provider, self._model(provider, model)).set(BREAKER_STATES.get(state, 0))
 
 
 def _multiproc_dir() -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -103,3 +104,12 @@ def test_p95_ttft_is_the_95th_percentile_of_the_last_hundred_samples(samples: li
         window = sorted(samples[max(0, n - TTFT_WINDOW) : n])
         expected = window[min(len(window) - 1, int(0.95 * len(window)))] if len(window) >= 5 else None
         assert registry.snapshot("p/m").p95_ttft_ms == expected
+
+
+def test_the_registry_forgets_the_oldest_target_past_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("app.health.scores.MAX_TARGETS", 3)
+    h = HealthRegistry(Clock(), alpha=0.5, window_s=60, breaker_threshold=3, breaker_cooldown_s=5)
+    for i in range(5):
+        h.record_success(f"wild/m{i}", 100)
+    assert h.keys() == ["wild/m2", "wild/m3", "wild/m4"]
+    assert h.snapshot("wild/m4").samples == 1 and h.snapshot("wild/m0").samples == 0

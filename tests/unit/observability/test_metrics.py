@@ -167,3 +167,22 @@ def test_exposition_serves_this_process_metrics_without_a_multiprocess_dir(monke
     text = exposition().decode()
     assert "# TYPE polyroute_requests_total counter" in text
     assert "# TYPE polyroute_breaker_state gauge" in text
+
+
+def test_model_labels_are_bounded_for_names_callers_choose(
+    metrics: GatewayMetrics, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Glob models serve any id a caller names: past the bound, further models are labelled "other"."""
+    monkeypatch.setattr("app.observability.metrics.MAX_MODEL_LABELS", 3)
+    for i in range(6):
+        metrics.observe(_event(provider="wild", model=f"m{i}", latency_ms=1.0, attempts=1))
+    metrics.observe(_event(provider="wild", model="m0", latency_ms=1.0, attempts=1))  # seen: keeps its name
+    metrics.flush()
+    target = {"endpoint": "chat.completions", "route": "", "provider": "wild"}
+    assert [_value(registry, "polyroute_requests_total", **target, model=f"m{i}", status="200") for i in range(4)] == [
+        2,
+        1,
+        1,
+        0,
+    ]
+    assert _value(registry, "polyroute_requests_total", **target, model="other", status="200") == 3
