@@ -57,12 +57,8 @@ _FINISH = frozenset({"stop", "length", "content_filter"})
 
 def single_prompt(body: Json) -> str | None:
     """The prompt when it is one string (or a list of one string); None for tokens or several prompts."""
-    prompt = body.get("prompt")
-    if isinstance(prompt, str):
-        return prompt
-    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
-        return prompt[0]
-    return None
+    texts = prompt_texts(body)
+    return texts[0] if texts is not None and len(texts) == 1 else None
 
 
 def prompt_texts(body: Json) -> list[str] | None:

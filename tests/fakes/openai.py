@@ -172,6 +172,16 @@ class FakeOpenAI(FakeServer):
             out["usage"] = {"input_tokens": 10, "output_tokens": 100, "total_tokens": 110}
         return web.json_response(out)
 
+    def behaviour(self, model: str) -> dict[str, Any]:
+        """What the next request naming `model` does: its name's behaviour, then any script."""
+        b = behaviour_for(model)
+        b.update(self.next_behaviour(model) or {})
+        return b
+
+    def scripted_error(self, b: dict[str, Any], model: str) -> web.Response | None:
+        """The error answer `b` asks for, if any."""
+        return self._error(b, model) if "status" in b and (b["status"] != 200 or "body" in b) else None
+
     def _error(self, b: dict[str, Any], model: str) -> web.Response:
         status = int(b["status"])
         headers = dict(b.get("headers") or {})

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.openai import FakeOpenAI, behaviour_for
+from tests.fakes.openai import FakeOpenAI
 
 __all__ = ["add_completions_routes", "completion_text"]
 
@@ -57,12 +57,11 @@ def add_completions_routes(fake: FakeOpenAI, app: web.Application) -> None:
 async def _complete(fake: FakeOpenAI, request: web.Request) -> web.StreamResponse:
     doc = json.loads(await request.read())
     model = str(doc.get("model", ""))
-    b = behaviour_for(model)
-    b.update(fake.next_behaviour(model) or {})
+    b = fake.behaviour(model)
     if b.get("delay_ms"):
         await asyncio.sleep(b["delay_ms"] / 1000)
-    if "status" in b and (b["status"] != 200 or "body" in b):
-        return fake._error(b, model)
+    if (error := fake.scripted_error(b, model)) is not None:
+        return error
     choices = []
     for prompt in _prompts(doc.get("prompt", "")):
         text = str(b["text"]) if b.get("text") is not None else completion_text(prompt, doc.get("suffix"))

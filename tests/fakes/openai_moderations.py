@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.openai import FakeOpenAI, behaviour_for
+from tests.fakes.openai import FakeOpenAI
 
 __all__ = ["add_moderations_routes"]
 
@@ -28,10 +28,9 @@ def add_moderations_routes(fake: FakeOpenAI, app: web.Application) -> None:
     async def moderate(request: web.Request) -> web.Response:
         doc = json.loads(await request.read())
         model = str(doc.get("model", ""))
-        b = behaviour_for(model)
-        b.update(fake.next_behaviour(model) or {})
-        if "status" in b and (b["status"] != 200 or "body" in b):
-            return fake._error(b, model)
+        b = fake.behaviour(model)
+        if (error := fake.scripted_error(b, model)) is not None:
+            return error
         inputs = doc["input"] if isinstance(doc["input"], list) else [doc["input"]]
         texts = [i if isinstance(i, str) else str(i.get("text", "")) for i in inputs]
         return web.json_response({"id": "modr-fake123", "model": model, "results": [_result(t) for t in texts]})

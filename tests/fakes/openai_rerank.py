@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.openai import FakeOpenAI, behaviour_for
+from tests.fakes.openai import FakeOpenAI
 
 __all__ = ["add_rerank_routes", "relevance"]
 
@@ -28,10 +28,9 @@ def add_rerank_routes(fake: FakeOpenAI, app: web.Application) -> None:
     async def rerank(request: web.Request) -> web.Response:
         doc = json.loads(await request.read())
         model = str(doc.get("model", ""))
-        b = behaviour_for(model)
-        b.update(fake.next_behaviour(model) or {})
-        if "status" in b and (b["status"] != 200 or "body" in b):
-            return fake._error(b, model)
+        b = fake.behaviour(model)
+        if (error := fake.scripted_error(b, model)) is not None:
+            return error
         query = str(doc["query"])
         texts = [d if isinstance(d, str) else d["text"] for d in doc["documents"]]
         ranked = sorted(range(len(texts)), key=lambda i: -relevance(query, texts[i]))

@@ -16,17 +16,16 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, post
 
-from app.accounting.tokens import count_tokens, prompt_text
+from app.accounting.tokens import count_tokens
 from app.api.decode import decode_json_object, validate_envelope
 from app.api.inference.aliases import PREFIXES
-from app.errors import GatewayError, UpstreamStatusError
+from app.errors import UpstreamStatusError
 from app.gateway.keys import authenticate
 from app.gateway.resolve import resolve
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.upstream import UpstreamFailure, UpstreamPool
 from app.providers.anthropic import AnthropicAdapter, merged_betas
 from app.providers.base import UpstreamRequest
-from app.translate.messages_to_chat import messages_request_to_chat
 from app.wire.anthropic_messages import CountTokensEnvelope
 
 __all__ = ["count_tokens_handler", "estimate_input_tokens"]
@@ -35,19 +34,40 @@ log = logging.getLogger("polyroute.count_tokens")
 
 Json = dict[str, Any]
 _ANTHROPIC = AnthropicAdapter()
+
+
+_NOT_TEXT = frozenset({"type", "id", "tool_use_id", "media_type", "source", "signature", "cache_control"})
+"""Members whose strings the model does not read as text (ids, base64 sources, signatures)."""
+_IMAGE_TOKENS = 1600
+"""Anthropic's upper figure for one image (about 1.15 megapixels); the estimate does not read its size."""
 _PER_MESSAGE = 3
 
 
+def _strings(value: Any, out: list[str]) -> int:
+    """Collect every string the model reads in `value`; returns the number of image blocks seen."""
+    if isinstance(value, str):
+        out.append(value)
+        return 0
+    images = 0
+    if isinstance(value, list):
+        for item in value:
+            images += _strings(item, out)
+    elif isinstance(value, dict):
+        images += value.get("type") == "image"
+        for name, item in value.items():
+            if name not in _NOT_TEXT:
+                images += _strings(item, out)
+    return images
+
+
 def estimate_input_tokens(body: Json) -> int:
-    """The request's text (system, messages, tool definitions) in o200k tokens."""
-    try:
-        chat = messages_request_to_chat(body)
-    except GatewayError:  # a block chat cannot carry: count the request's own text instead
-        chat = {"messages": [{"role": "user", "content": msgspec.json.encode(body.get("messages")).decode()}]}
-    text, messages = prompt_text(chat)
-    tools = body.get("tools")
-    extra = count_tokens(msgspec.json.encode(tools).decode()) if tools else 0
-    return count_tokens(text) + _PER_MESSAGE * messages + extra
+    """Every text the request carries (system, messages with their tool calls and results, tool
+    definitions) in o200k tokens, a fixed figure per image, and the chat format's per-message overhead."""
+    texts: list[str] = []
+    images = sum(_strings(body.get(name), texts) for name in ("system", "messages", "tools"))
+    messages = body.get("messages")
+    overhead = _PER_MESSAGE * len(messages) if isinstance(messages, list) else 0
+    return count_tokens("\n".join(texts)) + _IMAGE_TOKENS * images + overhead
 
 
 async def _anthropic_count(
