@@ -173,6 +173,11 @@ def test_prefer_respond_async_keeps_the_callers_dialect(http: httpx.Client, fake
     done = wait_task(http, resp.json()["id"])
     assert done["status"] == "succeeded" and done["result"]["object"] == "response"
     assert done["result"]["output"][-1]["content"][0]["text"].endswith("async resp")
+    resp = http.post("/v1/completions", json={"model": "fakeai/gpt-fake", "prompt": "async cmpl"}, headers=prefer)
+    assert resp.status_code == 202, resp.text
+    done = wait_task(http, resp.json()["id"])
+    assert done["status"] == "succeeded" and done["endpoint"] == "/v1/completions"
+    assert done["result"]["object"] == "text_completion" and done["result"]["choices"][0]["text"].endswith("async cmpl")
 
 
 def test_an_asynchronous_upstream_is_polled_until_its_job_ends(http: httpx.Client, jobs: FakeAsyncJobs) -> None:
