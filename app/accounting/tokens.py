@@ -7,10 +7,10 @@ from typing import Any
 
 from app.accounting.events import Usage
 
-__all__ = ["count_tokens", "estimate_usage", "prompt_text"]
+__all__ = ["PER_MESSAGE_TOKENS", "count_tokens", "estimate_usage", "prompt_text"]
 
-# Per-message overhead of the chat format, as OpenAI's cookbook counts it.
-_PER_MESSAGE = 3
+PER_MESSAGE_TOKENS = 3
+"""Per-message overhead of the chat format, as OpenAI's cookbook counts it."""
 
 
 @lru_cache(maxsize=1)
@@ -57,7 +57,7 @@ def prompt_text(body: dict[str, Any]) -> tuple[str, int]:
 def estimate_usage(body: dict[str, Any], completion: str) -> Usage:
     text, messages = prompt_text(body)
     return Usage(
-        prompt_tokens=count_tokens(text) + _PER_MESSAGE * messages,
+        prompt_tokens=count_tokens(text) + PER_MESSAGE_TOKENS * messages,
         completion_tokens=count_tokens(completion),
         estimated=True,
     )

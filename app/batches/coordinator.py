@@ -27,10 +27,11 @@ from app.batches.lines import MAX_LINES, LineSpec, read_lines
 from app.batches.native import TERMINAL, NativeBatches, UpstreamBatchError, UpstreamUnavailable
 from app.batches.store import BatchRecord
 from app.db.quiet import Watch
-from app.gateway.completions import OPENAI_COMPLETION_MODELS
+from app.gateway.completions import has_native_completions
 from app.gateway.resolve import resolve
 from app.gateway.snapshot import CatalogSnapshot, ProviderEntry, ResolvedModel
 from app.limits.admit import Limiter
+from app.providers.registry import ADAPTERS
 from app.settings import Settings
 from app.tasks.execute import EndpointSpec, key_by_id
 from app.tasks.outbound import outbound_client
@@ -178,7 +179,7 @@ class BatchCoordinator:
         provider = snapshot.providers.get(name)
         if provider is None or not provider.enabled or provider.kind != "openai":
             return None
-        if endpoint == "/v1/completions" and not model.startswith(OPENAI_COMPLETION_MODELS):
+        if endpoint == "/v1/completions" and not has_native_completions(ADAPTERS["openai"], provider, model):
             return None
         return provider, model
 

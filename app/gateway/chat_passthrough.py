@@ -75,10 +75,7 @@ class ChatPassthrough:
             error = doc.get("error") if isinstance(doc, dict) else None
             message = error.get("message") if isinstance(error, dict) else None
             raise BadUpstreamReply(f"upstream returned no choices: {message or 'unexpected body'}")
-        doc["model"] = served.public_model
-        doc["provider"] = served.provider
-        doc["latency_ms"] = round(served.latency_ms, 1)
-        return _encode(doc), openai_usage(doc.get("usage")) or Usage()
+        return _encode(served.stamp(doc)), openai_usage(doc.get("usage")) or Usage()
 
     def stream(self, served: Served) -> ChatPassthroughRelay:
         return ChatPassthroughRelay(served, strip_usage=not self._client_wants_usage)

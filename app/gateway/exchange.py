@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.accounting.events import Usage
 from app.errors import GatewayError
@@ -39,6 +39,14 @@ class Served:
     @property
     def public_model(self) -> str:
         return f"{self.provider}/{self.model}"
+
+    def stamp(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """`doc` (a whole OpenAI-style answer) naming who answered: `model`, plus the gateway's
+        `provider` and `latency_ms` members."""
+        doc["model"] = self.public_model
+        doc["provider"] = self.provider
+        doc["latency_ms"] = round(self.latency_ms, 1)
+        return doc
 
 
 class BadUpstreamReply(Exception):

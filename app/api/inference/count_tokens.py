@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, post
 
-from app.accounting.tokens import count_tokens
+from app.accounting.tokens import PER_MESSAGE_TOKENS, count_tokens
 from app.api.decode import decode_json_object, validate_envelope
 from app.api.inference.aliases import PREFIXES
 from app.errors import UpstreamStatusError
@@ -40,7 +40,6 @@ _NOT_TEXT = frozenset({"type", "id", "tool_use_id", "media_type", "source", "sig
 """Members whose strings the model does not read as text (ids, base64 sources, signatures)."""
 _IMAGE_TOKENS = 1600
 """Anthropic's upper figure for one image (about 1.15 megapixels); the estimate does not read its size."""
-_PER_MESSAGE = 3
 
 
 def _strings(value: Any, out: list[str]) -> int:
@@ -66,7 +65,7 @@ def estimate_input_tokens(body: Json) -> int:
     texts: list[str] = []
     images = sum(_strings(body.get(name), texts) for name in ("system", "messages", "tools"))
     messages = body.get("messages")
-    overhead = _PER_MESSAGE * len(messages) if isinstance(messages, list) else 0
+    overhead = PER_MESSAGE_TOKENS * len(messages) if isinstance(messages, list) else 0
     return count_tokens("\n".join(texts)) + _IMAGE_TOKENS * images + overhead
 
 

@@ -76,13 +76,7 @@ class ChatClient:
         return self._body
 
     def reply(self, chat: Json, served: Served) -> bytes:
-        doc = {
-            **chat,
-            "model": served.public_model,
-            "provider": served.provider,
-            "latency_ms": round(served.latency_ms, 1),
-        }
-        return _encode(doc)
+        return _encode(served.stamp(dict(chat)))
 
     def stream(self, served: Served) -> ClientStream:
         return _ChatStream(self._wants_usage)
@@ -120,10 +114,7 @@ class CompletionsClient:
         return self._chat
 
     def reply(self, chat: Json, served: Served) -> bytes:
-        doc = chat_response_to_completion(chat, served.public_model, self._echo)
-        doc["provider"] = served.provider
-        doc["latency_ms"] = round(served.latency_ms, 1)
-        return _encode(doc)
+        return _encode(served.stamp(chat_response_to_completion(chat, served.public_model, self._echo)))
 
     def stream(self, served: Served) -> ClientStream:
         return _CompletionsStream(ChatToCompletionStream(served.public_model, self._echo, self._wants_usage))
