@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
 
 from app.ids import request_id as new_request_id
 
-__all__ = ["Usage", "UsageEvent", "event_id"]
+__all__ = ["TAG_COLUMNS", "Usage", "UsageEvent", "event_id", "tag_rows"]
 
 
 class Usage(msgspec.Struct, kw_only=True):
@@ -69,6 +70,10 @@ class UsageEvent(msgspec.Struct, kw_only=True):
     detail: dict[str, Any] | None = None
     """Per-attempt record and routing explanation; small."""
     trace_id: str | None = None
+    end_user: str | None = None
+    """The caller's own user this request was for (`app/accounting/attribution.py`)."""
+    tags: tuple[str, ...] = ()
+    """The key's and the request's tags."""
 
 
 _OURS = re.compile(r"^req_[0-9a-f]{24}(-[a-z0-9]+)?$")
@@ -83,3 +88,11 @@ def event_id(request_id: str) -> tuple[str, str | None]:
     if _OURS.match(request_id):
         return request_id, None
     return new_request_id(), request_id
+
+
+TAG_COLUMNS = ("event_id", "tag")
+
+
+def tag_rows(events: Iterable[UsageEvent]) -> list[list[object]]:
+    """`usage_tag` rows (`TAG_COLUMNS` order) of events being logged for the first time."""
+    return [[e.id, tag] for e in events for tag in e.tags]

@@ -6,7 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-__all__ = ["Table", "UsageFilter", "is_midnight", "rounded", "sql_where", "where"]
+from piccolo.engine.postgres import PostgresEngine
+
+from app.db.tables import UsageEventRow
+
+__all__ = ["Table", "UsageFilter", "epoch_sql", "is_midnight", "rounded", "sql_where", "where"]
 
 Table = Literal["event", "hour", "day"]
 """Which table a filter applies to: the request log, the hourly or the daily rollup."""
@@ -26,6 +30,14 @@ class UsageFilter:
     start: datetime | None = None
     end: datetime | None = None
     scope: frozenset[str] | None = None
+    end_user: str | None = None
+    tag: str | None = None
+    """End user and tag are on the request log only (`raw_usage`), never in the rollups."""
+
+    @property
+    def attributed(self) -> bool:
+        """Whether it filters on what only the request log keeps."""
+        return self.end_user is not None or self.tag is not None
 
 
 def _epoch(moment: datetime) -> int:
@@ -54,10 +66,25 @@ def _time_range(f: UsageFilter, on: Table) -> tuple[list[str], list[Any]]:
     return clauses, args
 
 
+def epoch_sql() -> str:
+    """The request log's `ts` as Unix seconds, in the configured database's SQL."""
+    if isinstance(UsageEventRow._meta.db, PostgresEngine):
+        return "CAST(EXTRACT(EPOCH FROM ts) AS BIGINT)"
+    return "CAST(strftime('%s', ts) AS INTEGER)"
+
+
 def where(f: UsageFilter, *, on: Table) -> tuple[list[str], list[Any]]:
     """WHERE clauses and their bound values for the request log, the hourly or the daily rollup."""
     clauses: list[str] = []
     args: list[Any] = []
+    if f.attributed:
+        assert on == "event", "end user and tag are kept on the request log only"
+        if f.end_user is not None:
+            clauses.append("end_user = {}")
+            args.append(f.end_user)
+        if f.tag is not None:
+            clauses.append("usage_event.id IN (SELECT event_id FROM usage_tag WHERE tag = {})")
+            args.append(f.tag)
     for column, value in (("key_id", f.key_id), ("plan", f.plan), ("model", f.model), ("provider", f.provider)):
         if value is not None:
             clauses.append(f"{column} = {{}}")

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import msgspec
 
 from app.accounting.filters import Table, UsageFilter, is_midnight, rounded, sql_where, where
+from app.accounting.raw_usage import RAW_ONLY, raw_summary_rows, tags_of
 from app.accounting.rollups import HISTOGRAM_COLUMNS, MEASURES, percentile
 from app.accounting.series import WINDOWS, Series, SeriesPoint, series
 from app.db.tables import ApiKeyRow, UsageEventRow, UsageHourlyRow
@@ -38,8 +39,8 @@ __all__ = [
     "user_key_ids",
 ]
 
-GroupBy = Literal["day", "hour", "model", "provider", "key", "plan", "status"]
-GROUP_BY: tuple[str, ...] = ("day", "hour", "model", "provider", "key", "plan", "status")
+GroupBy = Literal["day", "hour", "model", "provider", "key", "plan", "status", "end_user", "tag"]
+GROUP_BY: tuple[str, ...] = ("day", "hour", "model", "provider", "key", "plan", "status", "end_user", "tag")
 _HOURLY_DIMENSIONS = {
     "hour": "hour_ts",
     "day": "(hour_ts / 86400) * 86400",
@@ -63,6 +64,8 @@ class UsageGroup(msgspec.Struct, kw_only=True):
     key_id: str | None = None
     plan: str | None = None
     status: int | None = None
+    end_user: str | None = None
+    tag: str | None = None
     requests: int = 0
     errors: int = 0
     prompt_tokens: int = 0
@@ -107,6 +110,10 @@ class RequestRecord(msgspec.Struct, kw_only=True):
     attempts: list[dict[str, Any]]
     error: str | None
     trace_id: str | None
+    end_user: str | None = None
+    """The caller's own user the request was for (header, `user` or `metadata.user_id`)."""
+    tags: list[str] = msgspec.field(default_factory=list)
+    """The key's and the request's tags."""
     cache: str | None = None
     """What the response cache did: hit, miss or refresh; null when the request did not use it."""
     saved: dict[str, Any] | None = None
@@ -186,13 +193,16 @@ async def usage_summary(f: UsageFilter, group_by: Sequence[str] = ()) -> list[Us
     """Totals per group (none: one row), ordered by the grouping columns.
 
     Read from the daily rollup when `start`/`end` fall on UTC midnight and nothing is grouped by
-    hour (a year is a few thousand rows), else from the hourly rollup (hour resolution).
+    hour (a year is a few thousand rows), else from the hourly rollup (hour resolution); by end
+    user or tag (grouped or filtered), from the request log (`raw_usage`).
     """
     if f.scope is not None and not f.scope:
         return []
-    unknown = [g for g in group_by if g not in _HOURLY_DIMENSIONS]
+    unknown = [g for g in group_by if g not in GROUP_BY]
     if unknown:
         raise InvalidRequestError(f"Cannot group by {', '.join(unknown)}; use {', '.join(GROUP_BY)}")
+    if f.attributed or RAW_ONLY.intersection(group_by):
+        return [_group(r, group_by) for r in await raw_summary_rows(f, group_by) if r["requests"]]
     table, dimensions, on = _source(f, group_by)
     dims = [f"{dimensions[g]} AS g_{g}" for g in group_by]
     sums = [f"SUM({m}) AS {m}" for m in _MEASURES]
@@ -225,7 +235,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidRequestError("Invalid cursor; pass back the next_cursor of a previous page") from None
 
 
-def _record(row: dict[str, Any]) -> RequestRecord:
+def _record(row: dict[str, Any], tags: list[str]) -> RequestRecord:
     detail = row["detail"]
     if isinstance(detail, str):
         detail = msgspec.json.decode(detail)
@@ -259,6 +269,8 @@ def _record(row: dict[str, Any]) -> RequestRecord:
         attempts=list(detail.get("attempts") or []),
         error=detail.get("error"),
         trace_id=row["trace_id"],
+        end_user=row["end_user"],
+        tags=tags,
         cache=detail.get("cache"),
         saved=detail.get("saved"),
         hooks=detail.get("hooks"),
@@ -274,7 +286,7 @@ async def request_by_id(request_id: str, scope: frozenset[str] | None = None) ->
     row = await UsageEventRow.select().where(UsageEventRow.id == request_id).first().run()
     if row is None or (scope is not None and row["key_id"] not in scope):
         return None
-    return _record(row)
+    return _record(row, (await tags_of([row["id"]])).get(row["id"], []))
 
 
 async def request_log(f: UsageFilter, *, limit: int = 50, offset: int = 0, cursor: str | None = None) -> RequestPage:
@@ -288,7 +300,8 @@ async def request_log(f: UsageFilter, *, limit: int = 50, offset: int = 0, curso
         args += [after_ts, after_ts, after_id]
     sql = f"SELECT * FROM usage_event{sql_where(clauses)} ORDER BY ts DESC, id DESC LIMIT {{}} OFFSET {{}}"  # noqa: S608  # own names; values bound
     rows = await UsageEventRow.raw(sql, *args, limit + 1, offset).run()
-    records = [_record(r) for r in rows[:limit]]
+    tags = await tags_of([r["id"] for r in rows[:limit]])
+    records = [_record(r, tags.get(r["id"], [])) for r in rows[:limit]]
     more = len(rows) > limit
     next_cursor = _encode_cursor(records[-1].ts, records[-1].id) if more and records else None
     return RequestPage(data=records, limit=limit, offset=offset, next_cursor=next_cursor)

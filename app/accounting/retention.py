@@ -17,7 +17,7 @@ _CHUNK = 5000
 
 
 async def prune(retention_days: int, now: float | None = None) -> int:
-    """Delete raw usage rows older than `retention_days` (0 = keep forever) and expired limit counters.
+    """Delete raw usage rows (and their tags) older than `retention_days` (0 = keep forever) and expired limit counters.
 
     Returns how many usage rows went. Rollups (usage_daily, usage_hourly) are never pruned.
     """
@@ -29,6 +29,10 @@ async def prune(retention_days: int, now: float | None = None) -> int:
         while True:
             rows = await UsageEventRow.raw(sql, cutoff, _CHUNK).run()
             deleted += len(rows)
+            if rows:  # their tags go with them
+                ids = [r["id"] for r in rows]
+                marks = ", ".join(["{}"] * len(ids))
+                await UsageEventRow.raw(f"DELETE FROM usage_tag WHERE event_id IN ({marks})", *ids).run()  # noqa: S608
             if len(rows) < _CHUNK:
                 break
     stale = datetime.fromtimestamp(moment - 3600, UTC)

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
-from app.accounting.events import UsageEvent
+from app.accounting.events import TAG_COLUMNS, UsageEvent, tag_rows
 from app.accounting.rollups import (
     DAILY_COLUMNS,
     HOURLY_COLUMNS,
@@ -65,6 +65,7 @@ EVENT_COLUMNS = (
     "attempts",
     "detail",
     "trace_id",
+    "end_user",
 )
 
 _encode = msgspec.json.Encoder()
@@ -99,6 +100,7 @@ def event_values(e: UsageEvent) -> list[Any]:
         e.attempts,
         detail,
         e.trace_id,
+        e.end_user,
     ]
 
 
@@ -146,6 +148,19 @@ async def _upsert(table: str, columns: Sequence[str], rows: list[list[object]]) 
         await UsageEventRow.raw(sql, *[v for row in chunk for v in row]).run()
 
 
+async def _insert_tags(fresh: Sequence[UsageEvent]) -> None:
+    rows = tag_rows(fresh)
+    if not rows:
+        return
+    transaction = UsageEventRow._meta.db.current_transaction.get()
+    assert transaction is not None, "_insert_tags runs inside write_events' transaction"
+    event_ids, tags = (list(c) for c in zip(*rows, strict=True))
+    await transaction.connection.execute(_INSERT_TAGS_POSTGRES, event_ids, tags)
+
+
+_INSERT_TAGS_POSTGRES = f"INSERT INTO usage_tag ({', '.join(TAG_COLUMNS)}) SELECT * FROM unnest($1::text[], $2::text[])"  # noqa: S608
+
+
 def transaction() -> Any:
     db = UsageEventRow._meta.db
     if isinstance(db, SQLiteEngine):
@@ -165,6 +180,7 @@ async def write_events(events: Sequence[UsageEvent]) -> int:
         new = await insert_events(events)
         fresh = [e for e in events if e.id in new]
         if fresh:
+            await _insert_tags(fresh)
             await _upsert("usage_daily", DAILY_COLUMNS, daily_rows(fresh))
             await _upsert("usage_hourly", HOURLY_COLUMNS, hourly_rows(fresh))
     return len(new)

@@ -13,9 +13,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import msgspec
-from piccolo.engine.postgres import PostgresEngine
 
-from app.accounting.filters import UsageFilter, rounded, sql_where, where
+from app.accounting.filters import UsageFilter, epoch_sql, rounded, sql_where, where
 from app.accounting.rollups import HISTOGRAM_COLUMNS, percentile
 from app.db.tables import LATENCY_BUCKETS_MS, UsageEventRow, UsageHourlyRow
 from app.errors import InvalidRequestError
@@ -90,12 +89,6 @@ class _Bucket:
         self._bins(histogram)
 
 
-def _epoch_sql() -> str:
-    if isinstance(UsageEventRow._meta.db, PostgresEngine):
-        return "CAST(EXTRACT(EPOCH FROM ts) AS BIGINT)"
-    return "CAST(strftime('%s', ts) AS INTEGER)"
-
-
 def _latency_bucket_sql() -> str:
     steps = " ".join(f"WHEN latency_ms <= {bound} THEN {i}" for i, bound in enumerate(LATENCY_BUCKETS_MS))
     return f"CASE {steps} ELSE {len(LATENCY_BUCKETS_MS)} END"
@@ -109,7 +102,7 @@ async def _raw_buckets(f: UsageFilter, bucket_s: int, column: str | None) -> lis
         f"SELECT b, g, l, COUNT(*) AS requests, SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors,"  # noqa: S608
         " SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens,"
         " SUM(cost_usd) AS cost_usd"
-        f" FROM (SELECT ({_epoch_sql()} / {bucket_s}) * {bucket_s} AS b, {group} AS g, {_latency_bucket_sql()} AS l,"
+        f" FROM (SELECT ({epoch_sql()} / {bucket_s}) * {bucket_s} AS b, {group} AS g, {_latency_bucket_sql()} AS l,"
         f" status, prompt_tokens, completion_tokens, cost_usd FROM usage_event{sql_where(clauses)}) AS t"
         " GROUP BY b, g, l"
     )

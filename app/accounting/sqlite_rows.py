@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from app.accounting.events import UsageEvent
+from app.accounting.events import TAG_COLUMNS, UsageEvent, tag_rows
 from app.accounting.rollups import (
     DAILY_COLUMNS,
     HOURLY_COLUMNS,
@@ -81,6 +81,10 @@ def _write(conn: sqlite3.Connection, events: Sequence[UsageEvent], columns: Sequ
         len(columns),
         [values(e) for e in fresh],
     )
+    tags = tag_rows(fresh)
+    if tags:
+        head_tags = f"INSERT INTO usage_tag ({', '.join(TAG_COLUMNS)}) VALUES "  # noqa: S608
+        _insert_many(conn, lambda n: head_tags + ", ".join(["(?, ?)"] * n), len(TAG_COLUMNS), tags)
     for table, cols, rows in (
         ("usage_daily", DAILY_COLUMNS, daily_rows(fresh)),
         ("usage_hourly", HOURLY_COLUMNS, hourly_rows(fresh)),

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from app.accounting.attribution import tags_problem
+
 __all__ = [
     "PROVIDER_KINDS",
     "ApiKeySpec",
@@ -188,6 +190,11 @@ class ApiKeySpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True)
     limits: Limits = msgspec.field(default_factory=Limits)
     expires_at: datetime | None = None
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    """Free-form; `cache` (bool) and `tags` (usage attribution) mean something to the gateway."""
+
+    def __post_init__(self) -> None:
+        if problem := tags_problem(self.metadata):
+            raise ValueError(f"metadata.tags: {problem}")
 
 
 class ConfigFile(msgspec.Struct, forbid_unknown_fields=True):

@@ -34,6 +34,7 @@ __all__ = [
     "UsageDailyRow",
     "UsageEventRow",
     "UsageHourlyRow",
+    "UsageTagRow",
     "UserRow",
 ]
 
@@ -154,6 +155,15 @@ class UsageEventRow(Table, tablename="usage_event"):
     attempts = Integer(default=1)
     detail = JSON(null=True, default=None)
     trace_id = Varchar(length=32, null=True, default=None)
+    end_user = Varchar(length=200, null=True, default=None, index=True)
+    """The caller's own user (`app/accounting/attribution.py`); usage by end user reads raw rows."""
+
+
+class UsageTagRow(Table, tablename="usage_tag"):
+    """One tag of one request-log row: usage by tag joins these to `usage_event` (pruned with it)."""
+
+    event_id = Varchar(length=40, index=True)
+    tag = Varchar(length=64, index=True)
 
 
 class _RollupColumns:
@@ -331,6 +341,7 @@ ALL_TABLES: list[type[Table]] = [
     UserRow,
     CatalogStateRow,
     UsageEventRow,
+    UsageTagRow,
     UsageDailyRow,
     UsageHourlyRow,
     LimitCounterRow,

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from app.accounting.attribution import END_USER_HEADER, TAGS_HEADER, body_end_user, header_labels, key_tags, merged_tags
 from app.accounting.cost import cost_usd
 from app.accounting.events import Usage, UsageEvent, event_id
 from app.accounting.queue import UsageQueue
@@ -73,6 +74,9 @@ class _Context:
     """A finished stream's usage and cost (what a cache hit on it saves)."""
     malformed: int = 0
     """Upstream SSE frames skipped because they did not parse; the request log counts them."""
+    end_user: str | None = None
+    tags: tuple[str, ...] = ()
+    """Named by the caller's headers (`app/accounting/attribution.py`)."""
 
 
 @dataclass(slots=True)
@@ -115,6 +119,8 @@ class Gateway:
         snapshot = self.catalog.snapshot
         ctx.key = key = call.key or authenticate(call.headers, snapshot)
         call.parsed = parsed = call.parse(call.raw)
+        if END_USER_HEADER in call.headers or TAGS_HEADER in call.headers:
+            ctx.end_user, ctx.tags = header_labels(call.headers)
         ctx.resolved = resolved = resolve(parsed.model, snapshot, key)
         if parsed.bind is not None:
             await parsed.bind(key, self)
@@ -389,6 +395,8 @@ class Gateway:
         if ctx.cache is not None or ctx.hooks is not None:
             detail = cache_detail(detail, ctx.cache, ctx.hit, ctx.hooks)
         row_id, client_id = event_id(call.request_id)
+        body = call.parsed.body if call.parsed else None
+        end_user = ctx.end_user or (body_end_user(body) if body else None)
         if client_id is not None:
             detail = {**(detail or {}), "client_request_id": client_id}
         self.usage.put(
@@ -413,6 +421,8 @@ class Gateway:
                 attempts=sum(1 for r in records if r.outcome != "skipped"),
                 detail=detail,
                 trace_id=call.trace.trace_id,
+                end_user=end_user,
+                tags=merged_tags(key_tags(key.metadata), ctx.tags) if key else ctx.tags,
             )
         )
         if key is not None and ctx.admission is not None and (usage.total_tokens or cost):

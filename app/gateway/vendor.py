@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
 
+from app.accounting.attribution import header_labels, key_tags, merged_tags
 from app.accounting.cost import cost_usd
 from app.accounting.events import Usage, UsageEvent, event_id
 from app.errors import (
@@ -159,7 +160,11 @@ class _UsageSniffer:
 
 
 def _request_headers(headers: dict[str, str], provider: ProviderEntry, trace: TraceContext) -> dict[str, str]:
-    out = {k: v for k, v in headers.items() if k not in HOP_BY_HOP and k not in CREDENTIALS}
+    out = {
+        k: v
+        for k, v in headers.items()
+        if k not in HOP_BY_HOP and k not in CREDENTIALS and not k.startswith("x-polyroute-")  # ours, not theirs
+    }
     out.update(provider.headers)
     out.update(ADAPTERS[provider.kind].auth_headers(provider))
     out["traceparent"] = trace.child().traceparent
@@ -239,8 +244,11 @@ async def stream_body(result: VendorResult, on_done: Callable[[int], None]) -> A
 async def handle_vendor(gateway: Any, call: VendorCall) -> Reply:
     """The whole passthrough: open, then stream or read the answer, and account for it."""
     admission: dict[str, Any] = {}
+    labels: tuple[str | None, tuple[str, ...]] = (None, ())
 
     async def admit(key: KeyRecord) -> None:
+        nonlocal labels
+        labels = header_labels(call.headers)  # after the key is known, before anything is counted or sent
         admission["value"] = await gateway.limiter.admit(key)
 
     result = await open_vendor(call, gateway.catalog.snapshot, gateway.pool, admit)
@@ -270,6 +278,8 @@ async def handle_vendor(gateway: Any, call: VendorCall) -> Reply:
                 attempts=1,
                 trace_id=call.trace.trace_id,
                 detail={"path": call.path[:200], "method": call.method},
+                end_user=labels[0],
+                tags=merged_tags(key_tags(result.key.metadata), labels[1]),
             )
         )
 

@@ -38,7 +38,7 @@ STATUS_CHOICES: tuple[tuple[str, str], ...] = (
     ("5xx", "5xx"),
     ("429", "429 (rate limited)"),
 )
-_TEXT_FIELDS = ("key_id", "plan", "model", "provider", "status", "from", "to")
+_TEXT_FIELDS = ("key_id", "plan", "model", "provider", "status", "from", "to", "end_user", "tag")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +88,8 @@ async def usage_filter(q: UsageQuery, scope: frozenset[str] | None) -> UsageFilt
         start=start,
         end=end,
         scope=scope,
+        end_user=q.get("end_user") or None,
+        tag=q.get("tag") or None,
     )
 
 

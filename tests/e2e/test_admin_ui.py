@@ -235,6 +235,26 @@ def test_user_manages_own_keys_sees_own_usage_and_is_refused_admin_pages(
     page.get_by_text("Remaining today").wait_for()
     assert "99 of 100" in page.locator("table", has_text="my-app").inner_text()
     shots(page, "user-account")
+    _sdk(gw, secret).chat.completions.create(
+        model="route/demo",
+        messages=[{"role": "user", "content": "for a customer"}],
+        user="customer-7",
+        extra_headers={"x-polyroute-tags": "feature:ui"},
+    )
+
+    def by_end_user() -> bool:
+        page.goto(base + "/ui/usage?group_by=end_user&tag=feature:ui")
+        return page.locator("#usage-results tbody tr").count() == 1
+
+    _until(by_end_user)
+    assert "customer-7" in page.locator("#usage-results").inner_text()
+    assert page.locator("#flt-tag").input_value() == "feature:ui"
+    page.goto(base + "/ui/requests?end_user=customer-7")
+    assert page.locator("#request-log tbody tr").count() == 1
+    page.locator("#request-log tbody tr a").first.click()
+    page.get_by_text("End user").wait_for()
+    assert "feature:ui" in page.locator("main").inner_text()
+    shots(page, "user-request-attributed")
     for path in ("/ui/providers", "/ui/dashboard", "/ui/plans"):
         response = page.goto(base + path)
         assert response is not None and response.status == 403

@@ -48,6 +48,18 @@ Text = Annotated[str | None, Parameter(max_length=200, pattern=NO_NUL)]
 From = Annotated[str | None, QueryParameter(name="from", description="ISO 8601 time or date (UTC), or Unix seconds")]
 To = Annotated[str | None, Parameter(description="Exclusive end; same forms as `from`")]
 Status = Annotated[str | None, Parameter(description="`429`, a class such as `5xx`, `error` or `success`")]
+EndUser = Annotated[
+    str | None,
+    Parameter(
+        max_length=200,
+        pattern=NO_NUL,
+        description="The caller's end user (`x-polyroute-end-user`, `user`, `metadata.user_id`)",
+    ),
+]
+Tag = Annotated[
+    str | None,
+    Parameter(max_length=64, pattern=NO_NUL, description="One tag (`x-polyroute-tags`, key `metadata.tags`)"),
+]
 GroupByParam = Annotated[
     list[str] | None,
     Parameter(
@@ -163,12 +175,26 @@ async def get_usage(
     to: To = None,
     group_by: GroupByParam = None,
     format: Literal["json", "csv"] | None = None,
+    end_user: EndUser = None,
+    tag: Tag = None,
 ) -> UsageReport:
     """Requests, tokens, cost and latency (avg, p50, p95) per group, from the hourly rollup (hour resolution).
 
+    By end user or tag (filtered or grouped), from the request log, within its retention.
     JSON by default; CSV with `?format=csv` or `Accept: text/csv`.
     """
-    f = await _filter(reader, key_id, plan=plan, model=model, provider=provider, status=status, start=from_, end=to)
+    f = await _filter(
+        reader,
+        key_id,
+        plan=plan,
+        model=model,
+        provider=provider,
+        status=status,
+        start=from_,
+        end=to,
+        end_user=end_user,
+        tag=tag,
+    )
     groups = parse_group_by(group_by)
     report = UsageReport(data=await queries.usage_summary(f, groups), group_by=groups, start=f.start, end=f.end)
     return usage_csv(report) if _wants_csv(request, format) else report  # type: ignore[return-value]  # Litestar sends a Response as is
@@ -202,9 +228,22 @@ async def get_requests(
     limit: Limit = 50,
     offset: Offset = 0,
     cursor: Annotated[str | None, Parameter(max_length=400)] = None,
+    end_user: EndUser = None,
+    tag: Tag = None,
 ) -> RequestPage:
     """The request log, newest first, each request with its attempts; page by offset or by `next_cursor`."""
-    f = await _filter(reader, key_id, plan=plan, model=model, provider=provider, status=status, start=from_, end=to)
+    f = await _filter(
+        reader,
+        key_id,
+        plan=plan,
+        model=model,
+        provider=provider,
+        status=status,
+        start=from_,
+        end=to,
+        end_user=end_user,
+        tag=tag,
+    )
     return await queries.request_log(f, limit=limit, offset=offset, cursor=cursor)
 
 

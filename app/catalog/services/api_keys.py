@@ -10,6 +10,7 @@ from msgspec import Meta
 from piccolo.columns import Column
 from piccolo.custom_types import Combinable
 
+from app.accounting.attribution import tags_problem
 from app.catalog.keys import generate_secret, hash_secret, new_id, visible_prefix
 from app.catalog.services.context import ServiceContext, ensure_api_owned, list_rows, writing
 from app.catalog.services.records import ApiKey, ApiKeyCreated
@@ -53,6 +54,10 @@ class KeyDraft(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     user_id: str | None = None
     """Owner (admins only); keys created with a user JWT belong to that user."""
+
+    def __post_init__(self) -> None:
+        if problem := tags_problem(self.metadata):
+            raise ValueError(f"metadata.tags: {problem}")
 
 
 def _record(row: dict[str, Any]) -> ApiKey:
@@ -228,6 +233,8 @@ async def update_key(
             problems.add("name", "must be 1 to 200 characters")
         update[ApiKeyRow.name] = name
     if metadata is not None:
+        if problem := tags_problem(metadata):
+            problems.add("metadata", f"tags: {problem}")
         update[ApiKeyRow.metadata] = dump_json(metadata)
     if len(update) == 1:
         problems.add("name", "nothing to change: give `name` and/or `metadata`")

@@ -229,6 +229,10 @@ BAD_PARAMS: list[tuple[str, dict[str, Any]]] = [
     ("/v1/usage", {"from": "2026-02-01", "to": "2026-01-01"}),
     ("/v1/usage", {"format": "xml"}),
     ("/v1/usage", {"key_id": "k" * 201}),
+    ("/v1/usage", {"end_user": "u" * 201}),
+    ("/v1/usage", {"tag": "t" * 65}),
+    ("/v1/usage", {"end_user": "a\x00b"}),
+    ("/v1/usage", {"group_by": "end_user,tags"}),
     ("/v1/usage/series", {"window": "year"}),
     ("/v1/usage/series", {"by": "colour"}),
     ("/v1/requests", {"limit": "abc"}),
@@ -240,6 +244,7 @@ BAD_PARAMS: list[tuple[str, dict[str, Any]]] = [
     ("/v1/requests", {"cursor": "x" * 401}),
     ("/v1/requests", {"to": "1e999"}),
     ("/v1/requests", {"status": "5x"}),
+    ("/v1/requests", {"tag": "t" * 65}),
 ]
 
 

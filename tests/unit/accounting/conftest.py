@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.accounting.events import Usage, UsageEvent
+from app.accounting.queue import UsageQueue
+from app.accounting.writer import UsageWriter
 from app.db.engine import close_database, migrate, start_pool, use_database
 from tests.db_backends import BACKENDS, database_url
 
-_TABLES = ("usage_event", "usage_hourly", "usage_daily", "api_key", "limit_counter")
+_TABLES = ("usage_event", "usage_tag", "usage_hourly", "usage_daily", "api_key", "limit_counter")
 _ids = itertools.count()
 
 
@@ -61,3 +65,11 @@ def event(**fields: Any) -> UsageEvent:
     if isinstance(usage, dict):
         usage = Usage(**usage)
     return UsageEvent(usage=usage or Usage(prompt_tokens=10, completion_tokens=5), **defaults)
+
+
+async def store(tmp_path: Path, events: list[UsageEvent]) -> None:
+    """`events` written by the usage writer, as the gateway writes them."""
+    w = UsageWriter(UsageQueue(), str(tmp_path / f"usage-spool-{os.getpid()}.jsonl"))
+    for e in events:
+        w.queue.put(e)
+    assert await w.flush() == len(events)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,20 +10,11 @@ import pytest
 
 from app.accounting.backfill import backfill_daily
 from app.accounting.queries import UsageFilter, decode_cursor, request_log, series, usage_summary
-from app.accounting.queue import UsageQueue
-from app.accounting.writer import UsageWriter
 from app.db.tables import UsageDailyRow
 from app.errors import InvalidRequestError
-from tests.unit.accounting.conftest import event
+from tests.unit.accounting.conftest import event, store
 
 DAY = datetime(2026, 3, 2, tzinfo=UTC).timestamp()
-
-
-async def store(tmp_path: Path, events: list) -> None:  # type: ignore[type-arg]
-    w = UsageWriter(UsageQueue(), str(tmp_path / f"usage-spool-{os.getpid()}.jsonl"))
-    for e in events:
-        w.queue.put(e)
-    assert await w.flush() == len(events)
 
 
 def traffic() -> list:  # type: ignore[type-arg]
