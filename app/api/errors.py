@@ -42,7 +42,8 @@ _ANTHROPIC_PATHS = ("/messages", "/messages/count_tokens")
 
 def problem_response(request: Request[Any, Any, Any], exc: GatewayError) -> Response[bytes]:
     # The Anthropic SDK always sends anthropic-version: it gets its own error shape on shared paths (/v1/models).
-    anthropic = request.url.path.endswith(_ANTHROPIC_PATHS) or "anthropic-version" in request.headers
+    path = request.url.path
+    anthropic = path.endswith(_ANTHROPIC_PATHS) or "/messages/batches" in path or "anthropic-version" in request.headers
     dialect: Dialect = "anthropic" if anthropic else "openai"
     trace = trace_from_header(request.headers.get("traceparent"))
     headers = {k.decode(): v.decode() for k, v in problem_headers(exc)}

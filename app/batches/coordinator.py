@@ -23,7 +23,7 @@ import msgspec
 from app.accounting.queue import UsageQueue
 from app.batches import files, output, store
 from app.batches.emulated import EmulatedBatches, TaskQueue
-from app.batches.lines import MAX_LINES, LineSpec, read_lines
+from app.batches.lines import ENDPOINTS, MAX_LINES, LineSpec, read_lines
 from app.batches.native import TERMINAL, NativeBatches, UpstreamBatchError, UpstreamUnavailable
 from app.batches.store import BatchRecord
 from app.db.quiet import Watch
@@ -170,6 +170,8 @@ class BatchCoordinator:
         """The one kind `openai` provider model every valid line names, when batches may be passed through
         (for `/v1/completions`, only a model OpenAI serves completions for: the others go through chat)."""
         valid = [s.resolved for s in specs if s.valid]
+        if endpoint not in ENDPOINTS:  # a message batch: OpenAI's batch API takes none
+            return None
         if not self.settings.batch_native or not valid or any(r is None or len(r.targets) != 1 for r in valid):
             return None
         targets = {(r.targets[0].provider, r.targets[0].model) for r in valid if r is not None}

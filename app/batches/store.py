@@ -26,6 +26,7 @@ __all__ = [
     "claim",
     "count_lines",
     "create",
+    "delete",
     "encode_json",
     "get",
     "lines",
@@ -132,11 +133,20 @@ def _record(row: dict[str, Any]) -> BatchRecord:
 
 
 async def create(
-    *, key_id: str, endpoint: str, input_file_id: str, completion_window: str, metadata: dict[str, Any] | None
+    *,
+    key_id: str,
+    endpoint: str,
+    input_file_id: str,
+    completion_window: str,
+    metadata: dict[str, Any] | None,
+    prefix: str = "batch_",
+    total: int = 0,
 ) -> BatchRecord:
+    """`total`: the request count when it is known before validation (a message batch's)."""
     moment = now()
     row = BatchRow(
-        id=new_id("batch_"),
+        id=new_id(prefix),
+        total=total,
         key_id=key_id,
         endpoint=endpoint,
         input_file_id=input_file_id,
@@ -158,13 +168,35 @@ async def get(batch_id: str, key_id: str | None = None) -> BatchRecord | None:
     return _record(row) if row else None
 
 
-async def list_batches(key_id: str, *, limit: int, after: str | None) -> tuple[list[BatchRecord], bool]:
-    """A key's batches, newest first; `after` is the last id of the previous page."""
-    where: Any = BatchRow.key_id == key_id
+async def list_batches(
+    key_id: str, *, limit: int, after: str | None, messages: bool = False, before: str | None = None
+) -> tuple[list[BatchRecord], bool]:
+    """A key's batches, newest first: its message batches (`messages`) or the others. `after` is the
+    last id of the previous page (older ones follow), `before` the first id of the next (newer ones)."""
+    where: Any = (BatchRow.key_id == key_id) & (
+        (BatchRow.endpoint == "/v1/messages") if messages else (BatchRow.endpoint != "/v1/messages")
+    )
     if after is not None:
         where &= BatchRow.id < after
-    rows = await BatchRow.select().where(where).order_by(BatchRow.id, ascending=False).limit(limit + 1).run()
-    return [_record(r) for r in rows[:limit]], len(rows) > limit
+    if before is not None:
+        where &= BatchRow.id > before
+    query = BatchRow.select().where(where).order_by(BatchRow.id, ascending=before is not None).limit(limit + 1)
+    rows = await query.run()
+    page = [_record(r) for r in rows[:limit]]
+    return (page[::-1] if before is not None else page), len(rows) > limit
+
+
+async def delete(batch_id: str, key_id: str) -> BatchRecord:
+    """Remove a finished batch and its lines (its files stay the key's); 404, or 409 while it runs."""
+    found = await get(batch_id, key_id)
+    if found is None:
+        raise NotFoundError(f"No batch '{batch_id}'")
+    if found.status in ACTIVE:
+        raise ConflictError(f"Batch '{batch_id}' is {found.status}; only an ended batch can be deleted")
+    async with BatchRow._meta.db.transaction():
+        await BatchLineRow.delete().where(BatchLineRow.batch_id == batch_id).run()
+        await BatchRow.delete().where((BatchRow.id == batch_id) & BatchRow.status.not_in(list(ACTIVE))).run()
+    return found
 
 
 async def request_cancel(batch_id: str, key_id: str) -> BatchRecord:

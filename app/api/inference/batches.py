@@ -1,4 +1,4 @@
-"""/v1/batches (create, get, list, cancel) and /v1/files, with the coordinator that runs the batches."""
+"""/v1/batches (create, get, list, cancel), /v1/files and /v1/messages/batches, with the coordinator that runs them."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from msgspec import Meta
 from app.api.decode import decode_json_object, validate_envelope
 from app.api.inference.aliases import INFERENCE_ROUTES, PREFIXES
 from app.api.inference.files import file_handlers, json_response, page_query, read_limited
-from app.batches import files, store
+from app.api.inference.message_batches import message_batch_handlers
+from app.batches import files, message_batches, store
 from app.batches.coordinator import BatchCoordinator
 from app.batches.emulated import TaskQueue
 from app.batches.lines import ENDPOINTS
@@ -44,7 +45,8 @@ class BatchApi:
 
 def batch_api(rt: Runtime, queue: TaskQueue) -> BatchApi:
     """The coordinator (started by the app's lifespan) and the /v1/batches and /v1/files handlers."""
-    endpoints = {"/v1" + r.suffix: r for r in INFERENCE_ROUTES if "/v1" + r.suffix in ENDPOINTS}
+    runnable = (*ENDPOINTS, message_batches.ENDPOINT)
+    endpoints = {"/v1" + r.suffix: r for r in INFERENCE_ROUTES if "/v1" + r.suffix in runnable}
     coordinator = BatchCoordinator(
         rt.settings,
         catalog=rt.catalog,
@@ -63,7 +65,7 @@ def batch_api(rt: Runtime, queue: TaskQueue) -> BatchApi:
     async def create_batch(request: Request[Any, Any, Any]) -> Response[bytes]:
         key = caller(request.headers)
         doc = validate_envelope(decode_json_object(await read_limited(request, limit)), BatchCreate)
-        if doc.endpoint not in endpoints:
+        if doc.endpoint not in ENDPOINTS:
             raise InvalidRequestError(f"'endpoint' must be one of: {', '.join(ENDPOINTS)}", param="endpoint")
         if doc.completion_window != "24h":
             raise InvalidRequestError("'completion_window' must be '24h'", param="completion_window")
@@ -106,5 +108,12 @@ def batch_api(rt: Runtime, queue: TaskQueue) -> BatchApi:
         coordinator.wake()
         return json_response(200, batch.public())
 
-    handlers = [create_batch, list_batches, get_batch, cancel_batch, *file_handlers(caller, limit)]
+    handlers = [
+        create_batch,
+        list_batches,
+        get_batch,
+        cancel_batch,
+        *file_handlers(caller, limit),
+        *message_batch_handlers(caller, coordinator, limit),
+    ]
     return BatchApi(coordinator, handlers)
