@@ -8,36 +8,35 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from app.accounting.attribution import END_USER_HEADER, TAGS_HEADER, body_end_user, header_labels, key_tags, merged_tags
+from app.accounting.attribution import END_USER_HEADER, TAGS_HEADER, header_labels
 from app.accounting.cost import cost_usd
-from app.accounting.events import Usage, UsageEvent, event_id
+from app.accounting.events import Usage, UsageEvent
 from app.accounting.queue import UsageQueue
 from app.accounting.tokens import estimate_usage
 from app.cache.entry import CachedAnswer
 from app.cache.policy import CACHEABLE_ENDPOINTS, HEADER
-from app.cache.response_cache import CacheTicket, ResponseCache
+from app.cache.response_cache import ResponseCache
 from app.conversations.store import ResponseStore
 from app.errors import GatewayError
 from app.gateway.answer_text import answer_text
 from app.gateway.attempt_outcomes import Completed, StreamStarted, Target
 from app.gateway.attempts import AttemptLoop
-from app.gateway.cache_reply import cache_detail, hit_reply
+from app.gateway.cache_reply import hit_reply
 from app.gateway.call import Call, Reply
+from app.gateway.call_context import CallContext
 from app.gateway.exchange import BinaryRelay
 from app.gateway.explain import explain, explain_header, splice_explain, wants_explain
-from app.gateway.hooks_runner import HookRun, HookRunner
+from app.gateway.hooks_runner import HookRunner
 from app.gateway.keys import authenticate
 from app.gateway.rank import rank_targets
 from app.gateway.recovery import make_recovery
 from app.gateway.resolve import resolve
-from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ResolvedModel
+from app.gateway.snapshot import CatalogSnapshot
 from app.gateway.stream_tap import tap_stream
 from app.gateway.streaming import StreamOutcome, relay_stream
 from app.gateway.upstream import UpstreamPool
 from app.health.scores import HealthRegistry
-from app.limits.admit import Admission, Limiter
-from app.observability.logging import redact
-from strategies.base import Candidate
+from app.limits.admit import Limiter
 
 __all__ = ["Gateway"]
 
@@ -47,36 +46,6 @@ class SnapshotSource(Protocol):
 
     @property
     def snapshot(self) -> CatalogSnapshot: ...
-
-
-@dataclass(slots=True)
-class _Context:
-    """What one call accumulates on its way through; handed to accounting at the end."""
-
-    call: Call
-    key: KeyRecord | None = None
-    resolved: ResolvedModel | None = None
-    admission: Admission | None = None
-    loop: AttemptLoop | None = None
-    ranked: list[Candidate] = field(default_factory=list)
-    targets: list[Target] = field(default_factory=list)
-    explanation: dict[str, Any] | None = None
-    cut: GatewayError | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    hooks: HookRun | None = None
-    cache: CacheTicket | None = None
-    hit: CachedAnswer | None = None
-    blocked: GatewayError | None = None
-    """A hook's rejection after the answer started (accounted instead of the stream's own status)."""
-    accounted: bool = False
-    ended: tuple[StreamStarted, StreamOutcome] | None = None
-    spent: tuple[Usage, float] | None = None
-    """A finished stream's usage and cost (what a cache hit on it saves)."""
-    malformed: int = 0
-    """Upstream SSE frames skipped because they did not parse; the request log counts them."""
-    end_user: str | None = None
-    tags: tuple[str, ...] = ()
-    """Named by the caller's headers (`app/accounting/attribution.py`)."""
 
 
 @dataclass(slots=True)
@@ -94,7 +63,7 @@ class Gateway:
     hooks: HookRunner = field(default_factory=HookRunner)
 
     async def handle(self, call: Call) -> Reply:
-        ctx = _Context(call)
+        ctx = CallContext(call)
         if call.endpoint in CACHEABLE_ENDPOINTS:
             ctx.headers[HEADER] = "off"
         try:
@@ -106,7 +75,7 @@ class Gateway:
             raise
 
     @staticmethod
-    def _last_tried(ctx: _Context) -> Target | None:
+    def _last_tried(ctx: CallContext) -> Target | None:
         """The target of the last attempt that reached an upstream, so an error row names it."""
         records = [r for r in (ctx.loop.records if ctx.loop else []) if r.outcome != "skipped"]
         if not records:
@@ -114,7 +83,7 @@ class Gateway:
         key = f"{records[-1].provider}/{records[-1].model}"
         return next((t for t in ctx.targets if t.key == key), None)
 
-    async def _handle(self, ctx: _Context) -> Reply:
+    async def _handle(self, ctx: CallContext) -> Reply:
         call = ctx.call
         snapshot = self.catalog.snapshot
         ctx.key = key = call.key or authenticate(call.headers, snapshot)
@@ -168,7 +137,7 @@ class Gateway:
             return await self._completed(ctx, result)
         return self._streaming(ctx, result)
 
-    async def _from_cache(self, ctx: _Context, hit: CachedAnswer) -> Reply:
+    async def _from_cache(self, ctx: CallContext, hit: CachedAnswer) -> Reply:
         """A hit: no upstream call, no tokens; the hooks' `after` still sees the answer."""
         assert ctx.cache is not None
         model = f"{hit.provider}/{hit.model}"
@@ -192,11 +161,11 @@ class Gateway:
             )
         return reply
 
-    def _hit_done(self, ctx: _Context, blocked: GatewayError | None) -> None:
+    def _hit_done(self, ctx: CallContext, blocked: GatewayError | None) -> None:
         self._account(ctx, blocked.status_code if blocked else 200, error=blocked)
 
     def _reply_headers(
-        self, ctx: _Context, target: Target, upstream_ms: float, content_type: bytes
+        self, ctx: CallContext, target: Target, upstream_ms: float, content_type: bytes
     ) -> list[tuple[bytes, bytes]]:
         gateway_ms = (time.perf_counter() - ctx.call.received) * 1000 - upstream_ms
         provider = target.provider.name
@@ -213,7 +182,7 @@ class Gateway:
         ]
         return out
 
-    async def _completed(self, ctx: _Context, result: Completed) -> Reply:
+    async def _completed(self, ctx: CallContext, result: Completed) -> Reply:
         target = result.target
         usage = _whole_usage(ctx.call, result)
         if ctx.hooks is not None:
@@ -244,7 +213,7 @@ class Gateway:
         body = result.body if ctx.explanation is None else splice_explain(result.body, ctx.explanation)
         return Reply(200, headers, body)
 
-    def _streaming(self, ctx: _Context, start: StreamStarted) -> Reply:
+    def _streaming(self, ctx: CallContext, start: StreamStarted) -> Reply:
         provider = start.target.provider
         params = ctx.resolved.params if ctx.resolved else None
         stall = (params and params.stall_timeout_s) or provider.stall_timeout_s or provider.timeout_s
@@ -271,7 +240,7 @@ class Gateway:
         headers.append((b"cache-control", b"no-cache"))
         return Reply(200, headers, stream=stream)
 
-    def _tap(self, ctx: _Context, stream: AsyncIterator[bytes], start: StreamStarted) -> AsyncIterator[bytes]:
+    def _tap(self, ctx: CallContext, stream: AsyncIterator[bytes], start: StreamStarted) -> AsyncIterator[bytes]:
         """The stream with its pieces kept for the cache and/or shown to the hooks."""
         run = ctx.hooks
         provider, model = start.target.provider.name, start.served.public_model
@@ -306,7 +275,7 @@ class Gateway:
             at_end=(lambda text: run.at_end(text, provider=provider, model=model, cached=False)) if run else None,
         )
 
-    def _recovery(self, ctx: _Context, start: StreamStarted) -> Any:
+    def _recovery(self, ctx: CallContext, start: StreamStarted) -> Any:
         """The mid-stream recovery hook over the candidates ranked after the one that started."""
         parsed, resolved = ctx.call.parsed, ctx.resolved
         if parsed is None or resolved is None or parsed.hub_chat is None or not parsed.recoverable:
@@ -332,7 +301,7 @@ class Gateway:
 
         return make_recovery(hub_chat=parsed.hub_chat, targets=rest, new_loop=new_loop)
 
-    def _stream_done(self, ctx: _Context, started: StreamStarted, outcome: StreamOutcome) -> None:
+    def _stream_done(self, ctx: CallContext, started: StreamStarted, outcome: StreamOutcome) -> None:
         elapsed = (outcome.finished_at - started.started) * 1000
         final = outcome.recovered_by or started
         body = ctx.call.parsed.body if ctx.call.parsed else {}
@@ -365,7 +334,7 @@ class Gateway:
 
     def _account(
         self,
-        ctx: _Context,
+        ctx: CallContext,
         status: int,
         *,
         target: Target | None = None,
@@ -379,26 +348,8 @@ class Gateway:
         usage = usage or Usage()
         cost = (cost_usd(target.model, usage) if target is not None else 0.0) + extra_cost
         records = ctx.loop.records if ctx.loop else []
-        detail: dict[str, Any] | None = None
-        if records:
-            detail = {"attempts": [r.as_dict() for r in records]}
-            if len(ctx.ranked) > 1:
-                detail["ranked"] = [c.key for c in ctx.ranked]
-            if ctx.explanation is not None:
-                detail["explain"] = ctx.explanation
-            if ctx.cut is not None:
-                detail["recovered_from"] = ctx.cut.detail
-            if ctx.malformed:
-                detail["malformed_frames"] = ctx.malformed
-        if error is not None:
-            detail = {**(detail or {}), "error": redact(error.detail[:500])}
-        if ctx.cache is not None or ctx.hooks is not None:
-            detail = cache_detail(detail, ctx.cache, ctx.hit, ctx.hooks)
-        row_id, client_id = event_id(call.request_id)
-        body = call.parsed.body if call.parsed else None
-        end_user = ctx.end_user or (body_end_user(body) if body else None)
-        if client_id is not None:
-            detail = {**(detail or {}), "client_request_id": client_id}
+        row_id, detail = ctx.detail(error)
+        end_user, tags = ctx.attribution()
         self.usage.put(
             UsageEvent(
                 id=row_id,
@@ -422,7 +373,7 @@ class Gateway:
                 detail=detail,
                 trace_id=call.trace.trace_id,
                 end_user=end_user,
-                tags=merged_tags(key_tags(key.metadata), ctx.tags) if key else ctx.tags,
+                tags=tags,
             )
         )
         if key is not None and ctx.admission is not None and (usage.total_tokens or cost):
