@@ -49,6 +49,14 @@ def route_values(spec: RouteSpec) -> dict[str, Any]:
     }
 
 
+def plan_options(spec: PlanSpec) -> dict[str, Any]:
+    """The plan's settings that have no column of their own."""
+    options: dict[str, Any] = {} if spec.cache else {"cache": False}
+    if spec.end_user_limits is not None:
+        options["end_user_limits"] = msgspec.to_builtins(spec.end_user_limits)
+    return options
+
+
 def plan_values(spec: PlanSpec) -> dict[str, Any]:
     return {
         "name": spec.name,
@@ -58,7 +66,7 @@ def plan_values(spec: PlanSpec) -> dict[str, Any]:
         "rpm": spec.rpm,
         "tpm": spec.tpm,
         "monthly_budget_usd": spec.monthly_budget_usd,
-        "options": dump_json({} if spec.cache else {"cache": False}),
+        "options": dump_json(plan_options(spec)),
     }
 
 

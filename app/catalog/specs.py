@@ -164,6 +164,15 @@ class Limits(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """Replaces the plan's target globs for plan-gated routing (`[]`: every target)."""
 
 
+class EndUserLimits(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """What each end user of a key may spend (`x-polyroute-end-user`, `user`, `metadata.user_id`)."""
+
+    daily_requests: Count | None = None
+    rpm: Count | None = None
+    tpm: Count | None = None
+    monthly_budget_usd: Money | None = None
+
+
 class PlanSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """A tier: which models, how much, how fast."""
 
@@ -178,6 +187,8 @@ class PlanSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     monthly_budget_usd: Money | None = None
     cache: bool = True
     """False: keys on this plan are never served from, nor stored in, the response cache."""
+    end_user_limits: EndUserLimits | None = None
+    """Limits per end user of each key on the plan, on top of the key's own."""
 
 
 class ApiKeySpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):

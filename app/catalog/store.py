@@ -11,7 +11,7 @@ import msgspec
 from piccolo.engine.postgres import PostgresEngine
 
 from app.catalog.secrets import SecretBox
-from app.catalog.specs import Limits, ModelSpec, PlanSpec, RouteParams, TargetSpec
+from app.catalog.specs import EndUserLimits, Limits, ModelSpec, PlanSpec, RouteParams, TargetSpec
 from app.db.tables import ApiKeyRow, CatalogStateRow, PlanRow, ProviderRow, RouteRow
 from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ProviderEntry, ResolvedModel, RouteEntry, is_pattern
 
@@ -80,6 +80,7 @@ async def _increment() -> int:
 
 
 def plan_from_row(row: dict[str, Any]) -> PlanSpec:
+    options = load_json(row.get("options")) or {}
     return PlanSpec(
         name=row["name"],
         models=load_json(row["models"]) or ["*"],
@@ -88,7 +89,10 @@ def plan_from_row(row: dict[str, Any]) -> PlanSpec:
         rpm=row["rpm"],
         tpm=row["tpm"],
         monthly_budget_usd=row["monthly_budget_usd"],
-        cache=(load_json(row.get("options")) or {}).get("cache", True) is not False,
+        cache=options.get("cache", True) is not False,
+        end_user_limits=msgspec.convert(options["end_user_limits"], EndUserLimits)
+        if isinstance(options.get("end_user_limits"), dict)
+        else None,
     )
 
 

@@ -76,10 +76,14 @@ class CallContext:
             detail = {**(detail or {}), "client_request_id": client_id}
         return row_id, detail
 
+    def named_end_user(self) -> str | None:
+        """The end user the headers name, else the one the body names in its dialect's own field."""
+        if self.end_user is None and self.call.parsed is not None and self.call.parsed.body:
+            return body_end_user(self.call.parsed.body)
+        return self.end_user
+
     def attribution(self) -> tuple[str | None, tuple[str, ...]]:
-        """The end user (the headers', else the body's own field) and the key's and headers' tags."""
-        end_user = self.end_user
-        if end_user is None and self.call.parsed is not None and self.call.parsed.body:
-            end_user = body_end_user(self.call.parsed.body)
+        """The end user and the key's and headers' tags, as the usage row keeps them."""
+        end_user = self.named_end_user()
         tags = merged_tags(key_tags(self.key.metadata), self.tags) if self.key is not None else self.tags
         return end_user, tags

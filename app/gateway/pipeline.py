@@ -94,7 +94,8 @@ class Gateway:
         if parsed.bind is not None:
             await parsed.bind(key, self)
         estimated_tokens = len(call.raw) // 4
-        ctx.admission = await self.limiter.admit(key)
+        limited = key.plan is not None and key.plan.end_user_limits is not None
+        ctx.admission = await self.limiter.admit(key, ctx.named_end_user() if limited else None)
         ctx.headers.update(ctx.admission.headers)
         params = resolved.params
         if self.hooks.everywhere or params.hooks:
@@ -378,7 +379,8 @@ class Gateway:
         )
         if key is not None and ctx.admission is not None and (usage.total_tokens or cost):
             # Off the caller's path: the limiter settles after the response has gone.
-            self.limiter.settle_soon(key, ctx.admission.limits, usage.total_tokens, cost)
+            admission = ctx.admission
+            self.limiter.settle_soon(key, admission.limits, usage.total_tokens, cost, admission.end_user)
         return cost
 
 

@@ -249,7 +249,7 @@ async def handle_vendor(gateway: Any, call: VendorCall) -> Reply:
     async def admit(key: KeyRecord) -> None:
         nonlocal labels
         labels = header_labels(call.headers)  # after the key is known, before anything is counted or sent
-        admission["value"] = await gateway.limiter.admit(key)
+        admission["value"] = await gateway.limiter.admit(key, labels[0])
 
     result = await open_vendor(call, gateway.catalog.snapshot, gateway.pool, admit)
     extra = admission["value"].headers if "value" in admission else {}
@@ -259,7 +259,8 @@ async def handle_vendor(gateway: Any, call: VendorCall) -> Reply:
         model = result.provider.model(result.model) if result.model else None
         cost = cost_usd(model, usage) if model else 0.0
         if "value" in admission and (usage.total_tokens or cost):  # tokens and spend count as on any call
-            gateway.limiter.settle_soon(result.key, admission["value"].limits, usage.total_tokens, cost)
+            admitted = admission["value"]
+            gateway.limiter.settle_soon(result.key, admitted.limits, usage.total_tokens, cost, admitted.end_user)
         gateway.usage.put(
             UsageEvent(
                 id=event_id(call.request_id)[0],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from app.errors import (
 from app.gateway.snapshot import KeyRecord
 from app.limits.base import CounterBackend, Hit
 
-__all__ = ["Admission", "Limiter", "Windows", "effective_limits"]
+__all__ = ["Admission", "EndUserQuota", "Limiter", "Windows", "effective_limits"]
 
 log = logging.getLogger("polyroute.limits")
 _KINDS = ("requests", "tokens")
@@ -40,10 +41,34 @@ def effective_limits(key: KeyRecord) -> Limits:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class EndUserQuota:
+    """One end user of one key, and what the key's plan lets each end user spend."""
+
+    subject: str
+    """The counters' subject: the key id and a digest of the end user (any text, up to 200 characters)."""
+    name: str
+    limits: Limits
+
+    @classmethod
+    def of(cls, key: KeyRecord, end_user: str | None) -> EndUserQuota | None:
+        """None when the plan limits no end user, or the call names none."""
+        own = key.plan.end_user_limits if key.plan is not None else None
+        if own is None or end_user is None:
+            return None
+        digest = hashlib.blake2b(end_user.encode(), digest_size=9).hexdigest()
+        limits = Limits(
+            daily_requests=own.daily_requests, rpm=own.rpm, tpm=own.tpm, monthly_budget_usd=own.monthly_budget_usd
+        )
+        return cls(f"{key.id}~{digest}", end_user, limits)
+
+
 @dataclass(slots=True)
 class Admission:
     headers: dict[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
+    end_user: EndUserQuota | None = None
+    """Whose per-end-user counters this call was admitted against (its tokens and spend settle there too)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +135,11 @@ class _KeyChecks:
     hits: list[Hit]
 
 
+def _counts_usage(limits: Limits) -> bool:
+    """Whether tokens or spend count against these limits after a call."""
+    return bool(limits.tpm or limits.monthly_budget_usd)
+
+
 def _duration(seconds: float) -> str:
     """OpenAI's reset format: `1m30s`, `20s`."""
     seconds = max(0, int(seconds + 0.999))
@@ -124,24 +154,26 @@ def _day_counter(key_id: str, w: Windows) -> str:
     return f"day:{key_id}:{w.day}"
 
 
-def _checks(key_id: str, limits: Limits, w: Windows) -> tuple[_Check, ...]:
+def _checks(key_id: str, limits: Limits, w: Windows, whose: str = "") -> tuple[_Check, ...]:
     # Token and budget hits only check (the amount comes after the call, in `settle`), so no
     # check depends on the request: one set serves the key for the whole minute.
+    # `key_id` is the counters' subject: a key, or one end user of a key (`whose` names them).
     checks: list[_Check] = []
     if limits.rpm is not None:
         hit = Hit(f"rpm:{key_id}:{w.minute}", limits.rpm, 1, 120)
-        what = f"{limits.rpm} requests per minute"
+        what = f"{limits.rpm} requests per minute{whose}"
         checks.append(_Check(hit, RateLimitedError, _MINUTE, what, _NAMES["requests"]))
     if limits.daily_requests is not None:
         hit = Hit(_day_counter(key_id, w), limits.daily_requests, 1, w.day_left + 60)
-        what = f"{limits.daily_requests} requests per UTC day"
+        what = f"{limits.daily_requests} requests per UTC day{whose}"
         checks.append(_Check(hit, DailyRequestLimitExceededError, _DAY, what, _NAMES["requests"]))
     if limits.tpm is not None:
         hit = Hit(f"tpm:{key_id}:{w.minute}", limits.tpm, 0, 120, check_only=True)
-        checks.append(_Check(hit, RateLimitedError, _MINUTE, f"{limits.tpm} tokens per minute", _NAMES["tokens"]))
+        what = f"{limits.tpm} tokens per minute{whose}"
+        checks.append(_Check(hit, RateLimitedError, _MINUTE, what, _NAMES["tokens"]))
     if limits.monthly_budget_usd is not None:
         hit = Hit(f"spend:{key_id}:{w.month}", limits.monthly_budget_usd, 0, w.month_left + 3600, check_only=True)
-        what = f"a budget of ${limits.monthly_budget_usd:g} per month"
+        what = f"a budget of ${limits.monthly_budget_usd:g} per month{whose}"
         checks.append(_Check(hit, BudgetExceededError, _MONTH, what, None))
     return tuple(checks)
 
@@ -183,8 +215,9 @@ class Limiter:
         self._by_key: dict[str, _KeyChecks] = {}
         self._sweep_at = _SWEEP_AT
 
-    async def admit(self, key: KeyRecord) -> Admission:
-        """Count the request against the key's windows or raise the limit it hit.
+    async def admit(self, key: KeyRecord, end_user: str | None = None) -> Admission:
+        """Count the request against the key's windows (and its end user's, when the plan limits
+        end users) or raise the limit it hit; every window is checked and added in one step.
 
         Tokens and spend admit while under their limit and are added once known (`settle`), so a
         long prompt is never refused on a guess of its size.
@@ -193,11 +226,16 @@ class Limiter:
         found = self._by_key.get(key.id)
         if found is None or found.key is not key or found.minute != int(now // 60):
             found = self._build(key, now)
-        if not found.checks:
+        checks, hits = found.checks, found.hits
+        quota = EndUserQuota.of(key, end_user) if end_user is not None else None
+        if quota is not None:
+            whose = f" for end user {quota.name[:64]!r}"
+            extra = _checks(quota.subject, quota.limits, Windows.at(now), whose)
+            checks, hits = checks + extra, hits + [c.hit for c in extra]
+        if not checks:
             return Admission(limits=found.limits)
-        checks = found.checks
         try:
-            verdict, values = await self.backend.hit(found.hits)
+            verdict, values = await self.backend.hit(hits)
         except (ConnectionError, OSError, TimeoutError) as exc:
             return self._backend_down(exc, found.limits)
         if self.degraded:
@@ -209,7 +247,7 @@ class Limiter:
         if not verdict.allowed and verdict.refused_index is not None:
             check = checks[verdict.refused_index]
             raise check.error(f"Limit reached: {check.what}", retry_after=lefts[check.window], headers=headers)
-        return Admission(headers=headers, limits=found.limits)
+        return Admission(headers=headers, limits=found.limits, end_user=quota)
 
     def _build(self, key: KeyRecord, now: float) -> _KeyChecks:
         limits = effective_limits(key)
@@ -242,24 +280,27 @@ class Limiter:
             log.warning("rate-limit store unreachable (%s): admitting without limits (fail-open)", exc)
         return Admission(limits=limits)
 
-    async def settle(self, key: KeyRecord, limits: Limits, tokens: int, cost: float) -> None:
-        """After the call: count its real tokens and spend against the windows."""
-        if not (limits.tpm or limits.monthly_budget_usd):
-            return
+    async def settle(
+        self, key: KeyRecord, limits: Limits, tokens: int, cost: float, end_user: EndUserQuota | None = None
+    ) -> None:
+        """After the call: count its real tokens and spend against the windows (the end user's too)."""
         w = Windows.at(self._clock())
         try:
-            if limits.tpm and tokens:
-                await self.backend.add(f"tpm:{key.id}:{w.minute}", tokens, 120)
-            if limits.monthly_budget_usd is not None and cost:
-                await self.backend.add(f"spend:{key.id}:{w.month}", cost, w.month_left + 3600)
+            for subject, own in ((key.id, limits), *(((end_user.subject, end_user.limits),) if end_user else ())):
+                if own.tpm and tokens:
+                    await self.backend.add(f"tpm:{subject}:{w.minute}", tokens, 120)
+                if own.monthly_budget_usd is not None and cost:
+                    await self.backend.add(f"spend:{subject}:{w.month}", cost, w.month_left + 3600)
         except (ConnectionError, OSError, TimeoutError) as exc:
             log.warning("could not record usage against limits: %s", exc)
 
-    def settle_soon(self, key: KeyRecord, limits: Limits, tokens: int, cost: float) -> None:
+    def settle_soon(
+        self, key: KeyRecord, limits: Limits, tokens: int, cost: float, end_user: EndUserQuota | None = None
+    ) -> None:
         """`settle` in the background, after the response has gone; `close` waits for it."""
-        if not (limits.tpm or limits.monthly_budget_usd):
+        if not _counts_usage(limits) and (end_user is None or not _counts_usage(end_user.limits)):
             return
-        task = asyncio.get_running_loop().create_task(self.settle(key, limits, tokens, cost))
+        task = asyncio.get_running_loop().create_task(self.settle(key, limits, tokens, cost, end_user))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 

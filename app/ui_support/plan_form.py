@@ -13,7 +13,7 @@ from app.gateway.resolve import model_allowed
 from app.gateway.snapshot import CatalogSnapshot, KeyRecord
 from app.ui_support.forms import FormDoc, lines, number, text
 
-__all__ = ["LIMIT_FIELDS", "allowed_names", "blank_plan", "parse_plan_form", "plan_doc"]
+__all__ = ["END_USER_PREFIX", "LIMIT_FIELDS", "allowed_names", "blank_plan", "parse_plan_form", "plan_doc"]
 
 LIMIT_FIELDS: dict[str, tuple[str, bool]] = {
     "daily_requests": ("Requests per day", True),
@@ -23,8 +23,12 @@ LIMIT_FIELDS: dict[str, tuple[str, bool]] = {
 }
 
 
+END_USER_PREFIX = "eu_"
+"""Form names of the per-end-user limits: `eu_rpm` and so on, gathered into `end_user_limits`."""
+
+
 def blank_plan() -> FormDoc:
-    return {"name": "", "models": ["*"], "targets": [], **dict.fromkeys(LIMIT_FIELDS)}
+    return {"name": "", "models": ["*"], "targets": [], **dict.fromkeys(LIMIT_FIELDS), "end_user_limits": None}
 
 
 def plan_doc(record: Plan) -> FormDoc:
@@ -39,8 +43,13 @@ def parse_plan_form(form: FormMultiDict) -> tuple[FormDoc, dict[str, str]]:
         "models": lines(text(form, "models")),
         "targets": lines(text(form, "targets")),
     }
+    per_end_user: dict[str, Any] = {}
     for field, (_, integer) in LIMIT_FIELDS.items():
         doc[field] = number(form, field, problems, integer=integer)
+        value = number(form, END_USER_PREFIX + field, problems, integer=integer)
+        if value is not None:
+            per_end_user[field] = value
+    doc["end_user_limits"] = per_end_user or None
     return doc, problems
 
 

@@ -322,6 +322,7 @@ def test_operator_edits_a_plan_filters_the_catalog_and_follows_a_task(
     page.wait_for_url(base + "/ui/plans")
     page.get_by_role("link", name="Edit team").click()
     page.fill("#f-daily_requests", "1000")
+    page.fill("#f-eu_rpm", "5")
     page.fill("#f-models", "route/*\ndemo/*")
     shots(page, "plan-edit")
     page.get_by_role("button", name="Save changes").click()
@@ -332,6 +333,9 @@ def test_operator_edits_a_plan_filters_the_catalog_and_follows_a_task(
     with gw.admin() as api:
         plan = api.get("/v1/plans/team").json()
     assert plan["daily_requests"] == 1000 and plan["models"] == ["route/*", "demo/*"]
+    assert plan["end_user_limits"] == {"rpm": 5}
+    page.get_by_role("link", name="Edit team").click()
+    assert page.locator("#f-eu_rpm").input_value() == "5"
 
     page.goto(base + "/ui/models")
     page.select_option("#flt-kind", "route")

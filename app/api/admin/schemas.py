@@ -14,6 +14,7 @@ from app.catalog.services.records import ApiKey, ApiKeyCreated, Plan, Provider, 
 from app.catalog.services.users import UserChanges, UserDraft
 from app.catalog.specs import (
     Count,
+    EndUserLimits,
     Kind,
     ModelSpec,
     Money,
@@ -195,6 +196,7 @@ class PlanUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     tpm: Count | UnsetType | None = UNSET
     monthly_budget_usd: Money | UnsetType | None = UNSET
     cache: bool | UnsetType = UNSET
+    end_user_limits: EndUserLimits | UnsetType | None = UNSET
 
 
 class PlanPage(msgspec.Struct):

@@ -34,6 +34,7 @@ def _record(row: dict[str, Any]) -> Plan:
         tpm=spec.tpm,
         monthly_budget_usd=spec.monthly_budget_usd,
         cache=spec.cache,
+        end_user_limits=spec.end_user_limits,
         source=row["source"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from app.catalog.specs import Limits, ModelSpec, RouteParams, TargetSpec
+from app.catalog.specs import EndUserLimits, Limits, ModelSpec, RouteParams, TargetSpec
 
 __all__ = ["ApiKey", "ApiKeyCreated", "Plan", "Provider", "Route", "Source", "User"]
 
@@ -70,6 +70,8 @@ class Plan(msgspec.Struct, kw_only=True):
     updated_at: datetime
     cache: bool = True
     """False: keys on this plan never use the response cache."""
+    end_user_limits: EndUserLimits | None = None
+    """Limits per end user of each key on the plan (null = none)."""
 
 
 class ApiKey(msgspec.Struct, kw_only=True):

@@ -80,6 +80,14 @@ def test_plan_crud(admin: httpx.Client) -> None:
     negative = admin.post("/v1/plans", json={"name": unique("neg"), "monthly_budget_usd": -1, "rpm": -2})
     assert {e["field"] for e in negative.json()["errors"]} == {"monthly_budget_usd", "rpm"}
     assert admin.post("/v1/plans", json={"name": name}).status_code == 409
+    per_user = admin.patch(f"/v1/plans/{name}", json={"end_user_limits": {"rpm": 3, "monthly_budget_usd": 0.5}})
+    assert per_user.json()["end_user_limits"] == {"rpm": 3, "monthly_budget_usd": 0.5}
+    assert admin.patch(f"/v1/plans/{name}", json={"tpm": 9}).json()["end_user_limits"]["rpm"] == 3  # kept
+    for bad in ({"rpm": -1}, {"rpmm": 1}, {"rpm": "many"}, [1]):
+        refused = admin.patch(f"/v1/plans/{name}", json={"end_user_limits": bad})
+        assert refused.status_code in (400, 422) and "end_user_limits" in refused.text, refused.text
+    cleared = admin.patch(f"/v1/plans/{name}", json={"end_user_limits": None})
+    assert cleared.json()["end_user_limits"] is None
     assert name in {p["name"] for p in admin.get("/v1/plans", params={"limit": 500}).json()["data"]}
     assert admin.delete(f"/v1/plans/{name}").status_code == 204
 

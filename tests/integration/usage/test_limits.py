@@ -117,3 +117,19 @@ def test_vendor_passthrough_spends_the_same_budget_and_tokens(limited: GatewayPr
                 statuses.append((resp.status_code, resp.headers.get("x-error-code")))
                 time.sleep(0.25)  # settling runs after the response has gone
         assert statuses == [(200, None), (200, None), (429, code)]  # admitted while under 1.5 calls' worth
+
+
+def test_end_user_limits_count_each_end_user_of_a_key_exactly(limited: GatewayProcess) -> None:
+    """A plan's `end_user_limits`: ten concurrent calls for one end user admit exactly its two; other
+    end users, and calls naming none, are not held by it."""
+    key, _ = new_key(limited.base_url, limited.admin_key, end_user_limits={"rpm": 2})
+    wait_fresh_window(10)
+    alice = burst(limited.base_url, key, 10, {**BODY, "user": "alice"})
+    assert alice.count(200) == 2 and alice.count(429) == 8 and set(alice.codes) == {None, "RATE_LIMITED"}
+    refused = next(r for r in alice.responses if r.status_code == 429)
+    assert "for end user 'alice'" in refused.json()["error"]["message"]
+    assert refused.headers["x-ratelimit-limit-requests"] == "2"
+    with limited.http(headers={"Authorization": f"Bearer {key}", "x-polyroute-end-user": "bob"}) as http:
+        bob = [http.post("/v1/chat/completions", json={**BODY, "user": "alice"}).status_code for _ in range(3)]
+    assert bob == [200, 200, 429]  # the header names the end user, over the body's `user`
+    assert [call(limited, key).status_code for _ in range(3)] == [200, 200, 200]  # no end user named
