@@ -1,5 +1,7 @@
 """OpenAI's audio, files and batches surface for the fake upstream (added to `FakeOpenAI` by `add_routes`).
 
+Image edits and variations answer `n` one-pixel images (gpt-image models with token usage).
+
 Audio, by model name:
   *slow*        speech: five chunks 300 ms apart (the caller must see the first before the last is sent)
   *cut*         speech: two chunks, then the connection is reset
@@ -85,6 +87,8 @@ def add_routes(fake: FakeOpenAI, app: web.Application) -> None:
     app.router.add_post("/v1/audio/speech", handlers.speech)
     app.router.add_post("/v1/audio/transcriptions", handlers.transcription)
     app.router.add_post("/v1/audio/translations", handlers.transcription)
+    app.router.add_post("/v1/images/edits", handlers.image_upload)
+    app.router.add_post("/v1/images/variations", handlers.image_upload)
     app.router.add_post("/v1/files", handlers.upload)
     app.router.add_get("/v1/files/{id}", handlers.file)
     app.router.add_get("/v1/files/{id}/content", handlers.content)
@@ -163,6 +167,28 @@ class _Handlers:
         return resp
 
     # -- files -------------------------------------------------------------------------------
+    async def image_upload(self, request: web.Request) -> web.Response:
+        """Edits and variations: `n` one-pixel images; gpt-image models report tokens, as OpenAI's do."""
+        form = await _form(request)
+        model = str(form.get("model", "dall-e-2"))
+        b = behaviour_for(model)
+        if "status" in b:
+            return web.json_response(
+                {"error": {"message": f"fake {b['status']}", "type": "server_error"}}, status=b["status"]
+            )
+        if not isinstance(form.get("image") or form.get("image[]"), _Upload):
+            return web.json_response(
+                {"error": {"message": "image is required", "type": "invalid_request_error"}}, status=400
+            )
+        pixel = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+        out: dict[str, Any] = {
+            "created": _now(),
+            "data": [{"b64_json": pixel} for _ in range(int(str(form.get("n") or 1)))],
+        }
+        if model.startswith("gpt-image"):
+            out["usage"] = {"input_tokens": 30, "output_tokens": 200, "total_tokens": 230}
+        return web.json_response(out)
+
     def _store(self, content: bytes, filename: str, purpose: str) -> dict[str, Any]:
         file_id = "file-up" + os.urandom(6).hex()
         obj = {

@@ -6,7 +6,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from app.api.inference.audio import audio_handler, parse_speech, parse_transcription, parse_translation
+from app.api.inference.audio import (
+    parse_image_edit,
+    parse_image_variation,
+    parse_speech,
+    parse_transcription,
+    parse_translation,
+    upload_handler,
+)
 from app.api.inference.chat import parse_chat
 from app.api.inference.completions import parse_completions
 from app.api.inference.embeddings import parse_embeddings, parse_images, parse_moderations, parse_rerank
@@ -55,11 +62,19 @@ AUDIO_ROUTES: tuple[InferenceRoute, ...] = (
         "openai",
         "/audio/transcriptions",
         parse_transcription,
-        audio_handler(parse_transcription),
+        upload_handler(parse_transcription),
     ),
     InferenceRoute(
-        "audio.translations", "openai", "/audio/translations", parse_translation, audio_handler(parse_translation)
+        "audio.translations", "openai", "/audio/translations", parse_translation, upload_handler(parse_translation)
+    ),
+    InferenceRoute("images.edits", "openai", "/images/edits", parse_image_edit, upload_handler(parse_image_edit)),
+    InferenceRoute(
+        "images.variations",
+        "openai",
+        "/images/variations",
+        parse_image_variation,
+        upload_handler(parse_image_variation),
     ),
 )
-"""Served like the routes above, but not as tasks or batch lines: their bodies are uploads and their
-answers binary."""
+"""Served like the routes above, but not as tasks or batch lines: their bodies are uploads (and the
+audio answers binary)."""

@@ -1,4 +1,4 @@
-"""POST /v1/audio/speech, /v1/audio/transcriptions and /v1/audio/translations through the router."""
+"""Upload endpoints through the router: audio (speech, transcriptions, translations) and image edits and variations."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import msgspec
 
 from app.accounting.events import Usage
 from app.api.decode import decode_json_object, validate_envelope
-from app.errors import InvalidRequestError
+from app.errors import InvalidRequestError, UnsupportedFeatureError
 from app.gateway.audio import (
     JSON_FORMATS,
     SpeechExchange,
@@ -20,10 +20,18 @@ from app.gateway.audio import (
 )
 from app.gateway.call import Call, Parsed, Reply
 from app.gateway.exchange import Exchange
+from app.gateway.image_uploads import ImageUploadExchange
 from app.gateway.multipart import parse_form
 from app.providers.base import ProviderAdapter
 
-__all__ = ["audio_handler", "parse_speech", "parse_transcription", "parse_translation"]
+__all__ = [
+    "parse_image_edit",
+    "parse_image_variation",
+    "parse_speech",
+    "parse_transcription",
+    "parse_translation",
+    "upload_handler",
+]
 
 _FORMATS = frozenset({*JSON_FORMATS, "text", "srt", "vtt"})
 _TEXT = b"text/plain; charset=utf-8"
@@ -89,11 +97,43 @@ def _text_reply(reply: Reply) -> Reply:
     return Reply(reply.status, headers, reply.body, reply.stream)
 
 
-def audio_handler(
+def _parse_images(raw: bytes, content_type: str | None, *, path: str, what: str, prompt: bool) -> Parsed:
+    form = parse_form(raw, content_type)
+    model = form.value("model")
+    if not model:
+        # OpenAI would default to dall-e-2; the gateway needs a name to route by.
+        raise InvalidRequestError("Missing required field 'model'", param="model")
+    images = [p for p in form.parts if p.name in ("image", "image[]") and p.filename is not None]
+    if not images:
+        raise InvalidRequestError("Missing required field 'image' (an image file upload)", param="image")
+    if any(p.size == 0 for p in images):
+        raise InvalidRequestError("An uploaded 'image' is empty", param="image")
+    if prompt and not form.value("prompt"):
+        raise InvalidRequestError("Missing required field 'prompt'", param="prompt")
+    if (form.value("stream") or "false").strip().lower() == "true":
+        raise UnsupportedFeatureError(f"Streaming {what.lower()} is not supported", param="stream")
+
+    def exchange_for(adapter: ProviderAdapter) -> Exchange:
+        if not adapter.capabilities.images:
+            raise UnsupportedFeatureError(f"{what} is not supported by {adapter.kind} upstreams")
+        return ImageUploadExchange(form, path, what)
+
+    return Parsed(model=model, stream=False, body=dict(form.fields()), exchanges=exchange_for)
+
+
+def parse_image_edit(raw: bytes, content_type: str | None = None) -> Parsed:
+    return _parse_images(raw, content_type, path="/images/edits", what="Image editing", prompt=True)
+
+
+def parse_image_variation(raw: bytes, content_type: str | None = None) -> Parsed:
+    return _parse_images(raw, content_type, path="/images/variations", what="Image variation", prompt=False)
+
+
+def upload_handler(
     parse: Callable[[bytes, str | None], Parsed],
 ) -> Callable[[Any], Callable[[Call], Awaitable[Reply]]]:
     """The pipeline for an upload endpoint: the form is read with the request's content type, and a
-    plain-text `response_format` is answered as text/plain."""
+    plain-text `response_format` (transcripts) is answered as text/plain."""
 
     def wrap(gateway: Any) -> Callable[[Call], Awaitable[Reply]]:
         async def handle(call: Call) -> Reply:

@@ -43,6 +43,8 @@ def audio_gateway(
                     {"id": "tts-fake-cut"},
                     {"id": "whisper-fake", "cost_per_minute": 0.6},
                     {"id": "transcribe-tokens", "input_cost_per_mtok": 2.5, "output_cost_per_mtok": 10.0},
+                    {"id": "gpt-image-fake", "input_cost_per_mtok": 5.0, "output_cost_per_mtok": 40.0},
+                    {"id": "dall-e-fake", "cost_per_image": 0.02},
                     {"id": "fake-500"},
                 ],
             },
@@ -64,13 +66,21 @@ def audio_gateway(
         ],
         "routes": [
             {
+                "name": "route/edit",
+                "targets": [
+                    {"provider": "oai", "model": "fake-500", "priority": 0},
+                    {"provider": "oai", "model": "dall-e-fake", "priority": 1},
+                ],
+                "params": {"retries": 0},
+            },
+            {
                 "name": "route/tts",
                 "targets": [
                     {"provider": "oai", "model": "fake-500", "priority": 0},
                     {"provider": "compat", "model": "tts-fake", "priority": 1},
                 ],
                 "params": {"retries": 0},
-            }
+            },
         ],
         "plans": [{"name": "internal", "models": ["*"]}, {"name": "tts-only", "models": ["oai/tts-*"]}],
         "api_keys": [

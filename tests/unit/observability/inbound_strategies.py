@@ -97,9 +97,11 @@ def multipart_body(draw: st.DrawFn) -> tuple[bytes, str]:
     """A multipart upload (sometimes broken) and the content type naming its boundary."""
     boundary = draw(st.sampled_from(["b0undary", "x", "----a"]))
     parts = []
-    for name in draw(st.lists(st.sampled_from(["model", "file", "response_format", "language", "x"]), max_size=4)):
+    names = ["model", "file", "response_format", "language", "x", "image", "image[]", "prompt", "stream"]
+    for name in draw(st.lists(st.sampled_from(names), max_size=5)):
         value = draw(st.binary(max_size=40))
-        disposition = f'form-data; name="{name}"' + ('; filename="a.wav"' if name == "file" else "")
+        upload = name in ("file", "image", "image[]")
+        disposition = f'form-data; name="{name}"' + ('; filename="a.bin"' if upload else "")
         head = b"--%s\r\nContent-Disposition: %s\r\n\r\n" % (boundary.encode(), disposition.encode())
         parts.append(head + value + b"\r\n")
     body = b"".join(parts) + (b"--%s--\r\n" % boundary.encode() if draw(st.booleans()) else b"")

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from app.accounting.tokens import count_tokens
 from app.api.inference.aliases import AUDIO_ROUTES, INFERENCE_ROUTES, InferenceRoute
-from app.api.inference.audio import parse_transcription, parse_translation
+from app.api.inference.audio import parse_image_edit, parse_image_variation, parse_transcription, parse_translation
 from app.errors import GatewayError
 from app.gateway.call import Parsed
 from tests.unit.observability.inbound_strategies import inbound_body, multipart_body
@@ -58,6 +58,8 @@ def test_every_json_route_is_fuzzed() -> None:
     assert {r.endpoint for r in JSON_ROUTES} == {r.endpoint for r in (*INFERENCE_ROUTES, *AUDIO_ROUTES)} - {
         "audio.transcriptions",
         "audio.translations",
+        "images.edits",
+        "images.variations",
     }
 
 
@@ -72,7 +74,10 @@ def test_json_parser_never_fails_but_with_a_4xx(route: InferenceRoute) -> None:
 
 
 @FUZZ
-@given(upload=multipart_body(), parse=st.sampled_from([parse_transcription, parse_translation]))
+@given(
+    upload=multipart_body(),
+    parse=st.sampled_from([parse_transcription, parse_translation, parse_image_edit, parse_image_variation]),
+)
 def test_upload_parser_never_fails_but_with_a_4xx(upload: tuple[bytes, str], parse: object) -> None:
     raw, content_type = upload
     _parsed_or_refused(parse, raw, content_type or None)
