@@ -361,3 +361,65 @@ def test_streamed_function_calls_with_argument_events(gateway: GatewayProcess, m
             e.delta for e in events if e.type == "response.function_call_arguments.delta" and e.item_id == call.id
         ]  # type: ignore[union-attr]
         assert "".join(pieces) == call.arguments
+
+
+@pytest.mark.parametrize("model", ["fakeai/gpt-fake", "claude/claude-fake"])
+def test_input_items_list_every_turn_the_response_was_made_from(gateway: GatewayProcess, model: str) -> None:
+    """`client.responses.input_items.list`: earlier turns, this request's input (not instructions, not
+    the answer), newest first by default, paged by `after`; on a native upstream and a translated one."""
+    client = gateway.openai()
+    first = client.responses.create(model=model, input="my name is Ada", instructions="Be nice.")
+    second = client.responses.create(
+        model=model,
+        input=[{"role": "user", "content": [{"type": "input_text", "text": "what is my name?"}]}],
+        previous_response_id=first.id,
+    )
+    items = list(client.responses.input_items.list(second.id, order="asc"))
+    shapes = [(i.type, getattr(i, "role", None)) for i in items]
+    assert shapes == [("message", "user"), ("message", "assistant"), ("message", "user")]
+    texts = [i.content[0].text for i in items]  # type: ignore[union-attr]
+    assert texts == ["my name is Ada", first.output_text, "what is my name?"]
+    assert [c.type for i in items for c in i.content] == ["input_text", "output_text", "input_text"]  # type: ignore[union-attr]
+    newest = client.responses.input_items.list(second.id, limit=2)
+    assert [i.id for i in newest.data] == [items[2].id, items[1].id] and newest.has_more
+    rest = client.responses.input_items.list(second.id, limit=2, after=newest.data[-1].id)
+    assert [i.id for i in rest.data] == [items[0].id] and not rest.has_more
+    assert [i.id for i in client.responses.input_items.list(second.id, order="asc")] == [i.id for i in items]
+    (only,) = client.responses.input_items.list(first.id).data  # the first response: its own input alone
+    assert only.content[0].text == "my name is Ada"  # type: ignore[union-attr]
+
+
+def test_input_items_keep_function_calls_and_their_outputs(gateway: GatewayProcess) -> None:
+    client = gateway.openai()
+    first = client.responses.create(model="backup/fake-tool", input="weather in Paris and Tokyo?", tools=TOOLS)
+    calls = [item for item in first.output if item.type == "function_call"]
+    outputs = [{"type": "function_call_output", "call_id": c.call_id, "output": "sunny"} for c in calls]
+    second = client.responses.create(
+        model="backup/gpt-fake",
+        input=outputs,  # type: ignore[arg-type]
+        previous_response_id=first.id,
+        tools=TOOLS,  # type: ignore[arg-type]
+    )
+    items = list(client.responses.input_items.list(second.id, order="asc"))
+    assert [i.type for i in items] == [
+        "message",
+        "function_call",
+        "function_call",
+        "function_call_output",
+        "function_call_output",
+    ]
+    assert [i.call_id for i in items[1:3]] == [c.call_id for c in calls]  # type: ignore[union-attr]
+    assert [i.output for i in items[3:]] == ["sunny", "sunny"]  # type: ignore[union-attr]
+
+
+def test_input_items_refusals(gateway: GatewayProcess) -> None:
+    client = gateway.openai()
+    made = client.responses.create(model="gem/gemini-fake", input="keep me")
+    with pytest.raises(openai.NotFoundError):
+        gateway.openai(key="sk-poly-free-0123456789abcdefghij").responses.input_items.list(made.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.input_items.list("resp_nope")
+    for params in ({"limit": 0}, {"limit": "x"}, {"order": "sideways"}, {"after": "msg_nope"}):
+        with gateway.http(headers={"Authorization": f"Bearer {gateway.api_key}"}) as http:
+            resp = http.get(f"/v1/responses/{made.id}/input_items", params=params)
+        assert resp.status_code == 400 and resp.headers["x-error-code"] == "INVALID_REQUEST", params
