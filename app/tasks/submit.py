@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from app.accounting.attribution import END_USER_HEADER, TAGS_HEADER, header_labels
 from app.catalog.services.providers import host_allowed
 from app.errors import InvalidRequestError
 from app.gateway.resolve import resolve
@@ -14,8 +15,9 @@ from app.tasks.execute import EndpointSpec
 
 __all__ = ["KEPT_HEADERS", "check_body", "check_webhook_url", "kept_headers", "wants_async"]
 
-KEPT_HEADERS = ("traceparent", "anthropic-version", "anthropic-beta", "openai-beta")
-"""Request headers a task keeps for its run; credentials never reach the database."""
+KEPT_HEADERS = ("traceparent", "anthropic-version", "anthropic-beta", "openai-beta", END_USER_HEADER, TAGS_HEADER)
+"""Request headers a task keeps for its run (its usage is attributed as a direct call's); credentials
+never reach the database."""
 
 _MAX_URL = 1000
 
@@ -32,6 +34,8 @@ def wants_async(prefer: str | None) -> bool:
 
 
 def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers to keep; a malformed end-user or tags header is a 400 now, not a failed task later."""
+    header_labels(headers)
     return {name: headers[name] for name in KEPT_HEADERS if headers.get(name)}
 
 

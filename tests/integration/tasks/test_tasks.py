@@ -200,3 +200,27 @@ def test_an_asynchronous_upstream_is_polled_until_its_job_ends(http: httpx.Clien
     done = wait_task(http, resp.json()["id"], timeout=30)
     assert done["status"] == "failed" and done["problem"]["code"] == "PROVIDER_ERROR"
     assert done["problem"]["job"]["error"]["message"] == "render crashed"
+
+
+def test_a_task_is_attributed_like_a_direct_call(http: httpx.Client, tasks_gw: Any, fakes_reset: None) -> None:
+    """The end-user and tags headers of the submission are kept for the task's run; a malformed one is a 400 now."""
+    labels = {"x-polyroute-end-user": "task-user-7", "x-polyroute-tags": "via:task"}
+    resp = http.post(
+        "/v1/tasks", json={"endpoint": "/v1/chat/completions", "body": chat()}, headers={**auth(), **labels}
+    )
+    assert resp.status_code == 202, resp.text
+    assert wait_task(http, resp.json()["id"])["status"] == "succeeded"
+    with tasks_gw.admin() as admin:
+
+        def logged() -> bool:
+            rows = admin.get("/v1/requests", params={"tag": "via:task"}).json()["data"]
+            return len(rows) == 1 and rows[0]["end_user"] == "task-user-7"
+
+        wait_for(logged, what="the task's usage row, attributed")
+    bad = http.post(
+        "/v1/tasks",
+        json={"endpoint": "/v1/chat/completions", "body": chat()},
+        headers={**auth(), "x-polyroute-tags": "not a tag"},
+    )
+    assert bad.status_code == 400 and bad.headers["x-error-code"] == "INVALID_REQUEST"
+    assert "x-polyroute-tags" in bad.json()["error"]["message"]
