@@ -112,7 +112,9 @@ def message_batch_handlers(
     async def delete_message_batch(request: Request[Any, Any, Any], batch_id: str) -> Response[bytes]:
         key = caller(request.headers)
         batch = await store.delete((await _mine(batch_id, key)).id, key.id)
-        await files.delete(batch.input_file_id, key.id)
+        for file_id in (batch.input_file_id, batch.output_file_id, batch.error_file_id):
+            if file_id is not None:  # the requests, and the OpenAI-shaped files the runner wrote at the end
+                await files.delete(file_id, key.id)
         return json_response(200, {"id": batch.id, "type": "message_batch_deleted"})
 
     @get([p + "/{batch_id:str}/results" for p in _PATHS], include_in_schema=False)

@@ -101,8 +101,11 @@ def test_cancel_then_delete(batch_gateway: GatewayProcess) -> None:
     kinds = [r.result.type for r in client.messages.batches.results(created.id)]
     assert kinds.count("succeeded") == counts.succeeded and kinds.count("canceled") == counts.canceled
     assert client.messages.batches.cancel(created.id).processing_status == "ended"  # cancelling an ended batch: as is
+    leftovers = {f.id for f in batch_gateway.openai().files.list() if f.filename.startswith(created.id)}
     deleted = client.messages.batches.delete(created.id)
     assert (deleted.id, deleted.type) == (created.id, "message_batch_deleted")
+    remaining = {f.id for f in batch_gateway.openai().files.list()}
+    assert leftovers and not leftovers & remaining  # its files went with it
     with pytest.raises(anthropic.NotFoundError):
         client.messages.batches.retrieve(created.id)
 
