@@ -22,8 +22,10 @@ import msgspec
 
 from app.accounting.queue import UsageQueue
 from app.batches import files, output, store
+from app.batches.anthropic_native import AnthropicBatches
 from app.batches.emulated import EmulatedBatches, TaskQueue
-from app.batches.lines import ENDPOINTS, MAX_LINES, LineSpec, read_lines
+from app.batches.lines import MAX_LINES, LineSpec, read_lines
+from app.batches.message_batches import ENDPOINT as MESSAGES
 from app.batches.native import TERMINAL, NativeBatches, UpstreamBatchError, UpstreamUnavailable
 from app.batches.store import BatchRecord
 from app.db.quiet import Watch
@@ -70,6 +72,7 @@ class BatchCoordinator:
         self._emulated = EmulatedBatches(queue, settings.batch_concurrency)
         self._client: httpx.AsyncClient | None = None
         self._native: NativeBatches | None = None
+        self._anthropic: AnthropicBatches | None = None
         self._polled: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
@@ -77,6 +80,7 @@ class BatchCoordinator:
     async def start(self) -> None:
         self._client = outbound_client(follow_redirects=False)
         self._native = NativeBatches(self._client, self._usage, self._limiter)
+        self._anthropic = AnthropicBatches(self._client, self._usage, self._limiter)
         self._loop = asyncio.create_task(self._run(), name="batches")
 
     async def stop(self) -> None:
@@ -149,7 +153,8 @@ class BatchCoordinator:
             await output.fail(batch, "invalid_file", f"The input file has {count} (1 to {MAX_LINES} allowed)")
             return
         target = self._native_target(specs, snapshot, batch.endpoint)
-        await store.replace_lines(batch.id, specs, keep_valid=target is None)
+        # A provider's message batch answers into the lines themselves; OpenAI's into files of its own.
+        await store.replace_lines(batch.id, specs, keep_valid=target is None or batch.endpoint == MESSAGES)
         invalid = sum(1 for s in specs if not s.valid)
         if target is None:
             values = {"mode": "emulated", "total": len(specs), "failed": invalid, "status": "in_progress"}
@@ -158,20 +163,19 @@ class BatchCoordinator:
         provider, model = target
         values = {"mode": "native", "provider": provider.name, "model": model, "total": len(specs), "failed": invalid}
         await store.update(batch.id, values)
-        assert self._native is not None
         try:
-            await self._native.submit(batch, provider, model, specs)
+            await self._natives(provider).submit(batch, provider, model, specs)
         except UpstreamBatchError as exc:
             await output.fail(batch, "provider_refused", str(exc))
 
     def _native_target(
         self, specs: list[LineSpec], snapshot: CatalogSnapshot, endpoint: str
     ) -> tuple[ProviderEntry, str] | None:
-        """The one kind `openai` provider model every valid line names, when batches may be passed through
-        (for `/v1/completions`, only a model OpenAI serves completions for: the others go through chat)."""
+        """The one provider model every valid line names, when batches may be passed through to its own
+        batch API: a kind `openai` provider's, or for a message batch a kind `anthropic` one's (for
+        `/v1/completions`, only a model OpenAI serves completions for: the others go through chat)."""
         valid = [s.resolved for s in specs if s.valid]
-        if endpoint not in ENDPOINTS:  # a message batch: OpenAI's batch API takes none
-            return None
+        kind = "anthropic" if endpoint == MESSAGES else "openai"
         if not self.settings.batch_native or not valid or any(r is None or len(r.targets) != 1 for r in valid):
             return None
         targets = {(r.targets[0].provider, r.targets[0].model) for r in valid if r is not None}
@@ -179,7 +183,7 @@ class BatchCoordinator:
             return None
         name, model = targets.pop()
         provider = snapshot.providers.get(name)
-        if provider is None or not provider.enabled or provider.kind != "openai":
+        if provider is None or not provider.enabled or provider.kind != kind:
             return None
         if endpoint == "/v1/completions" and not has_native_completions(ADAPTERS["openai"], provider, model):
             return None
@@ -200,21 +204,24 @@ class BatchCoordinator:
 
     async def _native_step(self, batch: BatchRecord) -> None:
         provider = self._catalog.snapshot.providers.get(batch.provider or "")
-        native = self._native
+        native = self._natives(provider) if provider is not None and self._native is not None else None
         if provider is None or native is None or not batch.upstream_id:
             if batch.status == "cancelling":
                 await output.finalize(batch, "cancelled")
             elif provider is None:
                 await output.fail(batch, "provider_removed", f"The provider '{batch.provider}' was removed")
             return
-        cancel = batch.status == "cancelling" and batch.upstream_status not in ("cancelling", *TERMINAL)
+        cancel = batch.status == "cancelling" and batch.upstream_status not in ("cancelling", "canceling", *TERMINAL)
         last = self._polled.get(batch.id, 0.0)
         if not cancel and time.monotonic() - last < self.settings.batch_native_poll_s:
             return
         self._polled[batch.id] = time.monotonic()
         try:
             doc = await native.cancel(batch, provider) if cancel else await native.poll(batch, provider)
-            await self._mirror(batch, provider, doc)
+            if isinstance(native, AnthropicBatches):
+                await self._mirror_message_batch(batch, provider, native, doc)
+            else:
+                await self._mirror(batch, provider, doc)
         except UpstreamUnavailable as exc:
             log.warning("batch %s: %s; polling again later", batch.id, exc)
         except UpstreamBatchError as exc:
@@ -247,6 +254,26 @@ class BatchCoordinator:
             batch, upstream, upstream_outputs=outputs, upstream_errors=errors, errors=failures or None
         )
         self._polled.pop(batch.id, None)
+
+    async def _mirror_message_batch(
+        self, batch: BatchRecord, provider: ProviderEntry, native: AnthropicBatches, doc: dict[str, Any]
+    ) -> None:
+        """Take an Anthropic batch's state; once it has ended, its results into the lines, accounted."""
+        upstream = str(doc.get("processing_status") or "")
+        await store.update(batch.id, {"upstream_status": upstream})
+        if upstream != "ended":
+            return
+        answers = await native.record(batch, provider, await native.results(provider, doc))
+        native.account_answers(batch, key_by_id(self._catalog.snapshot, batch.key_id), provider, answers, "anthropic")
+        cancelled = batch.status == "cancelling" or bool((doc.get("request_counts") or {}).get("canceled"))
+        await output.finalize(batch, "cancelled" if cancelled else "completed")
+        self._polled.pop(batch.id, None)
+
+    def _natives(self, provider: ProviderEntry) -> NativeBatches:
+        """The client of the provider's own batch API."""
+        found = self._anthropic if provider.kind == "anthropic" else self._native
+        assert found is not None, "started"
+        return found
 
 
 def _expired(batch: BatchRecord) -> bool:

@@ -87,7 +87,7 @@ def batch_object(batch: BatchRecord, counts: dict[str, int], results_url: str) -
         "succeeded": counts.get("succeeded", 0),
         "errored": counts.get("failed", 0),
         "canceled": counts.get("cancelled", 0) + (unfinished if ended and batch.status == "cancelled" else 0),
-        "expired": unfinished if ended and batch.status == "expired" else 0,
+        "expired": counts.get("expired", 0) + (unfinished if ended and batch.status == "expired" else 0),
     }
     times = batch.times
     ended_at = times.get("completed_at") or times.get("cancelled_at") or times.get("expired_at")
@@ -133,6 +133,8 @@ def result_line(line: LineRecord, batch_status: str) -> Json:
         error: Json = found if isinstance(found, dict) else line.error or {}
         message = str(error.get("message") or "The request failed")
         result = _errored(line.status_code or 500, message)
+    elif line.status == "expired":  # a provider's batch ran out of time for it
+        result = {"type": "expired"}
     elif line.status == "cancelled" or batch_status == "cancelled":
         result = {"type": "canceled"}
     elif batch_status == "expired":

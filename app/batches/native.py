@@ -29,6 +29,8 @@ __all__ = ["TERMINAL", "NativeBatches", "UpstreamBatchError", "UpstreamUnavailab
 
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 Json = dict[str, Any]
+Answer = tuple[str | None, int, Any]
+"""(custom_id, HTTP status, the answer's body) of one request a provider's batch answered."""
 
 
 class UpstreamUnavailable(Exception):
@@ -51,9 +53,12 @@ class NativeBatches:
         self._usage = usage
         self._limiter = limiter
 
-    async def _call(self, provider: ProviderEntry, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _call(
+        self, provider: ProviderEntry, method: str, path: str, *, url: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """The provider's API at `path` under its base URL (or at `url`, one on its own host)."""
         headers = {**provider.headers, **adapter_for(provider.kind).auth_headers(provider)}
-        url = provider.base_url.rstrip("/") + path
+        url = url or provider.base_url.rstrip("/") + path
         try:
             resp = await self._client.request(method, url, headers=headers, timeout=provider.timeout_s, **kwargs)
         except httpx.HTTPError as exc:
@@ -67,6 +72,10 @@ class NativeBatches:
 
     async def _json(self, provider: ProviderEntry, method: str, path: str, **kwargs: Any) -> Json:
         resp = await self._call(provider, method, path, **kwargs)
+        return self._object(provider, path, resp)
+
+    @staticmethod
+    def _object(provider: ProviderEntry, path: str, resp: httpx.Response) -> Json:
         try:
             doc = msgspec.json.decode(resp.content)
         except msgspec.DecodeError:
@@ -93,9 +102,14 @@ class NativeBatches:
             "metadata": {"polyroute_batch": batch.id},
         }
         created = await self._json(provider, "POST", "/batches", json=request)
+        await self.started(batch, str(created.get("id") or ""), str(created.get("status") or "validating"))
+
+    @staticmethod
+    async def started(batch: BatchRecord, upstream_id: str, upstream_status: str) -> None:
+        """The provider took the batch: ours runs there now, under the provider's id."""
         values = {
-            "upstream_id": str(created.get("id") or ""),
-            "upstream_status": str(created.get("status") or "validating"),
+            "upstream_id": upstream_id,
+            "upstream_status": upstream_status,
             "status": "in_progress",
             "in_progress_at": store.now(),
         }
@@ -128,17 +142,25 @@ class NativeBatches:
         return lines
 
     def account(self, batch: BatchRecord, key: KeyRecord | None, provider: ProviderEntry, lines: list[Json]) -> None:
-        """One usage event per answered line, priced like a direct call; the batch's tokens and spend
-        then count against the key's TPM and monthly budget, as its lines would have one by one."""
+        """One usage event per answered line of an OpenAI batch's output or error file."""
+        answers: list[Answer] = []
+        for line in lines:
+            response = line.get("response") or {}
+            body = response.get("body")
+            answers.append((line.get("custom_id"), int(response.get("status_code") or 200), body))
+        self.account_answers(batch, key, provider, answers, "openai")
+
+    def account_answers(
+        self, batch: BatchRecord, key: KeyRecord | None, provider: ProviderEntry, answers: list[Answer], dialect: str
+    ) -> None:
+        """One usage event per answer, priced like a direct call; the batch's tokens and spend then count
+        against the key's TPM and monthly budget, as its lines would have one by one."""
         model = batch.model or ""
         tokens, spend = 0, 0.0
         spec = provider.model(model)
         endpoint = "batch." + batch.endpoint.removeprefix("/v1/").replace("/", ".")
-        for line in lines:
-            response = line.get("response") or {}
-            body = response.get("body")
-            usage = read_usage("openai", body) if isinstance(body, dict) else None
-            status = int(response.get("status_code") or 200)
+        for custom_id, status, body in answers:
+            usage = read_usage(dialect, body) if isinstance(body, dict) else None
             cost = cost_usd(spec, usage) if usage is not None and status == 200 else 0.0
             if usage is not None:
                 tokens += usage.prompt_tokens + usage.completion_tokens
@@ -158,7 +180,7 @@ class NativeBatches:
                     usage=usage or Usage(),
                     cost_usd=cost,
                     attempts=1,
-                    detail={"batch": batch.id, "custom_id": line.get("custom_id")},
+                    detail={"batch": batch.id, "custom_id": custom_id},
                 )
             )
         if self._limiter is not None and key is not None:

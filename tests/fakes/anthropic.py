@@ -39,7 +39,7 @@ from aiohttp import web
 from tests.fakes.openai import reply_text
 from tests.fakes.server import FakeServer
 
-__all__ = ["FakeAnthropic", "behaviour_for", "validate_request"]
+__all__ = ["FakeAnthropic", "answer_message", "behaviour_for", "validate_request"]
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -315,6 +315,21 @@ def _block_frames(index: int, block: dict[str, Any], chunks: int) -> list[bytes]
     return frames
 
 
+def answer_message(doc: dict[str, Any], model: str, b: dict[str, Any]) -> dict[str, Any]:
+    """The whole Message the fake answers `doc` with, under behaviour `b`."""
+    blocks, stop, sequence = _plan(doc, model, b)
+    return {
+        "id": f"msg_fake{int(time.time() * 1000) % 10**9:09d}",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": blocks,
+        "stop_reason": stop,
+        "stop_sequence": sequence,
+        "usage": _usage(doc, blocks, b),
+    }
+
+
 @dataclass
 class FakeAnthropic(FakeServer):
     """Anthropic's `/v1/messages` and `/v1/models`, scriptable per model; `api_key` set means only it is accepted."""
@@ -406,17 +421,7 @@ class FakeAnthropic(FakeServer):
             await asyncio.sleep(60)
         if "status" in b and (b["status"] != 200 or "body" in b):
             return self._scripted_error(b, model)
-        blocks, stop, sequence = _plan(doc, model, b)
-        message = {
-            "id": f"msg_fake{int(time.time() * 1000) % 10**9:09d}",
-            "type": "message",
-            "role": "assistant",
-            "model": model,
-            "content": blocks,
-            "stop_reason": stop,
-            "stop_sequence": sequence,
-            "usage": _usage(doc, blocks, b),
-        }
+        message = answer_message(doc, model, b)
         if doc.get("stream"):
             return await self._stream(request, message, b)
         return web.json_response(message, headers={"request-id": "req_fake0123456789"})

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.db_backends import gateway_on
-from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.anthropic_batches import FakeAnthropicBatches
 from tests.fakes.openai_audio_batches import FakeOpenAIAudioBatches
 from tests.gateway_process import API_KEY, GatewayProcess
 
@@ -33,13 +33,15 @@ ENV = {
 class Upstreams:
     oai: FakeOpenAIAudioBatches
     compat: FakeOpenAIAudioBatches
-    claude: FakeAnthropic
+    claude: FakeAnthropicBatches
 
 
 @pytest.fixture(scope="package")
 def upstreams() -> Iterator[Upstreams]:
     found = Upstreams(
-        FakeOpenAIAudioBatches().start(), FakeOpenAIAudioBatches().start(), FakeAnthropic(api_key="sk-ant-b").start()
+        FakeOpenAIAudioBatches().start(),
+        FakeOpenAIAudioBatches().start(),
+        FakeAnthropicBatches(api_key="sk-ant-b").start(),
     )
     yield found
     for fake in (found.oai, found.compat, found.claude):

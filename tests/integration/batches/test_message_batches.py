@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.gateway_process import API_KEY, GatewayProcess
-from tests.integration.batches.conftest import MAX_BODY, OTHER_KEY
+from tests.integration.batches.conftest import MAX_BODY, OTHER_KEY, Upstreams
 
 ASK = [{"role": "user", "content": "hello"}]
 
@@ -149,3 +149,65 @@ def test_malformed_oversized_unauthenticated_and_unfinished(batch_gateway: Gatew
         assert early.status_code == 404 and early.json()["error"]["type"] == "not_found_error"
         assert http.get("/v1/messages/batches/msgbatch_nope").status_code == 404
     wait_ended(batch_gateway.anthropic(), batch_id)
+
+
+def test_a_message_batch_for_one_anthropic_model_goes_to_anthropics_batch_api(
+    batch_gateway: GatewayProcess, upstreams: Upstreams
+) -> None:
+    """Every request on one Anthropic model: one batch at the provider (its batch price), the results
+    read back with our model names, each answer accounted; a request we refuse never leaves."""
+    client = batch_gateway.anthropic()
+    created = client.messages.batches.create(
+        requests=[  # type: ignore[list-item]
+            request("one", "claude/claude-fake"),
+            request("two", "claude/claude-fake", stream=False, system="be brief"),
+            request("empty", "claude/claude-fake", messages=[{"role": "user", "content": ""}]),  # Anthropic refuses
+            {"custom_id": "no-max", "params": {"model": "claude/claude-fake", "messages": ASK}},  # we refuse it
+        ]
+    )
+    ended = wait_ended(client, created.id)
+    counts = ended.request_counts
+    assert (counts.succeeded, counts.errored, counts.canceled) == (2, 2, 0)
+    sent = [b for b in upstreams.claude.batches.values() if {r["custom_id"] for r in b["requests"]} >= {"one", "two"}]
+    assert len(sent) == 1
+    assert [r["custom_id"] for r in sent[0]["requests"]] == ["one", "two", "empty"]
+    assert {r["params"]["model"] for r in sent[0]["requests"]} == {"claude-fake"}
+    assert all("stream" not in r["params"] for r in sent[0]["requests"])
+    results = {r.custom_id: r.result for r in client.messages.batches.results(created.id)}
+    assert results["one"].type == "succeeded" and results["one"].message.model == "claude/claude-fake"
+    assert results["one"].message.content[0].text  # type: ignore[union-attr]
+    assert results["empty"].type == "errored" and results["empty"].error.error.type == "invalid_request_error"
+    assert results["no-max"].type == "errored" and "max_tokens" in results["no-max"].error.error.message
+    with batch_gateway.admin() as admin:
+
+        def accounted() -> list[dict[str, Any]]:
+            rows = admin.get("/v1/requests", params={"limit": 200}).json()["data"]
+            return [r for r in rows if r["endpoint"] == "batch.messages" and r["status"] == 200]
+
+        deadline = time.monotonic() + 10
+        while len(accounted()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        rows = accounted()
+    assert len(rows) >= 2 and all(r["model"] == "claude-fake" and r["prompt_tokens"] > 0 for r in rows)
+
+
+def test_cancelling_a_message_batch_cancels_it_at_anthropic(
+    batch_gateway: GatewayProcess, upstreams: Upstreams
+) -> None:
+    client = batch_gateway.anthropic()
+    created = client.messages.batches.create(
+        requests=[request(f"many-{i}", "claude/claude-fake") for i in range(60)]  # type: ignore[list-item]
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any(
+        b["cancel_at"] is None and b["results"] and b["requests"][0]["custom_id"] == "many-0"
+        for b in upstreams.claude.batches.values()
+    ):
+        time.sleep(0.05)
+    client.messages.batches.cancel(created.id)
+    ended = wait_ended(client, created.id)
+    counts = ended.request_counts
+    assert counts.canceled > 0 and counts.succeeded + counts.canceled == 60
+    assert any(b["cancel_at"] is not None for b in upstreams.claude.batches.values())
+    kinds = [r.result.type for r in client.messages.batches.results(created.id)]
+    assert kinds.count("canceled") == counts.canceled

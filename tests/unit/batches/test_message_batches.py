@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from app.batches.anthropic_native import line_outcome
 from app.batches.message_batches import batch_object, input_lines, result_line
 from app.batches.store import BatchRecord, LineRecord
 from app.errors import InvalidRequestError
@@ -91,3 +92,20 @@ def test_requests_become_batch_lines() -> None:
     }
     with pytest.raises(InvalidRequestError, match=r"requests\.1\.custom_id 'a' is used twice"):
         input_lines({"requests": [{"custom_id": "a", "params": {}}, {"custom_id": "a", "params": {}}]})
+
+
+def test_a_providers_results_become_lines() -> None:
+    message = {"type": "message", "model": "claude-fake", "content": [], "usage": {"input_tokens": 3}}
+    values, answer = line_outcome({"type": "succeeded", "message": message}, "claude/claude-fake")
+    assert values["status"] == "succeeded" and values["response"]["model"] == "claude/claude-fake"
+    assert answer == (None, 200, values["response"])
+    error = {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}
+    values, answer = line_outcome({"type": "errored", "error": error}, "p/m")
+    assert (values["status_code"], values["response"]["error"]["type"], answer) == (
+        529,
+        "overloaded_error",
+        (None, 529, None),
+    )
+    assert line_outcome({"type": "expired"}, "p/m") == ({"status": "expired"}, None)
+    assert line_outcome({"type": "canceled"}, "p/m") == ({"status": "cancelled"}, None)
+    assert result_line(line("expired"), "completed")["result"] == {"type": "expired"}
