@@ -12,8 +12,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-import msgspec
-
 from app.batches import store
 from app.batches.lines import LineSpec
 from app.batches.native import Answer, NativeBatches, UpstreamBatchError
@@ -94,14 +92,7 @@ class AnthropicBatches(NativeBatches):
         if urlsplit(url).netloc != urlsplit(_url(provider, "/")).netloc:
             # The provider's credentials only ever go to the provider's own host.
             raise UpstreamBatchError(f"{provider.name} named results on another host ({urlsplit(url).netloc})")
-        resp = await self._call(provider, "GET", "/messages/batches/results", url=url)
-        out: list[Json] = []
-        for raw in resp.content.splitlines():
-            if raw.strip():
-                found = msgspec.json.decode(raw)
-                if isinstance(found, dict):
-                    out.append(found)
-        return out
+        return self.jsonl(provider, await self._call(provider, "GET", "/messages/batches/results", url=url))
 
     async def record(self, batch: BatchRecord, provider: ProviderEntry, results: list[Json]) -> list[Answer]:
         """Each result into its line; the answers to account."""

@@ -124,13 +124,21 @@ class NativeBatches:
     async def download(self, provider: ProviderEntry, file_id: str | None) -> list[Json]:
         if not file_id:
             return []
-        resp = await self._call(provider, "GET", f"/files/{file_id}/content")
+        return self.jsonl(provider, await self._call(provider, "GET", f"/files/{file_id}/content"))
+
+    @staticmethod
+    def jsonl(provider: ProviderEntry, resp: httpx.Response) -> list[Json]:
+        """The objects of a JSONL answer; a line that does not parse is retried at the next poll, not lost."""
         out: list[Json] = []
         for raw in resp.content.splitlines():
-            if raw.strip():
+            if not raw.strip():
+                continue
+            try:
                 doc = msgspec.json.decode(raw)
-                if isinstance(doc, dict):
-                    out.append(doc)
+            except msgspec.DecodeError:
+                raise UpstreamUnavailable(f"{provider.name} sent a result line that is not JSON") from None
+            if isinstance(doc, dict):
+                out.append(doc)
         return out
 
     def rewrite(self, lines: list[Json], public_model: str) -> list[Json]:
