@@ -10,9 +10,13 @@ are the rollups' own (latency histogram included), so a group reads the same eit
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
+from piccolo.engine.postgres import PostgresEngine
+
 from app.accounting.filters import UsageFilter, epoch_sql, sql_where, where
+from app.accounting.rollups import HISTOGRAM_COLUMNS
 from app.db.tables import LATENCY_BUCKETS_MS, UsageEventRow, UsageTagRow
 
 __all__ = ["RAW_ONLY", "raw_summary_rows", "tags_of"]
@@ -22,10 +26,14 @@ RAW_ONLY = frozenset({"end_user", "tag"})
 
 
 def _dimensions() -> dict[str, str]:
-    epoch = epoch_sql()
+    if isinstance(UsageEventRow._meta.db, PostgresEngine):
+        epoch = epoch_sql()
+        day, hour = f"({epoch} / 86400) * 86400", f"({epoch} / 3600) * 3600"
+    else:  # SQLite keeps `ts` as UTC ISO text: its prefix is the day or hour, far cheaper than strftime per row
+        day, hour = "substr(ts, 1, 10)", "substr(ts, 1, 13)"
     return {
-        "hour": f"({epoch} / 3600) * 3600",
-        "day": f"({epoch} / 86400) * 86400",
+        "hour": hour,
+        "day": day,
         "model": "model",
         "provider": "provider",
         "key": "key_id",
@@ -36,38 +44,61 @@ def _dimensions() -> dict[str, str]:
     }
 
 
-def _histogram() -> list[str]:
-    """`lat_<i>` as the rollups count it: latency at most bound i and above bound i-1."""
-    out = []
-    low: float | None = None
-    for i, bound in enumerate(LATENCY_BUCKETS_MS):
-        above = f"latency_ms > {low} AND " if low is not None else ""
-        out.append(f"SUM(CASE WHEN {above}latency_ms <= {bound} THEN 1 ELSE 0 END) AS lat_{i}")
-        low = bound
-    out.append(f"SUM(CASE WHEN latency_ms > {low} THEN 1 ELSE 0 END) AS lat_{len(LATENCY_BUCKETS_MS)}")
-    return out
-
-
+_BUCKET = (
+    "CASE "
+    + " ".join(f"WHEN latency_ms <= {bound} THEN {i}" for i, bound in enumerate(LATENCY_BUCKETS_MS))
+    + f" ELSE {len(LATENCY_BUCKETS_MS)} END"
+)
+"""The latency histogram bucket of a row, as the rollups count it (`rollups.bucket_index`)."""
+_SUMS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+)
 _MEASURES = [
     "COUNT(*) AS requests",
     "SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors",
-    "SUM(prompt_tokens) AS prompt_tokens",
-    "SUM(completion_tokens) AS completion_tokens",
-    "SUM(cached_tokens) AS cached_tokens",
-    "SUM(reasoning_tokens) AS reasoning_tokens",
+    *(f"SUM({c}) AS {c}" for c in _SUMS),
     "SUM(CASE WHEN estimated THEN 1 ELSE 0 END) AS estimated",
-    "SUM(cost_usd) AS cost_usd",
     "SUM(latency_ms) AS latency_ms_sum",
     "SUM(ttft_ms) AS ttft_ms_sum",
     "COUNT(ttft_ms) AS ttft_count",
-    *_histogram(),
 ]
+_FOLDED = ("requests", "errors", *_SUMS, "estimated", "latency_ms_sum", "ttft_ms_sum", "ttft_count")
+
+
+def _hour_epoch(value: Any) -> Any:
+    """SQLite's `YYYY-MM-DD HH` (or `THH`) prefix as the Unix hour the rollups use; Postgres's already is."""
+    if isinstance(value, str):
+        return int(datetime.fromisoformat(f"{value[:10]}T{value[11:13]}:00:00+00:00").timestamp())
+    return value
+
+
+def _fold(rows: list[dict[str, Any]], group_by: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows per (group, latency bucket) -> one row per group, the buckets as `lat_<i>` counts."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        key = tuple(row[f"g_{g}"] for g in group_by)
+        into = out.get(key)
+        if into is None:
+            into = out[key] = {f"g_{g}": row[f"g_{g}"] for g in group_by} | dict.fromkeys(HISTOGRAM_COLUMNS, 0)
+            into |= dict.fromkeys(_FOLDED, 0)
+        for name in _FOLDED:
+            into[name] += row[name] or 0
+        into[HISTOGRAM_COLUMNS[int(row["bucket"])]] += row["requests"]
+    if "hour" in group_by:
+        for row in out.values():
+            row["g_hour"] = _hour_epoch(row["g_hour"])
+    return list(out.values())
 
 
 async def raw_summary_rows(f: UsageFilter, group_by: Sequence[str]) -> list[dict[str, Any]]:
     """One row per group with `g_<name>` columns and the rollups' measures, ordered by the groups.
 
     Grouped by tag, a request counts once under each of its tags, and untagged ones under null.
+    SQL sums per group and latency bucket (one CASE per row); the buckets are folded here.
     """
     dimensions = _dimensions()
     clauses, args = where(f, on="event")
@@ -75,13 +106,15 @@ async def raw_summary_rows(f: UsageFilter, group_by: Sequence[str]) -> list[dict
     if "tag" in group_by:
         source += " LEFT JOIN usage_tag ON usage_tag.event_id = usage_event.id"
     dims = [f"{dimensions[g]} AS g_{g}" for g in group_by]
+    keys = [dimensions[g] for g in group_by]
     # Only our own column names and numbers go into the text; every value is a bound parameter.
-    sql = f"SELECT {', '.join([*dims, *_MEASURES])} FROM {source}{sql_where(clauses)}"  # noqa: S608
-    if group_by:
-        keys = ", ".join(dimensions[g] for g in group_by)
-        sql += f" GROUP BY {keys} ORDER BY {keys}"
-    rows: list[dict[str, Any]] = await UsageEventRow.raw(sql, *args).run()
-    return rows
+    sql = (
+        f"SELECT {', '.join([*dims, f'{_BUCKET} AS bucket', *_MEASURES])} FROM {source}{sql_where(clauses)}"  # noqa: S608
+        f" GROUP BY {', '.join([*keys, 'bucket'])}"
+    )
+    if keys:
+        sql += f" ORDER BY {', '.join(keys)}"
+    return _fold(await UsageEventRow.raw(sql, *args).run(), group_by)
 
 
 async def tags_of(event_ids: Sequence[str]) -> dict[str, list[str]]:
