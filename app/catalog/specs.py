@@ -11,6 +11,7 @@ import msgspec
 from msgspec import Meta
 
 from app.accounting.attribution import tags_problem
+from app.providers.openai_compatible import QUIRKS
 
 __all__ = [
     "PROVIDER_KINDS",
@@ -102,6 +103,12 @@ class ProviderSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     max_concurrent: Annotated[int, Meta(ge=1, le=100_000)] | None = None
     """At most this many calls in flight to this provider per worker (streams until they end): a call
     that finds them all taken goes to the next candidate, and the last candidate waits its turn."""
+
+    def __post_init__(self) -> None:
+        # A misspelt row would silently fall back to the defaults (and, say, send completions to a
+        # vendor that has none): refuse it, naming the rows there are.
+        if self.quirks is not None and self.quirks not in QUIRKS:
+            raise ValueError(f"quirks: unknown vendor row {self.quirks[:40]!r}; one of {', '.join(QUIRKS)}")
 
 
 class TargetSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):

@@ -39,7 +39,9 @@ QUIRKS: dict[str, Quirks] = {
     "vllm": Quirks(prefill=True),
     "llama.cpp": Quirks(prefill=True),
     "ollama": Quirks(prefill=True),
+    "chat-only": Quirks(completions=False),
 }
+"""Vendor rows by name (a provider's `quirks`); `chat-only` is any server without `/completions`."""
 
 _HOST_HINTS = {
     "groq.com": "groq",

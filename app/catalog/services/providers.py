@@ -27,6 +27,7 @@ from app.catalog.specs import ModelSpec, ProviderSpec
 from app.catalog.store import dump_json, load_json, now
 from app.db.tables import ProviderRow, RouteRow
 from app.errors import ConflictError
+from app.providers.openai_compatible import QUIRKS
 
 __all__ = [
     "check_provider",
@@ -109,7 +110,8 @@ def _spec_from_row(row: dict[str, Any]) -> ProviderSpec:
         models=msgspec.convert(load_json(row["models"]) or [], list[ModelSpec]),
         headers=load_json(row["headers"]) or {},
         probe_interval_s=float(options.get("probe_interval_s", 30.0)),
-        quirks=options.get("quirks"),
+        # A row saved before unknown rows were refused reads as none, which is how it has always served.
+        quirks=options.get("quirks") if options.get("quirks") in QUIRKS else None,
         max_concurrent=options.get("max_concurrent"),
     )
 

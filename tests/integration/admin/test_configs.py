@@ -221,3 +221,14 @@ def test_sensitive_header_values_are_masked(api: Admin, admin: httpx.Client) -> 
     bad = admin.post("/v1/configs", json=provider_body(unique("hdr"), headers={"bad header": "x"}))
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "headers.bad header"
+
+
+def test_an_unknown_quirks_row_is_refused_and_a_known_one_kept(admin: httpx.Client) -> None:
+    name = unique("compat")
+    refused = admin.post("/v1/configs", json=provider_body(name, kind="openai-compatible", quirks="grok"))
+    assert refused.status_code in (400, 422) and "unknown vendor row 'grok'" in refused.text, refused.text
+    created = admin.post("/v1/configs", json=provider_body(name, kind="openai-compatible", quirks="chat-only"))
+    assert created.status_code == 201, created.text
+    assert admin.get(f"/v1/configs/{name}").json()["quirks"] == "chat-only"
+    assert admin.patch(f"/v1/configs/{name}", json={"quirks": "ollamma"}).status_code in (400, 422)
+    assert admin.delete(f"/v1/configs/{name}").status_code == 204
