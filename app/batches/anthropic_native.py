@@ -18,22 +18,11 @@ from app.batches.native import Answer, NativeBatches, UpstreamBatchError
 from app.batches.store import BatchRecord, LineRecord
 from app.gateway.snapshot import ProviderEntry
 from app.providers.anthropic import AnthropicAdapter
+from app.providers.errors import ANTHROPIC_ERROR_STATUS
 
 __all__ = ["AnthropicBatches", "line_outcome"]
 
 Json = dict[str, Any]
-_STATUS = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "billing_error": 402,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "timeout_error": 504,
-    "overloaded_error": 529,
-}
 _ADAPTER = AnthropicAdapter()
 
 
@@ -53,7 +42,7 @@ def line_outcome(result: Any, public_model: str) -> tuple[Json, Answer | None]:
         outer: Json = found if isinstance(found, dict) else {}
         inner = outer.get("error")
         error: Json = inner if isinstance(inner, dict) else outer
-        status = _STATUS.get(str(error.get("type")), 500)
+        status = ANTHROPIC_ERROR_STATUS.get(str(error.get("type")), 500)
         body = {"error": {"type": error.get("type") or "api_error", "message": error.get("message") or "failed"}}
         return {"status": "failed", "status_code": status, "response": body}, (None, status, None)
     if kind == "expired":

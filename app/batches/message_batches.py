@@ -18,6 +18,7 @@ import msgspec
 from app.batches.lines import MAX_LINES
 from app.batches.store import BatchRecord, LineRecord
 from app.errors import InvalidRequestError
+from app.providers.errors import ANTHROPIC_ERROR_TYPES
 
 __all__ = [
     "ENDPOINT",
@@ -105,21 +106,8 @@ def batch_object(batch: BatchRecord, counts: dict[str, int], results_url: str) -
     }
 
 
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
-
-
 def _errored(status: int, message: str) -> Json:
-    kind = _ERROR_TYPES.get(status, "api_error")
+    kind = ANTHROPIC_ERROR_TYPES.get(status, "api_error")
     return {"type": "errored", "error": {"type": "error", "error": {"type": kind, "message": message}}}
 
 

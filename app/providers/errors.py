@@ -8,7 +8,22 @@ import msgspec
 
 from app.providers.base import UpstreamError
 
-__all__ = ["parse_error_body"]
+__all__ = ["ANTHROPIC_ERROR_STATUS", "ANTHROPIC_ERROR_TYPES", "parse_error_body"]
+
+ANTHROPIC_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+"""Anthropic's error types and the HTTP status each comes with."""
+ANTHROPIC_ERROR_TYPES = {status: kind for kind, status in ANTHROPIC_ERROR_STATUS.items()}
 
 _POLICY = re.compile(r"content[_ -]?(policy|filter|management)|safety|moderation|responsible ai", re.I)
 _CONTEXT = re.compile(r"context[_ ]length|context window|too many tokens|maximum context|prompt is too long", re.I)

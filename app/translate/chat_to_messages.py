@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from app.gateway.exchange import UpstreamStreamError
+from app.providers.errors import ANTHROPIC_ERROR_STATUS
 from app.translate.anthropic.chat_to_messages_request import DEFAULT_MAX_TOKENS, chat_request_to_messages
 
 __all__ = [
@@ -50,7 +51,6 @@ _FINISH = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
-_ERROR_STATUS = {"overloaded_error": 529, "api_error": 500, "rate_limit_error": 429, "invalid_request_error": 400}
 
 
 # -- reply -----------------------------------------------------------------------------------------
@@ -211,4 +211,4 @@ class MessagesToChatStream:
         raw = data.get("error")
         error: dict[str, Any] = raw if isinstance(raw, dict) else {}
         message = str(error.get("message") or "upstream sent an error event")
-        raise UpstreamStreamError(message, _ERROR_STATUS.get(str(error.get("type"))))
+        raise UpstreamStreamError(message, ANTHROPIC_ERROR_STATUS.get(str(error.get("type"))))
