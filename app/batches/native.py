@@ -72,10 +72,6 @@ class NativeBatches:
 
     async def _json(self, provider: ProviderEntry, method: str, path: str, **kwargs: Any) -> Json:
         resp = await self._call(provider, method, path, **kwargs)
-        return self._object(provider, path, resp)
-
-    @staticmethod
-    def _object(provider: ProviderEntry, path: str, resp: httpx.Response) -> Json:
         try:
             doc = msgspec.json.decode(resp.content)
         except msgspec.DecodeError:
