@@ -102,7 +102,7 @@ def key_tags(metadata: Mapping[str, object]) -> tuple[str, ...]:
     tags = metadata.get("tags")
     if not isinstance(tags, list):
         return ()
-    return tuple(t for t in tags if isinstance(t, str) and _TAG.fullmatch(t))
+    return tuple(dict.fromkeys(t for t in tags if isinstance(t, str) and _TAG.fullmatch(t)))[:MAX_TAGS]
 
 
 def merged_tags(*groups: Iterable[str]) -> tuple[str, ...]:

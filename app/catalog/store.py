@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 from piccolo.engine.postgres import PostgresEngine
 
+from app.accounting.attribution import key_tags
 from app.catalog.secrets import SecretBox
 from app.catalog.specs import EndUserLimits, Limits, ModelSpec, PlanSpec, RouteParams, TargetSpec
 from app.db.tables import ApiKeyRow, CatalogStateRow, PlanRow, ProviderRow, RouteRow
@@ -159,6 +160,7 @@ def _key_records(
         if row["revoked_at"] is not None:
             continue
         allowed = load_json(row["allowed_models"])
+        metadata = load_json(row["metadata"]) or {}
         record = KeyRecord(
             id=row["id"],
             name=row["name"],
@@ -168,7 +170,8 @@ def _key_records(
             limits=msgspec.convert(load_json(row["overrides"]) or {}, Limits),
             expires_at=_timestamp(row["expires_at"]),
             user_id=row["user_id"],
-            metadata=load_json(row["metadata"]) or {},
+            metadata=metadata,
+            tags=key_tags(metadata),
         )
         keys[row["key_hash"]] = record
         if row["previous_hash"] and row["previous_valid_until"] is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.accounting.attribution import body_end_user, key_tags, merged_tags
+from app.accounting.attribution import body_end_user, merged_tags
 from app.accounting.events import Usage, event_id
 from app.cache.entry import CachedAnswer
 from app.cache.response_cache import CacheTicket
@@ -84,6 +84,5 @@ class CallContext:
 
     def attribution(self) -> tuple[str | None, tuple[str, ...]]:
         """The end user and the key's and headers' tags, as the usage row keeps them."""
-        end_user = self.named_end_user()
-        tags = merged_tags(key_tags(self.key.metadata), self.tags) if self.key is not None else self.tags
-        return end_user, tags
+        own = self.key.tags if self.key is not None else ()
+        return self.named_end_user(), merged_tags(own, self.tags) if own and self.tags else own or self.tags

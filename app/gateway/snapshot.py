@@ -98,6 +98,8 @@ class KeyRecord:
     """Unix time; None = never."""
     user_id: str | None = None
     metadata: dict[str, object] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    """`metadata.tags`, read once when the catalog loads: each of its calls' usage carries them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
 
-from app.accounting.attribution import header_labels, key_tags, merged_tags
+from app.accounting.attribution import header_labels, merged_tags
 from app.accounting.cost import cost_usd
 from app.accounting.events import Usage, UsageEvent, event_id
 from app.errors import (
@@ -280,7 +280,7 @@ async def handle_vendor(gateway: Any, call: VendorCall) -> Reply:
                 trace_id=call.trace.trace_id,
                 detail={"path": call.path[:200], "method": call.method},
                 end_user=labels[0],
-                tags=merged_tags(key_tags(result.key.metadata), labels[1]),
+                tags=merged_tags(result.key.tags, labels[1]),
             )
         )
 

@@ -53,7 +53,7 @@ def test_key_tags_are_checked_when_saved_and_merged_first() -> None:
     assert tags_problem({"tags": "team:a"}) == "`tags` must be a list of strings"
     assert tags_problem({"tags": ["a b"]}) is not None
     assert tags_problem({"tags": [f"t{i}" for i in range(MAX_TAGS + 1)]}) == f"at most {MAX_TAGS} tags"
-    assert key_tags({"tags": ["team:a", 3, "a b"]}) == ("team:a",)
+    assert key_tags({"tags": ["team:a", 3, "a b", "team:a"]}) == ("team:a",)  # each tag once: counted once
     assert key_tags({"tags": "team:a"}) == ()
     assert merged_tags(("team:a",), ("env=prod", "team:a")) == ("team:a", "env=prod")
     assert len(merged_tags([f"k{i}" for i in range(10)], [f"r{i}" for i in range(10)])) == MAX_TAGS
