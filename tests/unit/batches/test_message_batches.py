@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.batches.anthropic_native import line_outcome
 from app.batches.message_batches import batch_object, input_lines, result_line
@@ -109,3 +111,26 @@ def test_a_providers_results_become_lines() -> None:
     assert line_outcome({"type": "expired"}, "p/m") == ({"status": "expired"}, None)
     assert line_outcome({"type": "canceled"}, "p/m") == ({"status": "cancelled"}, None)
     assert result_line(line("expired"), "completed")["result"] == {"type": "expired"}
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=70),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(["custom_id", "params", "stream", "requests", "x"]), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=st.dictionaries(st.sampled_from(["requests", "x"]), _JSON, max_size=2))
+def test_any_create_body_is_lines_or_a_400(doc: dict[str, Any]) -> None:
+    try:
+        content = input_lines(doc)
+    except InvalidRequestError as exc:
+        refused: InvalidRequestError = exc
+        assert refused.status_code == 400 and refused.detail  # either outcome is fine; no other
+        return
+    lines = [json.loads(x) for x in content.splitlines()]
+    assert len(lines) == len(doc["requests"]) and all(line["url"] == "/v1/messages" for line in lines)
