@@ -165,7 +165,7 @@ class NativeBatches:
         endpoint = "batch." + batch.endpoint.removeprefix("/v1/").replace("/", ".")
         for custom_id, status, body in answers:
             usage = read_usage(dialect, body) if isinstance(body, dict) else None
-            cost = cost_usd(spec, usage) if usage is not None and status == 200 else 0.0
+            cost = cost_usd(spec, usage) * provider.batch_cost_factor if usage is not None and status == 200 else 0.0
             if usage is not None:
                 tokens += usage.prompt_tokens + usage.completion_tokens
             spend += cost

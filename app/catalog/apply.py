@@ -21,6 +21,8 @@ def provider_values(spec: ProviderSpec, box: SecretBox) -> dict[str, Any]:
         options["quirks"] = spec.quirks
     if spec.max_concurrent is not None:
         options["max_concurrent"] = spec.max_concurrent
+    if spec.batch_cost_factor is not None:
+        options["batch_cost_factor"] = spec.batch_cost_factor
     values: dict[str, Any] = {
         "name": spec.name,
         "kind": spec.kind,

@@ -38,6 +38,8 @@ PositiveSeconds = Annotated[float, Meta(gt=0, le=3600)]
 Count = Annotated[int, Meta(ge=0, le=2**31 - 1)]
 """Plan limits are 32-bit INTEGER columns; a larger value was a 500 on Postgres (found by fuzzing), now a 422."""
 Kind = Literal["openai", "openai-compatible", "anthropic", "gemini", "demo", "tavily"]
+BATCH_COST_FACTOR: dict[str, float] = {"openai": 0.5, "anthropic": 0.5}
+"""The share of the direct price a provider kind bills for a request of its own batch API."""
 Url = Annotated[str, Meta(pattern=r"^(https?://[^\s/?#]+[^\s]*|inproc://[^\s]*)$", max_length=500)]
 
 
@@ -103,6 +105,9 @@ class ProviderSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     max_concurrent: Annotated[int, Meta(ge=1, le=100_000)] | None = None
     """At most this many calls in flight to this provider per worker (streams until they end): a call
     that finds them all taken goes to the next candidate, and the last candidate waits its turn."""
+    batch_cost_factor: Annotated[float, Meta(ge=0, le=1)] | None = None
+    """What a batch handed to this provider's own batch API costs against the models' prices; unset:
+    `BATCH_COST_FACTOR` of its kind (OpenAI and Anthropic bill batches at half price)."""
 
     def __post_init__(self) -> None:
         # A misspelt row would silently fall back to the defaults (and, say, send completions to a

@@ -12,7 +12,7 @@ from piccolo.engine.postgres import PostgresEngine
 
 from app.accounting.attribution import key_tags
 from app.catalog.secrets import SecretBox
-from app.catalog.specs import EndUserLimits, Limits, ModelSpec, PlanSpec, RouteParams, TargetSpec
+from app.catalog.specs import BATCH_COST_FACTOR, EndUserLimits, Limits, ModelSpec, PlanSpec, RouteParams, TargetSpec
 from app.db.tables import ApiKeyRow, CatalogStateRow, PlanRow, ProviderRow, RouteRow
 from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ProviderEntry, ResolvedModel, RouteEntry, is_pattern
 
@@ -134,6 +134,7 @@ def _provider_entry(row: dict[str, Any], box: SecretBox) -> ProviderEntry:
         probe_interval_s=float(options.get("probe_interval_s", 30.0)),
         quirks=options.get("quirks"),
         max_concurrent=options.get("max_concurrent"),
+        batch_cost_factor=float(options.get("batch_cost_factor", BATCH_COST_FACTOR.get(row["kind"], 1.0))),
     )
 
 

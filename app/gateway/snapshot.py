@@ -30,6 +30,8 @@ class ProviderEntry:
     probe_interval_s: float = 30.0
     quirks: str | None = None
     max_concurrent: int | None = None
+    batch_cost_factor: float = 1.0
+    """The share of the models' prices its own batch API bills (see `ProviderSpec`)."""
     """At most this many calls in flight to this provider per worker (app.gateway.slots)."""
     patterns: tuple[str, ...] = field(init=False, default=())
     """The model ids that are globs, in the order listed (the first match wins)."""

@@ -149,6 +149,7 @@ class ProviderUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     probe_interval_s: Annotated[float, Meta(ge=0)] | UnsetType = UNSET
     quirks: str | UnsetType | None = UNSET
     max_concurrent: Annotated[int, Meta(ge=1, le=100_000)] | UnsetType | None = UNSET
+    batch_cost_factor: Annotated[float, Meta(ge=0, le=1)] | UnsetType | None = UNSET
 
 
 class ProviderPage(msgspec.Struct):

@@ -113,6 +113,7 @@ def _spec_from_row(row: dict[str, Any]) -> ProviderSpec:
         # A row saved before unknown rows were refused reads as none, which is how it has always served.
         quirks=options.get("quirks") if options.get("quirks") in QUIRKS else None,
         max_concurrent=options.get("max_concurrent"),
+        batch_cost_factor=options.get("batch_cost_factor"),
     )
 
 
@@ -132,6 +133,7 @@ def _record(row: dict[str, Any]) -> Provider:
         probe_interval_s=spec.probe_interval_s,
         quirks=spec.quirks,
         max_concurrent=spec.max_concurrent,
+        batch_cost_factor=spec.batch_cost_factor,
         models=spec.models,
         headers=headers,
         source=row["source"],

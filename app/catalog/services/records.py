@@ -31,6 +31,8 @@ class Provider(msgspec.Struct, kw_only=True):
     quirks: str | None
     max_concurrent: int | None
     """Calls in flight to it at most, per worker; none: no cap."""
+    batch_cost_factor: float | None = None
+    """The share of its prices its own batch API bills; none: the kind's (0.5 for OpenAI and Anthropic)."""
     models: list[ModelSpec]
     headers: dict[str, str]
     """Extra upstream headers; values of credential-like headers are masked."""

@@ -232,3 +232,14 @@ def test_an_unknown_quirks_row_is_refused_and_a_known_one_kept(admin: httpx.Clie
     assert admin.get(f"/v1/configs/{name}").json()["quirks"] == "chat-only"
     assert admin.patch(f"/v1/configs/{name}", json={"quirks": "ollamma"}).status_code in (400, 422)
     assert admin.delete(f"/v1/configs/{name}").status_code == 204
+
+
+def test_batch_cost_factor_is_a_share_of_the_price(admin: httpx.Client) -> None:
+    name = unique("batchy")
+    assert admin.post("/v1/configs", json=provider_body(name)).json()["batch_cost_factor"] is None  # the kind's
+    assert admin.patch(f"/v1/configs/{name}", json={"batch_cost_factor": 0.4}).json()["batch_cost_factor"] == 0.4
+    for bad in (1.5, -0.1, "half"):
+        refused = admin.patch(f"/v1/configs/{name}", json={"batch_cost_factor": bad})
+        assert refused.status_code in (400, 422) and "batch_cost_factor" in refused.text, refused.text
+    assert admin.patch(f"/v1/configs/{name}", json={"batch_cost_factor": None}).json()["batch_cost_factor"] is None
+    assert admin.delete(f"/v1/configs/{name}").status_code == 204

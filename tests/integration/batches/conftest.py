@@ -74,7 +74,8 @@ def batch_config(up: Upstreams) -> dict[str, Any]:
                 "base_url": up.claude.base_url,
                 "api_key": "sk-ant-b",
                 "timeout_s": 5,
-                "models": [{"id": "claude-fake"}],
+                "models": [{"id": "claude-fake", "input_cost_per_mtok": 3.0, "output_cost_per_mtok": 15.0}],
+                "batch_cost_factor": 0.25,  # not the kind's 0.5: the setting wins
             },
         ],
         "routes": [

@@ -54,6 +54,22 @@ def test_native_batch_is_passed_through_to_openai(batch_gateway: GatewayProcess,
     created = upstreams.oai.requests_for("/v1/batches")[-1].json()
     assert created["metadata"] == {"polyroute_batch": batch.id} and created["input_file_id"] != file.id
     assert not upstreams.oai.requests_for("/v1/chat/completions")  # nothing ran line by line
+    # Each answer is a usage row priced at OpenAI's batch price: half the model's (1.0 / 2.0 per M tokens).
+    with batch_gateway.admin() as admin:
+        deadline = time.monotonic() + 10
+        while True:
+            rows = [
+                r
+                for r in admin.get("/v1/requests", params={"limit": 200}).json()["data"]
+                if r["endpoint"] == "batch.chat.completions"
+            ]
+            if len(rows) >= 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    assert len(rows) >= 3
+    for row in rows:
+        direct = (row["prompt_tokens"] * 1.0 + row["completion_tokens"] * 2.0) / 1e6
+        assert row["cost_usd"] == pytest.approx(direct * 0.5) and row["cost_usd"] > 0
 
 
 def test_native_batch_spend_counts_against_the_budget(batch_gateway: GatewayProcess) -> None:

@@ -189,6 +189,9 @@ def test_a_message_batch_for_one_anthropic_model_goes_to_anthropics_batch_api(
             time.sleep(0.1)
         rows = accounted()
     assert len(rows) >= 2 and all(r["model"] == "claude-fake" and r["prompt_tokens"] > 0 for r in rows)
+    for row in rows:  # priced at the provider's batch_cost_factor (0.25 here) of the model's prices
+        direct = (row["prompt_tokens"] * 3.0 + row["completion_tokens"] * 15.0) / 1e6
+        assert row["cost_usd"] == pytest.approx(direct * 0.25) and row["cost_usd"] > 0
 
 
 def test_cancelling_a_message_batch_cancels_it_at_anthropic(
