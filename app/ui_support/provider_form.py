@@ -40,6 +40,7 @@ def blank_provider() -> FormDoc:
         "probe_interval_s": 30.0,
         "quirks": None,
         "max_concurrent": None,
+        "batch_cost_factor": None,
         "headers_text": "",
         "models": [blank_model()],
     }
@@ -107,6 +108,7 @@ def parse_provider_form(
     if doc["probe_interval_s"] is None:
         doc["probe_interval_s"] = 30.0
     doc["max_concurrent"] = number(form, "max_concurrent", problems, integer=True)
+    doc["batch_cost_factor"] = number(form, "batch_cost_factor", problems)
     doc["headers"] = _headers(doc["headers_text"], entry.headers if entry else {}, problems)
     known = {m.id: msgspec.to_builtins(m) for m in existing.models} if existing else {}
     doc["models"] = _models(form, known, problems)

@@ -390,11 +390,13 @@ def test_operator_edits_and_deletes_a_provider_and_a_route(
     page.get_by_role("button", name="Save changes").click()
     page.locator("#f-max_concurrent-error", has_text="must be a whole number").wait_for()
     page.fill("#f-max_concurrent", "3")
+    page.fill("#f-batch_cost_factor", "0.4")
     page.get_by_role("button", name="Save changes").click()
     page.locator(".toast", has_text="Provider 'spare' updated").wait_for()
     with gw.admin() as api:
         saved = api.get("/v1/configs/spare").json()
         assert (saved["models"][0]["input_cost_per_mtok"], saved["max_concurrent"]) == (2.5, 3)
+        assert saved["batch_cost_factor"] == 0.4
 
     _confirm(page, "spare", "Delete spare")
     page.locator(".toast", has_text="route/pair").wait_for()  # still targeted: refused, and says by what
