@@ -161,7 +161,8 @@ async def series(
     """Requests, tokens, cost, error rate and p50/p95 latency per bucket over the last window.
 
     hour: 5-minute buckets from the request log (index on ts); day: hourly, week: 6-hourly,
-    month: daily buckets, all from the hourly rollup. `f` narrows it (its start/end are ignored).
+    month: daily buckets, all from the hourly rollup, or from the request log when `f` names an
+    end user or a tag. `f` narrows it (its start/end are ignored).
     """
     if window not in WINDOWS:
         raise InvalidRequestError(f"Unknown window '{window}'; use {', '.join(WINDOWS)}")
@@ -179,10 +180,13 @@ async def series(
         scope=base.scope,
         start=datetime.fromtimestamp(start, UTC),
         end=datetime.fromtimestamp(end, UTC),
+        end_user=base.end_user,
+        tag=base.tag,
     )
     found: list[tuple[int, Any, _Bucket]] = []
     if scoped.scope is None or scoped.scope:
-        fetch = _raw_buckets if window == "hour" else _rollup_buckets
+        # The rollups keep no end users or tags: a series by them reads the request log (its retention).
+        fetch = _raw_buckets if window == "hour" or scoped.attributed else _rollup_buckets
         found = await fetch(scoped, bucket_s, by)
     merged: dict[tuple[int, Any], _Bucket] = {}
     for ts, group, bucket in found:

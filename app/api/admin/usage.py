@@ -209,9 +209,11 @@ async def get_series(
     plan: Text = None,
     model: Text = None,
     provider: Text = None,
+    end_user: EndUser = None,
+    tag: Tag = None,
 ) -> Series:
     """Dashboard series over the last window: requests, tokens, cost, error rate, p50/p95 latency per bucket."""
-    f = await _filter(reader, key_id, plan=plan, model=model, provider=provider)
+    f = await _filter(reader, key_id, plan=plan, model=model, provider=provider, end_user=end_user, tag=tag)
     return await queries.series(window, by, f=f)
 
 

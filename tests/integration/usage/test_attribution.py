@@ -132,6 +132,14 @@ def test_usage_by_end_user_reads_each_dialects_own_field(world: World) -> None:
     assert sum(g["cost_usd"] for g in by_user) == pytest.approx(total["cost_usd"])
 
 
+def test_the_dashboard_series_narrows_to_an_end_user_or_a_tag(world: World) -> None:
+    with world.admin() as admin:
+        for params, expected in ((("end_user", "alice"),), 2), ((("tag", "via:vendor"),), 1):
+            points = admin.get("/v1/usage/series", params=[("window", "day"), *params]).json()["points"]
+            assert sum(p["requests"] for p in points) == expected, params
+        assert admin.get("/v1/usage/series", params={"tag": "x" * 65}).status_code in (400, 422)
+
+
 def test_usage_by_tag_merges_the_keys_tags_with_the_requests(world: World) -> None:
     tags = {g["tag"]: g["requests"] for g in world.usage(group_by="tag", key_id=world.team_id)}
     # every call of the team key carries its tag, the refused one too; the header adds its own

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from app.accounting import retention
-from app.accounting.queries import UsageFilter, _group, request_by_id, request_log, usage_summary
+from app.accounting.queries import UsageFilter, _group, request_by_id, request_log, series, usage_summary
 from app.accounting.raw_usage import raw_summary_rows
 from app.db.tables import UsageTagRow
 from app.errors import InvalidRequestError
@@ -88,3 +88,13 @@ async def test_retention_takes_the_tags_with_the_rows(db: str, tmp_path: Path) -
 async def test_unknown_group_names_are_refused(db: str) -> None:
     with pytest.raises(InvalidRequestError, match="nope"):
         await usage_summary(UsageFilter(), ["end_user", "nope"])
+
+
+async def test_series_by_end_user_or_tag_read_the_request_log(db: str, tmp_path: Path) -> None:
+    await store(tmp_path, traffic())
+    now = DAY + 86400 + 3600  # 01:00 on the second day
+    week = await series("week", "model", f=UsageFilter(end_user="alice"), now=now)
+    assert sum(p.requests for p in week.points) == 2 and {p.group for p in week.points} == {"gpt-4.1-mini"}
+    tagged = await series("month", f=UsageFilter(tag="env=prod"), now=now)
+    assert sum(p.requests for p in tagged.points) == 2 and sum(p.cost_usd for p in tagged.points) == 0.625
+    assert sum(p.requests for p in (await series("month", now=now)).points) == 6  # the rollups, unfiltered
