@@ -143,6 +143,23 @@ async def _filter(reader: Reader, key_id: str | None, **fields: Any) -> UsageFil
     return UsageFilter(key_id=key_id, status=status, start=start, end=end, scope=scope, **fields)
 
 
+async def _usage_filter(
+    reader: Reader,
+    key_id: Text = None,
+    plan: Text = None,
+    model: Text = None,
+    provider: Text = None,
+    status: Status = None,
+    from_: From = None,
+    to: To = None,
+    end_user: EndUser = None,
+    tag: Tag = None,
+) -> UsageFilter:
+    """The filter query parameters `/v1/usage` and `/v1/requests` share, read once (a dependency)."""
+    fields = {"plan": plan, "model": model, "provider": provider, "status": status, "start": from_, "end": to}
+    return await _filter(reader, key_id, **fields, end_user=end_user, tag=tag)
+
+
 def usage_csv(report: UsageReport) -> Response[bytes]:
     measures = [f for f in UsageGroup.__struct_fields__ if f not in {"day", "hour", "key_id", *GROUP_BY}]
     columns = [{"key": "key_id"}.get(g, g) for g in report.group_by] + measures
@@ -165,37 +182,16 @@ def _wants_csv(request: Request[Any, Any, Any], fmt: str | None) -> bool:
 @get("/v1/usage", tags=["usage"], responses=problems(401, 403, 404, 422), opt={"inference_keys": True})
 async def get_usage(
     request: Request[Any, Any, Any],
-    reader: Reader,
-    key_id: Text = None,
-    plan: Text = None,
-    model: Text = None,
-    provider: Text = None,
-    status: Status = None,
-    from_: From = None,
-    to: To = None,
+    usage_filter: UsageFilter,
     group_by: GroupByParam = None,
     format: Literal["json", "csv"] | None = None,
-    end_user: EndUser = None,
-    tag: Tag = None,
 ) -> UsageReport:
     """Requests, tokens, cost and latency (avg, p50, p95) per group, from the hourly rollup (hour resolution).
 
     By end user or tag (filtered or grouped), from the request log, within its retention.
     JSON by default; CSV with `?format=csv` or `Accept: text/csv`.
     """
-    f = await _filter(
-        reader,
-        key_id,
-        plan=plan,
-        model=model,
-        provider=provider,
-        status=status,
-        start=from_,
-        end=to,
-        end_user=end_user,
-        tag=tag,
-    )
-    groups = parse_group_by(group_by)
+    f, groups = usage_filter, parse_group_by(group_by)
     report = UsageReport(data=await queries.usage_summary(f, groups), group_by=groups, start=f.start, end=f.end)
     return usage_csv(report) if _wants_csv(request, format) else report  # type: ignore[return-value]  # Litestar sends a Response as is
 
@@ -219,34 +215,13 @@ async def get_series(
 
 @get("/v1/requests", tags=["usage"], responses=problems(401, 403, 404, 422))
 async def get_requests(
-    reader: Reader,
-    key_id: Text = None,
-    plan: Text = None,
-    model: Text = None,
-    provider: Text = None,
-    status: Status = None,
-    from_: From = None,
-    to: To = None,
+    usage_filter: UsageFilter,
     limit: Limit = 50,
     offset: Offset = 0,
     cursor: Annotated[str | None, Parameter(max_length=400)] = None,
-    end_user: EndUser = None,
-    tag: Tag = None,
 ) -> RequestPage:
     """The request log, newest first, each request with its attempts; page by offset or by `next_cursor`."""
-    f = await _filter(
-        reader,
-        key_id,
-        plan=plan,
-        model=model,
-        provider=provider,
-        status=status,
-        start=from_,
-        end=to,
-        end_user=end_user,
-        tag=tag,
-    )
-    return await queries.request_log(f, limit=limit, offset=offset, cursor=cursor)
+    return await queries.request_log(usage_filter, limit=limit, offset=offset, cursor=cursor)
 
 
 @get("/v1/requests/{request_id:str}", tags=["usage"], responses=problems(401, 403, 404, 422))
@@ -282,5 +257,5 @@ def usage_router(rt: Runtime, tokens: TokenCodec) -> Router:
         "/",
         route_handlers=[get_usage, get_series, get_requests, get_request],
         guards=[readers, refuse_nul_in_url],
-        dependencies={"reader": Provide(_reader, sync_to_thread=False)},
+        dependencies={"reader": Provide(_reader, sync_to_thread=False), "usage_filter": Provide(_usage_filter)},
     )
