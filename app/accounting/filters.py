@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 from piccolo.engine.postgres import PostgresEngine
 
-from app.db.tables import UsageEventRow
+from app.db.tables import LATENCY_BUCKETS_MS, UsageEventRow
 
-__all__ = ["Table", "UsageFilter", "epoch_sql", "is_midnight", "rounded", "sql_where", "where"]
+__all__ = ["LATENCY_BUCKET_SQL", "Table", "UsageFilter", "epoch_sql", "is_midnight", "rounded", "sql_where", "where"]
 
 Table = Literal["event", "hour", "day"]
 """Which table a filter applies to: the request log, the hourly or the daily rollup."""
@@ -64,6 +64,14 @@ def _time_range(f: UsageFilter, on: Table) -> tuple[list[str], list[Any]]:
         else:
             args.append(bound.astimezone(UTC).date())
     return clauses, args
+
+
+LATENCY_BUCKET_SQL = (
+    "CASE "
+    + " ".join(f"WHEN latency_ms <= {bound} THEN {i}" for i, bound in enumerate(LATENCY_BUCKETS_MS))
+    + f" ELSE {len(LATENCY_BUCKETS_MS)} END"
+)
+"""A request-log row's latency histogram bucket, as the rollups count it (`rollups.bucket_index`)."""
 
 
 def epoch_sql() -> str:

@@ -15,9 +15,9 @@ from typing import Any
 
 from piccolo.engine.postgres import PostgresEngine
 
-from app.accounting.filters import UsageFilter, epoch_sql, sql_where, where
+from app.accounting.filters import LATENCY_BUCKET_SQL, UsageFilter, epoch_sql, sql_where, where
 from app.accounting.rollups import HISTOGRAM_COLUMNS
-from app.db.tables import LATENCY_BUCKETS_MS, UsageEventRow, UsageTagRow
+from app.db.tables import UsageEventRow, UsageTagRow
 
 __all__ = ["RAW_ONLY", "raw_summary_rows", "tags_of"]
 
@@ -44,12 +44,6 @@ def _dimensions() -> dict[str, str]:
     }
 
 
-_BUCKET = (
-    "CASE "
-    + " ".join(f"WHEN latency_ms <= {bound} THEN {i}" for i, bound in enumerate(LATENCY_BUCKETS_MS))
-    + f" ELSE {len(LATENCY_BUCKETS_MS)} END"
-)
-"""The latency histogram bucket of a row, as the rollups count it (`rollups.bucket_index`)."""
 _SUMS = (
     "prompt_tokens",
     "completion_tokens",
@@ -109,7 +103,7 @@ async def raw_summary_rows(f: UsageFilter, group_by: Sequence[str]) -> list[dict
     keys = [dimensions[g] for g in group_by]
     # Only our own column names and numbers go into the text; every value is a bound parameter.
     sql = (
-        f"SELECT {', '.join([*dims, f'{_BUCKET} AS bucket', *_MEASURES])} FROM {source}{sql_where(clauses)}"  # noqa: S608
+        f"SELECT {', '.join([*dims, f'{LATENCY_BUCKET_SQL} AS bucket', *_MEASURES])} FROM {source}{sql_where(clauses)}"  # noqa: S608
         f" GROUP BY {', '.join([*keys, 'bucket'])}"
     )
     if keys:

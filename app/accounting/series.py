@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 import msgspec
 
-from app.accounting.filters import UsageFilter, epoch_sql, rounded, sql_where, where
+from app.accounting.filters import LATENCY_BUCKET_SQL, UsageFilter, epoch_sql, rounded, sql_where, where
 from app.accounting.rollups import HISTOGRAM_COLUMNS, percentile
-from app.db.tables import LATENCY_BUCKETS_MS, UsageEventRow, UsageHourlyRow
+from app.db.tables import UsageEventRow, UsageHourlyRow
 from app.errors import InvalidRequestError
 
 __all__ = ["WINDOWS", "Series", "SeriesPoint", "Window", "series"]
@@ -89,11 +89,6 @@ class _Bucket:
         self._bins(histogram)
 
 
-def _latency_bucket_sql() -> str:
-    steps = " ".join(f"WHEN latency_ms <= {bound} THEN {i}" for i, bound in enumerate(LATENCY_BUCKETS_MS))
-    return f"CASE {steps} ELSE {len(LATENCY_BUCKETS_MS)} END"
-
-
 async def _raw_buckets(f: UsageFilter, bucket_s: int, column: str | None) -> list[tuple[int, Any, _Bucket]]:
     """From the request log (the last hour): histogram bins counted in SQL, folded here."""
     clauses, args = where(f, on="event")
@@ -102,7 +97,7 @@ async def _raw_buckets(f: UsageFilter, bucket_s: int, column: str | None) -> lis
         f"SELECT b, g, l, COUNT(*) AS requests, SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors,"  # noqa: S608
         " SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens,"
         " SUM(cost_usd) AS cost_usd"
-        f" FROM (SELECT ({epoch_sql()} / {bucket_s}) * {bucket_s} AS b, {group} AS g, {_latency_bucket_sql()} AS l,"
+        f" FROM (SELECT ({epoch_sql()} / {bucket_s}) * {bucket_s} AS b, {group} AS g, {LATENCY_BUCKET_SQL} AS l,"
         f" status, prompt_tokens, completion_tokens, cost_usd FROM usage_event{sql_where(clauses)}) AS t"
         " GROUP BY b, g, l"
     )

@@ -21,6 +21,7 @@ from app.gateway.snapshot import ResolvedModel
 __all__ = [
     "ENDPOINTS",
     "MAX_LINES",
+    "MESSAGES_ENDPOINT",
     "LineSpec",
     "error_line",
     "http_error",
@@ -31,6 +32,8 @@ __all__ = [
 
 ENDPOINTS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses")
 """What a batch may call (OpenAI's batch endpoints the gateway serves)."""
+MESSAGES_ENDPOINT = "/v1/messages"
+"""The endpoint of Anthropic's message batches (`message_batches.py`), run by the same runner."""
 MAX_LINES = 50_000
 
 Json = dict[str, Any]

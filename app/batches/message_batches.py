@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from app.batches.lines import MAX_LINES
+from app.batches.lines import MAX_LINES, MESSAGES_ENDPOINT
 from app.batches.store import BatchRecord, LineRecord
 from app.errors import InvalidRequestError
 from app.providers.errors import ANTHROPIC_ERROR_TYPES
@@ -29,7 +29,7 @@ __all__ = [
     "result_line",
 ]
 
-ENDPOINT = "/v1/messages"
+ENDPOINT = MESSAGES_ENDPOINT
 ID_PREFIX = "msgbatch_"
 _CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from app.batches.ids import new_id
-from app.batches.lines import LineSpec
+from app.batches.lines import MESSAGES_ENDPOINT, LineSpec
 from app.db.tables import BatchLineRow, BatchRow
 from app.errors import ConflictError, NotFoundError
 
@@ -174,7 +174,7 @@ async def list_batches(
     """A key's batches, newest first: its message batches (`messages`) or the others. `after` is the
     last id of the previous page (older ones follow), `before` the first id of the next (newer ones)."""
     where: Any = (BatchRow.key_id == key_id) & (
-        (BatchRow.endpoint == "/v1/messages") if messages else (BatchRow.endpoint != "/v1/messages")
+        (BatchRow.endpoint == MESSAGES_ENDPOINT) if messages else (BatchRow.endpoint != MESSAGES_ENDPOINT)
     )
     if after is not None:
         where &= BatchRow.id < after
