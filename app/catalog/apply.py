@@ -23,6 +23,10 @@ def provider_values(spec: ProviderSpec, box: SecretBox) -> dict[str, Any]:
         options["max_concurrent"] = spec.max_concurrent
     if spec.batch_cost_factor is not None:
         options["batch_cost_factor"] = spec.batch_cost_factor
+    if spec.api_version is not None:
+        options["api_version"] = spec.api_version
+    if spec.region is not None:
+        options["region"] = spec.region
     values: dict[str, Any] = {
         "name": spec.name,
         "kind": spec.kind,

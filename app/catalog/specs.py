@@ -28,7 +28,7 @@ __all__ = [
     "serves",
 ]
 
-PROVIDER_KINDS = ("openai", "openai-compatible", "anthropic", "gemini", "demo", "tavily")
+PROVIDER_KINDS = ("openai", "openai-compatible", "azure", "anthropic", "bedrock", "gemini", "demo", "tavily")
 
 Name = Annotated[str, Meta(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")]
 RouteName = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/\-]*$")]
@@ -37,9 +37,11 @@ Money = Annotated[float, Meta(ge=0)]
 PositiveSeconds = Annotated[float, Meta(gt=0, le=3600)]
 Count = Annotated[int, Meta(ge=0, le=2**31 - 1)]
 """Plan limits are 32-bit INTEGER columns; a larger value was a 500 on Postgres (found by fuzzing), now a 422."""
-Kind = Literal["openai", "openai-compatible", "anthropic", "gemini", "demo", "tavily"]
+Kind = Literal["openai", "openai-compatible", "azure", "anthropic", "bedrock", "gemini", "demo", "tavily"]
 BATCH_COST_FACTOR: dict[str, float] = {"openai": 0.5, "anthropic": 0.5}
 """The share of the direct price a provider kind bills for a request of its own batch API."""
+ApiVersion = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")]
+Region = Annotated[str, Meta(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]{1,2}$")]
 Url = Annotated[str, Meta(pattern=r"^(https?://[^\s/?#]+[^\s]*|inproc://[^\s]*)$", max_length=500)]
 
 
@@ -108,12 +110,21 @@ class ProviderSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     batch_cost_factor: Annotated[float, Meta(ge=0, le=1)] | None = None
     """What a batch handed to this provider's own batch API costs against the models' prices; unset:
     `BATCH_COST_FACTOR` of its kind (OpenAI and Anthropic bill batches at half price)."""
+    api_version: ApiVersion | None = None
+    """azure: the `api-version` of Azure OpenAI's deployment API (`2024-10-21`); unset: its v1 API."""
+    region: Region | None = None
+    """bedrock: the AWS region requests are signed for; unset: read from the base URL's host."""
 
     def __post_init__(self) -> None:
         # A misspelt row would silently fall back to the defaults (and, say, send completions to a
         # vendor that has none): refuse it, naming the rows there are.
         if self.quirks is not None and self.quirks not in QUIRKS:
             raise ValueError(f"quirks: unknown vendor row {self.quirks[:40]!r}; one of {', '.join(QUIRKS)}")
+        # A setting another kind ignores would look like it did something: refuse it.
+        if self.api_version is not None and self.kind != "azure":
+            raise ValueError("api_version: only a provider of kind azure has one")
+        if self.region is not None and self.kind != "bedrock":
+            raise ValueError("region: only a provider of kind bedrock has one")
 
 
 class TargetSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):

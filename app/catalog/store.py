@@ -135,6 +135,8 @@ def _provider_entry(row: dict[str, Any], box: SecretBox) -> ProviderEntry:
         quirks=options.get("quirks"),
         max_concurrent=options.get("max_concurrent"),
         batch_cost_factor=float(options.get("batch_cost_factor", BATCH_COST_FACTOR.get(row["kind"], 1.0))),
+        api_version=options.get("api_version"),
+        region=options.get("region"),
     )
 
 

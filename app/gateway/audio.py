@@ -95,7 +95,7 @@ class SpeechExchange:
 
     def request(self, adapter: ProviderAdapter, provider: ProviderEntry, model: str, stream: bool) -> UpstreamRequest:
         openai = openai_audio_adapter(adapter, "Text-to-speech")
-        req = openai.endpoint(provider, "/audio/speech", self.upstream_body(provider, model, stream))
+        req = openai.endpoint(provider, "/audio/speech", self.upstream_body(provider, model, stream), model)
         return dataclasses.replace(req, headers={**req.headers, "accept": "*/*"})
 
     def reply(self, body: bytes, served: Served) -> tuple[bytes, Usage]:
@@ -122,7 +122,7 @@ class TranscriptionExchange:
 
     def request(self, adapter: ProviderAdapter, provider: ProviderEntry, model: str, stream: bool) -> UpstreamRequest:
         openai = openai_audio_adapter(adapter, self._what)
-        req = openai.endpoint(provider, self._path, self.upstream_body(provider, model, stream))
+        req = openai.endpoint(provider, self._path, self.upstream_body(provider, model, stream), model)
         headers = {**req.headers, "content-type": self._form.content_type, "accept": "*/*"}
         return dataclasses.replace(req, headers=headers)
 

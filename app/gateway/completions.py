@@ -28,14 +28,15 @@ __all__ = ["CompletionsOnChat", "NativeCompletions", "has_native_completions"]
 
 _encode = msgspec.json.encode
 
-OPENAI_COMPLETION_MODELS = ("gpt-3.5-turbo-instruct", "davinci-002", "babbage-002")
-"""The models OpenAI's own /v1/completions serves (dated variants start with these names)."""
+OPENAI_COMPLETION_MODELS = ("gpt-3.5-turbo-instruct", "gpt-35-turbo-instruct", "davinci-002", "babbage-002")
+"""The models OpenAI's own /v1/completions serves (dated variants start with these names), also as
+Azure spells them (an Azure deployment named after its model, as they usually are)."""
 
 
 def has_native_completions(adapter: ProviderAdapter, provider: ProviderEntry, model: str) -> bool:
     if not isinstance(adapter, OpenAIAdapter):  # the demo provider, Anthropic, Gemini
         return False
-    if adapter.kind == "openai":
+    if adapter.kind in ("openai", "azure"):
         return model.startswith(OPENAI_COMPLETION_MODELS)
     return quirks_for(provider).completions
 
@@ -45,7 +46,7 @@ class NativeCompletions(ChatPassthrough):
 
     def request(self, adapter: ProviderAdapter, provider: ProviderEntry, model: str, stream: bool) -> UpstreamRequest:
         assert isinstance(adapter, OpenAIAdapter)  # has_native_completions chose it
-        return adapter.endpoint(provider, "/completions", self.upstream_body(provider, model, stream))
+        return adapter.endpoint(provider, "/completions", self.upstream_body(provider, model, stream), model)
 
     def stream(self, served: Served) -> NativeCompletionsRelay:
         return NativeCompletionsRelay(served, strip_usage=not self._client_wants_usage)

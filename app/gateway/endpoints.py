@@ -105,7 +105,7 @@ class OpenAIEndpoint(_WholeOnly):
     def request(self, adapter: ProviderAdapter, provider: ProviderEntry, model: str, stream: bool) -> UpstreamRequest:
         if not isinstance(adapter, OpenAIAdapter):
             raise UnsupportedFeatureError(f"{self._what} is not supported by {adapter.kind} upstream '{provider.name}'")
-        return adapter.endpoint(provider, self._path, self.upstream_body(provider, model, stream))
+        return adapter.endpoint(provider, self._path, self.upstream_body(provider, model, stream), model)
 
     def reply(self, body: bytes, served: Served) -> tuple[bytes, Usage]:
         doc = decode_reply(body)

@@ -36,7 +36,7 @@ class ImageUploadExchange:
     def request(self, adapter: ProviderAdapter, provider: ProviderEntry, model: str, stream: bool) -> UpstreamRequest:
         if not isinstance(adapter, OpenAIAdapter):
             raise UnsupportedFeatureError(f"{self._what} is not supported by {adapter.kind} upstream '{provider.name}'")
-        req = adapter.endpoint(provider, self._path, self.upstream_body(provider, model, stream))
+        req = adapter.endpoint(provider, self._path, self.upstream_body(provider, model, stream), model)
         return dataclasses.replace(req, headers={**req.headers, "content-type": self._form.content_type})
 
     def reply(self, body: bytes, served: Served) -> tuple[bytes, Usage]:

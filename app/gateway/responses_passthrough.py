@@ -55,7 +55,7 @@ class ResponsesPassthrough:
 
     def request(self, adapter: ProviderAdapter, provider: ProviderEntry, model: str, stream: bool) -> UpstreamRequest:
         assert isinstance(adapter, OpenAIAdapter)
-        return adapter.endpoint(provider, "/responses", self.upstream_body(provider, model, stream))
+        return adapter.endpoint(provider, "/responses", self.upstream_body(provider, model, stream), model)
 
     def reply(self, body: bytes, served: Served) -> tuple[bytes, Usage]:
         try:

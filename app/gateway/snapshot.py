@@ -30,9 +30,13 @@ class ProviderEntry:
     probe_interval_s: float = 30.0
     quirks: str | None = None
     max_concurrent: int | None = None
+    """At most this many calls in flight to this provider per worker (app.gateway.slots)."""
     batch_cost_factor: float = 1.0
     """The share of the models' prices its own batch API bills (see `ProviderSpec`)."""
-    """At most this many calls in flight to this provider per worker (app.gateway.slots)."""
+    api_version: str | None = None
+    """azure: the deployment API's `api-version` (None: the v1 API)."""
+    region: str | None = None
+    """bedrock: the AWS region to sign for (None: from the base URL's host)."""
     patterns: tuple[str, ...] = field(init=False, default=())
     """The model ids that are globs, in the order listed (the first match wins)."""
 

@@ -27,7 +27,8 @@ class OpenAIAdapter:
     def auth_headers(self, provider: ProviderEntry) -> dict[str, str]:
         return {"authorization": f"Bearer {provider.api_key}"} if provider.api_key else {}
 
-    def url(self, provider: ProviderEntry, path: str) -> str:
+    def url(self, provider: ProviderEntry, path: str, model: str | None = None) -> str:
+        """`model` matters only where the deployment is part of the path (Azure's subclass)."""
         return provider.base_url.rstrip("/") + path
 
     def _headers(self, provider: ProviderEntry) -> dict[str, str]:
@@ -36,9 +37,9 @@ class OpenAIAdapter:
     def generate(self, provider: ProviderEntry, model: str, body: bytes, stream: bool) -> UpstreamRequest:
         return UpstreamRequest("POST", self.url(provider, "/chat/completions"), self._headers(provider), body)
 
-    def endpoint(self, provider: ProviderEntry, path: str, body: bytes) -> UpstreamRequest:
-        """Any other OpenAI-shaped endpoint (`/embeddings`, `/responses`, ...)."""
-        return UpstreamRequest("POST", self.url(provider, path), self._headers(provider), body)
+    def endpoint(self, provider: ProviderEntry, path: str, body: bytes, model: str | None = None) -> UpstreamRequest:
+        """Any other OpenAI-shaped endpoint (`/embeddings`, `/responses`, ...) for `model`."""
+        return UpstreamRequest("POST", self.url(provider, path, model), self._headers(provider), body)
 
     def probe(self, provider: ProviderEntry) -> UpstreamRequest:
         headers = {**provider.headers, **self.auth_headers(provider)}

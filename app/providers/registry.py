@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.providers.anthropic import AnthropicAdapter
+from app.providers.azure import AzureOpenAIAdapter
 from app.providers.base import ProviderAdapter
 from app.providers.demo import DemoAdapter
 from app.providers.gemini import GeminiAdapter
@@ -17,6 +18,7 @@ ADAPTERS: dict[str, ProviderAdapter] = {
     for a in (
         OpenAIAdapter(),
         OpenAICompatibleAdapter(),
+        AzureOpenAIAdapter(),
         DemoAdapter(),
         AnthropicAdapter(),
         GeminiAdapter(),

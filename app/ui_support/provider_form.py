@@ -41,6 +41,8 @@ def blank_provider() -> FormDoc:
         "quirks": None,
         "max_concurrent": None,
         "batch_cost_factor": None,
+        "api_version": None,
+        "region": None,
         "headers_text": "",
         "models": [blank_model()],
     }
@@ -99,6 +101,8 @@ def parse_provider_form(
         "base_url": text(form, "base_url") or None,
         "enabled": form.get("enabled") == "on",
         "quirks": text(form, "quirks") or None,
+        "api_version": text(form, "api_version") or None,
+        "region": text(form, "region") or None,
         "headers_text": text(form, "headers"),
     }
     for field in _SECONDS:

@@ -13,6 +13,7 @@ from app.catalog.services.api_keys import MAX_GRACE_S, KeyDraft
 from app.catalog.services.records import ApiKey, ApiKeyCreated, Plan, Provider, Route, User
 from app.catalog.services.users import UserChanges, UserDraft
 from app.catalog.specs import (
+    ApiVersion,
     Count,
     EndUserLimits,
     Kind,
@@ -22,6 +23,7 @@ from app.catalog.specs import (
     PlanSpec,
     PositiveSeconds,
     ProviderSpec,
+    Region,
     RouteName,
     RouteParams,
     RouteSpec,
@@ -150,6 +152,8 @@ class ProviderUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     quirks: str | UnsetType | None = UNSET
     max_concurrent: Annotated[int, Meta(ge=1, le=100_000)] | UnsetType | None = UNSET
     batch_cost_factor: Annotated[float, Meta(ge=0, le=1)] | UnsetType | None = UNSET
+    api_version: ApiVersion | UnsetType | None = UNSET
+    region: Region | UnsetType | None = UNSET
 
 
 class ProviderPage(msgspec.Struct):

@@ -114,6 +114,8 @@ def _spec_from_row(row: dict[str, Any]) -> ProviderSpec:
         quirks=options.get("quirks") if options.get("quirks") in QUIRKS else None,
         max_concurrent=options.get("max_concurrent"),
         batch_cost_factor=options.get("batch_cost_factor"),
+        api_version=options.get("api_version"),
+        region=options.get("region"),
     )
 
 
@@ -134,6 +136,8 @@ def _record(row: dict[str, Any]) -> Provider:
         quirks=spec.quirks,
         max_concurrent=spec.max_concurrent,
         batch_cost_factor=spec.batch_cost_factor,
+        api_version=spec.api_version,
+        region=spec.region,
         models=spec.models,
         headers=headers,
         source=row["source"],

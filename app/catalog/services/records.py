@@ -33,6 +33,10 @@ class Provider(msgspec.Struct, kw_only=True):
     """Calls in flight to it at most, per worker; none: no cap."""
     batch_cost_factor: float | None = None
     """The share of its prices its own batch API bills; none: the kind's (0.5 for OpenAI and Anthropic)."""
+    api_version: str | None = None
+    """azure: the deployment API's `api-version`; none: the v1 API."""
+    region: str | None = None
+    """bedrock: the AWS region; none: read from the base URL."""
     models: list[ModelSpec]
     headers: dict[str, str]
     """Extra upstream headers; values of credential-like headers are masked."""
