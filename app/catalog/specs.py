@@ -11,6 +11,7 @@ import msgspec
 from msgspec import Meta
 
 from app.accounting.attribution import tags_problem
+from app.providers.aws_sigv4 import parse_credentials
 from app.providers.openai_compatible import QUIRKS
 
 __all__ = [
@@ -125,6 +126,11 @@ class ProviderSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
             raise ValueError("api_version: only a provider of kind azure has one")
         if self.region is not None and self.kind != "bedrock":
             raise ValueError("region: only a provider of kind bedrock has one")
+        if self.kind == "bedrock" and self.api_key:
+            try:
+                parse_credentials(self.api_key)
+            except ValueError as exc:
+                raise ValueError(f"api_key: {exc}") from None
 
 
 class TargetSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):

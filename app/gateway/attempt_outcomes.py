@@ -19,7 +19,7 @@ from app.errors import (
 )
 from app.gateway.exchange import Served, StreamRelay
 from app.gateway.snapshot import ProviderEntry
-from app.gateway.sse import SSESplitter
+from app.gateway.sse import StreamSplitter
 from app.gateway.upstream import UpstreamResponse
 from app.observability.logging import redact
 from app.providers.base import ProviderAdapter, UpstreamError
@@ -92,7 +92,7 @@ class StreamStarted:
 
     response: UpstreamResponse
     relay: StreamRelay
-    splitter: SSESplitter
+    splitter: StreamSplitter
     head: bytes
     served: Served
     target: Target
@@ -114,7 +114,7 @@ class Failure(Exception):
 def status_failure(provider: str, status: int, parsed: UpstreamError, retry_after: str | None) -> Failure:
     """An upstream's non-200 answer, classified (see the module docstring of app.gateway.attempts)."""
     message = f"{provider} returned HTTP {status}: {parsed.message}"
-    if status in (408, 429) or status >= 500:
+    if status in (408, 424, 429) or status >= 500:  # 424: Bedrock's model failed (ModelErrorException)
         return Failure("retryable", message, status, _seconds(retry_after), parsed)
     if status in (401, 403, 404):
         return Failure("provider", message, status, None, parsed)

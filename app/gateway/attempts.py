@@ -32,7 +32,7 @@ from app.gateway.attempt_outcomes import (
 )
 from app.gateway.endpoints import pending_reply
 from app.gateway.exchange import BadUpstreamReply, BinaryRelay, Exchange, Served, UpstreamStreamError
-from app.gateway.sse import SSESplitter
+from app.gateway.sse import SSESplitter, StreamSplitter
 from app.gateway.tracing import TraceContext
 from app.gateway.upstream import (
     UpstreamBusy,
@@ -45,7 +45,9 @@ from app.gateway.upstream import (
 from app.health.scores import HealthRegistry
 from app.observability.tracing import attempt_span
 from app.providers.anthropic import merged_betas
+from app.providers.aws_eventstream import BedrockStreamSplitter
 from app.providers.base import ProviderAdapter
+from app.providers.bedrock import EVENTSTREAM, BedrockAdapter
 
 __all__ = ["AttemptLoop"]
 
@@ -268,6 +270,8 @@ class AttemptLoop:
         headers = {"traceparent": child.traceparent}
         if self.anthropic_beta is not None and target.adapter.kind == "anthropic":
             headers["anthropic-beta"] = merged_betas(req.headers.get("anthropic-beta"), self.anthropic_beta)
+        elif self.anthropic_beta is not None and isinstance(target.adapter, BedrockAdapter):
+            req = target.adapter.with_betas(provider, req, self.anthropic_beta)
         try:
             resp = await self.pool.open(
                 provider.name,
@@ -334,7 +338,13 @@ class AttemptLoop:
             raise Failure("retryable", f"{target.provider.name} answered a stream with JSON: {parsed.message}", 200)
         served = Served(target.provider.name, target.candidate.model)
         relay = exchange.stream(served)
-        splitter = relay.splitter(resp.headers) if isinstance(relay, BinaryRelay) else SSESplitter()
+        splitter: StreamSplitter
+        if isinstance(relay, BinaryRelay):
+            splitter = relay.splitter(resp.headers)
+        elif content_type.startswith(EVENTSTREAM):  # Bedrock: AWS's binary framing around SSE events
+            splitter = BedrockStreamSplitter()
+        else:
+            splitter = SSESplitter()
         deadline = started + first_timeout
         out: list[bytes] = []
         while not out:

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-__all__ = ["SSESplitter", "frame_data", "frame_event", "make_frame"]
+from typing import Protocol
+
+__all__ = ["SSESplitter", "StreamSplitter", "frame_data", "frame_event", "make_frame"]
+
+
+class StreamSplitter(Protocol):
+    """Upstream bytes in, complete SSE frames out: `SSESplitter`, or a decoder of another framing that
+    yields the SSE frames it carries (Bedrock's event stream)."""
+
+    def feed(self, chunk: bytes) -> list[bytes]: ...
+
+    def rest(self) -> bytes: ...
 
 
 class SSESplitter:

@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import msgspec
 
@@ -37,6 +37,7 @@ from app.gateway.sse import SSESplitter, frame_data
 from app.gateway.tracing import TraceContext
 from app.gateway.upstream import UpstreamBusy, UpstreamFailure, UpstreamPool, UpstreamResponse, UpstreamTimeout
 from app.providers.base import UpstreamRequest
+from app.providers.bedrock import BedrockAdapter
 from app.providers.registry import ADAPTERS
 from app.translate.gemini.response import chat_usage_from_gemini
 
@@ -55,9 +56,10 @@ HOP_BY_HOP = {
     "host",
     "content-length",
 }
-CREDENTIALS = {"authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie"}
+CREDENTIALS = {"authorization", "x-api-key", "x-goog-api-key", "api-key", "x-amz-security-token", "cookie"}
 RESPONSE_DROP = HOP_BY_HOP | {"content-encoding", "set-cookie", "server", "date"}
 _GEMINI_MODEL = re.compile(r"models/([^/:]+)")
+_BEDROCK_MODEL = re.compile(r"^/?model/([^/]+)/(?:invoke|converse)")
 
 
 @dataclass(slots=True)
@@ -95,9 +97,9 @@ def upstream_url(provider: ProviderEntry, path: str, query: str) -> str:
 
 
 def requested_model(path: str, body: bytes, headers: dict[str, str]) -> str | None:
-    match = _GEMINI_MODEL.search(path)
+    match = _GEMINI_MODEL.search(path) or _BEDROCK_MODEL.match(path)
     if match:
-        return match.group(1)
+        return unquote(match.group(1))
     if body[:1] == b"{" and "json" in headers.get("content-type", "json"):
         try:
             doc = msgspec.json.decode(body)
@@ -111,7 +113,7 @@ def requested_model(path: str, body: bytes, headers: dict[str, str]) -> str | No
 def read_usage(kind: str, doc: Any) -> Usage | None:
     if not isinstance(doc, dict):
         return None
-    if kind == "anthropic":
+    if kind in ("anthropic", "bedrock"):  # Bedrock's InvokeModel answers Claude's Message as it is
         usage = doc.get("usage") or (doc.get("message") or {}).get("usage")
         return anthropic_usage(usage)
     if kind == "gemini":
@@ -210,6 +212,9 @@ async def open_vendor(
         _request_headers(call.headers, provider, call.trace),
         call.body or None,
     )
+    adapter = ADAPTERS[provider.kind]
+    if isinstance(adapter, BedrockAdapter):  # SigV4 signs the request itself, not just a header
+        req = adapter.signed(provider, req)
     started = time.perf_counter()
     try:
         resp = await pool.open(provider.name, req, first_byte_timeout=provider.timeout_s, limit=provider.max_concurrent)

@@ -39,7 +39,7 @@ from aiohttp import web
 from tests.fakes.openai import reply_text
 from tests.fakes.server import FakeServer
 
-__all__ = ["FakeAnthropic", "answer_message", "behaviour_for", "validate_request"]
+__all__ = ["FakeAnthropic", "answer_message", "behaviour_for", "stream_frames", "validate_request"]
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -330,6 +330,39 @@ def answer_message(doc: dict[str, Any], model: str, b: dict[str, Any]) -> dict[s
     }
 
 
+def stream_frames(message: dict[str, Any], b: dict[str, Any]) -> list[bytes]:
+    """The SSE frames (each with its blank line) streaming `message` under behaviour `b`; the Bedrock fake
+    re-encodes them."""
+    usage = message["usage"]
+    start = {
+        **message,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {**usage, "output_tokens": 1},
+    }
+    frames = [
+        _frame("message_start", {"type": "message_start", "message": start}),
+        _frame("ping", {"type": "ping"}),
+    ]
+    for index, block in enumerate(message["content"]):
+        frames += _block_frames(index, block, int(b.get("chunks") or 5))
+    delta = {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]}
+    frames.append(
+        _frame(
+            "message_delta",
+            {"type": "message_delta", "delta": delta, "usage": {"output_tokens": usage["output_tokens"]}},
+        )
+    )
+    frames.append(_frame("message_stop", {"type": "message_stop"}))
+    if b.get("no_done"):
+        frames = frames[:-2]
+    if b.get("stream_error") is not None:
+        error = _error_body("overloaded_error", "Overloaded")
+        frames = [*frames[: int(b["stream_error"])], _frame("error", error)]
+    return frames
+
+
 @dataclass
 class FakeAnthropic(FakeServer):
     """Anthropic's `/v1/messages` and `/v1/models`, scriptable per model; `api_key` set means only it is accepted."""
@@ -426,36 +459,6 @@ class FakeAnthropic(FakeServer):
             return await self._stream(request, message, b)
         return web.json_response(message, headers={"request-id": "req_fake0123456789"})
 
-    def _frames(self, message: dict[str, Any], b: dict[str, Any]) -> list[bytes]:
-        usage = message["usage"]
-        start = {
-            **message,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {**usage, "output_tokens": 1},
-        }
-        frames = [
-            _frame("message_start", {"type": "message_start", "message": start}),
-            _frame("ping", {"type": "ping"}),
-        ]
-        for index, block in enumerate(message["content"]):
-            frames += _block_frames(index, block, int(b.get("chunks") or 5))
-        delta = {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]}
-        frames.append(
-            _frame(
-                "message_delta",
-                {"type": "message_delta", "delta": delta, "usage": {"output_tokens": usage["output_tokens"]}},
-            )
-        )
-        frames.append(_frame("message_stop", {"type": "message_stop"}))
-        if b.get("no_done"):
-            frames = frames[:-2]
-        if b.get("stream_error") is not None:
-            error = _error_body("overloaded_error", "Overloaded")
-            frames = [*frames[: int(b["stream_error"])], _frame("error", error)]
-        return frames
-
     async def _stream(self, request: web.Request, message: dict[str, Any], b: dict[str, Any]) -> web.StreamResponse:
         resp = web.StreamResponse(
             headers={
@@ -467,7 +470,7 @@ class FakeAnthropic(FakeServer):
         await resp.prepare(request)
         if b.get("stall_first"):
             await asyncio.sleep(60)
-        for index, data in enumerate(self._frames(message, b)):
+        for index, data in enumerate(stream_frames(message, b)):
             if b.get("cut_after") is not None and index >= int(b["cut_after"]):
                 assert request.transport is not None
                 request.transport.abort()

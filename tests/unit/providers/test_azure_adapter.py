@@ -6,24 +6,14 @@ import pytest
 
 from app.gateway.snapshot import ProviderEntry
 from app.providers.azure import AzureOpenAIAdapter
+from tests.entries import provider_entry
 
 AZURE = AzureOpenAIAdapter()
 
 
 def _provider(base_url: str, api_version: str | None = None, api_key: str | None = "k") -> ProviderEntry:
-    return ProviderEntry(
-        id="p",
-        name="az",
-        kind="azure",
-        base_url=base_url,
-        api_key=api_key,
-        enabled=True,
-        timeout_s=5,
-        first_token_timeout_s=None,
-        stall_timeout_s=None,
-        models={},
-        headers={"x-ms-useragent": "t"},
-        api_version=api_version,
+    return provider_entry(
+        kind="azure", base_url=base_url, api_key=api_key, headers={"x-ms-useragent": "t"}, api_version=api_version
     )
 
 
