@@ -23,6 +23,7 @@ from app.gateway.snapshot import KeyRecord, ProviderEntry
 from app.gateway.vendor import read_usage
 from app.ids import request_id
 from app.limits.admit import Limiter, effective_limits
+from app.providers.base import Dialect
 from app.providers.registry import adapter_for
 
 __all__ = ["TERMINAL", "NativeBatches", "UpstreamBatchError", "UpstreamUnavailable"]
@@ -152,10 +153,15 @@ class NativeBatches:
             response = line.get("response") or {}
             body = response.get("body")
             answers.append((line.get("custom_id"), int(response.get("status_code") or 200), body))
-        self.account_answers(batch, key, provider, answers, "openai")
+        self.account_answers(batch, key, provider, answers, "chat")
 
     def account_answers(
-        self, batch: BatchRecord, key: KeyRecord | None, provider: ProviderEntry, answers: list[Answer], dialect: str
+        self,
+        batch: BatchRecord,
+        key: KeyRecord | None,
+        provider: ProviderEntry,
+        answers: list[Answer],
+        dialect: Dialect,
     ) -> None:
         """One usage event per answer, priced like a direct call; the batch's tokens and spend then count
         against the key's TPM and monthly budget, as its lines would have one by one."""

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 from msgspec import Meta
 
 from app.accounting.attribution import tags_problem
 from app.providers.aws_sigv4 import parse_credentials
+from app.providers.google_auth import parse_service_account
 from app.providers.openai_compatible import QUIRKS
 
 __all__ = [
@@ -29,7 +30,6 @@ __all__ = [
     "serves",
 ]
 
-PROVIDER_KINDS = ("openai", "openai-compatible", "azure", "anthropic", "bedrock", "gemini", "demo", "tavily")
 
 Name = Annotated[str, Meta(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")]
 RouteName = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/\-]*$")]
@@ -38,7 +38,19 @@ Money = Annotated[float, Meta(ge=0)]
 PositiveSeconds = Annotated[float, Meta(gt=0, le=3600)]
 Count = Annotated[int, Meta(ge=0, le=2**31 - 1)]
 """Plan limits are 32-bit INTEGER columns; a larger value was a 500 on Postgres (found by fuzzing), now a 422."""
-Kind = Literal["openai", "openai-compatible", "azure", "anthropic", "bedrock", "gemini", "demo", "tavily"]
+Kind = Literal[
+    "openai",
+    "openai-compatible",
+    "azure",
+    "anthropic",
+    "bedrock",
+    "gemini",
+    "vertex",
+    "vertex-anthropic",
+    "demo",
+    "tavily",
+]
+PROVIDER_KINDS: tuple[str, ...] = get_args(Kind)
 BATCH_COST_FACTOR: dict[str, float] = {"openai": 0.5, "anthropic": 0.5}
 """The share of the direct price a provider kind bills for a request of its own batch API."""
 ApiVersion = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")]
@@ -126,11 +138,21 @@ class ProviderSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
             raise ValueError("api_version: only a provider of kind azure has one")
         if self.region is not None and self.kind != "bedrock":
             raise ValueError("region: only a provider of kind bedrock has one")
-        if self.kind == "bedrock" and self.api_key:
+        # Credentials with a shape of their own are checked now, not at the first request.
+        check = _CREDENTIAL_CHECKS.get(self.kind)
+        if check is not None and self.api_key:
             try:
-                parse_credentials(self.api_key)
+                check(self.api_key)
             except ValueError as exc:
                 raise ValueError(f"api_key: {exc}") from None
+
+
+_CREDENTIAL_CHECKS: dict[str, Callable[[str], object]] = {
+    "bedrock": parse_credentials,
+    "vertex": parse_service_account,
+    "vertex-anthropic": parse_service_account,
+}
+"""Kinds whose `api_key` has a structure: its parser, which raises ValueError on a malformed one."""
 
 
 class TargetSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):

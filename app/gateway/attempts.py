@@ -49,6 +49,9 @@ from app.providers.aws_eventstream import BedrockStreamSplitter
 from app.providers.base import ProviderAdapter
 from app.providers.bedrock import EVENTSTREAM, BedrockAdapter
 
+BETA_HEADER_KINDS = frozenset({"anthropic", "vertex-anthropic"})
+"""Kinds that read the caller's `anthropic-beta` from the header (Bedrock reads it from the body)."""
+
 __all__ = ["AttemptLoop"]
 
 MAX_ERROR_BODY = 256 * 1024
@@ -268,7 +271,7 @@ class AttemptLoop:
         first = self.params.first_token_timeout_s or provider.first_token_timeout_s or provider.timeout_s
         first = self._bound(first if self.stream else provider.timeout_s)
         headers = {"traceparent": child.traceparent}
-        if self.anthropic_beta is not None and target.adapter.kind == "anthropic":
+        if self.anthropic_beta is not None and target.adapter.kind in BETA_HEADER_KINDS:
             headers["anthropic-beta"] = merged_betas(req.headers.get("anthropic-beta"), self.anthropic_beta)
         elif self.anthropic_beta is not None and isinstance(target.adapter, BedrockAdapter):
             req = target.adapter.with_betas(provider, req, self.anthropic_beta)

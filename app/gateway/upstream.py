@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from app.gateway.google_tokens import GoogleTokens, TokenUnavailable
 from app.gateway.http1 import (
     ConnectFailed,
     Connection,
@@ -14,10 +15,11 @@ from app.gateway.http1 import (
     HttpClientError,
     NoAnswer,
 )
-from app.gateway.http1_head import request_head
+from app.gateway.http1_head import Origin, request_head
 from app.gateway.slots import ProviderSlots
 from app.providers.base import UpstreamRequest
 from app.providers.demo import demo_reply
+from app.providers.google_auth import ServiceAccount
 
 __all__ = [
     "UpstreamBusy",
@@ -34,6 +36,8 @@ MAX_ERROR_BODY = 256 * 1024
 MAX_BODY = 64 * 1024 * 1024
 """The largest answer `read` takes whole."""
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_TOKEN_POOL = "@google-oauth"
+"""Token endpoints get connections of their own (no provider name starts with @)."""
 
 
 class UpstreamFailure(Exception):
@@ -213,6 +217,35 @@ class UpstreamPool:
         self._pool = Http1Pool(keepalive_s=keepalive_s, max_idle=max_idle)
         self.slots = ProviderSlots()
         """Calls in flight per provider with a `max_concurrent` cap."""
+        self.google = GoogleTokens(self._exchange)
+        """Access tokens of the Google service accounts requests name (`UpstreamRequest.google_account`)."""
+
+    async def _head(self, req: UpstreamRequest, extra_headers: Mapping[str, str] | None) -> tuple[Origin, bytes]:
+        """Where to send the request and its head, with every header it goes with."""
+        headers: Mapping[str, str] = req.headers
+        if extra_headers:
+            headers = {**req.headers, **extra_headers}
+        if req.google_account is not None:
+            headers = {**headers, "authorization": await self._bearer(req.google_account)}
+        try:
+            return request_head(req.method, req.url, headers, req.body)
+        except ValueError as exc:
+            raise UpstreamConnectError(f"cannot send to upstream: {exc}") from None
+
+    async def _bearer(self, account: ServiceAccount) -> str:
+        try:
+            return f"Bearer {await self.google.token(account)}"
+        except TokenUnavailable as exc:  # like a refused connection: the attempt fails, the next target is tried
+            raise UpstreamConnectError(str(exc)) from None
+
+    async def _exchange(self, req: UpstreamRequest, timeout: float) -> tuple[int, bytes]:
+        """One whole request and answer (a token request): status and body."""
+        resp = await self.open(_TOKEN_POOL, req, first_byte_timeout=timeout)
+        try:
+            return resp.status, await resp.read(timeout, MAX_ERROR_BODY)
+        except BaseException:
+            resp.close()
+            raise
 
     async def open(
         self,
@@ -230,13 +263,7 @@ class UpstreamPool:
             return await self._open_limited(provider, req, first_byte_timeout, extra_headers, fresh, limit)
         if req.url.startswith("inproc://"):
             return _inproc(req)
-        headers: Mapping[str, str] = req.headers
-        if extra_headers:
-            headers = {**req.headers, **extra_headers}
-        try:
-            origin, head = request_head(req.method, req.url, headers, req.body)
-        except ValueError as exc:
-            raise UpstreamConnectError(f"cannot send to upstream: {exc}") from None
+        origin, head = await self._head(req, extra_headers)
         conn: Connection | None = None
         # The connection's own timer for the wait on the answer, not an asyncio.timeout: that armed
         # and cancelled a timer per call, on every call (see http1.Connection._wait_within).

@@ -36,8 +36,7 @@ from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ProviderEntry
 from app.gateway.sse import SSESplitter, frame_data
 from app.gateway.tracing import TraceContext
 from app.gateway.upstream import UpstreamBusy, UpstreamFailure, UpstreamPool, UpstreamResponse, UpstreamTimeout
-from app.providers.base import UpstreamRequest
-from app.providers.bedrock import BedrockAdapter
+from app.providers.base import Dialect, RequestAuthorizer, UpstreamRequest
 from app.providers.registry import ADAPTERS
 from app.translate.gemini.response import chat_usage_from_gemini
 
@@ -110,13 +109,13 @@ def requested_model(path: str, body: bytes, headers: dict[str, str]) -> str | No
     return None
 
 
-def read_usage(kind: str, doc: Any) -> Usage | None:
+def read_usage(dialect: Dialect, doc: Any) -> Usage | None:
     if not isinstance(doc, dict):
         return None
-    if kind in ("anthropic", "bedrock"):  # Bedrock's InvokeModel answers Claude's Message as it is
+    if dialect == "anthropic":  # Anthropic's, and Bedrock's and Vertex's answers for Claude
         usage = doc.get("usage") or (doc.get("message") or {}).get("usage")
         return anthropic_usage(usage)
-    if kind == "gemini":
+    if dialect == "gemini":
         meta = doc.get("usageMetadata")
         return openai_usage(chat_usage_from_gemini(meta)) if isinstance(meta, dict) else None
     raw = doc.get("usage") or (doc.get("response") or {}).get("usage")
@@ -128,15 +127,15 @@ def read_usage(kind: str, doc: Any) -> Usage | None:
 class _UsageSniffer:
     """Keeps the last usage a stream or body reports, decoding only frames that mention usage."""
 
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect: Dialect = dialect
         self.usage: Usage | None = None
         self._splitter = SSESplitter()
         self._anthropic: dict[str, int] = {}
 
     def body(self, raw: bytes) -> None:
         try:
-            self.usage = read_usage(self.kind, msgspec.json.decode(raw)) or self.usage
+            self.usage = read_usage(self.dialect, msgspec.json.decode(raw)) or self.usage
         except (msgspec.DecodeError, UnicodeDecodeError):
             return
 
@@ -149,10 +148,10 @@ class _UsageSniffer:
                 doc = msgspec.json.decode(data)
             except (msgspec.DecodeError, UnicodeDecodeError):
                 continue
-            found = read_usage(self.kind, doc)
+            found = read_usage(self.dialect, doc)
             if found is None:
                 continue
-            if self.kind == "anthropic":  # message_start has the input, message_delta the output
+            if self.dialect == "anthropic":  # message_start has the input, message_delta the output
                 found = Usage(
                     prompt_tokens=max(found.prompt_tokens, self.usage.prompt_tokens if self.usage else 0),
                     completion_tokens=found.completion_tokens,
@@ -213,8 +212,8 @@ async def open_vendor(
         call.body or None,
     )
     adapter = ADAPTERS[provider.kind]
-    if isinstance(adapter, BedrockAdapter):  # SigV4 signs the request itself, not just a header
-        req = adapter.signed(provider, req)
+    if isinstance(adapter, RequestAuthorizer):  # credentials that are more than a header (SigV4, OAuth)
+        req = adapter.authorized(provider, req)
     started = time.perf_counter()
     try:
         resp = await pool.open(provider.name, req, first_byte_timeout=provider.timeout_s, limit=provider.max_concurrent)
@@ -224,7 +223,7 @@ async def open_vendor(
         raise ProviderTimeoutError(f"{provider.name} did not answer within {provider.timeout_s:g}s") from None
     except UpstreamFailure as exc:
         raise ProviderError(f"{provider.name}: {exc}") from None
-    return VendorResult(key, provider, model, resp, _UsageSniffer(provider.kind), started)
+    return VendorResult(key, provider, model, resp, _UsageSniffer(adapter.dialect), started)
 
 
 async def stream_body(result: VendorResult, on_done: Callable[[int], None]) -> AsyncIterator[bytes]:

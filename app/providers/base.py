@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from app.gateway.snapshot import ProviderEntry
+    from app.providers.google_auth import ServiceAccount
 
-__all__ = ["Capabilities", "Dialect", "ProviderAdapter", "UpstreamError", "UpstreamRequest"]
+__all__ = ["Capabilities", "Dialect", "ProviderAdapter", "RequestAuthorizer", "UpstreamError", "UpstreamRequest"]
 
 Dialect = Literal["chat", "anthropic", "gemini"]
 """The wire dialect an upstream speaks for generation."""
@@ -39,6 +40,8 @@ class UpstreamRequest:
     url: str
     headers: dict[str, str]
     body: bytes | None = None
+    google_account: ServiceAccount | None = None
+    """Sent with a Bearer access token of this Google service account, which `UpstreamPool` gets and keeps."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +77,11 @@ class ProviderAdapter(Protocol):
     def parse_error(self, status: int, body: bytes) -> UpstreamError:
         """The message and code of an upstream error body, whatever shape it has."""
         ...
+
+
+@runtime_checkable
+class RequestAuthorizer(Protocol):
+    """An adapter whose credentials are more than a header (a signature over the request, an OAuth token):
+    `authorized` puts them on a request built elsewhere (the vendor passthrough)."""
+
+    def authorized(self, provider: ProviderEntry, req: UpstreamRequest) -> UpstreamRequest: ...

@@ -69,6 +69,9 @@ class BedrockAdapter:
     def region(self, provider: ProviderEntry) -> str:
         return provider.region or region_from_host(urlsplit(provider.base_url).netloc) or DEFAULT_REGION
 
+    def authorized(self, provider: ProviderEntry, req: UpstreamRequest) -> UpstreamRequest:
+        return self.signed(provider, req)
+
     def signed(self, provider: ProviderEntry, req: UpstreamRequest, now: datetime | None = None) -> UpstreamRequest:
         """The request with the provider's credentials on it: a Bearer API key, or a SigV4 signature."""
         credentials = parse_credentials(provider.api_key) if provider.api_key else None

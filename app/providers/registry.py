@@ -11,6 +11,7 @@ from app.providers.gemini import GeminiAdapter
 from app.providers.openai import OpenAIAdapter
 from app.providers.openai_compatible import OpenAICompatibleAdapter
 from app.providers.search import TavilyAdapter
+from app.providers.vertex import VertexAnthropicAdapter, VertexGeminiAdapter
 
 __all__ = ["ADAPTERS", "adapter_for"]
 
@@ -24,6 +25,8 @@ ADAPTERS: dict[str, ProviderAdapter] = {
         AnthropicAdapter(),
         BedrockAdapter(),
         GeminiAdapter(),
+        VertexGeminiAdapter(),
+        VertexAnthropicAdapter(),
         TavilyAdapter(),
     )
 }

@@ -391,6 +391,10 @@ def test_operator_edits_and_deletes_a_provider_and_a_route(
     page.locator("#f-max_concurrent-error", has_text="must be a whole number").wait_for()
     page.fill("#f-max_concurrent", "3")
     page.fill("#f-batch_cost_factor", "0.4")
+    page.fill("#f-api_version", "2024-10-21")  # Azure's setting, on a demo provider: refused at the field
+    page.get_by_role("button", name="Save changes").click()
+    page.locator("#f-api_version-error", has_text="only a provider of kind azure").wait_for()
+    page.fill("#f-api_version", "")
     page.get_by_role("button", name="Save changes").click()
     page.locator(".toast", has_text="Provider 'spare' updated").wait_for()
     with gw.admin() as api:

@@ -442,6 +442,10 @@ class FakeAnthropic(FakeServer):
             doc = json.loads(await request.read())
         except ValueError:
             return self._error(400, "There was an error parsing the body of your request")
+        return await self.answer(request, doc)
+
+    async def answer(self, request: web.Request, doc: Any) -> web.StreamResponse:
+        """The answer to a parsed Messages request (also Claude on Vertex's, whose model is in the URL)."""
         invalid = validate_request(doc)
         if invalid:
             return self._error(400, invalid)

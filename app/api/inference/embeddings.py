@@ -21,10 +21,10 @@ def parse_embeddings(raw: bytes) -> Parsed:
     envelope = validate_envelope(body, EmbeddingsEnvelope)
 
     def exchange_for(adapter: ProviderAdapter) -> Exchange:
-        if adapter.dialect == "gemini":
-            return GeminiEmbeddings(body)
         if not adapter.capabilities.embeddings:
             raise UnsupportedFeatureError(f"Embeddings are not supported by {adapter.kind} upstreams")
+        if adapter.dialect == "gemini":
+            return GeminiEmbeddings(body)
         return OpenAIEndpoint(body, "/embeddings", "Embeddings")
 
     return Parsed(model=envelope.model, stream=False, body=body, exchanges=exchange_for)

@@ -64,6 +64,15 @@ def _struct_errors(doc: dict[str, Any], kind: type[msgspec.Struct], prefix: str)
     return errors
 
 
+def _named(error: FieldError, kind: Any, prefix: str) -> FieldError:
+    """A struct's own check (`__post_init__`) says `field: why`; the error then names that field."""
+    name, sep, why = error["message"].partition(": ")
+    fields = msgspec.structs.fields(kind) if isinstance(kind, type) and issubclass(kind, msgspec.Struct) else ()
+    if sep and error["field"] == (prefix or "$") and name in {f.encode_name for f in fields}:
+        return {"field": _join(prefix, f"$.{name}"), "message": why}
+    return error
+
+
 def summarize(errors: Iterable[FieldError]) -> str:
     return "Validation failed: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors)
 
@@ -77,7 +86,7 @@ def convert_strict(doc: Any, kind: type[T], prefix: str = "") -> T:
         if isinstance(doc, dict) and isinstance(kind, type) and issubclass(kind, msgspec.Struct):
             errors = _struct_errors(doc, kind, prefix)
         if not errors:
-            errors = [field_error(exc, prefix)]
+            errors = [_named(field_error(exc, prefix), kind, prefix)]
         raise ValidationFailedError(summarize(errors), extra={"errors": errors}, param=errors[0]["field"]) from None
 
 
