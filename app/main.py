@@ -28,9 +28,10 @@ from app.api.admin.openapi import StrictStructSchemaPlugin
 from app.api.errors import exception_handlers
 from app.api.fast_paths import FastPaths
 from app.api.inference.aliases import AUDIO_ROUTES, INFERENCE_ROUTES
+from app.api.inference.azure_deployments import DEPLOYMENT_SUFFIXES, azure_deployments_app
 from app.api.inference.batches import batch_api
 from app.api.inference.count_tokens import count_tokens_handler
-from app.api.inference.endpoint import inference_app
+from app.api.inference.endpoint import ASGIApp, inference_app
 from app.api.inference.models import models_handlers
 from app.api.inference.stored_responses import stored_response_handlers
 from app.api.inference.tasks import TaskApi, task_api
@@ -104,6 +105,7 @@ def build_runtime(settings: Settings) -> Runtime:
 
 def _inference_handlers(rt: Runtime, tasks: TaskApi) -> list[asgi]:
     handlers = []
+    per_deployment: dict[str, ASGIApp] = {}
     for route in (*INFERENCE_ROUTES, *AUDIO_ROUTES):
         app = inference_app(
             endpoint=route.endpoint,
@@ -116,6 +118,10 @@ def _inference_handlers(rt: Runtime, tasks: TaskApi) -> list[asgi]:
         )
         handlers.append(asgi(path=list(route.paths), copy_scope=False, name=route.endpoint)(app))
         rt.fast_paths.update(dict.fromkeys(route.paths, app))
+        if route.suffix in DEPLOYMENT_SUFFIXES:
+            per_deployment[route.suffix] = app
+    azure = azure_deployments_app(per_deployment, rt.settings.max_body_bytes)
+    handlers.append(asgi(path="/openai/deployments", is_mount=True, copy_scope=True, name="azure-deployments")(azure))
     vendors = vendors_app(lambda call: handle_vendor(rt.gateway, call), rt.settings.max_body_bytes, rt.inflight)
     handlers.append(asgi(path="/vendors", is_mount=True, copy_scope=True, name="vendors")(vendors))
     return handlers

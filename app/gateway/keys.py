@@ -13,13 +13,14 @@ __all__ = ["authenticate", "presented_key"]
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
-    """`Authorization: Bearer <key>` or `X-API-Key` (also Anthropic's `x-api-key`, Gemini's `x-goog-api-key`)."""
+    """`Authorization: Bearer <key>` or `X-API-Key` (also Anthropic's `x-api-key`, Gemini's `x-goog-api-key`,
+    Azure OpenAI's `api-key`)."""
     auth = headers.get("authorization")
     if auth:
         scheme, _, token = auth.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
-    for name in ("x-api-key", "x-goog-api-key"):
+    for name in ("x-api-key", "x-goog-api-key", "api-key"):
         value = headers.get(name)
         if value:
             return value.strip()

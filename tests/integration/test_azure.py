@@ -257,3 +257,64 @@ def test_api_version_is_managed_through_the_api_and_refused_on_other_kinds(gw: G
         )
         assert wrong_kind.status_code == 422 and "only a provider of kind azure" in wrong_kind.text
         assert http.delete("/v1/configs/az-api").status_code == 204
+
+
+# -- the gateway as an Azure OpenAI resource: applications written for AzureOpenAI change only the endpoint --
+
+
+def _azure_client(gw: GatewayProcess, **kwargs: Any) -> Any:
+    from openai import AzureOpenAI
+
+    return AzureOpenAI(azure_endpoint=gw.base_url, api_key=API_KEY, api_version="2024-10-21", **kwargs)
+
+
+def test_azure_openai_client_reaches_any_model_by_deployment_name(gw: GatewayProcess, fake_azure: FakeAzure) -> None:
+    client = _azure_client(gw)
+    raw = client.chat.completions.with_raw_response.create(model="route/azure", messages=MESSAGES)
+    answer = raw.parse()
+    assert answer.choices[0].message.content and answer.model == "az2/gpt-fake"
+    assert raw.http_request.url.path == "/openai/deployments/route/azure/chat/completions"
+    assert raw.http_request.headers["api-key"] == API_KEY  # the SDK's own auth header, accepted
+    chunks = list(client.chat.completions.create(model="az1/fake-chunks-12", messages=MESSAGES, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    vectors = client.embeddings.create(model="az2/text-embedding-fake", input="x")
+    assert len(vectors.data) == 1 and vectors.model == "az2/text-embedding-fake"
+    assert "api-key" not in {k.lower() for r in fake_azure.received for k in r.headers if r.headers[k] == API_KEY}
+
+
+def test_the_deployment_in_the_path_wins_over_the_body(gw: GatewayProcess, fake_azure: FakeAzure) -> None:
+    client = _azure_client(gw, azure_deployment="az1/gpt-fake")
+    answer = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert answer.model == "az1/gpt-fake"
+    assert _generations(fake_azure)[-1].json()["model"] == "gpt-fake"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "words"),
+    [
+        ("/openai/deployments/az1/gpt-fake/chat/completions", b"{not json", 400, "JSON"),
+        ("/openai/deployments/az1/gpt-fake/chat/completions", b'{"messages": "hi"}', 400, "messages"),
+        ("/openai/deployments/az1/gpt-fake/chat/completions", b"{}", 400, "messages"),
+        ("/openai/deployments/az1/gpt-fake/files", b"{}", 404, "deployment path"),
+        ("/openai/deployments/az1", b"{}", 404, "deployment path"),
+        ("/openai/deployments//chat/completions", b"{}", 404, "deployment path"),
+        ("/openai/deployments/nope/chat/completions", b'{"messages": [{"role": "user", "content": "x"}]}', 400, "nope"),
+    ],
+)
+def test_bad_requests_get_openai_shaped_errors(
+    gw: GatewayProcess, path: str, body: bytes, status: int, words: str
+) -> None:
+    with gw.http() as http:
+        resp = http.post(path, content=body, headers={"api-key": API_KEY, "content-type": "application/json"})
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert words in resp.json()["error"]["message"] and resp.headers["x-error-code"]
+
+
+def test_oversized_and_unauthenticated_requests_are_refused(gw: GatewayProcess) -> None:
+    path = "/openai/deployments/az1/gpt-fake/chat/completions"
+    with gw.http() as http:
+        big = http.post(path, content=b"x" * (21 * 1024 * 1024), headers={"api-key": API_KEY})
+        assert big.status_code == 413 and big.json()["error"]["message"]
+        anon = http.post(path, json={"messages": MESSAGES}, headers={"api-key": "wrong"})
+        assert anon.status_code == 401 and anon.headers["x-error-code"] == "AUTHENTICATION_ERROR"
