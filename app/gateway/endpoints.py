@@ -16,7 +16,12 @@ from app.gateway.snapshot import ProviderEntry
 from app.providers.base import ProviderAdapter, UpstreamRequest
 from app.providers.gemini import GeminiAdapter
 from app.providers.openai import OpenAIAdapter
-from app.translate.gemini.embeddings import chat_embeddings_to_gemini, gemini_embeddings_to_openai
+from app.translate.gemini.embeddings import (
+    chat_embeddings_to_gemini,
+    chat_embeddings_to_vertex,
+    gemini_embeddings_to_openai,
+    vertex_embeddings_to_openai,
+)
 
 __all__ = ["GeminiEmbeddings", "OpenAIEndpoint", "images_usage", "input_tokens", "pending_reply", "rerank_usage"]
 
@@ -145,3 +150,21 @@ class GeminiEmbeddings(_WholeOnly):
             encoding_format=str(self._body.get("encoding_format") or "float"),
         )
         return _encode(doc), Usage(prompt_tokens=self._tokens, estimated=True)
+
+
+class VertexEmbeddings(GeminiEmbeddings):
+    """Gemini embedding models on Vertex AI: `:predict` with one instance per text; Vertex counts the tokens."""
+
+    def upstream_body(self, provider: ProviderEntry, model: str, stream: bool) -> bytes:
+        return _encode(chat_embeddings_to_vertex(self._body))
+
+    def reply(self, body: bytes, served: Served) -> tuple[bytes, Usage]:
+        doc, counted = vertex_embeddings_to_openai(
+            decode_reply(body),
+            served.public_model,
+            self._tokens,
+            encoding_format=str(self._body.get("encoding_format") or "float"),
+        )
+        return _encode(doc), Usage(
+            prompt_tokens=counted if counted is not None else self._tokens, estimated=counted is None
+        )

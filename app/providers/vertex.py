@@ -95,14 +95,19 @@ class VertexGeminiAdapter(_GoogleCloud, GeminiAdapter):
 
     kind: ClassVar[str] = "vertex"
     dialect: ClassVar[Dialect] = "gemini"
-    capabilities: ClassVar[Capabilities] = Capabilities(prefill=False, json_schema=True)
-    """No embeddings: Vertex serves them through `:predict`, not the Gemini API's batchEmbedContents."""
+    capabilities: ClassVar[Capabilities] = Capabilities(prefill=False, json_schema=True, embeddings=True)
 
     def url(self, provider: ProviderEntry, model: str, method: str) -> str:
         return _resource(provider, "google", model, method)
 
     def generate(self, provider: ProviderEntry, model: str, body: bytes, stream: bool) -> UpstreamRequest:
         return _authorized(provider, super().generate(provider, model, body, stream))
+
+    def embed(self, provider: ProviderEntry, model: str, body: bytes) -> UpstreamRequest:
+        """A `:predict` request (body from `chat_embeddings_to_vertex`): Vertex's way to embed."""
+        return _authorized(
+            provider, UpstreamRequest("POST", self.url(provider, model, "predict"), self._headers(provider), body)
+        )
 
 
 class VertexAnthropicAdapter(_GoogleCloud, AnthropicAdapter):

@@ -465,6 +465,12 @@ def _usage(prompt: int, candidates: int, thoughts: int, b: dict[str, Any]) -> di
     return usage
 
 
+def fake_vector(text: str, size: int) -> list[float]:
+    """A deterministic embedding of `text`: equal texts, equal vectors."""
+    digest = hashlib.sha256(text.encode()).digest() * (size // 32 + 1)
+    return [round(digest[i] / 127.5 - 1, 6) for i in range(size)]
+
+
 def merge_fragments(fragments: list[dict[str, Any]]) -> dict[str, Any]:
     """The generateContent answer a stream adds up to: parts joined, last finishReason and usage."""
     last = fragments[-1]
@@ -569,9 +575,7 @@ class FakeGemini(FakeServer):
         requests = doc.get("requests") or [doc]
         vectors = []
         for text, req in zip(texts, requests, strict=True):
-            size = int(_get(req, "outputDimensionality") or 8)
-            digest = hashlib.sha256(text.encode()).digest() * (size // 32 + 1)
-            vectors.append({"values": [round(digest[i] / 127.5 - 1, 6) for i in range(size)]})
+            vectors.append({"values": fake_vector(text, int(_get(req, "outputDimensionality") or 8))})
         return web.json_response({"embeddings": vectors} if many else {"embedding": vectors[0]})
 
     def _failure(self, b: dict[str, Any], model: str) -> web.Response:

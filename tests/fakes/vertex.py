@@ -4,6 +4,9 @@ Routes (`{prefix}` = `/v1/projects/{project}/locations/{location}`):
 
   POST {prefix}/publishers/google/models/{model}:generateContent | :streamGenerateContent?alt=sse
                                   FakeGemini's answers, behaviours and request rules
+  POST {prefix}/publishers/google/models/{model}:predict
+                                  embeddings: `instances` of `{content}`, `parameters.outputDimensionality`;
+                                  each prediction's `statistics.token_count` is the words plus one
   POST {prefix}/publishers/anthropic/models/{model}:rawPredict | :streamRawPredict
                                   FakeAnthropic's (`claude`), after Vertex's own rules: no `model` in the
                                   body, `anthropic_version: vertex-2023-10-16`, `stream` matching the method
@@ -32,7 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.fakes.anthropic import FakeAnthropic
-from tests.fakes.gemini import FakeGemini, GeminiRejection, error_body
+from tests.fakes.gemini import FakeGemini, GeminiRejection, error_body, fake_vector
 
 __all__ = ["PROJECT_PREFIX", "FakeVertex"]
 
@@ -138,6 +141,43 @@ class FakeVertex(FakeGemini):
         raise GeminiRejection("The request is missing a valid API key.", 401)
 
     # -- routes ------------------------------------------------------------------------------------------
+    async def call(self, request: web.Request) -> web.StreamResponse:
+        """Gemini's methods, and `:predict`, Vertex's way to embed (text-embedding-005, gemini-embedding-001)."""
+        model, _, method = request.match_info["target"].rpartition(":")
+        if method != "predict":
+            return await super().call(request)
+        try:
+            self._authorize(request)
+        except GeminiRejection as exc:
+            return _google_error(exc.status, exc.message, "UNAUTHENTICATED")
+        b = self.next_behaviour(model) or {}
+        if "status" in b:
+            return _google_error(int(b["status"]), str(b.get("message") or "fake failure"), "UNAVAILABLE")
+        try:
+            doc: Any = json.loads(await request.read())
+        except ValueError:
+            return _google_error(400, "Invalid JSON payload received.", "INVALID_ARGUMENT")
+        instances = doc.get("instances") if isinstance(doc, dict) else None
+        if not isinstance(instances, list) or not instances or len(instances) > 250:
+            return _google_error(400, "instances: 1 to 250 are required", "INVALID_ARGUMENT")
+        if not all(
+            isinstance(i, dict) and isinstance(i.get("content"), str) and set(i) <= {"content", "task_type", "title"}
+            for i in instances
+        ):
+            return _google_error(400, "instances[]: each needs a string content", "INVALID_ARGUMENT")
+        size = int((doc.get("parameters") or {}).get("outputDimensionality") or 8)
+        predictions = [
+            {
+                "embeddings": {
+                    "values": fake_vector(i["content"], size),
+                    "statistics": {"truncated": False, "token_count": len(i["content"].split()) + 1},
+                }
+            }
+            for i in instances
+        ]
+        billable = sum(len(i["content"]) for i in instances)
+        return web.json_response({"predictions": predictions, "metadata": {"billableCharacterCount": billable}})
+
     async def project_models(self, request: web.Request) -> web.Response:
         try:
             self._authorize(request)

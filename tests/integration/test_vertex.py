@@ -17,7 +17,10 @@ from tests.fakes.vertex import PROJECT_PREFIX, FakeVertex
 from tests.gateway_process import API_KEY, GatewayProcess
 
 MESSAGES = [{"role": "user", "content": "Say hello"}]
-GEMINI = [{"id": m, "input_cost_per_mtok": 0.3, "output_cost_per_mtok": 2.5} for m in ("gemini-fake", "fake-500")]
+GEMINI = [
+    {"id": m, "input_cost_per_mtok": 0.3, "output_cost_per_mtok": 2.5}
+    for m in ("gemini-fake", "fake-500", "text-embedding-005")
+]
 CLAUDE = [{"id": m, "input_cost_per_mtok": 3, "output_cost_per_mtok": 15} for m in ("claude-fake", "fake-chunks-30")]
 
 
@@ -192,9 +195,31 @@ def test_probe_lists_the_projects_models(gw: GatewayProcess, fake_vertex: FakeVe
     assert all(r.headers["Authorization"].startswith("Bearer ya29.") for r in probes)
 
 
-def test_embeddings_are_refused_naming_the_kind(gw: GatewayProcess) -> None:
-    resp = _post(gw, "/v1/embeddings", {"model": "vx/gemini-fake", "input": "x"})
-    assert resp.status_code == 400 and "not supported by vertex" in resp.json()["error"]["message"]
+def test_embeddings_through_predict(gw: GatewayProcess, fake_vertex: FakeVertex) -> None:
+    raw = gw.openai().embeddings.with_raw_response.create(
+        model="vx/text-embedding-005", input=["hello there", "general kenobi"], dimensions=16
+    )
+    answer = raw.parse()
+    assert [len(d.embedding) for d in answer.data] == [16, 16] and answer.model == "vx/text-embedding-005"
+    assert answer.data[0].embedding != answer.data[1].embedding
+    assert answer.usage.prompt_tokens == 6  # Vertex's own count (the fake's: words plus one), not an estimate
+    (sent,) = _posts(fake_vertex)
+    assert sent.path == f"{PROJECT_PREFIX}/publishers/google/models/text-embedding-005:predict"
+    assert sent.json() == {
+        "instances": [{"content": "hello there"}, {"content": "general kenobi"}],
+        "parameters": {"outputDimensionality": 16},
+    }
+    row = gw.logged(raw.headers["x-request-id"])
+    assert (row["prompt_tokens"], row["estimated"]) == (6, False)
+    encoded = gw.openai().embeddings.create(
+        model="vx/text-embedding-005", input="hello there", encoding_format="base64"
+    )
+    assert encoded.data[0].embedding  # the SDK decoded our base64 floats
+
+
+def test_token_array_embeddings_are_refused(gw: GatewayProcess) -> None:
+    resp = _post(gw, "/v1/embeddings", {"model": "vx/text-embedding-005", "input": [[1, 2, 3]]})
+    assert resp.status_code == 400 and "token-array" in resp.json()["error"]["message"]
 
 
 def test_vendor_passthrough_gets_a_token_and_is_accounted(gw: GatewayProcess, fake_vertex: FakeVertex) -> None:

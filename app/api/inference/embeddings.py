@@ -8,9 +8,10 @@ from typing import Any
 from app.api.decode import decode_json_object, validate_envelope
 from app.errors import UnsupportedFeatureError
 from app.gateway.call import Parsed
-from app.gateway.endpoints import GeminiEmbeddings, OpenAIEndpoint
+from app.gateway.endpoints import GeminiEmbeddings, OpenAIEndpoint, VertexEmbeddings
 from app.gateway.exchange import Exchange
 from app.providers.base import Capabilities, ProviderAdapter
+from app.providers.vertex import VertexGeminiAdapter
 from app.wire.openai_misc import EmbeddingsEnvelope, ImagesEnvelope, ModerationsEnvelope, RerankEnvelope
 
 __all__ = ["parse_embeddings", "parse_images", "parse_moderations", "parse_rerank"]
@@ -23,6 +24,8 @@ def parse_embeddings(raw: bytes) -> Parsed:
     def exchange_for(adapter: ProviderAdapter) -> Exchange:
         if not adapter.capabilities.embeddings:
             raise UnsupportedFeatureError(f"Embeddings are not supported by {adapter.kind} upstreams")
+        if isinstance(adapter, VertexGeminiAdapter):
+            return VertexEmbeddings(body)
         if adapter.dialect == "gemini":
             return GeminiEmbeddings(body)
         return OpenAIEndpoint(body, "/embeddings", "Embeddings")
