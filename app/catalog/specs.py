@@ -44,6 +44,7 @@ Kind = Literal[
     "azure",
     "anthropic",
     "bedrock",
+    "bedrock-converse",
     "gemini",
     "vertex",
     "vertex-anthropic",
@@ -136,8 +137,8 @@ class ProviderSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
         # A setting another kind ignores would look like it did something: refuse it.
         if self.api_version is not None and self.kind != "azure":
             raise ValueError("api_version: only a provider of kind azure has one")
-        if self.region is not None and self.kind != "bedrock":
-            raise ValueError("region: only a provider of kind bedrock has one")
+        if self.region is not None and not self.kind.startswith("bedrock"):
+            raise ValueError("region: only a provider of kind bedrock or bedrock-converse has one")
         # Credentials with a shape of their own are checked now, not at the first request.
         check = _CREDENTIAL_CHECKS.get(self.kind)
         if check is not None and self.api_key:
@@ -149,6 +150,7 @@ class ProviderSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
 
 _CREDENTIAL_CHECKS: dict[str, Callable[[str], object]] = {
     "bedrock": parse_credentials,
+    "bedrock-converse": parse_credentials,
     "vertex": parse_service_account,
     "vertex-anthropic": parse_service_account,
 }

@@ -38,6 +38,7 @@ from app.gateway.tracing import TraceContext
 from app.gateway.upstream import UpstreamBusy, UpstreamFailure, UpstreamPool, UpstreamResponse, UpstreamTimeout
 from app.providers.base import Dialect, RequestAuthorizer, UpstreamRequest
 from app.providers.registry import ADAPTERS
+from app.translate.converse.response import chat_usage_from_converse
 from app.translate.gemini.response import chat_usage_from_gemini
 
 __all__ = ["VendorCall", "find_provider", "handle_vendor", "read_usage", "upstream_url"]
@@ -118,6 +119,9 @@ def read_usage(dialect: Dialect, doc: Any) -> Usage | None:
     if dialect == "gemini":
         meta = doc.get("usageMetadata")
         return openai_usage(chat_usage_from_gemini(meta)) if isinstance(meta, dict) else None
+    if dialect == "converse":  # a whole answer's, or a stream's `metadata` event's
+        raw = doc.get("usage")
+        return openai_usage(chat_usage_from_converse(raw)) if isinstance(raw, dict) else None
     raw = doc.get("usage") or (doc.get("response") or {}).get("usage")
     if isinstance(raw, dict) and "input_tokens" in raw:
         return responses_api_usage(raw)

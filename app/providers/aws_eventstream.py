@@ -200,11 +200,19 @@ def _payload_message(payload: bytes) -> str | None:
     return parsed.message or parsed.Message
 
 
+def _one_line(data: bytes) -> bytes:
+    """JSON on one line: outside strings a newline is only whitespace, and in an SSE frame it would end the data."""
+    if b"\n" in data or b"\r" in data:
+        return data.replace(b"\r", b" ").replace(b"\n", b" ")
+    return data
+
+
 class BedrockStreamSplitter:
     """`SSESplitter` for Bedrock's InvokeModelWithResponseStream: event stream bytes in, Anthropic SSE frames out.
 
     `chunk` events become `event: <type>\\ndata: <the Anthropic JSON as sent>` (Bedrock's
-    `amazon-bedrock-invocationMetrics` on message_stop included); other events are skipped; `exception` and
+    `amazon-bedrock-invocationMetrics` on message_stop included); other events (Converse's) become
+    `event: <event type>\ndata: <their JSON>`; `exception` and
     `error` messages become an Anthropic `error` event, which the relays already handle. A corrupt stream
     ends with an Anthropic `api_error` event after the frames that decoded, and nothing more is read.
     """
@@ -246,16 +254,18 @@ class BedrockStreamSplitter:
     def _frame(headers: dict[str, HeaderValue], payload: bytes) -> bytes | None:
         kind = headers.get(":message-type")
         if kind == "event":
-            if headers.get(":event-type") != "chunk":
-                return None
+            name = headers.get(":event-type")
+            if name != "chunk":
+                # Converse's events (messageStart, contentBlockDelta, ..., metadata) carry their JSON as is.
+                if not isinstance(name, str) or not name or not payload.strip():
+                    return None
+                return b"event: " + name.encode() + b"\ndata: " + _one_line(payload)
             try:
                 data = _chunk_decoder.decode(payload).data
                 event = _event_decoder.decode(data).type
             except msgspec.DecodeError as exc:
                 raise EventStreamError(f"Bedrock chunk event is not base64 Anthropic JSON: {exc}") from None
-            if b"\n" in data or b"\r" in data:  # only whitespace between tokens: a newline would end the SSE frame
-                data = data.replace(b"\r", b" ").replace(b"\n", b" ")
-            return b"event: " + event.encode() + b"\ndata: " + data
+            return b"event: " + event.encode() + b"\ndata: " + _one_line(data)
         if kind == "exception":
             name = str(headers.get(":exception-type") or "exception")
             return _error_frame(error_type(name), _payload_message(payload) or name)

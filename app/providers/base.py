@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Capabilities", "Dialect", "ProviderAdapter", "RequestAuthorizer", "UpstreamError", "UpstreamRequest"]
 
-Dialect = Literal["chat", "anthropic", "gemini"]
+Dialect = Literal["chat", "anthropic", "gemini", "converse"]
 """The wire dialect an upstream speaks for generation."""
 
 

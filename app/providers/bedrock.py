@@ -1,4 +1,6 @@
-"""AWS Bedrock runtime, Claude models: Anthropic's Messages body through InvokeModel, signed with SigV4.
+"""AWS Bedrock runtime: Claude through InvokeModel (kind `bedrock`), any model through Converse (`bedrock-converse`).
+
+Kind `bedrock` sends Anthropic's Messages body through InvokeModel, signed with SigV4.
 
 The body is Anthropic's, with three differences Bedrock asks for: no `model` (it is in the path), no
 `stream` (the path says it: `/invoke` or `/invoke-with-response-stream`), and `anthropic_version:
@@ -30,7 +32,13 @@ from app.providers.errors import parse_error_body
 if TYPE_CHECKING:
     from app.gateway.snapshot import ProviderEntry
 
-__all__ = ["BEDROCK_ANTHROPIC_VERSION", "EVENTSTREAM", "BedrockAdapter", "bedrock_body"]
+__all__ = [
+    "BEDROCK_ANTHROPIC_VERSION",
+    "EVENTSTREAM",
+    "BedrockAdapter",
+    "BedrockConverseAdapter",
+    "bedrock_body",
+]
 
 BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
 EVENTSTREAM = "application/vnd.amazon.eventstream"
@@ -53,12 +61,12 @@ def bedrock_body(body: bytes, betas: str | None = None) -> bytes:
     return _encode(doc)
 
 
-class BedrockAdapter:
-    """Bedrock's runtime endpoint; the control plane (`bedrock.<region>`) answers the free probe."""
+class _BedrockRuntime:
+    """Bedrock's runtime endpoint, whatever the API: credentials, region, errors, and the control plane
+    (`bedrock.<region>`) answering the free probe."""
 
-    kind: ClassVar[str] = "bedrock"
-    dialect: ClassVar[Dialect] = "anthropic"
-    capabilities: ClassVar[Capabilities] = Capabilities(prefill=True, json_schema=True)
+    probe_provider: ClassVar[str] = ""
+    """The model provider the probe lists (`anthropic`); empty: all."""
 
     def auth_headers(self, provider: ProviderEntry) -> dict[str, str]:
         """A Bedrock API key's header; SigV4 credentials sign each request instead (`signed`)."""
@@ -91,22 +99,20 @@ class BedrockAdapter:
         )
         return replace(req, headers={**req.headers, **added})
 
-    def generate(self, provider: ProviderEntry, model: str, body: bytes, stream: bool) -> UpstreamRequest:
-        action = "invoke-with-response-stream" if stream else "invoke"
+    def model_request(
+        self, provider: ProviderEntry, model: str, action: str, body: bytes, stream: bool
+    ) -> UpstreamRequest:
+        """POST `/model/{model id}/{action}`, signed; the id is one path segment (ARNs have slashes)."""
         url = f"{provider.base_url.rstrip('/')}/model/{quote(model, safe='')}/{action}"
         accept = EVENTSTREAM if stream else "application/json"
         headers = {"content-type": "application/json", "accept": accept, **provider.headers}
-        return self.signed(provider, UpstreamRequest("POST", url, headers, bedrock_body(body)))
-
-    def with_betas(self, provider: ProviderEntry, req: UpstreamRequest, betas: str) -> UpstreamRequest:
-        """`generate`'s request carrying the caller's `anthropic-beta` flags, in the body where Bedrock reads
-        them (and so signed again)."""
-        return self.signed(provider, replace(req, body=bedrock_body(req.body or b"{}", betas)))
+        return self.signed(provider, UpstreamRequest("POST", url, headers, body))
 
     def probe(self, provider: ProviderEntry) -> UpstreamRequest:
         """The control plane's model list, free: `bedrock.<region>` beside `bedrock-runtime.<region>`."""
         base = provider.base_url.rstrip("/").replace("://bedrock-runtime", "://bedrock", 1)
-        url = f"{base}/foundation-models?byProvider=anthropic"
+        query = f"?byProvider={self.probe_provider}" if self.probe_provider else ""
+        url = f"{base}/foundation-models{query}"
         return self.signed(provider, UpstreamRequest("GET", url, {"accept": "application/json", **provider.headers}))
 
     def parse_error(self, status: int, body: bytes) -> UpstreamError:
@@ -115,3 +121,33 @@ class BedrockAdapter:
         if status == 400 and _CONTEXT.search(parsed.message):
             parsed = replace(parsed, code="context_length_exceeded", context_length=True)
         return parsed
+
+
+class BedrockAdapter(_BedrockRuntime):
+    """Claude through InvokeModel: Anthropic's own body and events (see the module doc)."""
+
+    kind: ClassVar[str] = "bedrock"
+    dialect: ClassVar[Dialect] = "anthropic"
+    capabilities: ClassVar[Capabilities] = Capabilities(prefill=True, json_schema=True)
+    probe_provider: ClassVar[str] = "anthropic"
+
+    def generate(self, provider: ProviderEntry, model: str, body: bytes, stream: bool) -> UpstreamRequest:
+        action = "invoke-with-response-stream" if stream else "invoke"
+        return self.model_request(provider, model, action, bedrock_body(body), stream)
+
+    def with_betas(self, provider: ProviderEntry, req: UpstreamRequest, betas: str) -> UpstreamRequest:
+        """`generate`'s request carrying the caller's `anthropic-beta` flags, in the body where Bedrock reads
+        them (and so signed again)."""
+        return self.signed(provider, replace(req, body=bedrock_body(req.body or b"{}", betas)))
+
+
+class BedrockConverseAdapter(_BedrockRuntime):
+    """Every Bedrock model family through the Converse API (`/converse`, `/converse-stream`), translated from
+    Chat Completions (`app.translate.converse`); its stream's events come through `BedrockStreamSplitter`."""
+
+    kind: ClassVar[str] = "bedrock-converse"
+    dialect: ClassVar[Dialect] = "converse"
+    capabilities: ClassVar[Capabilities] = Capabilities(prefill=False, json_schema=False)
+
+    def generate(self, provider: ProviderEntry, model: str, body: bytes, stream: bool) -> UpstreamRequest:
+        return self.model_request(provider, model, "converse-stream" if stream else "converse", body, stream)

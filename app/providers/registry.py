@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.providers.anthropic import AnthropicAdapter
 from app.providers.azure import AzureOpenAIAdapter
 from app.providers.base import ProviderAdapter
-from app.providers.bedrock import BedrockAdapter
+from app.providers.bedrock import BedrockAdapter, BedrockConverseAdapter
 from app.providers.demo import DemoAdapter
 from app.providers.gemini import GeminiAdapter
 from app.providers.openai import OpenAIAdapter
@@ -24,6 +24,7 @@ ADAPTERS: dict[str, ProviderAdapter] = {
         DemoAdapter(),
         AnthropicAdapter(),
         BedrockAdapter(),
+        BedrockConverseAdapter(),
         GeminiAdapter(),
         VertexGeminiAdapter(),
         VertexAnthropicAdapter(),

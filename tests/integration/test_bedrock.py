@@ -163,7 +163,12 @@ def test_a_prompt_over_the_window_is_a_context_error(gw: GatewayProcess) -> None
     assert resp.json()["error"]["type"] == "invalid_request_error"  # what the Anthropic SDK parses
 
 
-def test_a_mid_stream_exception_ends_the_stream_with_an_error_event(gw: GatewayProcess) -> None:
+def test_a_mid_stream_exception_ends_the_stream_with_an_error_event(
+    gw: GatewayProcess, fake_bedrock: FakeBedrock
+) -> None:
+    # Events apart in time, so the exception comes after text reached the caller: in one read, the
+    # attempt would fail before its first byte and (rightly) fall back instead.
+    fake_bedrock.script("fake-stream-error", {"chunk_delay_ms": 40})
     body = {"model": "br/fake-stream-error", "max_tokens": 50, "messages": MESSAGES, "stream": True}
     with (
         gw.http() as http,

@@ -11,7 +11,10 @@ from typing import Any, Protocol
 import msgspec
 
 from app.gateway.exchange import BadUpstreamReply, UpstreamStreamError
+from app.providers.errors import ANTHROPIC_ERROR_STATUS
 from app.translate.chat_to_messages import MessagesToChatStream, chat_request_to_messages, messages_response_to_chat
+from app.translate.converse.request import chat_request_to_converse
+from app.translate.converse.response import ConverseToChatStream, converse_response_to_chat
 from app.translate.gemini.request import chat_request_to_gemini
 from app.translate.gemini.response import GeminiToChatStream, gemini_response_to_chat
 
@@ -207,4 +210,51 @@ class GeminiBridge:
         return _GeminiChunks(public_model)
 
 
-UPSTREAM_BRIDGES: dict[str, UpstreamBridge] = {b.dialect: b for b in (ChatBridge(), AnthropicBridge(), GeminiBridge())}
+# -- converse (Bedrock) ---------------------------------------------------------------------------
+
+
+class _ConverseChunks:
+    def __init__(self, public_model: str) -> None:
+        self._t = ConverseToChatStream(public_model)
+
+    @property
+    def done(self) -> bool:
+        return self._t.done
+
+    @property
+    def complete(self) -> bool:
+        return self._t.complete
+
+    def feed(self, event: bytes | None, data: bytes) -> list[Json]:
+        doc = decode_frame(data)
+        name = event.decode() if event else ""
+        if name == "error":  # an exception in Bedrock's event stream, as BedrockStreamSplitter renders it
+            found = doc.get("error")
+            error: Json = found if isinstance(found, dict) else {}
+            message = str(error.get("message") or "Bedrock sent an exception in the stream")
+            raise UpstreamStreamError(message, ANTHROPIC_ERROR_STATUS.get(str(error.get("type"))))
+        return self._t.feed(name, doc)
+
+    def finish(self) -> list[Json]:
+        return self._t.finish()
+
+
+class ConverseBridge:
+    dialect = "converse"
+
+    def request(self, chat: Json, model: str, stream: bool) -> Json:
+        return chat_request_to_converse(chat)  # the model and the stream are in the URL
+
+    def reply(self, doc: Json, public_model: str) -> Json:
+        try:
+            return converse_response_to_chat(doc, public_model)
+        except ValueError as exc:
+            raise BadUpstreamReply(str(exc)) from None
+
+    def chunks(self, public_model: str) -> UpstreamChunks:
+        return _ConverseChunks(public_model)
+
+
+UPSTREAM_BRIDGES: dict[str, UpstreamBridge] = {
+    b.dialect: b for b in (ChatBridge(), AnthropicBridge(), GeminiBridge(), ConverseBridge())
+}

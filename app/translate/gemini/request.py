@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from app.errors import InvalidRequestError, UnsupportedFeatureError
+from app.translate.chat_parts import part_texts, tool_arguments
 from app.translate.gemini.schema import clean_schema
 
 __all__ = ["chat_request_to_gemini"]
@@ -140,16 +141,7 @@ def _texts(content: Any) -> list[str]:
         return [content]
     if not isinstance(content, list):
         return []
-    out: list[str] = []
-    for part in content:
-        if isinstance(part, str):
-            out.append(part)
-        elif isinstance(part, dict) and part.get("type") in ("text", "refusal"):
-            out.append(str(part.get("text") or part.get("refusal") or ""))
-        else:
-            kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-            raise unsupported(f"content part {kind!r} in this message role", "messages")
-    return out
+    return part_texts(content, unsupported)
 
 
 def _text_parts(content: Any) -> list[Json]:
@@ -203,23 +195,9 @@ def _assistant_parts(message: Json, names: dict[str, str]) -> list[Json]:
         if not isinstance(function, dict) or not function.get("name"):
             raise invalid("assistant tool_calls need a function with a name")
         names[str(call.get("id"))] = str(function["name"])
-        args = _arguments(function.get("arguments"))
+        args = tool_arguments(function.get("arguments"))
         parts.append({"functionCall": {"name": str(function["name"]), "args": args}})
     return parts
-
-
-def _arguments(raw: Any) -> Json:
-    if isinstance(raw, dict):
-        return raw
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return {}
-    try:
-        value = json.loads(raw)
-    except (TypeError, ValueError):
-        raise invalid("tool call arguments must be a JSON object") from None
-    if not isinstance(value, dict):
-        raise invalid("tool call arguments must be a JSON object")
-    return value
 
 
 def _function_response(message: Json, names: dict[str, str]) -> Json:

@@ -97,9 +97,9 @@ def test_a_whole_fake_stream_round_trips() -> None:
     assert metrics["outputTokenCount"] == message["usage"]["output_tokens"]
 
 
-def test_other_events_are_skipped() -> None:
-    data = event_message("initial-response", b"{}") + chunk_message(START) + event_message("metadata", b'{"a":1}')
-    assert BedrockStreamSplitter().feed(data) == EXPECTED[:1]
+def test_other_events_pass_as_named_frames_and_empty_ones_are_skipped() -> None:
+    data = event_message("initial-response", b"") + chunk_message(START) + event_message("metadata", b'{\n"a":1}')
+    assert BedrockStreamSplitter().feed(data) == [*EXPECTED[:1], b'event: metadata\ndata: { "a":1}']
 
 
 def test_padding_member_and_newlines_in_the_json() -> None:

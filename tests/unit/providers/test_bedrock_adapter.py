@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from app.gateway.snapshot import ProviderEntry
-from app.providers.bedrock import BedrockAdapter, bedrock_body
+from app.providers.bedrock import BedrockAdapter, BedrockConverseAdapter, bedrock_body
 from tests.entries import provider_entry
 
 BEDROCK = BedrockAdapter()
@@ -72,3 +72,14 @@ def test_context_errors_are_recognised() -> None:
     parsed = BEDROCK.parse_error(400, b'{"message":"Input is too long for requested model."}')
     assert parsed.context_length and parsed.message == "Input is too long for requested model."
     assert not BEDROCK.parse_error(400, b'{"message":"messages: field required"}').context_length
+
+
+def test_converse_paths_and_probe() -> None:
+    converse = BedrockConverseAdapter()
+    provider = _provider("ABSKkey")
+    assert converse.generate(provider, "meta.llama3-v1:0", b"{}", False).url.endswith(
+        "/model/meta.llama3-v1%3A0/converse"
+    )
+    streamed = converse.generate(provider, "m", b'{"messages":[]}', True)
+    assert streamed.url.endswith("/model/m/converse-stream") and streamed.body == b'{"messages":[]}'  # sent as built
+    assert converse.probe(provider).url == "https://bedrock.eu-central-1.amazonaws.com/foundation-models"

@@ -1,0 +1,1 @@
+"""Chat Completions <-> Bedrock Converse translators: requests, responses and streams."""
