@@ -1,4 +1,4 @@
-"""`polyroute serve | migrate | config check | keys ... | admin ...`."""
+"""`polyroute serve | migrate | config check | config import-litellm | keys ... | admin ...`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import msgspec
+import yaml
 
-from app.catalog.config_file import ConfigFile, ConfigFileError, load_config_file
+from app.catalog.config_file import ConfigFile, ConfigFileError, load_config_file, parse_config
+from app.catalog.litellm_import import import_litellm
 from app.observability.multiproc import prepare_multiproc_dir, remove_multiproc_dir
 from app.settings import SETTINGS_ENV, Settings, load_settings
 
@@ -262,6 +264,33 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_litellm(args: argparse.Namespace) -> int:
+    """Print the Polyroute config file for a LiteLLM proxy config; what did not carry over goes to stderr."""
+    try:
+        with open(args.file, encoding="utf-8") as handle:
+            doc = yaml.safe_load(handle)
+        result = import_litellm(doc)
+    except (OSError, yaml.YAMLError, ValueError) as exc:
+        return _fail(f"{args.file}: {exc}")
+    text = f"# Imported from {args.file} by `polyroute config import-litellm`.\n" + yaml.safe_dump(
+        result.config, sort_keys=False, allow_unicode=True
+    )
+    try:  # the result is a valid config file, unless it names variables this environment lacks
+        parse_config(text, os.environ, args.output or "<output>")
+    except ConfigFileError as exc:
+        if "is not set" not in str(exc):
+            return _fail(f"the imported config does not validate: {exc}", 1)
+        result.notes.append(f"not validated here ({exc}); run `polyroute config check` where they are set")
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        sys.stdout.write(text)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="polyroute", description="Polyroute LLM API gateway")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -282,6 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = config_sub.add_parser("check", help="validate a config file")
     check.add_argument("file")
     check.set_defaults(func=cmd_config_check)
+    imported = config_sub.add_parser("import-litellm", help="write a config file from a LiteLLM proxy config.yaml")
+    imported.add_argument("file")
+    imported.add_argument("-o", "--output", help="write here instead of stdout")
+    imported.set_defaults(func=cmd_import_litellm)
 
     from app.cli_admin import register
 

@@ -9,6 +9,7 @@ from strategies.cost_based import CostBased
 from strategies.latency_weighted import LatencyWeighted
 from strategies.plan_gated import PlanGated
 from strategies.priority_fallback import PriorityFallback
+from strategies.tiered import Tiered
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -23,7 +24,7 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "polyroute.strategies"
 
-_BUILTINS: dict[str, type] = {cls.name: cls for cls in (PriorityFallback, LatencyWeighted, CostBased, PlanGated)}
+_BUILTINS: dict[str, type] = {cls.name: cls for cls in (PriorityFallback, LatencyWeighted, CostBased, PlanGated, Tiered)}
 _cache: dict[str, Strategy] = {}
 
 

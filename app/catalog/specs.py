@@ -178,7 +178,7 @@ class RouteParams(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     hedge_after_ms: Annotated[float, Meta(gt=0)] | None = None
     hedge_p95: bool = False
     inner: str | None = None
-    """plan-gated: the strategy it delegates to."""
+    """plan-gated and tiered: the strategy it delegates to."""
     exploration: Annotated[float, Meta(ge=0, le=1)] = 0.05
     """latency-weighted: share of traffic spread evenly so a recovered target is noticed."""
     cache: bool = False
