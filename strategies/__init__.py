@@ -24,7 +24,9 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "polyroute.strategies"
 
-_BUILTINS: dict[str, type] = {cls.name: cls for cls in (PriorityFallback, LatencyWeighted, CostBased, PlanGated, Tiered)}
+_BUILTINS: dict[str, type] = {
+    cls.name: cls for cls in (PriorityFallback, LatencyWeighted, CostBased, PlanGated, Tiered)
+}
 _cache: dict[str, Strategy] = {}
 
 

@@ -55,6 +55,13 @@ class AnthropicAdapter:
         headers["content-type"] = "application/json"
         return UpstreamRequest("POST", self.url(provider, "/messages"), headers, body)
 
+    def count_request(self, provider: ProviderEntry, model: str, body: bytes, betas: str | None) -> UpstreamRequest:
+        """Anthropic's free token count of a Messages request (`body` names `model`)."""
+        headers = self.generate(provider, model, body, False).headers
+        if betas:  # a beta tool or context size counts as it would be sent
+            headers["anthropic-beta"] = merged_betas(headers.get("anthropic-beta"), betas)
+        return UpstreamRequest("POST", self.url(provider, "/messages/count_tokens"), headers, body)
+
     def probe(self, provider: ProviderEntry) -> UpstreamRequest:
         return UpstreamRequest("GET", self.url(provider, "/models"), self._headers(provider, "application/json"))
 

@@ -125,3 +125,11 @@ class VertexAnthropicAdapter(_GoogleCloud, AnthropicAdapter):
             **{k.lower(): v for k, v in provider.headers.items()},
         }
         return _authorized(provider, UpstreamRequest("POST", url, headers, vertex_anthropic_body(body)))
+
+    def count_request(self, provider: ProviderEntry, model: str, body: bytes, betas: str | None) -> UpstreamRequest:
+        """Vertex's count of Claude tokens: one endpoint for every model, named in the body."""
+        url = f"{provider.base_url.rstrip('/')}/publishers/anthropic/models/count-tokens:rawPredict"
+        headers = {"content-type": "application/json", "accept": "application/json", **provider.headers}
+        if betas:
+            headers["anthropic-beta"] = betas
+        return _authorized(provider, UpstreamRequest("POST", url, headers, body))

@@ -423,7 +423,10 @@ class FakeAnthropic(FakeServer):
         problem = self._auth_problem(request)
         if problem is not None:
             return problem
-        doc = json.loads(await request.read())
+        return self.count(json.loads(await request.read()))
+
+    def count(self, doc: Any) -> web.Response:
+        """The count of a parsed request (also Claude on Vertex's count-tokens)."""
         model = str(doc.get("model", ""))
         b = behaviour_for(model)
         b.update(self.next_behaviour(model) or {})

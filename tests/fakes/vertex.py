@@ -10,6 +10,8 @@ Routes (`{prefix}` = `/v1/projects/{project}/locations/{location}`):
   POST {prefix}/publishers/anthropic/models/{model}:rawPredict | :streamRawPredict
                                   FakeAnthropic's (`claude`), after Vertex's own rules: no `model` in the
                                   body, `anthropic_version: vertex-2023-10-16`, `stream` matching the method
+  POST {prefix}/publishers/anthropic/models/count-tokens:rawPredict
+                                  FakeAnthropic's count (1000 + characters), the model named in the body
   GET  {prefix}/models            the project's models (empty): what a probe lists
   POST /token                     the JWT-bearer grant: the assertion is verified against the service
                                   account's public key (RS256, `aud` this URL, `iss` the account, scope
@@ -58,6 +60,8 @@ class FakeVertex(FakeGemini):
     issued: dict[str, float] = field(default_factory=dict)
     """Access tokens issued, with when each expires."""
     token_requests: int = 0
+    counted: list[dict[str, Any]] = field(default_factory=list)
+    """The bodies `count-tokens:rawPredict` received."""
 
     @property
     def base(self) -> str:
@@ -90,6 +94,7 @@ class FakeVertex(FakeGemini):
     def reset(self) -> None:
         super().reset()
         self.claude.reset()
+        self.counted.clear()
         self.refuse_tokens = False
         self.token_lifetime_s = 3599
 
@@ -197,6 +202,9 @@ class FakeVertex(FakeGemini):
             doc: Any = json.loads(await request.read())
         except ValueError:
             return _google_error(400, "Invalid JSON payload received.", "INVALID_ARGUMENT")
+        if model == "count-tokens" and isinstance(doc, dict):  # one endpoint for every model, named in the body
+            self.counted.append(doc)
+            return self.claude.count(doc)
         if not isinstance(doc, dict) or "model" in doc:
             return _google_error(400, "model: Extra inputs are not permitted", "INVALID_ARGUMENT")
         if doc.get("anthropic_version") != "vertex-2023-10-16":

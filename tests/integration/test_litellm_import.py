@@ -26,7 +26,8 @@ model_list:
   - model_name: flaky
     litellm_params: {{model: openai/fake-500, api_base: "{openai.base_url}/v1", api_key: os.environ/OPENAI_KEY}}
   - model_name: claude
-    litellm_params: {{model: anthropic/claude-fake, api_base: "{anthropic.base_url}", api_key: os.environ/ANTHROPIC_KEY}}
+    litellm_params:
+      {{model: anthropic/claude-fake, api_base: "{anthropic.base_url}", api_key: os.environ/ANTHROPIC_KEY}}
     model_info: {{input_cost_per_token: 0.000003, output_cost_per_token: 0.000015}}
   - model_name: "anthropic/*"
     litellm_params: {{model: "anthropic/*", api_base: "{anthropic.base_url}", api_key: os.environ/ANTHROPIC_KEY}}

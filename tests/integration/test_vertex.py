@@ -4,6 +4,7 @@ driven by the official SDKs against a fake Vertex project with its token endpoin
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -258,3 +259,12 @@ def test_key_files_are_checked_when_saved(gw: GatewayProcess, fake_vertex: FakeV
         assert ok.status_code == 201, ok.text
         assert "PRIVATE KEY" not in ok.text
         assert http.delete("/v1/configs/vx-new").status_code == 204
+
+
+def test_claude_token_count_is_vertexs_own(gw: GatewayProcess, fake_vertex: FakeVertex) -> None:
+    resp = _post(gw, "/v1/messages/count_tokens", {"model": "vc/claude-fake", "messages": MESSAGES})
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["x-polyroute-estimated"] == "false" and resp.headers["x-polyroute-model"] == "vc/claude-fake"
+    (counted,) = fake_vertex.counted
+    assert counted["model"] == "claude-fake"
+    assert resp.json()["input_tokens"] == 1000 + len(json.dumps(MESSAGES[0]["content"]))

@@ -1,7 +1,7 @@
 """POST /v1/messages/count_tokens: Anthropic's token counting, for any model the key may use.
 
 Claude Code and the Anthropic SDK ask it before sending a long context. The first Anthropic target
-of the model (in the order its route lists them) counts with Anthropic's own free endpoint; a model
+of the model (in the order its route lists them; Claude on Vertex AI too) counts with its own free endpoint; a model
 with no Anthropic target, or an Anthropic upstream that cannot answer, gets an estimate from the
 request's text (o200k tokens, like every usage estimate here), flagged `x-polyroute-estimated: true`.
 Not an inference: no usage row, no rate-limit count; the key and its plan are checked as for one.
@@ -24,8 +24,8 @@ from app.gateway.keys import authenticate
 from app.gateway.resolve import resolve
 from app.gateway.snapshot import ProviderEntry
 from app.gateway.upstream import UpstreamFailure, UpstreamPool
-from app.providers.anthropic import AnthropicAdapter, merged_betas
-from app.providers.base import UpstreamRequest
+from app.providers.anthropic import AnthropicAdapter
+from app.providers.registry import ADAPTERS
 from app.wire.anthropic_messages import CountTokensEnvelope
 
 __all__ = ["count_tokens_handler", "estimate_input_tokens"]
@@ -33,7 +33,6 @@ __all__ = ["count_tokens_handler", "estimate_input_tokens"]
 log = logging.getLogger("polyroute.count_tokens")
 
 Json = dict[str, Any]
-_ANTHROPIC = AnthropicAdapter()
 
 
 _NOT_TEXT = frozenset({"type", "id", "tool_use_id", "media_type", "source", "signature", "cache_control"})
@@ -70,14 +69,10 @@ def estimate_input_tokens(body: Json) -> int:
 
 
 async def _anthropic_count(
-    pool: UpstreamPool, provider: ProviderEntry, model: str, body: Json, betas: str | None
+    pool: UpstreamPool, adapter: AnthropicAdapter, provider: ProviderEntry, model: str, body: Json, betas: str | None
 ) -> int | None:
     """Anthropic's own count; None when it could not answer (then the caller gets an estimate)."""
-    raw = msgspec.json.encode({**body, "model": model})
-    headers = _ANTHROPIC.generate(provider, model, raw, False).headers
-    if betas:  # a beta tool or context size counts as it would be sent
-        headers["anthropic-beta"] = merged_betas(headers.get("anthropic-beta"), betas)
-    req = UpstreamRequest("POST", _ANTHROPIC.url(provider, "/messages/count_tokens"), headers, raw)
+    req = adapter.count_request(provider, model, msgspec.json.encode({**body, "model": model}), betas)
     try:
         resp = await pool.open(provider.name, req, first_byte_timeout=provider.timeout_s)
         try:
@@ -96,7 +91,7 @@ async def _anthropic_count(
             return count
     elif 400 <= resp.status < 500 and resp.status not in (401, 403, 404, 429):
         # The request itself is wrong (Anthropic says why): the caller's to fix, as with /v1/messages.
-        error = _ANTHROPIC.parse_error(resp.status, answer)
+        error = adapter.parse_error(resp.status, answer)
         raise UpstreamStatusError(error.message, upstream_status=resp.status, upstream_code=error.code)
     log.warning("count_tokens on %s answered HTTP %s; answering with an estimate", provider.name, resp.status)
     return None
@@ -114,9 +109,10 @@ async def count_tokens_handler(request: Request[Any, Any, Any]) -> Response[byte
     answered_by = None
     for target in resolved.targets:
         provider = snapshot.providers.get(target.provider)
-        if provider is not None and provider.enabled and provider.kind == "anthropic":
+        adapter = ADAPTERS.get(provider.kind) if provider is not None and provider.enabled else None
+        if provider is not None and isinstance(adapter, AnthropicAdapter):  # Anthropic's, or Claude on Vertex
             betas = request.headers.get("anthropic-beta")
-            count = await _anthropic_count(rt.gateway.pool, provider, target.model, body, betas)
+            count = await _anthropic_count(rt.gateway.pool, adapter, provider, target.model, body, betas)
             answered_by = f"{provider.name}/{target.model}"
             break
     headers = {"x-polyroute-estimated": "false" if count is not None else "true"}

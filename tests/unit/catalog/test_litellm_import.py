@@ -18,8 +18,8 @@ model_list:
       api_version: "2024-10-21"
       rpm: 6
   - model_name: gpt-4o
-    litellm_params: {model: azure/gpt-4o-ca, api_base: https://eu.openai.azure.com/, api_key: os.environ/AZURE_API_KEY_EU,
-                     api_version: "2024-10-21", weight: 2}
+    litellm_params: {model: azure/gpt-4o-ca, api_base: https://eu.openai.azure.com/,
+                     api_key: os.environ/AZURE_API_KEY_EU, api_version: "2024-10-21", weight: 2}
   - model_name: gpt-4o
     litellm_params: {model: openai/gpt-4o, api_key: os.environ/OPENAI_API_KEY, timeout: 30, stream_timeout: 5}
     model_info: {input_cost_per_token: 0.0000025, output_cost_per_token: 0.00001, max_input_tokens: 128000}
