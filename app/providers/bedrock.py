@@ -63,7 +63,11 @@ def bedrock_body(body: bytes, betas: str | None = None) -> bytes:
 
 class _BedrockRuntime:
     """Bedrock's runtime endpoint, whatever the API: credentials, region, errors, and the control plane
-    (`bedrock.<region>`) answering the free probe."""
+    (`bedrock.<region>`) answering the free probe.
+
+    The runtime has no free request, and the control plane's may be refused to a least-privilege key
+    (`bedrock:InvokeModel*` only): a 403 there must not open the breakers of models that answer, so both
+    kinds say `models_endpoint=False` and are probed only when asked (the admin API, "test connection")."""
 
     probe_provider: ClassVar[str] = ""
     """The model provider the probe lists (`anthropic`); empty: all."""
@@ -128,7 +132,7 @@ class BedrockAdapter(_BedrockRuntime):
 
     kind: ClassVar[str] = "bedrock"
     dialect: ClassVar[Dialect] = "anthropic"
-    capabilities: ClassVar[Capabilities] = Capabilities(prefill=True, json_schema=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(prefill=True, json_schema=True, models_endpoint=False)
     probe_provider: ClassVar[str] = "anthropic"
 
     def generate(self, provider: ProviderEntry, model: str, body: bytes, stream: bool) -> UpstreamRequest:
@@ -147,7 +151,7 @@ class BedrockConverseAdapter(_BedrockRuntime):
 
     kind: ClassVar[str] = "bedrock-converse"
     dialect: ClassVar[Dialect] = "converse"
-    capabilities: ClassVar[Capabilities] = Capabilities(prefill=False, json_schema=False)
+    capabilities: ClassVar[Capabilities] = Capabilities(prefill=False, json_schema=False, models_endpoint=False)
 
     def generate(self, provider: ProviderEntry, model: str, body: bytes, stream: bool) -> UpstreamRequest:
         return self.model_request(provider, model, "converse-stream" if stream else "converse", body, stream)

@@ -4,6 +4,7 @@ driven by the official SDKs against a fake Bedrock runtime that verifies signatu
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -234,3 +235,11 @@ def test_credentials_are_checked_when_saved(gw: GatewayProcess) -> None:
         assert ok.status_code == 201, ok.text
         assert SECRET_KEY not in ok.text and ok.json()["api_key_hint"]
         assert http.delete("/v1/configs/br-ok").status_code == 204
+
+
+def test_no_background_probe_can_mark_bedrock_down(gw: GatewayProcess, fake_bedrock: FakeBedrock) -> None:
+    time.sleep(1.5)  # the prober ticks every second and probes a provider first at once
+    with gw.admin() as http:
+        health = {p["name"]: p for p in http.get("/v1/health/providers").json()["data"]}
+    assert health["brkey"]["probe"] is None  # never probed, so never refused by the control plane
+    assert all(m["breaker"] == "closed" for m in health["brkey"]["models"])
