@@ -198,6 +198,14 @@ def _inproc(req: UpstreamRequest) -> _InprocResponse:
     return _InprocResponse(status, body, frames)
 
 
+def _head(req: UpstreamRequest, headers: Mapping[str, str]) -> tuple[Origin, bytes]:
+    """Where to send the request, and its head as it goes on the wire."""
+    try:
+        return request_head(req.method, req.url, headers, req.body)
+    except ValueError as exc:
+        raise UpstreamConnectError(f"cannot send to upstream: {exc}") from None
+
+
 class _Budget:
     """Seconds left of a timeout shared by several steps (None: no limit)."""
 
@@ -219,18 +227,6 @@ class UpstreamPool:
         """Calls in flight per provider with a `max_concurrent` cap."""
         self.google = GoogleTokens(self._exchange)
         """Access tokens of the Google service accounts requests name (`UpstreamRequest.google_account`)."""
-
-    async def _head(self, req: UpstreamRequest, extra_headers: Mapping[str, str] | None) -> tuple[Origin, bytes]:
-        """Where to send the request and its head, with every header it goes with."""
-        headers: Mapping[str, str] = req.headers
-        if extra_headers:
-            headers = {**req.headers, **extra_headers}
-        if req.google_account is not None:
-            headers = {**headers, "authorization": await self._bearer(req.google_account)}
-        try:
-            return request_head(req.method, req.url, headers, req.body)
-        except ValueError as exc:
-            raise UpstreamConnectError(f"cannot send to upstream: {exc}") from None
 
     async def _bearer(self, account: ServiceAccount) -> str:
         try:
@@ -263,7 +259,10 @@ class UpstreamPool:
             return await self._open_limited(provider, req, first_byte_timeout, extra_headers, fresh, limit)
         if req.url.startswith("inproc://"):
             return _inproc(req)
-        origin, head = await self._head(req, extra_headers)
+        headers = {**req.headers, **extra_headers} if extra_headers else req.headers
+        if req.google_account is not None:  # a sync check on every call; the await only for Vertex's
+            headers = {**headers, "authorization": await self._bearer(req.google_account)}
+        origin, head = _head(req, headers)
         conn: Connection | None = None
         # The connection's own timer for the wait on the answer, not an asyncio.timeout: that armed
         # and cancelled a timer per call, on every call (see http1.Connection._wait_within).
