@@ -43,6 +43,9 @@ QUIRKS: dict[str, Quirks] = {
 }
 """Vendor rows by name (a provider's `quirks`); `chat-only` is any server without `/completions`."""
 
+_AZURE_BEFORE_USAGE = Quirks(stream_usage=False)
+"""An Azure deployment API older than stream usage: its streams are counted by estimate."""
+
 _HOST_HINTS = {
     "groq.com": "groq",
     "deepseek.com": "deepseek",
@@ -53,7 +56,14 @@ _HOST_HINTS = {
 }
 
 
+_AZURE_STREAM_USAGE_SINCE = "2024-09-01"
+"""The first GA `api-version` of Azure OpenAI that takes `stream_options` (older ones refuse the field)."""
+
+
 def quirks_for(provider: ProviderEntry) -> Quirks:
+    if provider.kind == "azure":
+        version = provider.api_version
+        return QUIRKS["default"] if version is None or version >= _AZURE_STREAM_USAGE_SINCE else _AZURE_BEFORE_USAGE
     if provider.quirks and provider.quirks in QUIRKS:
         return QUIRKS[provider.quirks]
     for hint, name in _HOST_HINTS.items():

@@ -3,7 +3,7 @@
 - v1 API: `/openai/v1/<path>` (the deployment is the body's `model`), `api-version` optional;
 - deployment API: `/openai/deployments/{deployment}/<path>?api-version=V`, and the paths that are not
   per deployment at `/openai/<path>?api-version=V` (responses, models). An unknown or missing
-  `api-version` there is Azure's 404 "Resource not found".
+  `api-version` there is Azure's 404 "Resource not found"; one older than 2024-09-01 refuses `stream_options`.
 
 Every request needs `api-key: <the fake's key>` (a Bearer token is not accepted: Azure would take it for
 an Entra ID token); otherwise 401 in Azure's error shape. `deployments` records, per request, the
@@ -21,7 +21,9 @@ from tests.fakes.openai import FakeOpenAI
 
 __all__ = ["API_VERSIONS", "FakeAzure"]
 
-API_VERSIONS = frozenset({"2024-10-21", "2025-04-01-preview"})
+API_VERSIONS = frozenset({"2024-02-01", "2024-10-21", "2025-04-01-preview"})
+STREAM_OPTIONS_SINCE = "2024-09-01"
+"""Older api-versions refuse `stream_options`, as Azure's did."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -60,6 +62,8 @@ class FakeAzure(FakeOpenAI):
             deployment = request.match_info.get("deployment")
             if deployment is not None:
                 self.deployments.append(deployment)
+            if request.query["api-version"] < STREAM_OPTIONS_SINCE and b'"stream_options"' in await request.read():
+                return _azure_error(400, "Unrecognized request argument supplied: stream_options")
         return await handler(request)
 
     def reset(self) -> None:

@@ -51,6 +51,15 @@ def _config(fake: FakeAzure) -> dict[str, Any]:
                 "models": _models("gpt-fake"),
             },
             {
+                "name": "az-2024",
+                "kind": "azure",
+                "base_url": fake.base_url,
+                "api_key": UPSTREAM_KEY,
+                "api_version": "2024-02-01",
+                "probe_interval_s": 0,
+                "models": _models("fake-chunks-12"),
+            },
+            {
                 "name": "az-badkey",
                 "kind": "azure",
                 "base_url": fake.base_url,
@@ -318,3 +327,17 @@ def test_oversized_and_unauthenticated_requests_are_refused(gw: GatewayProcess) 
         assert big.status_code == 413 and big.json()["error"]["message"]
         anon = http.post(path, json={"messages": MESSAGES}, headers={"api-key": "wrong"})
         assert anon.status_code == 401 and anon.headers["x-error-code"] == "AUTHENTICATION_ERROR"
+
+
+def test_an_api_version_before_stream_usage_streams_and_is_counted_by_estimate(
+    gw: GatewayProcess, fake_azure: FakeAzure
+) -> None:
+    raw = gw.openai().chat.completions.with_raw_response.create(
+        model="az-2024/fake-chunks-12", messages=MESSAGES, stream=True
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    assert text
+    (sent,) = _generations(fake_azure)
+    assert sent.query == "api-version=2024-02-01" and "stream_options" not in sent.json()
+    row = gw.logged(raw.headers["x-request-id"])
+    assert row["completion_tokens"] > 0 and row["estimated"] is True

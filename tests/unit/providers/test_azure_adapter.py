@@ -49,3 +49,13 @@ def test_deployment_api_per_deployment_and_not() -> None:
 
 def test_no_key_sends_no_auth_header() -> None:
     assert AZURE.auth_headers(_provider("https://r.openai.azure.com", api_key=None)) == {}
+
+
+def test_stream_usage_is_asked_only_of_api_versions_that_take_it() -> None:
+    from app.providers.openai_compatible import quirks_for
+
+    assert quirks_for(_provider("https://r.openai.azure.com")).stream_usage  # v1
+    assert quirks_for(_provider("https://r.openai.azure.com", "2024-10-21")).stream_usage
+    assert quirks_for(_provider("https://r.openai.azure.com", "2025-04-01-preview")).stream_usage
+    assert not quirks_for(_provider("https://r.openai.azure.com", "2024-02-01")).stream_usage
+    assert not quirks_for(_provider("https://r.openai.azure.com", "2024-08-01-preview")).stream_usage
