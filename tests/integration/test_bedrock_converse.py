@@ -63,6 +63,13 @@ def fake_converse() -> Iterator[FakeBedrock]:
 
 
 @pytest.fixture(scope="module")
+def backend() -> str:
+    """One database: these tests check a provider's wire format, which no database changes (the accounting
+    they touch runs on both databases in tests/integration/usage)."""
+    return "sqlite"
+
+
+@pytest.fixture(scope="module")
 def gw(backend: str, tmp_path_factory: pytest.TempPathFactory, fake_converse: FakeBedrock) -> Iterator[GatewayProcess]:
     with gateway_on(backend, tmp_path_factory.mktemp("converse"), _config(fake_converse)) as gateway:
         yield gateway

@@ -84,6 +84,13 @@ def fake_vertex() -> Iterator[FakeVertex]:
 
 
 @pytest.fixture(scope="module")
+def backend() -> str:
+    """One database: these tests check a provider's wire format, which no database changes (the accounting
+    they touch runs on both databases in tests/integration/usage)."""
+    return "sqlite"
+
+
+@pytest.fixture(scope="module")
 def gw(backend: str, tmp_path_factory: pytest.TempPathFactory, fake_vertex: FakeVertex) -> Iterator[GatewayProcess]:
     with gateway_on(backend, tmp_path_factory.mktemp("vertex"), _config(fake_vertex)) as gateway:
         yield gateway
