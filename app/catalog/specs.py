@@ -206,6 +206,15 @@ class RouteSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     enabled: bool = True
 
 
+class EndUserLimits(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """What each end user of a key may spend (`x-polyroute-end-user`, `user`, `metadata.user_id`)."""
+
+    daily_requests: Count | None = None
+    rpm: Count | None = None
+    tpm: Count | None = None
+    monthly_budget_usd: Money | None = None
+
+
 class Limits(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """Per-key overrides of a plan's limits."""
 
@@ -215,15 +224,8 @@ class Limits(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     monthly_budget_usd: Money | None = None
     targets: list[str] | None = None
     """Replaces the plan's target globs for plan-gated routing (`[]`: every target)."""
-
-
-class EndUserLimits(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """What each end user of a key may spend (`x-polyroute-end-user`, `user`, `metadata.user_id`)."""
-
-    daily_requests: Count | None = None
-    rpm: Count | None = None
-    tpm: Count | None = None
-    monthly_budget_usd: Money | None = None
+    end_user_limits: EndUserLimits | None = None
+    """This key's end users' limits, over the plan's `end_user_limits` field by field."""
 
 
 class PlanSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):

@@ -94,8 +94,7 @@ class Gateway:
         if parsed.bind is not None:
             await parsed.bind(key, self)
         estimated_tokens = len(call.raw) // 4
-        limited = key.plan is not None and key.plan.end_user_limits is not None
-        ctx.admission = await self.limiter.admit(key, ctx.named_end_user() if limited else None)
+        ctx.admission = await self.limiter.admit(key, ctx.named_end_user() if key.end_user_limits else None)
         ctx.headers.update(ctx.admission.headers)
         params = resolved.params
         if self.hooks.everywhere or params.hooks:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from app.catalog.specs import Limits, ModelSpec, PlanSpec, RouteParams, TargetSpec, is_pattern
+from app.catalog.specs import EndUserLimits, Limits, ModelSpec, PlanSpec, RouteParams, TargetSpec, is_pattern
 
 __all__ = ["CatalogSnapshot", "KeyRecord", "ProviderEntry", "ResolvedModel", "RouteEntry", "is_pattern"]
 
@@ -106,6 +106,18 @@ class KeyRecord:
     metadata: dict[str, object] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     """`metadata.tags`, read once when the catalog loads: each of its calls' usage carries them."""
+    end_user_limits: EndUserLimits | None = field(init=False, default=None)
+    """What each of its end users may spend: the key's own override, else its plan's (None: no limit)."""
+
+    def __post_init__(self) -> None:
+        own, plans = self.limits.end_user_limits, self.plan.end_user_limits if self.plan else None
+        if own is not None and plans is not None:  # field by field, as the key's own limits override the plan's
+            own = EndUserLimits(**{
+                name: mine if mine is not None else getattr(plans, name)
+                for name in EndUserLimits.__struct_fields__
+                for mine in (getattr(own, name),)
+            })  # fmt: skip
+        object.__setattr__(self, "end_user_limits", own or plans)
 
 
 @dataclass(frozen=True, slots=True)

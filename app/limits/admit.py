@@ -43,7 +43,7 @@ def effective_limits(key: KeyRecord) -> Limits:
 
 @dataclass(frozen=True, slots=True)
 class EndUserQuota:
-    """One end user of one key, and what the key's plan lets each end user spend."""
+    """One end user of one key, and what the key (else its plan) lets each end user spend."""
 
     subject: str
     """The counters' subject: the key id and a digest of the end user (any text, up to 200 characters)."""
@@ -52,8 +52,8 @@ class EndUserQuota:
 
     @classmethod
     def of(cls, key: KeyRecord, end_user: str | None) -> EndUserQuota | None:
-        """None when the plan limits no end user, or the call names none."""
-        own = key.plan.end_user_limits if key.plan is not None else None
+        """None when neither the key nor its plan limits end users, or the call names none."""
+        own = key.end_user_limits
         if own is None or end_user is None:
             return None
         digest = hashlib.blake2b(end_user.encode(), digest_size=9).hexdigest()

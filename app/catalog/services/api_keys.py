@@ -170,6 +170,10 @@ def limits_above_plan(limits: Limits, plan: PlanSpec) -> list[str]:
         own, cap = getattr(limits, name), getattr(plan, name)
         if own is not None and cap is not None and own > cap:
             raised.append(name)
+        if limits.end_user_limits is not None and plan.end_user_limits is not None:
+            own, cap = getattr(limits.end_user_limits, name), getattr(plan.end_user_limits, name)
+            if own is not None and cap is not None and own > cap:
+                raised.append(f"end_user_limits.{name}")
     return raised
 
 

@@ -133,3 +133,22 @@ def test_end_user_limits_count_each_end_user_of_a_key_exactly(limited: GatewayPr
         bob = [http.post("/v1/chat/completions", json={**BODY, "user": "alice"}).status_code for _ in range(3)]
     assert bob == [200, 200, 429]  # the header names the end user, over the body's `user`
     assert [call(limited, key).status_code for _ in range(3)] == [200, 200, 200]  # no end user named
+
+
+def test_a_key_overrides_its_plans_end_user_limits_field_by_field(limited: GatewayProcess) -> None:
+    """`limits.end_user_limits` on a key: its rpm of 1 over the plan's 3, the plan's daily cap kept; a
+    key with no override gets the plan's."""
+    plan_key, key_id = new_key(limited.base_url, limited.admin_key, end_user_limits={"rpm": 3, "daily_requests": 50})
+    with limited.admin() as admin:
+        plan = admin.get(f"/v1/api-keys/{key_id}").json()["plan"]
+        made = admin.post(
+            "/v1/api-keys", json={"name": "tight", "plan": plan, "limits": {"end_user_limits": {"rpm": 1}}}
+        )
+        assert made.status_code == 201, made.text
+        assert made.json()["limits"]["end_user_limits"] == {"rpm": 1}
+    tight = made.json()["key"]
+    wait_fresh_window(10)
+    assert burst(limited.base_url, tight, 4, {**BODY, "user": "carol"}).count(200) == 1
+    assert burst(limited.base_url, plan_key, 5, {**BODY, "user": "carol"}).count(200) == 3
+    refused = burst(limited.base_url, tight, 1, {**BODY, "user": "carol"}).responses[0]
+    assert refused.status_code == 429 and refused.headers["x-ratelimit-limit-requests"] == "1"
