@@ -25,14 +25,14 @@ from app.providers.aws_eventstream import (
     error_type,
 )
 from tests.fakes import anthropic
-from tests.fakes.bedrock import (
-    FakeBedrock,
+from tests.fakes.aws_eventstream import (
     chunk_message,
     encode_header,
     encode_message,
     event_message,
     exception_message,
 )
+from tests.fakes.bedrock import FakeBedrock
 
 START = b'{"type":"message_start","message":{"id":"msg_bdrk_01","type":"message","role":"assistant","content":[]}}'
 DELTA = b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi \xc3\xa9 \\"x\\""}}'

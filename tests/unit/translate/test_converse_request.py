@@ -8,7 +8,7 @@ import pytest
 
 from app.errors import InvalidRequestError, UnsupportedFeatureError
 from app.translate.converse.request import chat_request_to_converse
-from tests.fakes.bedrock import validate_converse
+from tests.fakes.bedrock_converse import validate_converse
 
 PNG = "iVBORw0KGgo="
 PDF = "JVBERi0xLjQ="

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from app.translate.converse.response import ConverseToChatStream, chat_usage_from_converse, converse_response_to_chat
-from tests.fakes.bedrock import converse_answer, converse_stream_events
+from tests.fakes.bedrock_converse import converse_answer, converse_stream_events
 
 USAGE = {"inputTokens": 100, "outputTokens": 20, "totalTokens": 120}
 CHAT_USAGE = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
