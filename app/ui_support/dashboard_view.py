@@ -85,12 +85,20 @@ def _charts(total: Series, by_model: Series, by_provider: Series) -> list[Chart]
     ]
 
 
-async def build_dashboard(window: DashboardWindow, scope: frozenset[str] | None, now: float | None = None) -> Dashboard:
-    base = UsageFilter(scope=scope)
+async def build_dashboard(
+    window: DashboardWindow,
+    scope: frozenset[str] | None,
+    now: float | None = None,
+    *,
+    end_user: str | None = None,
+    tag: str | None = None,
+) -> Dashboard:
+    """Everything the dashboard shows; narrowed to one end user or tag, it is summed from the request log."""
+    base = UsageFilter(scope=scope, end_user=end_user, tag=tag)
     total = await queries.series(window, None, f=base, now=now)
     by_model = await queries.series(window, "model", f=base, now=now)
     by_provider = await queries.series(window, "provider", f=base, now=now)
-    since = UsageFilter(scope=scope, start=total.start)
+    since = UsageFilter(scope=scope, start=total.start, end_user=end_user, tag=tag)
     overall = await queries.usage_summary(since)
     models = sorted(await queries.usage_summary(since, ["model"]), key=lambda g: -g.requests)
     providers = sorted(await queries.usage_summary(since, ["provider"]), key=lambda g: -g.requests)

@@ -170,6 +170,22 @@ def test_operator_wires_provider_route_and_key_then_rotates_and_revokes(
     _until(dashboard_counts)
     page.locator("#dashboard-panel table", has_text="gpt-fake").first.wait_for()
     shots(page, "dashboard")
+    # Narrowed to one end user: only that end user's calls count, and the window links keep the filter.
+    _sdk(gw, secret).chat.completions.create(
+        model="route/e2e", messages=[{"role": "user", "content": "ping"}], user="dash-alice"
+    )
+
+    def alices_call_counts() -> bool:
+        page.goto(base + "/ui/dashboard?window=hour")
+        page.fill("#dash-end-user", "dash-alice")
+        page.get_by_role("button", name="Apply").click()
+        page.locator("#dashboard-narrowed").wait_for()
+        return page.locator(".stat-value").first.inner_text() == "1"
+
+    _until(alices_call_counts)
+    assert "end_user=dash-alice" in page.get_by_role("link", name="Last 24 hours").get_attribute("href")
+    page.goto(base + "/ui/dashboard?window=hour&end_user=nobody-at-all")
+    assert page.locator(".stat-value").first.inner_text() == "0"
     page.goto(base + "/ui/requests")
     page.locator("tr", has_text="route/e2e").get_by_role("link").first.click()
     page.get_by_role("heading", name="Attempts (1)").wait_for()

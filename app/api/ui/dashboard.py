@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, get
+from litestar.params import Parameter
 from litestar.response import Template
 
 from app.runtime import Runtime
@@ -29,10 +31,24 @@ class DashboardController(Controller):
 
     @get("/", name="ui-dashboard")
     async def index(
-        self, request: Request[Any, Any, Any], rt: Runtime, window: Literal["hour", "day", "week"] = "day"
+        self,
+        request: Request[Any, Any, Any],
+        rt: Runtime,
+        window: Literal["hour", "day", "week"] = "day",
+        end_user: Annotated[str | None, Parameter(max_length=200)] = None,
+        tag: Annotated[str | None, Parameter(max_length=64)] = None,
     ) -> Template:
-        board = await build_dashboard(window, None)
-        context = {"board": board, "windows": DASHBOARD_WINDOWS, **_health(rt)}
+        end_user, tag = (end_user or "").strip() or None, (tag or "").strip() or None
+        board = await build_dashboard(window, None, end_user=end_user, tag=tag)
+        narrowed = {k: v for k, v in (("end_user", end_user), ("tag", tag)) if v}
+        links = {w: "/ui/dashboard?" + urlencode({"window": w, **narrowed}) for w in DASHBOARD_WINDOWS}
+        context = {
+            "board": board,
+            "windows": DASHBOARD_WINDOWS,
+            "window_links": links,
+            "narrowed": narrowed,
+            **_health(rt),
+        }
         if is_htmx(request) and request.headers.get("hx-target") == "dashboard-panel":
             return fragment(request, "dashboard/_panel.html", **context)
         return page(request, "dashboard/index.html", **context)
