@@ -44,6 +44,7 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -267,8 +268,11 @@ class FakeBedrock(FakeServer):
             return "Malformed input request: #/anthropic_beta: expected type: JSONArray, please reformat your input."
         return anthropic.validate_request({**doc, "model": model_id})
 
-    async def _invoke(self, request: web.Request, *, stream: bool) -> web.StreamResponse:
-        started = time.monotonic()
+    async def _accepted(
+        self, request: web.Request, stream: bool, body_problem: Callable[[dict[str, Any], str], str | None]
+    ) -> tuple[str, dict[str, Any], dict[str, Any]] | web.StreamResponse:
+        """Auth, the body's rules and the model's behaviour, as every invocation takes them: (model id, body,
+        behaviour), or the error answer. The call is recorded whenever its body parsed."""
         model_id = request.match_info["model_id"]  # aiohttp decodes it (`v1%3A0` -> `v1:0`)
         raw = await request.read()
         try:
@@ -280,9 +284,9 @@ class FakeBedrock(FakeServer):
             self.calls.append(BedrockCall(model_id, stream, request.path, dict(request.headers), doc, auth))
         if problem is not None:
             return problem
-        if doc is None:
+        if not isinstance(doc, dict):
             return self._error(400, "Malformed input request, please reformat your input and try again.")
-        invalid = self._body_problem(doc, model_id)
+        invalid = body_problem(doc, model_id)
         if invalid:
             return self._error(400, invalid)
         b = behaviour_for(model_id)
@@ -293,6 +297,14 @@ class FakeBedrock(FakeServer):
             await asyncio.sleep(60)
         if "status" in b and (b["status"] != 200 or "body" in b):
             return self._scripted_error(b)
+        return model_id, doc, b
+
+    async def _invoke(self, request: web.Request, *, stream: bool) -> web.StreamResponse:
+        started = time.monotonic()
+        found = await self._accepted(request, stream, self._body_problem)
+        if isinstance(found, web.StreamResponse):
+            return found
+        model_id, doc, b = found
         message = anthropic.answer_message({**doc, "model": model_id}, model_id, b)
         if stream:
             return await self._stream(request, message, b, started)
@@ -376,30 +388,10 @@ class FakeBedrock(FakeServer):
 
     async def _converse(self, request: web.Request, *, stream: bool) -> web.StreamResponse:
         started = time.monotonic()
-        model_id = request.match_info["model_id"]
-        raw = await request.read()
-        try:
-            doc = json.loads(raw)
-        except ValueError:
-            doc = None
-        auth, problem = self._auth_problem(request, raw)
-        if isinstance(doc, dict):
-            self.calls.append(BedrockCall(model_id, stream, request.path, dict(request.headers), doc, auth))
-        if problem is not None:
-            return problem
-        if doc is None:
-            return self._error(400, "Malformed input request, please reformat your input and try again.")
-        invalid = validate_converse(doc)
-        if invalid:
-            return self._error(400, invalid)
-        b = behaviour_for(model_id)
-        b.update(self.next_behaviour(model_id) or {})
-        if b.get("delay_ms"):
-            await asyncio.sleep(b["delay_ms"] / 1000)
-        if b.get("stall"):
-            await asyncio.sleep(60)
-        if "status" in b and (b["status"] != 200 or "body" in b):
-            return self._scripted_error(b)
+        found = await self._accepted(request, stream, lambda doc, model_id: validate_converse(doc))
+        if isinstance(found, web.StreamResponse):
+            return found
+        model_id, doc, b = found
         answer = converse_answer(doc, model_id, b, max(1, round((time.monotonic() - started) * 1000)))
         if not stream:
             return web.json_response(answer, headers={"x-amzn-RequestId": _REQUEST_ID})
