@@ -102,3 +102,10 @@ def gateway_on(backend: str, tmp: Path, config: dict[str, Any] | None, **kwargs:
             yield gw
         finally:
             gw.stop()
+
+
+@pytest.fixture(scope="module", name="backend")
+def sqlite_backend() -> str:
+    """One database for a module that imports this: it checks a provider's wire format, which no database
+    changes (the accounting it touches runs on both databases in tests/integration/usage)."""
+    return "sqlite"

@@ -8,7 +8,7 @@ from typing import Any
 
 from app.errors import InvalidRequestError, UnsupportedFeatureError
 
-__all__ = ["part_texts", "tool_arguments"]
+__all__ = ["function_tools", "part_texts", "tool_arguments"]
 
 Json = dict[str, Any]
 
@@ -40,3 +40,19 @@ def part_texts(parts: list[Any], unsupported: Callable[[str, str], UnsupportedFe
             kind = part.get("type") if isinstance(part, dict) else type(part).__name__
             raise unsupported(f"content part {kind!r} in this message role", "messages")
     return out
+
+
+def function_tools(tools: Any, unsupported: Callable[[str, str], UnsupportedFeatureError]) -> list[Json]:
+    """The `function` members of a request's tools, each with a name; another tool type is `unsupported`."""
+    if not tools:
+        return []
+    functions: list[Json] = []
+    for tool in tools if isinstance(tools, list) else [tools]:
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if kind != "function" or not isinstance(function, dict):
+            raise unsupported(f"tool type {kind!r}", "tools")
+        if not function.get("name"):
+            raise InvalidRequestError("every function tool needs a name", param="tools")
+        functions.append(function)
+    return functions

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.db_backends import gateway_on
+from tests.db_backends import gateway_on, sqlite_backend  # noqa: F401 (this module's `backend`: SQLite)
 from tests.fakes.azure import FakeAzure
 from tests.gateway_process import API_KEY, GatewayProcess
 
@@ -93,13 +93,6 @@ def fake_azure() -> Iterator[FakeAzure]:
     server = FakeAzure(api_key=UPSTREAM_KEY).start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def backend() -> str:
-    """One database: these tests check a provider's wire format, which no database changes (the accounting
-    they touch runs on both databases in tests/integration/usage)."""
-    return "sqlite"
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.db_backends import gateway_on
+from tests.db_backends import gateway_on, sqlite_backend  # noqa: F401 (this module's `backend`: SQLite)
 from tests.fakes.bedrock import FakeBedrock
 from tests.gateway_process import API_KEY, GatewayProcess
 
@@ -60,13 +60,6 @@ def fake_converse() -> Iterator[FakeBedrock]:
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def backend() -> str:
-    """One database: these tests check a provider's wire format, which no database changes (the accounting
-    they touch runs on both databases in tests/integration/usage)."""
-    return "sqlite"
 
 
 @pytest.fixture(scope="module")

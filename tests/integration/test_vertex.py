@@ -13,7 +13,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.db_backends import gateway_on
+from tests.db_backends import gateway_on, sqlite_backend  # noqa: F401 (this module's `backend`: SQLite)
 from tests.fakes.vertex import PROJECT_PREFIX, FakeVertex
 from tests.gateway_process import API_KEY, GatewayProcess
 
@@ -81,13 +81,6 @@ def fake_vertex() -> Iterator[FakeVertex]:
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def backend() -> str:
-    """One database: these tests check a provider's wire format, which no database changes (the accounting
-    they touch runs on both databases in tests/integration/usage)."""
-    return "sqlite"
 
 
 @pytest.fixture(scope="module")

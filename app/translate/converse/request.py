@@ -54,7 +54,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from app.errors import InvalidRequestError, UnsupportedFeatureError
-from app.translate.chat_parts import part_texts, tool_arguments
+from app.translate.chat_parts import function_tools, part_texts, tool_arguments
 
 __all__ = ["chat_request_to_converse"]
 
@@ -300,16 +300,8 @@ def _tool_config(tools: Any, choice: Any, history: list[str] | None) -> Json | N
 
 
 def _tool_specs(tools: Any) -> list[Json]:
-    if not tools:
-        return []
     specs: list[Json] = []
-    for tool in tools if isinstance(tools, list) else [tools]:
-        kind = tool.get("type") if isinstance(tool, dict) else None
-        function = tool.get("function") if isinstance(tool, dict) else None
-        if kind != "function" or not isinstance(function, dict):
-            raise unsupported(f"tool type {kind!r}", "tools")
-        if not function.get("name"):
-            raise invalid("every function tool needs a name", "tools")
+    for function in function_tools(tools, unsupported):
         spec: Json = {"name": str(function["name"])}
         if function.get("description"):
             spec["description"] = str(function["description"])

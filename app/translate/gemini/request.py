@@ -39,7 +39,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from app.errors import InvalidRequestError, UnsupportedFeatureError
-from app.translate.chat_parts import part_texts, tool_arguments
+from app.translate.chat_parts import function_tools, part_texts, tool_arguments
 from app.translate.gemini.schema import clean_schema
 
 __all__ = ["chat_request_to_gemini"]
@@ -224,16 +224,8 @@ def _sign_function_calls(contents: list[Json]) -> None:
 
 
 def _tools(tools: Any) -> list[Json]:
-    if not tools:
-        return []
     declarations: list[Json] = []
-    for tool in tools if isinstance(tools, list) else [tools]:
-        kind = tool.get("type") if isinstance(tool, dict) else None
-        function = tool.get("function") if isinstance(tool, dict) else None
-        if kind != "function" or not isinstance(function, dict):
-            raise unsupported(f"tool type {kind!r}", "tools")
-        if not function.get("name"):
-            raise invalid("every function tool needs a name", "tools")
+    for function in function_tools(tools, unsupported):
         declaration: Json = {"name": function["name"]}
         if function.get("description"):
             declaration["description"] = function["description"]
@@ -241,7 +233,7 @@ def _tools(tools: Any) -> list[Json]:
         if parameters.get("properties"):
             declaration["parameters"] = parameters
         declarations.append(declaration)
-    return [{"functionDeclarations": declarations}]
+    return [{"functionDeclarations": declarations}] if declarations else []
 
 
 def _tool_config(choice: Any) -> Json | None:
