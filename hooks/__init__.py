@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
 from hooks.base import BaseHook, HookContext, HookFactory, HookResponse, HookVerdict, RequestHook
 from hooks.deny_list import DenyList
 from hooks.max_prompt import MaxPrompt
+from hooks.pii import PiiMask
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -20,11 +22,12 @@ __all__ = [
     "UnknownHookError",
     "available",
     "build",
+    "problems",
 ]
 
 ENTRY_POINT_GROUP = "polyroute.hooks"
 
-_BUILTINS: dict[str, HookFactory] = {cls.name: cls for cls in (DenyList, MaxPrompt)}
+_BUILTINS: dict[str, HookFactory] = {cls.name: cls for cls in (DenyList, MaxPrompt, PiiMask)}
 
 
 class UnknownHookError(LookupError):
@@ -54,3 +57,23 @@ def build(name: str, options: Mapping[str, Any] | None = None) -> RequestHook:
     if not isinstance(instance, RequestHook):
         raise UnknownHookError(f"{name!r} does not implement the RequestHook protocol (before, after)")
     return instance
+
+
+def problems(
+    names: Sequence[str],
+    options: Mapping[str, Mapping[str, Any]],
+    defaults: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[tuple[str, str]]:
+    """(field, message) for each hook a route names that is unknown or cannot be built with its options
+    (over `defaults`, the global POLYROUTE_HOOK_OPTIONS), so a route is refused when saved rather than
+    answering 500 at its first request."""
+    out: list[tuple[str, str]] = []
+    for i, name in enumerate(names):
+        merged = {**(defaults or {}).get(name, {}), **options.get(name, {})}
+        try:
+            build(name, merged)
+        except UnknownHookError as exc:
+            out.append((f"params.hooks[{i}]", str(exc)))
+        except (LookupError, ValueError, TypeError, re.error) as exc:
+            out.append((f"params.hook_options.{name}", f"hook {name!r}: {exc}"))
+    return out

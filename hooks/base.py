@@ -44,7 +44,8 @@ class HookVerdict:
     request: dict[str, Any] | None = None
     """`rewrite`: the new request in Chat Completions form (`model` and `stream` are ignored)."""
     headers: Mapping[str, str] = field(default_factory=dict)
-    """`annotate`: response headers to add (recorded in the request log too; a started stream cannot take them)."""
+    """`annotate` (or `rewrite`): response headers to add, recorded in the request log too. From `before`
+    they reach streams as well; from `after`, a stream that already started cannot take them."""
 
     @classmethod
     def allow(cls) -> HookVerdict:
@@ -55,8 +56,8 @@ class HookVerdict:
         return cls("reject", status=status, code=code, message=message)
 
     @classmethod
-    def rewrite(cls, request: dict[str, Any]) -> HookVerdict:
-        return cls("rewrite", request=request)
+    def rewrite(cls, request: dict[str, Any], headers: Mapping[str, str] | None = None) -> HookVerdict:
+        return cls("rewrite", request=request, headers=dict(headers or {}))
 
     @classmethod
     def annotate(cls, headers: Mapping[str, str]) -> HookVerdict:

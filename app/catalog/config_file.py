@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 import yaml
 
+import hooks
 import strategies
 from app.catalog.specs import ConfigFile, PlanSpec, ProviderSpec, RouteSpec, serves
 
@@ -46,7 +47,15 @@ def _expand(node: Any, env: Mapping[str, str], path: str, file: str) -> Any:
     return node
 
 
-def _check_references(cfg: ConfigFile, file: str) -> None:
+def _hook_defaults(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """POLYROUTE_HOOK_OPTIONS as the server will read it (a malformed one is the settings' error to report)."""
+    try:
+        return msgspec.json.decode(env.get("POLYROUTE_HOOK_OPTIONS") or "{}", type=dict[str, dict[str, Any]])
+    except msgspec.DecodeError:
+        return {}
+
+
+def _check_references(cfg: ConfigFile, file: str, hook_defaults: Mapping[str, Mapping[str, Any]]) -> None:
     seen: dict[str, set[str]] = {}
     sections: tuple[tuple[str, Sequence[ProviderSpec | RouteSpec | PlanSpec]], ...] = (
         ("providers", cfg.providers),
@@ -66,16 +75,22 @@ def _check_references(cfg: ConfigFile, file: str) -> None:
     for i, provider in enumerate(cfg.providers):
         if provider.kind not in {"demo"} and not provider.base_url:
             raise ConfigFileError(file, f"$.providers[{i}].base_url", f"required for kind {provider.kind!r}")
+    _check_routes(cfg, file, hook_defaults)
+
+
+def _check_routes(cfg: ConfigFile, file: str, hook_defaults: Mapping[str, Mapping[str, Any]]) -> None:
+    """Every name a route uses (strategies, hooks, targets) exists: said at start, not at its first request."""
     models = {p.name: {m.id for m in p.models} for p in cfg.providers}
     known = strategies.available() if cfg.routes else []
     for i, route in enumerate(cfg.routes):
-        # An unknown name would only surface at the first request to the route; say it at start.
         for where, name in (
             (f"$.routes[{i}].strategy", route.strategy),
             (f"$.routes[{i}].params.inner", route.params.inner),
         ):
             if name is not None and name not in known:
                 raise ConfigFileError(file, where, f"unknown strategy {name!r}; available: {', '.join(known)}")
+        for where, message in hooks.problems(route.params.hooks, route.params.hook_options, hook_defaults):
+            raise ConfigFileError(file, f"$.routes[{i}].{where}", message)
         for j, target in enumerate(route.targets):
             where = f"$.routes[{i}].targets[{j}]"
             if target.provider not in models:
@@ -105,7 +120,7 @@ def parse_config(text: str, env: Mapping[str, str], file: str = "<config>") -> C
         if not message:
             raise ConfigFileError(file, "$", str(exc)) from None
         raise ConfigFileError(file, where.rstrip("`"), message) from None
-    _check_references(cfg, file)
+    _check_references(cfg, file, _hook_defaults(env))
     return cfg
 
 

@@ -183,6 +183,7 @@ class HookRunner:
                     raise InternalError(f"The request hook '{hook.name}' rewrote the request without a messages list")
                 run.ctx = replace(run.ctx, request=verdict.request)
                 run.rewritten_by.append(hook.name)
+                run._annotate(verdict, hook)
         if run.rewritten_by:
             apply_rewrite(parsed, call.endpoint, len(call.raw), run.ctx.request)
         return run

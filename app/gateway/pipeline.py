@@ -99,6 +99,8 @@ class Gateway:
         params = resolved.params
         if self.hooks.everywhere or params.hooks:
             ctx.hooks = await self.hooks.before(call, parsed, key, resolved)
+            if ctx.hooks is not None:
+                ctx.headers.update(ctx.hooks.headers)  # what `before` said reaches streams and refusals too
         if params.cache or key.metadata.get("cache") is True or HEADER in call.headers:
             rewritten = ctx.hooks.rewritten if ctx.hooks else None
             ctx.cache, ctx.hit = await self.cache.begin(call, parsed, key, resolved, rewritten=rewritten)

@@ -41,6 +41,16 @@ def test_env_expansion_with_default() -> None:
             " params: {inner: cheapest}, targets: [{provider: a, model: echo}]}\n",
             "$.routes[0].params.inner",
         ),
+        (
+            "providers:\n  - {name: a, kind: demo}\nroutes:\n"
+            "  - {name: r, params: {hooks: [pii, nope]}, targets: [{provider: a, model: echo}]}\n",
+            "$.routes[0].params.hooks[1]",
+        ),
+        (
+            "providers:\n  - {name: a, kind: demo}\nroutes:\n  - {name: r, params: {hooks: [pii],"
+            " hook_options: {pii: {action: shred}}}, targets: [{provider: a, model: echo}]}\n",
+            "$.routes[0].params.hook_options.pii",
+        ),
     ],
 )
 def test_errors_name_the_place(text: str, where: str) -> None:
@@ -57,3 +67,14 @@ def test_a_known_strategy_and_inner_pass() -> None:
         {},
     )
     assert cfg.routes[0].strategy == "plan-gated" and cfg.routes[0].params.inner == "cost-based"
+
+
+def test_a_hook_option_may_come_from_the_global_hook_options() -> None:
+    text = (
+        "providers:\n  - {name: a, kind: demo}\nroutes:\n"
+        "  - {name: r, params: {hooks: [max-prompt]}, targets: [{provider: a, model: echo}]}\n"
+    )
+    with pytest.raises(ConfigFileError, match="max_tokens"):
+        parse_config(text, {})
+    cfg = parse_config(text, {"POLYROUTE_HOOK_OPTIONS": '{"max-prompt": {"max_tokens": 100}}'})
+    assert cfg.routes[0].params.hooks == ["max-prompt"]

@@ -36,12 +36,7 @@ def _principal(request: Request[Any, Any, Any]) -> Principal:
 def admin_handlers(rt: Runtime) -> list[Any]:
     """Every management route handler / controller, for `create_app` to register."""
     settings = rt.settings
-    ctx = ServiceContext(
-        box=rt.box,
-        cache=rt.catalog,
-        config_path=settings.config_path,
-        allowed_upstream_hosts=settings.allowed_upstream_hosts,
-    )
+    ctx = ServiceContext.for_server(rt.box, rt.catalog, settings)
     tokens = TokenCodec(signing_key(settings), settings.jwt_ttl_s)
     admins, accounts = ManagementAuth(settings.admin_key, tokens, rt.catalog).guards()
     layer: dict[str, Any] = {

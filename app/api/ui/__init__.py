@@ -40,12 +40,7 @@ def ui_handlers(rt: Runtime) -> list[Any]:
 
     settings = rt.settings
     codec = SessionCodec(signing_key(settings), settings.jwt_ttl_s, settings.admin_key)
-    ctx = ServiceContext(
-        box=rt.box,
-        cache=rt.catalog,
-        config_path=settings.config_path,
-        allowed_upstream_hosts=settings.allowed_upstream_hosts,
-    )
+    ctx = ServiceContext.for_server(rt.box, rt.catalog, settings)
     signed_in, admins = access_guards(codec)
     layer: dict[str, Any] = {
         "middleware": [security_headers],

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import reduce
 from typing import Any
 
@@ -19,6 +19,7 @@ from app.catalog.secrets import SecretBox
 from app.catalog.store import bump_version
 from app.db.tables import CatalogStateRow
 from app.errors import ConflictError, NotFoundError
+from app.settings import Settings
 
 __all__ = [
     "Listing",
@@ -43,6 +44,18 @@ class ServiceContext:
     """This replica's cache, refreshed after every write; None in the CLI (servers poll or listen)."""
     config_path: str | None = None
     allowed_upstream_hosts: tuple[str, ...] = ()
+    hook_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """POLYROUTE_HOOK_OPTIONS: the defaults a route's own hook options are checked over."""
+
+    @classmethod
+    def for_server(cls, box: SecretBox, cache: CatalogCache, settings: Settings) -> ServiceContext:
+        return cls(
+            box=box,
+            cache=cache,
+            config_path=settings.config_path,
+            allowed_upstream_hosts=settings.allowed_upstream_hosts,
+            hook_options=settings.hook_options,
+        )
 
 
 def _transaction() -> Any:

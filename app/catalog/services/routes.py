@@ -9,6 +9,7 @@ import msgspec
 from piccolo.columns import Column
 from piccolo.custom_types import Combinable
 
+import hooks
 import strategies
 from app.catalog.apply import route_values
 from app.catalog.keys import new_id
@@ -31,9 +32,12 @@ __all__ = [
 ]
 
 
-async def check_route(spec: RouteSpec) -> None:
-    """A 422 listing every unknown strategy, provider or provider model the route names."""
+async def check_route(spec: RouteSpec, hook_defaults: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    """A 422 listing every unknown strategy, provider or provider model the route names, and every
+    request hook it cannot build."""
     problems = FieldProblems()
+    for where, message in hooks.problems(spec.params.hooks, spec.params.hook_options, hook_defaults):
+        problems.add(where, message)
     names = strategies.available()
     if spec.strategy not in names:
         problems.add("strategy", f"unknown strategy '{spec.strategy}'; available: {', '.join(names)}")
@@ -101,7 +105,7 @@ async def _ensure_name_free(name: str, except_id: str | None = None) -> None:
 async def create_route(ctx: ServiceContext, spec: RouteSpec) -> Route:
     row_id, stamp = new_id("route"), now()
     async with writing(ctx):
-        await check_route(spec)
+        await check_route(spec, ctx.hook_options)
         await _ensure_name_free(spec.name)
         await RouteRow.insert(RouteRow(id=row_id, created_at=stamp, updated_at=stamp, **route_values(spec))).run()
     return await get_route(row_id)
@@ -109,7 +113,7 @@ async def create_route(ctx: ServiceContext, spec: RouteSpec) -> Route:
 
 async def _save(ctx: ServiceContext, row: dict[str, Any], spec: RouteSpec) -> Route:
     async with writing(ctx):
-        await check_route(spec)
+        await check_route(spec, ctx.hook_options)
         if spec.name != row["name"]:
             await _ensure_name_free(spec.name, row["id"])
         values: dict[Column | str, Any] = {k: v for k, v in route_values(spec).items()}
