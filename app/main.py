@@ -23,6 +23,7 @@ from litestar.plugins.core import MsgspecDIPlugin
 from app.accounting.backfill import rollup_job
 from app.accounting.retention import retention_job
 from app.accounting.writer import UsageWriter
+from app.alerts.job import AlertJob
 from app.api.admin import admin_handlers
 from app.api.admin.openapi import StrictStructSchemaPlugin
 from app.api.errors import exception_handlers
@@ -147,6 +148,7 @@ def create_app(settings: Settings) -> Litestar:
         listener = start_listener(settings.database_url, rt.catalog)  # None on SQLite: the poll covers it
         scheduler = AsyncIOScheduler()
         jobs = ShieldedJobs()
+        alerts = AlertJob(settings, lambda: rt.catalog.snapshot)
         scheduler.add_job(
             jobs.wrap(rt.catalog.poll), "interval", seconds=settings.catalog_poll_s, max_instances=1, coalesce=True
         )
@@ -184,6 +186,10 @@ def create_app(settings: Settings) -> Litestar:
         scheduler.add_job(
             jobs.wrap(rt.gateway.responses.flush), "interval", seconds=1.0, max_instances=1, coalesce=True
         )
+        if settings.alert_interval_s > 0:
+            scheduler.add_job(
+                jobs.wrap(alerts.tick), "interval", seconds=settings.alert_interval_s, max_instances=1, coalesce=True
+            )
         if settings.probes_enabled:
 
             async def probe_tick() -> None:
@@ -216,6 +222,7 @@ def create_app(settings: Settings) -> Litestar:
             await _bounded(rt.writer.flush(), drain, "the final usage flush")
             await _bounded(rt.gateway.responses.flush(), drain, "the final stored-responses flush")
             await rt.gateway.pool.close()
+            await alerts.close()
             await rt.gateway.cache.close()
             await rt.gateway.limiter.close()  # after the drain: the last settles still count
             await close_database(engine)

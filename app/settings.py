@@ -103,6 +103,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Where cached responses live. auto: Redis when `redis_url` is set, else in-process (per worker)."""
     cache_max_bytes: int = 64 * 1024 * 1024
     """In-process response cache: least recently used answers are evicted above this many bytes."""
+    alert_webhook_url: str | None = None
+    """Where alerts are POSTed (signed like task webhooks); unset: alerts are only recorded and logged."""
+    alert_format: Literal["polyroute", "slack"] = "polyroute"
+    """polyroute: the alert object; slack: `{"text": ...}` for a Slack (or Mattermost) incoming webhook."""
+    alert_budget_thresholds: tuple[float, ...] = (0.5, 0.8, 1.0)
+    """Shares of a key's monthly budget whose crossing raises an alert (once per key, month and share)."""
+    alert_interval_s: float = 60.0
+    """How often spend is compared with budgets (0: never)."""
     hooks: tuple[str, ...] = ()
     """Request hooks run on every chat, messages and responses request (routes may add their own)."""
     hook_options: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
@@ -113,6 +121,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.database_url.startswith("sqlite")
 
 
+def numbers(value: str) -> tuple[float, ...]:
+    """A comma-separated list of numbers (`0.5, 0.8, 1`)."""
+    return tuple(float(part) for part in value.split(",") if part.strip())
+
+
 def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
@@ -120,7 +133,7 @@ def _bool(value: str) -> bool:
 SETTINGS_ENV = "POLYROUTE_SETTINGS_JSON"
 """How `polyroute serve` hands its settings to the server's worker processes."""
 
-_ENV: dict[str, tuple[str, type]] = {
+_ENV: dict[str, tuple[str, Any]] = {
     "POLYROUTE_DATABASE_URL": ("database_url", str),
     "POLYROUTE_REDIS_URL": ("redis_url", str),
     "POLYROUTE_ADMIN_KEY": ("admin_key", str),
@@ -164,6 +177,10 @@ _ENV: dict[str, tuple[str, type]] = {
     "POLYROUTE_WEBHOOK_ALLOWED_HOSTS": ("webhook_allowed_hosts", tuple),
     "POLYROUTE_CACHE_BACKEND": ("cache_backend", str),
     "POLYROUTE_CACHE_MAX_BYTES": ("cache_max_bytes", int),
+    "POLYROUTE_ALERT_WEBHOOK_URL": ("alert_webhook_url", str),
+    "POLYROUTE_ALERT_FORMAT": ("alert_format", str),
+    "POLYROUTE_ALERT_BUDGET_THRESHOLDS": ("alert_budget_thresholds", numbers),
+    "POLYROUTE_ALERT_INTERVAL_S": ("alert_interval_s", float),
     "POLYROUTE_HOOKS": ("hooks", tuple),
     "POLYROUTE_HOOK_OPTIONS": ("hook_options", dict),
 }
@@ -211,5 +228,9 @@ def _check_limits(settings: Settings) -> None:
         raise ValueError("POLYROUTE_CACHE_BACKEND=redis needs POLYROUTE_REDIS_URL")
     if settings.usage_retention_days < 0 or settings.limits_timeout_s <= 0:
         raise ValueError("POLYROUTE_USAGE_RETENTION_DAYS must be >= 0 and POLYROUTE_LIMITS_TIMEOUT_S > 0")
+    if not all(0 < t <= 10 for t in settings.alert_budget_thresholds) or settings.alert_interval_s < 0:
+        raise ValueError("POLYROUTE_ALERT_BUDGET_THRESHOLDS must be shares in (0, 10]; POLYROUTE_ALERT_INTERVAL_S >= 0")
+    if settings.alert_webhook_url and not settings.alert_webhook_url.startswith(("http://", "https://")):
+        raise ValueError("POLYROUTE_ALERT_WEBHOOK_URL must be an absolute http(s) URL")
     if settings.upstream_max_idle < 0 or settings.upstream_keepalive_s < 0:
         raise ValueError("POLYROUTE_UPSTREAM_MAX_IDLE and POLYROUTE_UPSTREAM_KEEPALIVE_S must be >= 0")

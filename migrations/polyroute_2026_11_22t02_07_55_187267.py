@@ -17,9 +17,7 @@ DESCRIPTION = ""
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="polyroute", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="polyroute", description=DESCRIPTION)
 
     manager.add_table(
         class_name="CatalogStateRow",
@@ -28,9 +26,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="UserRow", tablename="app_user", schema=None, columns=None
-    )
+    manager.add_table(class_name="UserRow", tablename="app_user", schema=None, columns=None)
 
     manager.add_table(
         class_name="LimitCounterRow",
@@ -39,9 +35,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="TaskRow", tablename="task", schema=None, columns=None
-    )
+    manager.add_table(class_name="TaskRow", tablename="task", schema=None, columns=None)
 
     manager.add_table(
         class_name="UsageDailyRow",
@@ -57,13 +51,9 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="ApiKeyRow", tablename="api_key", schema=None, columns=None
-    )
+    manager.add_table(class_name="ApiKeyRow", tablename="api_key", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="PlanRow", tablename="plan", schema=None, columns=None
-    )
+    manager.add_table(class_name="PlanRow", tablename="plan", schema=None, columns=None)
 
     manager.add_table(
         class_name="StoredResponseRow",
@@ -72,9 +62,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="RouteRow", tablename="route", schema=None, columns=None
-    )
+    manager.add_table(class_name="RouteRow", tablename="route", schema=None, columns=None)
 
     manager.add_table(
         class_name="UsageEventRow",

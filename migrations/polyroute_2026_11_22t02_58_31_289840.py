@@ -13,9 +13,7 @@ DESCRIPTION = ""
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="polyroute", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="polyroute", description=DESCRIPTION)
 
     manager.add_table(
         class_name="UsageHourlyRow",
@@ -1651,9 +1649,7 @@ async def forwards():
             del backwards
 
         async def index_key_id() -> None:
-            await engine_finder().run_ddl(
-                "CREATE INDEX IF NOT EXISTS usage_daily_key_id ON usage_daily (key_id)"
-            )
+            await engine_finder().run_ddl("CREATE INDEX IF NOT EXISTS usage_daily_key_id ON usage_daily (key_id)")
 
         manager._run_alter_columns = skip_alter_columns
         manager.add_raw(index_key_id)

@@ -14,9 +14,7 @@ DESCRIPTION = ""
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="polyroute", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="polyroute", description=DESCRIPTION)
 
     manager.add_table(
         class_name="BatchLineRow",
@@ -25,9 +23,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="BatchRow", tablename="batch", schema=None, columns=None
-    )
+    manager.add_table(class_name="BatchRow", tablename="batch", schema=None, columns=None)
 
     manager.add_table(
         class_name="FileObjectRow",

@@ -8,13 +8,9 @@ DESCRIPTION = "Usage attribution: usage_event.end_user and the usage_tag table"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="polyroute", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="polyroute", description=DESCRIPTION)
 
-    manager.add_table(
-        class_name="UsageTagRow", tablename="usage_tag", schema=None, columns=None
-    )
+    manager.add_table(class_name="UsageTagRow", tablename="usage_tag", schema=None, columns=None)
 
     manager.add_column(
         table_class_name="UsageTagRow",

@@ -333,6 +333,22 @@ class BatchLineRow(Table, tablename="batch_line"):
     error = JSON(null=True, default=None)
 
 
+class AlertRow(Table, tablename="alert"):
+    """One alert raised (a key's spend crossing a share of its budget), once across every replica:
+    `dedup` is unique, so the worker whose insert wins is the one that delivers it."""
+
+    id = Varchar(length=40, primary_key=True)
+    dedup = Varchar(length=300, unique=True)
+    type = Varchar(length=60, index=True)
+    key_id = Varchar(length=40, null=True, default=None, index=True)
+    payload = JSON(default="{}")
+    delivery = Varchar(length=12, default="none")
+    """none (no webhook configured) | pending | delivered | failed | superseded"""
+    attempts = Integer(default=0)
+    last_status = Integer(null=True, default=None)
+    created_at = Timestamptz(index=True)
+
+
 ALL_TABLES: list[type[Table]] = [
     ProviderRow,
     RouteRow,
@@ -350,4 +366,5 @@ ALL_TABLES: list[type[Table]] = [
     FileObjectRow,
     BatchRow,
     BatchLineRow,
+    AlertRow,
 ]

@@ -256,7 +256,7 @@ class TaskRunner:
         if self.webhooks is None or task.webhook_url is None:
             return
         body = msgspec.json.encode(task.public())
-        delivery = await self.webhooks.deliver(task.webhook_url, body, task_id=task.id)
+        delivery = await self.webhooks.deliver(task.webhook_url, body, ref=task.id)
         try:
             await store.finish_webhook(task.id, self.worker_id, delivery.outcome)
         except Exception:

@@ -114,7 +114,7 @@ class Delivery:
 
 @dataclass
 class WebhookSender:
-    """POSTs signed task objects, retrying connection errors, 408/409/425/429 and 5xx with backoff."""
+    """POSTs signed task objects (and alerts), retrying connection errors, 408/409/425/429 and 5xx with backoff."""
 
     client: httpx.AsyncClient
     secret: bytes
@@ -128,7 +128,8 @@ class WebhookSender:
         base = min(_MAX_DELAY_S, self.backoff_s * 2 ** (attempt - 1))
         return base * (1 + 0.1 * self.rng.random())
 
-    async def deliver(self, url: str, body: bytes, *, task_id: str) -> Delivery:
+    async def deliver(self, url: str, body: bytes, *, ref: str, ref_header: str = "X-Polyroute-Task-Id") -> Delivery:
+        """POST `body` to `url`; `ref` (a task or alert id) goes in `ref_header` and the logs."""
         status: int | None = None
         attempt = 0
         for attempt in range(1, self.max_attempts + 1):
@@ -136,7 +137,7 @@ class WebhookSender:
                 "content-type": "application/json",
                 "user-agent": "polyroute-webhooks/1",
                 SIGNATURE_HEADER: sign(self.secret, body),
-                "X-Polyroute-Task-Id": task_id,
+                ref_header: ref,
                 "X-Polyroute-Webhook-Attempt": str(attempt),
             }
             try:
@@ -144,12 +145,12 @@ class WebhookSender:
                 status = resp.status_code
             except httpx.HTTPError as exc:
                 status = None
-                log.info("task %s webhook attempt %d failed: %s", task_id, attempt, type(exc).__name__)
+                log.info("%s webhook attempt %d failed: %s", ref, attempt, type(exc).__name__)
             if status is not None and 200 <= status < 300:
                 return Delivery(True, attempt, status)
             if status is not None and status < 500 and status not in _RETRYABLE:
                 break  # the receiver refused it for good (4xx): retrying will not help
             if attempt < self.max_attempts:
                 await self.sleep(self.delay(attempt))
-        log.warning("task %s webhook not delivered after %d attempts (last status %s)", task_id, attempt, status)
+        log.warning("%s webhook not delivered after %d attempts (last status %s)", ref, attempt, status)
         return Delivery(False, attempt, status)

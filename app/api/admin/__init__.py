@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from litestar import Request, Router
 from litestar.di import Provide
 
+from app.api.admin.alerts import AlertController
 from app.api.admin.api_keys import ApiKeyController
 from app.api.admin.auth import issue_token, whoami
 from app.api.admin.body import StrictBody, refuse_nul_in_url
@@ -55,7 +56,14 @@ def admin_handlers(rt: Runtime) -> list[Any]:
         usage_router(rt, tokens),
         Router(
             "/",
-            route_handlers=[ConfigController, RouteController, PlanController, UserController, HealthController],
+            route_handlers=[
+                ConfigController,
+                RouteController,
+                PlanController,
+                UserController,
+                HealthController,
+                AlertController,
+            ],
             guards=[admins, refuse_nul_in_url],
             **layer,
         ),

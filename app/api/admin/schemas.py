@@ -9,6 +9,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from msgspec import UNSET, Meta, UnsetType
 
+from app.alerts.store import Alert
 from app.catalog.services.api_keys import MAX_GRACE_S, KeyDraft
 from app.catalog.services.records import ApiKey, ApiKeyCreated, Plan, Provider, Route, User
 from app.catalog.services.users import UserChanges, UserDraft
@@ -247,6 +248,13 @@ class UserCreate(UserDraft, forbid_unknown_fields=True, kw_only=True):
 
 class UserUpdate(UserChanges, forbid_unknown_fields=True, kw_only=True):
     """PATCH body: absent fields keep their value."""
+
+
+class AlertPage(msgspec.Struct):
+    data: list[Alert]
+    total: int
+    limit: int
+    offset: int
 
 
 class UserPage(msgspec.Struct):

@@ -44,6 +44,7 @@ RESOURCES = {
     "auth": r"^/v1/auth/",
     "usage": r"^/v1/(usage|requests)\b",
     "health": r"^/v1/health/",
+    "alerts": r"^/v1/alerts\b",
 }
 """Every management path, by resource; the document holds no inference or UI paths (checked below)."""
 

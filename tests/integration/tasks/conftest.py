@@ -21,6 +21,7 @@ from tests.db_backends import BACKENDS, database_url
 from tests.fakes.async_jobs import FakeAsyncJobs
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import FakeServer
+from tests.fakes.webhooks import WebhookReceiver
 from tests.gateway_process import API_KEY, GatewayProcess, start_gateway
 
 OTHER_KEY = "sk-poly-other-0123456789abcdefghij"
@@ -180,28 +181,6 @@ def tasks_gw(
 def http(tasks_gw: GatewayProcess) -> Iterator[httpx.Client]:
     with tasks_gw.http() as client:
         yield client
-
-
-@dataclass
-class WebhookReceiver(FakeServer):
-    """Records every webhook; answers `fail_with` for the next `failures` deliveries, then 204."""
-
-    failures: int = 0
-    fail_with: int = 503
-    arrivals: list[float] = field(default_factory=list)
-
-    def routes(self, app: web.Application) -> None:
-        app.router.add_post("/hook/{name}", self.hook)
-
-    async def hook(self, request: web.Request) -> web.Response:
-        self.arrivals.append(time.monotonic())
-        if self.failures > 0:
-            self.failures -= 1
-            return web.Response(status=self.fail_with)
-        return web.Response(status=204)
-
-    def for_task(self, task_id: str) -> list[Any]:
-        return [r for r in self.received if json.loads(r.body).get("id") == task_id]
 
 
 @pytest.fixture(scope="package")

@@ -77,7 +77,7 @@ def _sender(receiver: Receiver, sleeps: list[float], max_attempts: int = 5) -> W
 
 async def test_retries_with_exponential_backoff_until_delivered() -> None:
     receiver, sleeps = Receiver(503, None, 200), list[float]()
-    delivery = await _sender(receiver, sleeps).deliver("http://hooks.test/in", BODY, task_id="task_1")
+    delivery = await _sender(receiver, sleeps).deliver("http://hooks.test/in", BODY, ref="task_1")
     assert (delivery.delivered, delivery.attempts, delivery.last_status, delivery.outcome) == (
         True,
         3,
@@ -94,7 +94,7 @@ async def test_retries_with_exponential_backoff_until_delivered() -> None:
 
 async def test_gives_up_after_max_attempts() -> None:
     receiver, sleeps = Receiver(500, 502, 503, 429), list[float]()
-    delivery = await _sender(receiver, sleeps, max_attempts=4).deliver("http://hooks.test/in", BODY, task_id="t")
+    delivery = await _sender(receiver, sleeps, max_attempts=4).deliver("http://hooks.test/in", BODY, ref="t")
     assert (delivery.delivered, delivery.attempts, delivery.last_status, delivery.outcome) == (False, 4, 429, "failed")
     assert len(receiver.requests) == 4 and len(sleeps) == 3
     assert sleeps == sorted(sleeps)
@@ -103,7 +103,7 @@ async def test_gives_up_after_max_attempts() -> None:
 @pytest.mark.parametrize("status", [400, 401, 404, 410])
 async def test_a_client_error_is_final(status: int) -> None:
     receiver, sleeps = Receiver(status), list[float]()
-    delivery = await _sender(receiver, sleeps).deliver("http://hooks.test/in", BODY, task_id="t")
+    delivery = await _sender(receiver, sleeps).deliver("http://hooks.test/in", BODY, ref="t")
     assert not delivery.delivered and delivery.attempts == 1 and sleeps == []
 
 

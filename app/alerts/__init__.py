@@ -1,0 +1,1 @@
+"""Alerts: budgets crossed, raised once across replicas, sent to a webhook."""

@@ -1,0 +1,89 @@
+"""The alert job: compare each key's spend this month with its budget, raise what was crossed, deliver it.
+
+It runs on every worker of every replica (on the scheduler, every `POLYROUTE_ALERT_INTERVAL_S`);
+the alert table's unique `dedup` makes each alert happen once, and the worker whose insert won
+delivers it. Spend is read from the daily rollup, which every replica's usage writer keeps, so the
+figure is the whole deployment's and never touches the request path. When one tick finds several
+thresholds crossed at once (a key's first big day), only the highest is sent; the others are
+recorded as `superseded`, so they are not sent later either.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+
+import httpx
+import msgspec
+
+from app.alerts import store
+from app.alerts.budget import BudgetAlert, budget_alerts, budgets, slack_text
+from app.catalog.keys import new_id
+from app.gateway.snapshot import CatalogSnapshot
+from app.settings import Settings
+from app.tasks.outbound import outbound_client
+from app.tasks.webhooks import WebhookSender, webhook_secret
+
+__all__ = ["AlertJob"]
+
+log = logging.getLogger("polyroute.alerts")
+
+
+class AlertJob:
+    def __init__(self, settings: Settings, snapshot: Callable[[], CatalogSnapshot]) -> None:
+        self._settings = settings
+        self._snapshot = snapshot
+        self._client: httpx.AsyncClient | None = None
+        self._sender: WebhookSender | None = None
+
+    def _webhooks(self) -> WebhookSender:
+        if self._sender is None:
+            s = self._settings
+            self._client = outbound_client(timeout=10.0, follow_redirects=False)
+            self._sender = WebhookSender(self._client, webhook_secret(s), s.webhook_max_attempts, s.webhook_backoff_s)
+        return self._sender
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def tick(self) -> None:
+        """One comparison; a database outage is logged and the next tick tries again."""
+        try:
+            await self._tick(datetime.now(UTC))
+        except Exception:
+            log.exception("alert check failed; trying again at the next tick")
+
+    async def _tick(self, now: datetime) -> None:
+        keys = budgets(self._snapshot().keys.values())
+        if not keys:
+            return
+        first_day = date(now.year, now.month, 1)
+        spent = await store.month_spend(first_day)
+        crossed = budget_alerts(keys, spent, self._settings.alert_budget_thresholds, f"{now:%Y-%m}")
+        if not crossed:
+            return
+        done = await store.raised_since(datetime(now.year, now.month, 1, tzinfo=UTC))
+        fresh = [a for a in crossed if a.dedup not in done]
+        highest: dict[str, BudgetAlert] = {}
+        for alert in fresh:  # lowest threshold first: the last one per key is its highest
+            highest[alert.key.id] = alert
+        for alert in fresh:
+            await self._raise(alert, send=highest[alert.key.id] is alert, now=now)
+
+    async def _raise(self, alert: BudgetAlert, *, send: bool, now: datetime) -> None:
+        url = self._settings.alert_webhook_url
+        alert_id = new_id("alert")
+        payload = alert.payload(alert_id, now.isoformat().replace("+00:00", "Z"))
+        delivery = "superseded" if not send else ("pending" if url else "none")
+        if not await store.raise_once(alert_id, alert.dedup, "budget.threshold", alert.key.id, payload, delivery):
+            return  # another worker or replica raised it first
+        if send:
+            log.warning("alert %s: %s", alert_id, payload["message"])
+        if send and url:
+            body = payload if self._settings.alert_format == "polyroute" else slack_text(payload)
+            outcome = await self._webhooks().deliver(
+                url, msgspec.json.encode(body), ref=alert_id, ref_header="X-Polyroute-Alert-Id"
+            )
+            await store.finish(alert_id, outcome.outcome, outcome.attempts, outcome.last_status)

@@ -1,0 +1,114 @@
+"""Alerts in the database: this month's spend per key, raising an alert exactly once, listing them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+import msgspec
+from piccolo.query.functions.aggregate import Sum
+
+from app.db.tables import AlertRow, UsageDailyRow
+
+__all__ = ["Alert", "finish", "list_alerts", "month_spend", "raise_once", "raised_since"]
+
+
+class AlertKey(msgspec.Struct):
+    id: str
+    name: str
+    prefix: str
+    user_id: str | None
+
+
+class AlertDelivery(msgspec.Struct):
+    status: Literal["none", "pending", "delivered", "failed", "superseded"]
+    """none: no webhook is configured; superseded: a higher threshold crossed in the same check was sent."""
+    attempts: int
+    last_status: int | None
+    """The receiver's last HTTP status; None when it was unreachable or nothing was sent."""
+
+
+class Alert(msgspec.Struct):
+    """A key's spend this UTC month crossed `threshold` x its monthly budget (the webhook's body, plus `delivery`)."""
+
+    id: str
+    object: Literal["alert"]
+    type: Literal["budget.threshold"]
+    created_at: str
+    key: AlertKey
+    plan: str | None
+    month: str
+    threshold: float
+    spent_usd: float
+    budget_usd: float
+    message: str
+    delivery: AlertDelivery
+
+
+async def month_spend(first_day: date) -> dict[str, float]:
+    """Key id -> cost of its calls since `first_day`, from the daily rollup (written with every usage batch)."""
+    rows = await (
+        UsageDailyRow.select(UsageDailyRow.key_id, Sum(UsageDailyRow.cost_usd).as_alias("spent"))
+        .where((UsageDailyRow.day >= first_day) & UsageDailyRow.key_id.is_not_null())
+        .group_by(UsageDailyRow.key_id)
+        .run()
+    )
+    return {r["key_id"]: float(r["spent"] or 0.0) for r in rows}
+
+
+async def raised_since(moment: datetime) -> set[str]:
+    """The dedup keys of alerts raised since `moment`: what a tick need not try again."""
+    rows = await AlertRow.select(AlertRow.dedup).where(AlertRow.created_at >= moment).run()
+    return {r["dedup"] for r in rows}
+
+
+async def raise_once(
+    alert_id: str, dedup: str, kind: str, key_id: str | None, payload: dict[str, Any], delivery: str
+) -> bool:
+    """Record the alert unless one with `dedup` exists; True when this call recorded it (and so delivers it)."""
+    row = AlertRow(
+        id=alert_id,
+        dedup=dedup,
+        type=kind,
+        key_id=key_id,
+        payload=msgspec.json.encode(payload).decode(),
+        delivery=delivery,
+        created_at=datetime.now(UTC),
+    )
+    inserted = await AlertRow.insert(row).on_conflict(action="DO NOTHING").returning(AlertRow.id).run()
+    return bool(inserted)
+
+
+async def finish(alert_id: str, delivery: str, attempts: int, last_status: int | None) -> None:
+    await (
+        AlertRow.update({AlertRow.delivery: delivery, AlertRow.attempts: attempts, AlertRow.last_status: last_status})
+        .where(AlertRow.id == alert_id)
+        .run()
+    )
+
+
+def _public(row: dict[str, Any]) -> Alert:
+    payload = row["payload"]
+    doc: dict[str, Any] = msgspec.json.decode(payload) if isinstance(payload, str | bytes) else dict(payload)
+    doc["delivery"] = {"status": row["delivery"], "attempts": row["attempts"], "last_status": row["last_status"]}
+    return msgspec.convert(doc, Alert)
+
+
+async def list_alerts(*, kind: str | None, key_id: str | None, limit: int, offset: int) -> tuple[list[Alert], int]:
+    """Newest first, with how each was delivered."""
+    where: Any = AlertRow.id.is_not_null()
+    if kind is not None:
+        where &= AlertRow.type == kind
+    if key_id is not None:
+        where &= AlertRow.key_id == key_id
+    rows = (
+        await AlertRow.select()
+        .where(where)
+        .order_by(AlertRow.created_at, ascending=False)
+        .order_by(AlertRow.id, ascending=False)
+        .limit(limit)
+        .offset(offset)
+        .run()
+    )
+    total = await AlertRow.count().where(where).run()
+    return [_public(r) for r in rows], total

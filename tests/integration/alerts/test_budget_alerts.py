@@ -1,0 +1,186 @@
+"""Budget alerts through real servers: two workers, one database, a webhook receiver.
+
+A key whose spend this month crosses 50 %, 80 % or 100 % of its monthly budget raises one alert per
+threshold, delivered once (signed) although both workers check; thresholds crossed in one check
+send only the highest. On SQLite and Postgres.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.tasks.webhooks import verify
+from tests.db_backends import gateway_on
+from tests.fakes.openai import FakeOpenAI
+from tests.fakes.webhooks import WebhookReceiver
+from tests.gateway_process import API_KEY, GatewayProcess
+from tests.integration.tasks.conftest import wait_for
+
+SECRET = "whsec-alerts-0123456789"
+PRICE = 1000.0
+"""$ per million tokens, in and out: a call of a few dozen tokens costs a few cents."""
+
+
+def _config(fake: FakeOpenAI) -> dict[str, Any]:
+    model = {"id": "gpt-fake", "input_cost_per_mtok": PRICE, "output_cost_per_mtok": PRICE}
+    return {
+        "providers": [{"name": "fakeai", "kind": "openai", "base_url": fake.base_url + "/v1", "models": [model]}],
+        "plans": [{"name": "internal", "models": ["*"]}],
+        "api_keys": [{"name": "test", "key": API_KEY, "plan": "internal"}],
+    }
+
+
+def _env(receiver: WebhookReceiver, path: str, **extra: str) -> dict[str, str]:
+    return {
+        "POLYROUTE_ALERT_WEBHOOK_URL": f"{receiver.base_url}/hook/{path}",
+        "POLYROUTE_ALERT_INTERVAL_S": "0.2",
+        "POLYROUTE_WEBHOOK_SECRET": SECRET,
+        "POLYROUTE_USAGE_FLUSH_INTERVAL_S": "0.1",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[WebhookReceiver]:
+    server = WebhookReceiver()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def alerting(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI, receiver: WebhookReceiver
+) -> Iterator[GatewayProcess]:
+    tmp: Path = tmp_path_factory.mktemp(f"alerts-{backend}")
+    env = _env(receiver, backend)
+    with gateway_on(backend, tmp, _config(fake_openai), env=env, extra_args=["--workers", "2"]) as gw:
+        yield gw
+
+
+def _one_call_cost(gw: GatewayProcess) -> float:
+    """What one `hi` costs: its tokens as the upstream reports them, at PRICE."""
+    usage = gw.openai().chat.completions.create(model="fakeai/gpt-fake", messages=_hi()).usage
+    assert usage is not None
+    return (usage.prompt_tokens + usage.completion_tokens) * PRICE / 1e6
+
+
+def _hi() -> list[dict[str, str]]:
+    return [{"role": "user", "content": "hi"}]
+
+
+def _key(gw: GatewayProcess, name: str, budget: float) -> tuple[str, str]:
+    resp = gw.admin().post(
+        "/v1/api-keys", json={"name": name, "plan": "internal", "limits": {"monthly_budget_usd": budget}}
+    )
+    assert resp.status_code == 201, resp.text
+    return resp.json()["id"], resp.json()["key"]
+
+
+def _sent(receiver: WebhookReceiver, path: str, key_id: str) -> list[dict[str, Any]]:
+    return [
+        json.loads(r.body)
+        for r in receiver.received
+        if r.path == f"/hook/{path}" and json.loads(r.body).get("key", {}).get("id") == key_id
+    ]
+
+
+def _alerts(gw: GatewayProcess, key_id: str) -> list[dict[str, Any]]:
+    resp = gw.admin().get("/v1/alerts", params={"key_id": key_id})
+    assert resp.status_code == 200, resp.text
+    data: list[dict[str, Any]] = resp.json()["data"]
+    return data
+
+
+def test_each_threshold_is_sent_once_signed_and_the_highest_of_a_jump_only(
+    alerting: GatewayProcess, backend: str, receiver: WebhookReceiver
+) -> None:
+    cost = _one_call_cost(alerting)
+    key_id, secret = _key(alerting, f"alerts-steady-{backend}", round(cost / 0.6, 6))
+    client = alerting.openai(key=secret)
+
+    client.chat.completions.create(model="fakeai/gpt-fake", messages=_hi())  # 60 %
+    wait_for(lambda: len(_sent(receiver, backend, key_id)) == 1, what="the 50 % alert")
+    [first] = _sent(receiver, backend, key_id)
+    assert (first["type"], first["threshold"], first["month"]) == ("budget.threshold", 0.5, time.strftime("%Y-%m"))
+    assert first["key"]["name"] == f"alerts-steady-{backend}" and first["key"]["prefix"] == secret[:14]
+    assert first["spent_usd"] == pytest.approx(cost) and "(60%, past the 50% alert)" in first["message"]
+    delivery = next(r for r in receiver.received if json.loads(r.body)["id"] == first["id"])
+    assert delivery.headers["X-Polyroute-Alert-Id"] == first["id"]
+    assert verify(SECRET.encode(), delivery.headers["X-Polyroute-Signature"], delivery.body)
+    assert secret not in delivery.body.decode(), "the key's secret never leaves in an alert"
+
+    client.chat.completions.create(model="fakeai/gpt-fake", messages=_hi())  # 120 %: 80 % and 100 % in one check
+    wait_for(lambda: len(_sent(receiver, backend, key_id)) == 2, what="the 100 % alert")
+    time.sleep(1.0)  # five more checks on each worker: nothing more is sent
+    sent = _sent(receiver, backend, key_id)
+    assert [a["threshold"] for a in sent] == [0.5, 1.0]
+    assert "BUDGET_EXCEEDED" in sent[1]["message"]
+    wait_for(lambda: _alerts(alerting, key_id)[0]["delivery"]["status"] == "delivered", what="the outcome recorded")
+    listed = _alerts(alerting, key_id)
+    assert {a["threshold"]: a["delivery"]["status"] for a in listed} == {
+        1.0: "delivered",
+        0.8: "superseded",
+        0.5: "delivered",
+    }
+    assert listed[0]["delivery"] == {"status": "delivered", "attempts": 1, "last_status": 204}
+
+
+def test_a_first_call_past_the_budget_sends_one_alert(
+    alerting: GatewayProcess, backend: str, receiver: WebhookReceiver
+) -> None:
+    cost = _one_call_cost(alerting)
+    key_id, secret = _key(alerting, f"alerts-jump-{backend}", round(cost / 1.5, 6))
+    alerting.openai(key=secret).chat.completions.create(model="fakeai/gpt-fake", messages=_hi())
+    wait_for(lambda: len(_sent(receiver, backend, key_id)) == 1, what="the alert")
+    time.sleep(1.0)
+    assert [a["threshold"] for a in _sent(receiver, backend, key_id)] == [1.0]
+    assert sorted(a["delivery"]["status"] for a in _alerts(alerting, key_id)) == [
+        "delivered",
+        "superseded",
+        "superseded",
+    ]
+
+
+def test_keys_without_a_budget_raise_nothing(alerting: GatewayProcess) -> None:
+    alerting.openai().chat.completions.create(model="fakeai/gpt-fake", messages=_hi())
+    time.sleep(0.6)
+    resp = alerting.admin().get("/v1/alerts", params={"key_id": "key_none"})
+    assert resp.json()["data"] == [] and resp.json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [({"limit": 0}, 422), ({"limit": "many"}, 422), ({"offset": -1}, 422), ({"type": "nope"}, 422)],
+)
+def test_listing_refuses_bad_parameters(alerting: GatewayProcess, params: dict[str, Any], status: int) -> None:
+    resp = alerting.admin().get("/v1/alerts", params=params)
+    assert resp.status_code == status and resp.headers["content-type"].startswith("application/problem+json")
+
+
+def test_listing_is_for_admins_only(alerting: GatewayProcess) -> None:
+    assert httpx.get(alerting.base_url + "/v1/alerts").status_code == 401
+    inference = httpx.get(alerting.base_url + "/v1/alerts", headers={"Authorization": f"Bearer {API_KEY}"})
+    assert inference.status_code == 403
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=False)
+def test_slack_format_posts_the_message_as_text(
+    backend: str, tmp_path: Path, fake_openai: FakeOpenAI, receiver: WebhookReceiver
+) -> None:
+    env = _env(receiver, "slack", POLYROUTE_ALERT_FORMAT="slack")
+    with gateway_on(backend, tmp_path, _config(fake_openai), env=env) as gw:
+        cost = _one_call_cost(gw)
+        key_id, secret = _key(gw, "slack-key", round(cost / 0.9, 6))
+        gw.openai(key=secret).chat.completions.create(model="fakeai/gpt-fake", messages=_hi())
+        wait_for(lambda: any(r.path == "/hook/slack" for r in receiver.received), what="the Slack message")
+        [message] = [json.loads(r.body) for r in receiver.received if r.path == "/hook/slack"]
+        assert message == {"text": f":warning: Polyroute: {_alerts(gw, key_id)[0]['message']}"}
+        assert "Key 'slack-key'" in message["text"] and "(90%, past the 80% alert)" in message["text"]
