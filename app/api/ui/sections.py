@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.api.ui.account import AccountController
+from app.api.ui.alerts import AlertsController
 from app.api.ui.dashboard import DashboardController
 from app.api.ui.home import home
 from app.api.ui.keys import KeysController
@@ -30,5 +31,12 @@ ACCOUNT: list[Any] = [
 ]
 """Any signed-in viewer; handlers scope users to their own keys, usage and requests."""
 
-ADMIN: list[Any] = [DashboardController, ProvidersController, RoutesController, PlansController, TasksController]
+ADMIN: list[Any] = [
+    DashboardController,
+    ProvidersController,
+    RoutesController,
+    PlansController,
+    TasksController,
+    AlertsController,
+]
 """Administrators only: everyone else gets the 403 page."""

@@ -8,6 +8,7 @@ send only the highest. On SQLite and Postgres.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +21,9 @@ from app.tasks.webhooks import verify
 from tests.db_backends import gateway_on
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.webhooks import WebhookReceiver
-from tests.gateway_process import API_KEY, GatewayProcess
+from tests.gateway_process import ADMIN_KEY, API_KEY, GatewayProcess
 from tests.integration.tasks.conftest import wait_for
+from tests.integration.ui.conftest import ui_client
 
 SECRET = "whsec-alerts-0123456789"
 PRICE = 1000.0
@@ -81,6 +83,7 @@ def _key(gw: GatewayProcess, name: str, budget: float) -> tuple[str, str]:
         "/v1/api-keys", json={"name": name, "plan": "internal", "limits": {"monthly_budget_usd": budget}}
     )
     assert resp.status_code == 201, resp.text
+    time.sleep(1.5)  # the other worker learns of the key at its next catalog poll (every 0.5 s here)
     return resp.json()["id"], resp.json()["key"]
 
 
@@ -184,3 +187,21 @@ def test_slack_format_posts_the_message_as_text(
         [message] = [json.loads(r.body) for r in receiver.received if r.path == "/hook/slack"]
         assert message == {"text": f":warning: Polyroute: {_alerts(gw, key_id)[0]['message']}"}
         assert "Key 'slack-key'" in message["text"] and "(90%, past the 80% alert)" in message["text"]
+
+
+def test_the_admin_ui_lists_the_alerts_of_a_key(alerting: GatewayProcess, backend: str) -> None:
+    cost = _one_call_cost(alerting)
+    key_id, secret = _key(alerting, f"alerts-ui-{backend}", round(cost / 0.85, 6))
+    alerting.openai(key=secret).chat.completions.create(model="fakeai/gpt-fake", messages=_hi())
+    wait_for(lambda: len(_alerts(alerting, key_id)) == 2, what="the alerts recorded")
+    ui = ui_client(alerting)
+    try:
+        assert ui.login(admin_key=ADMIN_KEY).status_code == 303
+        page = ui.get(f"/ui/alerts?key_id={key_id}")
+        assert page.status_code == 200
+        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text))
+        assert text.count(f"alerts-ui-{backend}") == 2 and "80 %" in text and "50 %" in text
+        assert f"${cost:.2f} / ${cost / 0.85:.2f}" in text and "superseded" in text and "delivered" in text
+        assert "alerts-steady" not in text, "narrowed to the one key"
+    finally:
+        ui.close()

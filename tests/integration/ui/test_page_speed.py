@@ -44,6 +44,7 @@ PAGES = [
     "/ui/routes",
     "/ui/plans",
     "/ui/tasks",
+    "/ui/alerts",
     "/ui/playground",
     "/ui/requests/req_seed_030000",
     "/ui/keys/new",

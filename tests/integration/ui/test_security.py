@@ -29,6 +29,7 @@ ADMIN_PAGES = [
     "/ui/plans/new",
     "/ui/plans/free/edit",
     "/ui/tasks",
+    "/ui/alerts",
 ]
 SHARED_PAGES = [
     "/ui/keys",
