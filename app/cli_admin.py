@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from app.catalog.audit import ACTOR, Actor
 from app.catalog.secrets import SecretBox
 from app.catalog.services import api_keys, users
 from app.catalog.services.context import ServiceContext
@@ -36,6 +37,7 @@ async def _with_catalog(settings: Settings, action: Callable[[ServiceContext], A
     await start_pool(engine)
     try:
         box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
+        ACTOR.set(Actor("cli", "cli"))
         return await action(ServiceContext(box=box, config_path=settings.config_path))
     finally:
         await close_database(engine)

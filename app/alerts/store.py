@@ -8,6 +8,7 @@ from typing import Any, Literal
 import msgspec
 from piccolo.query.functions.aggregate import Sum
 
+from app.db.paging import list_rows
 from app.db.tables import AlertRow, UsageDailyRow
 
 __all__ = ["Alert", "finish", "list_alerts", "month_spend", "raise_once", "raised_since"]
@@ -96,19 +97,8 @@ def _public(row: dict[str, Any]) -> Alert:
 
 async def list_alerts(*, kind: str | None, key_id: str | None, limit: int, offset: int) -> tuple[list[Alert], int]:
     """Newest first, with how each was delivered."""
-    where: Any = AlertRow.id.is_not_null()
-    if kind is not None:
-        where &= AlertRow.type == kind
-    if key_id is not None:
-        where &= AlertRow.key_id == key_id
-    rows = (
-        await AlertRow.select()
-        .where(where)
-        .order_by(AlertRow.created_at, ascending=False)
-        .order_by(AlertRow.id, ascending=False)
-        .limit(limit)
-        .offset(offset)
-        .run()
+    filters = [column == value for column, value in ((AlertRow.type, kind), (AlertRow.key_id, key_id)) if value]
+    rows, total = await list_rows(
+        AlertRow, filters, [AlertRow.created_at, AlertRow.id], limit, offset, newest_first=True
     )
-    total = await AlertRow.count().where(where).run()
     return [_public(r) for r in rows], total

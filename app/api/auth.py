@@ -14,6 +14,7 @@ import jwt
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
+from app.catalog.audit import ACTOR, Actor
 from app.catalog.cache import CatalogCache
 from app.catalog.secrets import SecretBox
 from app.catalog.services.records import User
@@ -43,6 +44,11 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def actor(self) -> Actor:
+        """Who the audit log names for this caller's changes."""
+        return Actor(self.username or "admin key", "api", self.user_id)
 
 
 ADMIN_KEY_PRINCIPAL = Principal(role="admin", via="admin-key")
@@ -135,9 +141,11 @@ class ManagementAuth:
             if not principal.is_admin:
                 raise PermissionDeniedError("This endpoint is for admins; user tokens may only manage their own keys")
             connection.state.principal = principal
+            ACTOR.set(principal.actor)
 
         async def accounts(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
             """Any account; handlers scope users to their own objects."""
-            connection.state.principal = await self.principal(connection.headers)
+            connection.state.principal = principal = await self.principal(connection.headers)
+            ACTOR.set(principal.actor)
 
         return admins, accounts

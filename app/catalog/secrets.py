@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-__all__ = ["SecretBox", "mask"]
+__all__ = ["SecretBox", "mask", "mask_headers"]
+
+_SENSITIVE_HEADER = re.compile(r"authorization|key|token|secret|cookie|password|credential", re.IGNORECASE)
 
 
 def mask(secret: str) -> str:
@@ -16,6 +20,11 @@ def mask(secret: str) -> str:
     if len(secret) < 12:
         return "..." + secret[-2:]
     return f"{secret[:3]}...{secret[-4:]}"
+
+
+def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Extra upstream headers as they may be shown: the values of credential-like ones masked."""
+    return {k: mask(str(v)) if _SENSITIVE_HEADER.search(k) else v for k, v in headers.items()}
 
 
 class SecretBox:

@@ -349,6 +349,23 @@ class AlertRow(Table, tablename="alert"):
     created_at = Timestamptz(index=True)
 
 
+class AuditRow(Table, tablename="audit_event"):
+    """One catalog change: who (the username, `admin key` or `cli`), through what, to which object, and
+    what changed (secrets masked). Written in the change's own transaction."""
+
+    id = Varchar(length=40, primary_key=True)
+    ts = Timestamptz(index=True)
+    actor = Varchar(length=200)
+    actor_user_id = Varchar(length=40, null=True, default=None)
+    via = Varchar(length=10)
+    """api | ui | cli | system"""
+    action = Varchar(length=20)
+    resource = Varchar(length=20, index=True)
+    resource_id = Varchar(length=40, index=True)
+    resource_name = Varchar(length=200)
+    changes = JSON(default="{}")
+
+
 ALL_TABLES: list[type[Table]] = [
     ProviderRow,
     RouteRow,
@@ -367,4 +384,5 @@ ALL_TABLES: list[type[Table]] = [
     BatchRow,
     BatchLineRow,
     AlertRow,
+    AuditRow,
 ]

@@ -16,6 +16,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from app.api.auth import Guard
+from app.catalog.audit import ACTOR, Actor
 from app.errors import PermissionDeniedError
 from app.ui_support.session import SESSION_COOKIE, SessionCodec, Viewer
 
@@ -58,6 +59,7 @@ def access_guards(codec: SessionCodec) -> tuple[Guard, Guard]:
             query = connection.url.query
             raise LoginRequiredError(connection.url.path + (f"?{query}" if query else ""))
         connection.state.viewer = viewer
+        ACTOR.set(Actor(viewer.username, "ui", viewer.user_id))
         if isinstance(connection, Request) and connection.method not in SAFE_METHODS:
             presented = await _presented_csrf(connection)
             if not presented or not hmac.compare_digest(presented.encode(), viewer.csrf.encode()):

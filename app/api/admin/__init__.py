@@ -9,6 +9,7 @@ from litestar.di import Provide
 
 from app.api.admin.alerts import AlertController
 from app.api.admin.api_keys import ApiKeyController
+from app.api.admin.audit import AuditController
 from app.api.admin.auth import issue_token, whoami
 from app.api.admin.body import StrictBody, refuse_nul_in_url
 from app.api.admin.configs import ConfigController
@@ -63,6 +64,7 @@ def admin_handlers(rt: Runtime) -> list[Any]:
                 UserController,
                 HealthController,
                 AlertController,
+                AuditController,
             ],
             guards=[admins, refuse_nul_in_url],
             **layer,

@@ -10,6 +10,7 @@ from litestar.params import Parameter
 from msgspec import UNSET, Meta, UnsetType
 
 from app.alerts.store import Alert
+from app.catalog.audit import AuditEvent
 from app.catalog.services.api_keys import MAX_GRACE_S, KeyDraft
 from app.catalog.services.records import ApiKey, ApiKeyCreated, Plan, Provider, Route, User
 from app.catalog.services.users import UserChanges, UserDraft
@@ -252,6 +253,13 @@ class UserUpdate(UserChanges, forbid_unknown_fields=True, kw_only=True):
 
 class AlertPage(msgspec.Struct):
     data: list[Alert]
+    total: int
+    limit: int
+    offset: int
+
+
+class AuditPage(msgspec.Struct):
+    data: list[AuditEvent]
     total: int
     limit: int
     offset: int

@@ -6,6 +6,7 @@ from typing import Any
 
 from app.api.ui.account import AccountController
 from app.api.ui.alerts import AlertsController
+from app.api.ui.audit import AuditController
 from app.api.ui.dashboard import DashboardController
 from app.api.ui.home import home
 from app.api.ui.keys import KeysController
@@ -38,5 +39,6 @@ ADMIN: list[Any] = [
     PlansController,
     TasksController,
     AlertsController,
+    AuditController,
 ]
 """Administrators only: everyone else gets the 403 page."""

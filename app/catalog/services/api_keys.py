@@ -11,12 +11,14 @@ from piccolo.columns import Column
 from piccolo.custom_types import Combinable
 
 from app.accounting.attribution import tags_problem
+from app.catalog.audit import Change
 from app.catalog.keys import generate_secret, hash_secret, new_id, visible_prefix
-from app.catalog.services.context import ServiceContext, ensure_api_owned, list_rows, writing
+from app.catalog.services.context import ServiceContext, ensure_api_owned, writing
 from app.catalog.services.records import ApiKey, ApiKeyCreated
 from app.catalog.services.validation import FieldProblems
 from app.catalog.specs import Limits, PlanSpec
 from app.catalog.store import dump_json, load_json, now, plan_from_row
+from app.db.paging import list_rows
 from app.db.tables import ApiKeyRow, PlanRow, UserRow
 from app.errors import ConflictError, NotFoundError, PermissionDeniedError
 
@@ -146,7 +148,7 @@ async def _insert(ctx: ServiceContext, draft: KeyDraft, expires_at: datetime | N
         created_at=stamp,
         updated_at=stamp,
     )
-    async with writing(ctx):
+    async with writing(ctx, Change("create", "api_key", key_id, draft.name, after=row.to_dict())):
         await ApiKeyRow.insert(row).run()
     return _with_secret(await _find(key_id, None), secret)
 
@@ -207,7 +209,7 @@ async def revoke_key(ctx: ServiceContext, key_id: str, *, user_id: str | None = 
     ensure_api_owned(ctx, row, f"API key '{row['name']}'")
     if row["revoked_at"] is None:
         stamp = now()
-        async with writing(ctx):
+        async with writing(ctx, Change("revoke", "api_key", key_id, row["name"])):
             update: dict[Column | str, Any] = {ApiKeyRow.revoked_at: stamp, ApiKeyRow.updated_at: stamp}
             await ApiKeyRow.update(update).where(ApiKeyRow.id == key_id).run()
     return _record(await _find(key_id, None))
@@ -243,7 +245,7 @@ async def update_key(
     if len(update) == 1:
         problems.add("name", "nothing to change: give `name` and/or `metadata`")
     problems.raise_if_any()
-    async with writing(ctx):
+    async with writing(ctx, Change("update", "api_key", key_id, name or row["name"], before=row, after=update)):
         await ApiKeyRow.update(update).where(ApiKeyRow.id == key_id).run()
     return _record(await _find(key_id, None))
 
@@ -265,6 +267,6 @@ async def rotate_key(
         ApiKeyRow.previous_valid_until: stamp + timedelta(seconds=grace) if grace else None,
         ApiKeyRow.updated_at: stamp,
     }
-    async with writing(ctx):
+    async with writing(ctx, Change("rotate", "api_key", key_id, row["name"], before=row, after=update)):
         await ApiKeyRow.update(update).where(ApiKeyRow.id == key_id).run()
     return _with_secret(await _find(key_id, None), secret)

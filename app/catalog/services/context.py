@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from functools import reduce
 from typing import Any
 
 from piccolo.columns import Column
@@ -14,6 +13,7 @@ from piccolo.custom_types import Combinable
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.table import Table
 
+from app.catalog.audit import Change, record
 from app.catalog.cache import CatalogCache
 from app.catalog.secrets import SecretBox
 from app.catalog.store import bump_version
@@ -22,17 +22,12 @@ from app.errors import ConflictError, NotFoundError
 from app.settings import Settings
 
 __all__ = [
-    "Listing",
     "ServiceContext",
     "ensure_api_owned",
     "find_row",
     "is_unique_violation",
-    "list_rows",
     "writing",
 ]
-
-Listing = tuple[list[dict[str, Any]], int]
-"""One page of rows and the total that matched."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +62,13 @@ def _transaction() -> Any:
 
 
 @asynccontextmanager
-async def writing(ctx: ServiceContext) -> AsyncIterator[None]:
-    """One atomic catalog change: the writes, the version bump (NOTIFY on Postgres), then this replica's refresh."""
+async def writing(ctx: ServiceContext, change: Change) -> AsyncIterator[None]:
+    """One atomic catalog change: the writes, its audit row, the version bump (NOTIFY on Postgres), then this
+    replica's refresh."""
     try:
         async with _transaction():
             yield
+            await record(change)
             await bump_version()
     except Exception as exc:
         if is_unique_violation(exc):
@@ -104,21 +101,3 @@ async def find_row(table: type[Table], ref: str, name_column: Column | None, wha
     if row is None:
         raise NotFoundError(f"No {what} with id or name '{ref}'")
     return row
-
-
-async def list_rows(
-    table: type[Table],
-    filters: Sequence[Combinable],
-    order_by: Sequence[Column],
-    limit: int,
-    offset: int,
-) -> Listing:
-    query = table.select().order_by(*order_by).limit(limit).offset(offset)
-    count = table.count()
-    if filters:
-        where = reduce(lambda a, b: a & b, filters)
-        query = query.where(where)
-        count = count.where(where)
-    rows: list[dict[str, Any]] = await query.run()
-    total: int = await count.run()
-    return rows, total

@@ -10,12 +10,14 @@ from piccolo.columns import Column
 from piccolo.custom_types import Combinable
 
 from app.catalog.apply import plan_values
+from app.catalog.audit import Change
 from app.catalog.keys import new_id
-from app.catalog.services.context import ServiceContext, ensure_api_owned, find_row, list_rows, writing
+from app.catalog.services.context import ServiceContext, ensure_api_owned, find_row, writing
 from app.catalog.services.records import Plan
 from app.catalog.services.validation import convert_strict
 from app.catalog.specs import PlanSpec
 from app.catalog.store import now, plan_from_row
+from app.db.paging import list_rows
 from app.db.tables import ApiKeyRow, PlanRow, UserRow
 from app.errors import ConflictError
 
@@ -72,14 +74,17 @@ async def _ensure_name_free(name: str, except_id: str | None = None) -> None:
 
 async def create_plan(ctx: ServiceContext, spec: PlanSpec) -> Plan:
     row_id, stamp = new_id("plan"), now()
-    async with writing(ctx):
+    values = plan_values(spec)
+    async with writing(ctx, Change("create", "plan", row_id, spec.name, after=values)):
         await _ensure_name_free(spec.name)
-        await PlanRow.insert(PlanRow(id=row_id, created_at=stamp, updated_at=stamp, **plan_values(spec))).run()
+        await PlanRow.insert(PlanRow(id=row_id, created_at=stamp, updated_at=stamp, **values)).run()
     return await get_plan(row_id)
 
 
 async def _save(ctx: ServiceContext, row: dict[str, Any], spec: PlanSpec) -> Plan:
-    async with writing(ctx):
+    values: dict[Column | str, Any] = {k: v for k, v in plan_values(spec).items()}
+    values["updated_at"] = now()
+    async with writing(ctx, Change("update", "plan", row["id"], spec.name, before=row, after=values)):
         if spec.name != row["name"]:
             await _ensure_name_free(spec.name, row["id"])
             keys, users = await _usage(row["name"])
@@ -89,8 +94,6 @@ async def _save(ctx: ServiceContext, row: dict[str, Any], spec: PlanSpec) -> Pla
                     "renaming it would detach them, so create a new plan and move them instead",
                     extra={"api_keys": keys, "users": users},
                 )
-        values: dict[Column | str, Any] = {k: v for k, v in plan_values(spec).items()}
-        values["updated_at"] = now()
         await PlanRow.update(values).where(PlanRow.id == row["id"]).run()
     return await get_plan(row["id"])
 
@@ -124,7 +127,8 @@ async def delete_plan(ctx: ServiceContext, ref: str, *, force: bool = False) -> 
             "or delete with ?force=true (which revokes those keys)",
             extra={"api_keys": keys, "users": users},
         )
-    async with writing(ctx):
+    detail = {"api_keys_revoked": keys, "users_unbound": users} if keys or users else None
+    async with writing(ctx, Change("delete", "plan", row["id"], name, detail=detail)):
         stamp = now()
         active = (ApiKeyRow.plan == name) & ApiKeyRow.revoked_at.is_null()
         await ApiKeyRow.update({ApiKeyRow.revoked_at: stamp, ApiKeyRow.updated_at: stamp}).where(active).run()

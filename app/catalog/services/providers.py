@@ -12,19 +12,15 @@ from piccolo.columns import Column
 from piccolo.custom_types import Combinable
 
 from app.catalog.apply import provider_values
+from app.catalog.audit import Change
 from app.catalog.keys import new_id
-from app.catalog.secrets import mask
-from app.catalog.services.context import (
-    ServiceContext,
-    ensure_api_owned,
-    find_row,
-    list_rows,
-    writing,
-)
+from app.catalog.secrets import mask_headers
+from app.catalog.services.context import ServiceContext, ensure_api_owned, find_row, writing
 from app.catalog.services.records import Provider
 from app.catalog.services.validation import FieldProblems, convert_strict
 from app.catalog.specs import ModelSpec, ProviderSpec
 from app.catalog.store import dump_json, load_json, now
+from app.db.paging import list_rows
 from app.db.tables import ProviderRow, RouteRow
 from app.errors import ConflictError
 from app.providers.openai_compatible import QUIRKS
@@ -40,7 +36,6 @@ __all__ = [
     "update_provider",
 ]
 
-_SENSITIVE_HEADER = re.compile(r"authorization|key|token|secret|cookie|password|credential", re.IGNORECASE)
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
@@ -121,7 +116,7 @@ def _spec_from_row(row: dict[str, Any]) -> ProviderSpec:
 
 def _record(row: dict[str, Any]) -> Provider:
     spec = _spec_from_row(row)
-    headers = {k: mask(v) if _SENSITIVE_HEADER.search(k) else v for k, v in spec.headers.items()}
+    headers = mask_headers(spec.headers)
     return Provider(
         id=row["id"],
         name=spec.name,
@@ -178,16 +173,18 @@ async def _routes_targeting(provider: str) -> list[dict[str, Any]]:
 async def create_provider(ctx: ServiceContext, spec: ProviderSpec) -> Provider:
     check_provider(spec, ctx.allowed_upstream_hosts)
     row_id, stamp = new_id("prov"), now()
-    async with writing(ctx):
+    values = provider_values(spec, ctx.box)
+    async with writing(ctx, Change("create", "provider", row_id, spec.name, after=values)):
         await _ensure_name_free(spec.name)
-        values = provider_values(spec, ctx.box)
         await ProviderRow.insert(ProviderRow(id=row_id, created_at=stamp, updated_at=stamp, **values)).run()
     return await get_provider(row_id)
 
 
 async def _save(ctx: ServiceContext, row: dict[str, Any], spec: ProviderSpec) -> Provider:
     check_provider(spec, ctx.allowed_upstream_hosts)
-    async with writing(ctx):
+    values: dict[Column | str, Any] = {k: v for k, v in provider_values(spec, ctx.box).items()}
+    values["updated_at"] = now()
+    async with writing(ctx, Change("update", "provider", row["id"], spec.name, before=row, after=values)):
         if spec.name != row["name"]:
             await _ensure_name_free(spec.name, row["id"])
             if users := [r["name"] for r in await _routes_targeting(row["name"])]:
@@ -196,8 +193,6 @@ async def _save(ctx: ServiceContext, row: dict[str, Any], spec: ProviderSpec) ->
                     "renaming it would break them, so update those routes first",
                     extra={"routes": users},
                 )
-        values: dict[Column | str, Any] = {k: v for k, v in provider_values(spec, ctx.box).items()}
-        values["updated_at"] = now()
         await ProviderRow.update(values).where(ProviderRow.id == row["id"]).run()
     return await get_provider(row["id"])
 
@@ -234,7 +229,8 @@ async def delete_provider(ctx: ServiceContext, ref: str, *, force: bool = False)
         )
     for route in routes:
         ensure_api_owned(ctx, route, f"Route '{route['name']}' (which targets provider '{name}')")
-    async with writing(ctx):
+    detail = {"routes_changed": [r["name"] for r in routes]} if routes else None
+    async with writing(ctx, Change("delete", "provider", row["id"], name, detail=detail)):
         for route in routes:
             kept = [t for t in load_json(route["targets"]) or [] if t.get("provider") != name]
             if kept:

@@ -12,12 +12,14 @@ from piccolo.custom_types import Combinable
 import hooks
 import strategies
 from app.catalog.apply import route_values
+from app.catalog.audit import Change
 from app.catalog.keys import new_id
-from app.catalog.services.context import ServiceContext, ensure_api_owned, find_row, list_rows, writing
+from app.catalog.services.context import ServiceContext, ensure_api_owned, find_row, writing
 from app.catalog.services.records import Route
 from app.catalog.services.validation import FieldProblems, convert_strict
 from app.catalog.specs import RouteParams, RouteSpec, TargetSpec, serves
 from app.catalog.store import load_json, now
+from app.db.paging import list_rows
 from app.db.tables import ProviderRow, RouteRow
 from app.errors import ConflictError
 
@@ -104,20 +106,21 @@ async def _ensure_name_free(name: str, except_id: str | None = None) -> None:
 
 async def create_route(ctx: ServiceContext, spec: RouteSpec) -> Route:
     row_id, stamp = new_id("route"), now()
-    async with writing(ctx):
+    values = route_values(spec)
+    async with writing(ctx, Change("create", "route", row_id, spec.name, after=values)):
         await check_route(spec, ctx.hook_options)
         await _ensure_name_free(spec.name)
-        await RouteRow.insert(RouteRow(id=row_id, created_at=stamp, updated_at=stamp, **route_values(spec))).run()
+        await RouteRow.insert(RouteRow(id=row_id, created_at=stamp, updated_at=stamp, **values)).run()
     return await get_route(row_id)
 
 
 async def _save(ctx: ServiceContext, row: dict[str, Any], spec: RouteSpec) -> Route:
-    async with writing(ctx):
+    values: dict[Column | str, Any] = {k: v for k, v in route_values(spec).items()}
+    values["updated_at"] = now()
+    async with writing(ctx, Change("update", "route", row["id"], spec.name, before=row, after=values)):
         await check_route(spec, ctx.hook_options)
         if spec.name != row["name"]:
             await _ensure_name_free(spec.name, row["id"])
-        values: dict[Column | str, Any] = {k: v for k, v in route_values(spec).items()}
-        values["updated_at"] = now()
         await RouteRow.update(values).where(RouteRow.id == row["id"]).run()
     return await get_route(row["id"])
 
@@ -138,5 +141,5 @@ async def update_route(ctx: ServiceContext, ref: str, patch: Mapping[str, Any]) 
 async def delete_route(ctx: ServiceContext, ref: str) -> None:
     row = await find_row(RouteRow, ref, RouteRow.name, "route")
     ensure_api_owned(ctx, row, f"Route '{row['name']}'")
-    async with writing(ctx):
+    async with writing(ctx, Change("delete", "route", row["id"], row["name"])):
         await RouteRow.delete().where(RouteRow.id == row["id"]).run()

@@ -13,11 +13,13 @@ from msgspec import UNSET, Meta, UnsetType
 from piccolo.columns import Column
 from piccolo.custom_types import Combinable
 
+from app.catalog.audit import Change
 from app.catalog.keys import new_id
-from app.catalog.services.context import ServiceContext, find_row, list_rows, writing
+from app.catalog.services.context import ServiceContext, find_row, writing
 from app.catalog.services.records import User
 from app.catalog.services.validation import FieldProblems
 from app.catalog.store import now
+from app.db.paging import list_rows
 from app.db.tables import ApiKeyRow, PlanRow, UserRow
 from app.errors import ConflictError
 
@@ -151,7 +153,7 @@ async def create_user(ctx: ServiceContext, draft: UserDraft) -> User:
         created_at=stamp,
         updated_at=stamp,
     )
-    async with writing(ctx):
+    async with writing(ctx, Change("create", "user", user_id, draft.username, after=row.to_dict())):
         await UserRow.insert(row).run()
     return await get_user(user_id)
 
@@ -166,7 +168,7 @@ async def update_user(ctx: ServiceContext, ref: str, changes: UserChanges) -> Us
     if isinstance(changes.password, str):
         values[UserRow.password_hash] = await _hash(changes.password)
     values[UserRow.updated_at] = now()
-    async with writing(ctx):
+    async with writing(ctx, Change("update", "user", row["id"], merged["username"], before=row, after=values)):
         await UserRow.update(values).where(UserRow.id == row["id"]).run()
         if merged["plan"] != row["plan"] and merged["plan"] is not None:
             active = (ApiKeyRow.user_id == row["id"]) & ApiKeyRow.revoked_at.is_null()
@@ -178,7 +180,7 @@ async def delete_user(ctx: ServiceContext, ref: str) -> None:
     """Deletes the account and revokes its keys."""
     row = await find_row(UserRow, ref, UserRow.username, "user")
     stamp = now()
-    async with writing(ctx):
+    async with writing(ctx, Change("delete", "user", row["id"], row["username"])):
         active = (ApiKeyRow.user_id == row["id"]) & ApiKeyRow.revoked_at.is_null()
         await ApiKeyRow.update({ApiKeyRow.revoked_at: stamp, ApiKeyRow.updated_at: stamp}).where(active).run()
         await UserRow.delete().where(UserRow.id == row["id"]).run()

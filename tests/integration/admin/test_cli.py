@@ -94,6 +94,12 @@ def test_keys_cli_round_trip(api: Admin, gw: GatewayProcess) -> None:
     revoked = polyroute(gw.database_url, gw.data_dir, "keys", "revoke", key["id"])
     assert revoked.returncode == 0, revoked.stderr
     wait_until(lambda: api.inference(secret) == 401, timeout=2)
+    with api.admin() as admin:
+        logged = admin.get("/v1/audit", params={"resource_id": key["id"]}).json()["data"]
+    assert [(e["action"], e["actor"]["name"], e["actor"]["via"]) for e in logged] == [
+        ("revoke", "cli", "cli"),
+        ("create", "cli", "cli"),
+    ]
 
 
 def test_keys_cli_errors(gw: GatewayProcess) -> None:

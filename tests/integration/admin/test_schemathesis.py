@@ -45,6 +45,7 @@ RESOURCES = {
     "usage": r"^/v1/(usage|requests)\b",
     "health": r"^/v1/health/",
     "alerts": r"^/v1/alerts\b",
+    "audit": r"^/v1/audit\b",
 }
 """Every management path, by resource; the document holds no inference or UI paths (checked below)."""
 

@@ -45,6 +45,7 @@ PAGES = [
     "/ui/plans",
     "/ui/tasks",
     "/ui/alerts",
+    "/ui/audit",
     "/ui/playground",
     "/ui/requests/req_seed_030000",
     "/ui/keys/new",

@@ -30,6 +30,7 @@ ADMIN_PAGES = [
     "/ui/plans/free/edit",
     "/ui/tasks",
     "/ui/alerts",
+    "/ui/audit",
 ]
 SHARED_PAGES = [
     "/ui/keys",
