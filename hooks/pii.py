@@ -1,7 +1,8 @@
 """`pii`: mask (or refuse) personal data in requests before they leave the gateway.
 
 Detected entities, each validated beyond its shape where a checksum exists, so ordinary numbers
-are not taken for them: `EMAIL`, `CREDIT_CARD` (13-19 digits, Luhn), `IBAN` (ISO 13616 mod 97),
+are not taken for them: `SECRET` (API keys of OpenAI, Anthropic, AWS, GitHub, Slack, Google and
+Stripe, JWTs, PEM private keys), `EMAIL`, `CREDIT_CARD` (13-19 digits, Luhn), `IBAN` (ISO 13616 mod 97),
 `US_SSN` (dashed, area/group/serial rules), `PHONE` (international `+` numbers and North American
 formatted ones), `IP_ADDRESS` (IPv4 and IPv6, parsed). `patterns` adds named regexes of your own.
 
@@ -61,7 +62,23 @@ Check = Callable[[str], bool]
 
 # Order matters: each entity is replaced before the next is looked for, so a card number is never
 # read as a phone number and an address's digits never as anything else.
+_SECRET = re.compile(
+    "|".join(
+        (
+            r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z]+ )*PRIVATE KEY-----",
+            r"\bsk-(?:[A-Za-z0-9]+-)*[A-Za-z0-9_]{20,}",  # OpenAI, Anthropic (sk-ant-...), ours (sk-poly-...)
+            r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",  # AWS access key ids
+            r"\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{40,}",
+            r"\bxox[abprs]-[A-Za-z0-9-]{10,}",  # Slack
+            r"\bAIza[0-9A-Za-z_-]{35}",  # Google API keys
+            r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}",  # Stripe
+            r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",  # JWTs
+        )
+    )
+)
+
 ENTITIES: dict[str, tuple[re.Pattern[str], Check]] = {
+    "SECRET": (_SECRET, _always),
     "EMAIL": (re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"), _always),
     "CREDIT_CARD": (re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"), _luhn),
     "IBAN": (re.compile(r"\b[A-Z]{2}\d{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?)\b"), _iban),

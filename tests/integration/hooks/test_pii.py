@@ -118,3 +118,15 @@ def test_a_route_whose_hook_cannot_be_built_is_refused_when_saved(
     patch = hooked.admin().patch(f"/v1/routes/{created.json()['id']}", json={"params": params})
     assert patch.status_code == 422 and [e["field"] for e in patch.json()["errors"]] == [field]
     assert hooked.admin().get(f"/v1/routes/{created.json()['id']}").json()["params"] == {"hooks": ["pii"]}
+
+
+def test_a_credential_pasted_into_a_prompt_never_reaches_the_upstream(
+    hooked: GatewayProcess, fake_openai: FakeOpenAI
+) -> None:
+    pasted = "sk-proj-" + "Q7" * 20
+    raw = hooked.openai().chat.completions.with_raw_response.create(
+        model="route/pii", messages=user(f"why does {pasted} fail?")
+    )
+    assert raw.parse().choices[0].message.content.endswith("why does [SECRET_1] fail?")  # type: ignore[union-attr]
+    assert raw.headers["x-polyroute-pii"] == "SECRET=1"
+    assert pasted not in fake_openai.requests_for("/chat/completions")[-1].body.decode()

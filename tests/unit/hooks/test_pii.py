@@ -28,6 +28,18 @@ from tests.unit.hooks.test_builtins import ctx, user
         ("call 415.555.0102", "PHONE", "415.555.0102"),
         ("host 192.168.1.20 is down", "IP_ADDRESS", "192.168.1.20"),
         ("host 2001:db8::1 is down", "IP_ADDRESS", "2001:db8::1"),
+        ("use sk-proj-" + "a1" * 16 + " here", "SECRET", "sk-proj-" + "a1" * 16),
+        ("anthropic sk-ant-api03-" + "Zz9_" * 6, "SECRET", "sk-ant-api03-" + "Zz9_" * 6),
+        ("aws AKIAIOSFODNN7EXAMPLE", "SECRET", "AKIAIOSFODNN7EXAMPLE"),
+        ("gh ghp_" + "x" * 36, "SECRET", "ghp_" + "x" * 36),
+        ("slack xoxb-1234567890-abcdefghij", "SECRET", "xoxb-1234567890-abcdefghij"),
+        ("stripe sk_test_" + "4" * 24, "SECRET", "sk_test_" + "4" * 24),
+        ("jwt eyJhbGciOiJI.eyJzdWIiOiIx.c2lnbmF0dXJl", "SECRET", "eyJhbGciOiJI.eyJzdWIiOiIx.c2lnbmF0dXJl"),
+        (
+            "-----BEGIN PRIVATE KEY-----\nMIIE\nowner@corp.example\n-----END PRIVATE KEY-----",
+            "SECRET",
+            "-----BEGIN PRIVATE KEY-----\nMIIE\nowner@corp.example\n-----END PRIVATE KEY-----",
+        ),
     ],
 )
 def test_each_entity_is_found(text: str, entity: str, value: str) -> None:
@@ -43,6 +55,7 @@ def test_each_entity_is_found(text: str, entity: str, value: str) -> None:
         "ssn 000-12-3456 and 666-12-3456 are never issued",
         "at 12:30:45 on 2026-11-23, version 1.2.3.4.5, 999.1.1.1, room 101, 3.14159",
         "user@localhost is not an address; neither is @handle",
+        "a risk-assessment-framework-document, sk-short, task-list-of-many-many-words",
     ],
 )
 def test_ordinary_numbers_and_text_are_left_alone(text: str) -> None:
