@@ -100,6 +100,7 @@ def build_runtime(settings: Settings) -> Runtime:
         writer=writer,
         inflight=Inflight(),
         prober=Prober(health, pool),
+        alerts=AlertJob(settings, lambda: catalog.snapshot),
         changes=changes,
     )
 
@@ -148,7 +149,6 @@ def create_app(settings: Settings) -> Litestar:
         listener = start_listener(settings.database_url, rt.catalog)  # None on SQLite: the poll covers it
         scheduler = AsyncIOScheduler()
         jobs = ShieldedJobs()
-        alerts = AlertJob(settings, lambda: rt.catalog.snapshot)
         scheduler.add_job(
             jobs.wrap(rt.catalog.poll), "interval", seconds=settings.catalog_poll_s, max_instances=1, coalesce=True
         )
@@ -188,7 +188,7 @@ def create_app(settings: Settings) -> Litestar:
         )
         if settings.alert_interval_s > 0:
             scheduler.add_job(
-                jobs.wrap(alerts.tick), "interval", seconds=settings.alert_interval_s, max_instances=1, coalesce=True
+                jobs.wrap(rt.alerts.tick), "interval", seconds=settings.alert_interval_s, max_instances=1, coalesce=True
             )
         if settings.probes_enabled:
 
@@ -222,7 +222,7 @@ def create_app(settings: Settings) -> Litestar:
             await _bounded(rt.writer.flush(), drain, "the final usage flush")
             await _bounded(rt.gateway.responses.flush(), drain, "the final stored-responses flush")
             await rt.gateway.pool.close()
-            await alerts.close()
+            await rt.alerts.close()
             await rt.gateway.cache.close()
             await rt.gateway.limiter.close()  # after the drain: the last settles still count
             await close_database(engine)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.accounting.writer import UsageWriter
+from app.alerts.job import AlertJob
 from app.catalog.cache import CatalogCache
 from app.catalog.secrets import SecretBox
 from app.db.quiet import DataVersion, Watch
@@ -55,6 +56,7 @@ class Runtime:
     writer: UsageWriter
     inflight: Inflight
     prober: Prober
+    alerts: AlertJob
     changes: DataVersion | None = None
     """SQLite's commit counter, which lets idle polls skip their query (None on Postgres)."""
     ready: bool = False

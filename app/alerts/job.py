@@ -5,14 +5,17 @@ the alert table's unique `dedup` makes each alert happen once, and the worker wh
 delivers it. Spend is read from the daily rollup, which every replica's usage writer keeps, so the
 figure is the whole deployment's and never touches the request path. When one tick finds several
 thresholds crossed at once (a key's first big day), only the highest is sent; the others are
-recorded as `superseded`, so they are not sent later either.
+recorded as `superseded`, so they are not sent later either. An alert still `pending` after
+`STALE_AFTER` (its worker stopped mid-delivery) is claimed by one worker and sent again.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import httpx
 import msgspec
@@ -20,14 +23,18 @@ import msgspec
 from app.alerts import store
 from app.alerts.budget import BudgetAlert, budget_alerts, budgets, slack_text
 from app.catalog.keys import new_id
+from app.errors import ConflictError
 from app.gateway.snapshot import CatalogSnapshot
 from app.settings import Settings
 from app.tasks.outbound import outbound_client
-from app.tasks.webhooks import WebhookSender, webhook_secret
+from app.tasks.webhooks import Delivery, WebhookSender, webhook_secret
 
 __all__ = ["AlertJob"]
 
 log = logging.getLogger("polyroute.alerts")
+
+STALE_AFTER = timedelta(minutes=5)
+"""Longer than any delivery takes (five attempts of at most 10 s, with backoff between them)."""
 
 
 class AlertJob:
@@ -56,6 +63,9 @@ class AlertJob:
             log.exception("alert check failed; trying again at the next tick")
 
     async def _tick(self, now: datetime) -> None:
+        if self._settings.alert_webhook_url:
+            for alert_id, payload in await store.claim_stale(now - STALE_AFTER):
+                await self._send(alert_id, payload)
         keys = budgets(self._snapshot().keys.values())
         if not keys:
             return
@@ -82,8 +92,25 @@ class AlertJob:
         if send:
             log.warning("alert %s: %s", alert_id, payload["message"])
         if send and url:
-            body = payload if self._settings.alert_format == "polyroute" else slack_text(payload)
-            outcome = await self._webhooks().deliver(
-                url, msgspec.json.encode(body), ref=alert_id, ref_header="X-Polyroute-Alert-Id"
-            )
-            await store.finish(alert_id, outcome.outcome, outcome.attempts, outcome.last_status)
+            await self._send(alert_id, payload)
+
+    def _body(self, payload: dict[str, Any]) -> bytes:
+        return msgspec.json.encode(payload if self._settings.alert_format == "polyroute" else slack_text(payload))
+
+    async def _send(self, alert_id: str, payload: dict[str, Any]) -> None:
+        url = self._settings.alert_webhook_url
+        assert url is not None
+        sent = await self._webhooks().deliver(url, self._body(payload), ref=alert_id, ref_header="X-Polyroute-Alert-Id")
+        await store.finish(alert_id, sent.outcome, sent.attempts, sent.last_status)
+
+    async def send_test(self) -> Delivery:
+        """One attempt at the configured webhook with a `test` alert, nothing recorded: does it arrive?"""
+        url = self._settings.alert_webhook_url
+        if not url:
+            raise ConflictError("No alert webhook is configured (POLYROUTE_ALERT_WEBHOOK_URL)")
+        alert_id = new_id("alert")
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        message = "Test alert from Polyroute: alerts reach this webhook."
+        payload = {"id": alert_id, "object": "alert", "type": "test", "created_at": now, "message": message}
+        once = replace(self._webhooks(), max_attempts=1)
+        return await once.deliver(url, self._body(payload), ref=alert_id, ref_header="X-Polyroute-Alert-Id")

@@ -11,7 +11,7 @@ from piccolo.query.functions.aggregate import Sum
 from app.db.paging import list_rows
 from app.db.tables import AlertRow, UsageDailyRow
 
-__all__ = ["Alert", "finish", "list_alerts", "month_spend", "raise_once", "raised_since"]
+__all__ = ["Alert", "claim_stale", "finish", "list_alerts", "month_spend", "raise_once", "raised_since"]
 
 
 class AlertKey(msgspec.Struct):
@@ -22,8 +22,9 @@ class AlertKey(msgspec.Struct):
 
 
 class AlertDelivery(msgspec.Struct):
-    status: Literal["none", "pending", "delivered", "failed", "superseded"]
-    """none: no webhook is configured; superseded: a higher threshold crossed in the same check was sent."""
+    status: Literal["none", "pending", "resending", "delivered", "failed", "superseded"]
+    """none: no webhook is configured; superseded: a higher threshold crossed in the same check was sent;
+    resending: the worker that raised it stopped before it was delivered, and another is sending it."""
     attempts: int
     last_status: int | None
     """The receiver's last HTTP status; None when it was unreachable or nothing was sent."""
@@ -78,6 +79,29 @@ async def raise_once(
     )
     inserted = await AlertRow.insert(row).on_conflict(action="DO NOTHING").returning(AlertRow.id).run()
     return bool(inserted)
+
+
+async def claim_stale(before: datetime, limit: int = 20) -> list[tuple[str, dict[str, Any]]]:
+    """Alerts still `pending` that were raised before `before` (their worker stopped mid-delivery), each
+    claimed by flipping it to `resending`: of several workers, one wins each. Returns (id, payload)."""
+    rows = await (
+        AlertRow.select(AlertRow.id, AlertRow.payload)
+        .where((AlertRow.delivery == "pending") & (AlertRow.created_at < before))
+        .limit(limit)
+        .run()
+    )
+    claimed = []
+    for row in rows:
+        won = await (
+            AlertRow.update({AlertRow.delivery: "resending"})
+            .where((AlertRow.id == row["id"]) & (AlertRow.delivery == "pending"))
+            .returning(AlertRow.id)
+            .run()
+        )
+        if won:
+            payload = row["payload"]
+            claimed.append((row["id"], msgspec.json.decode(payload) if isinstance(payload, str | bytes) else payload))
+    return claimed
 
 
 async def finish(alert_id: str, delivery: str, attempts: int, last_status: int | None) -> None:

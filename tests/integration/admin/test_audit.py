@@ -127,3 +127,8 @@ def test_inference_keys_and_strangers_are_refused(api: Admin) -> None:
         assert anon.get("/v1/audit").status_code == 401
     with api.client(api.gw.api_key) as inference:
         assert inference.get("/v1/audit").status_code == 403
+
+
+def test_a_test_alert_without_a_webhook_is_a_conflict(admin: httpx.Client) -> None:
+    resp = admin.post("/v1/alerts/test")
+    assert resp.status_code == 409 and "POLYROUTE_ALERT_WEBHOOK_URL" in resp.json()["detail"]

@@ -7,13 +7,16 @@ send only the highest. On SQLite and Postgres.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -205,3 +208,54 @@ def test_the_admin_ui_lists_the_alerts_of_a_key(alerting: GatewayProcess, backen
         assert "alerts-steady" not in text, "narrowed to the one key"
     finally:
         ui.close()
+
+
+def _age_alert(gw: GatewayProcess, alert_id: str) -> None:
+    """What a worker that stopped mid-delivery leaves: the alert `pending`, raised an hour ago."""
+    url = gw.database_url
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+            db.execute(
+                "UPDATE alert SET delivery = 'pending', created_at = '2000-01-01 00:00:00+00:00' WHERE id = ?",
+                (alert_id,),
+            )
+        return
+
+    async def on_postgres() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            sql = "UPDATE alert SET delivery = 'pending', created_at = now() - interval '1 hour' WHERE id = $1"
+            await conn.execute(sql, alert_id)
+        finally:
+            await conn.close()
+
+    asyncio.run(on_postgres())
+
+
+def test_an_alert_left_pending_by_a_stopped_worker_is_sent_again_once(
+    alerting: GatewayProcess, backend: str, receiver: WebhookReceiver
+) -> None:
+    cost = _one_call_cost(alerting)
+    key_id, secret = _key(alerting, f"alerts-resend-{backend}", round(cost / 0.7, 6))
+    alerting.openai(key=secret).chat.completions.create(model="fakeai/gpt-fake", messages=_hi())
+    delivered = ["delivered"]
+    wait_for(lambda: [a["delivery"]["status"] for a in _alerts(alerting, key_id)] == delivered, what="delivery")
+    [alert] = _alerts(alerting, key_id)
+    _age_alert(alerting, alert["id"])
+    wait_for(lambda: [a["delivery"]["status"] for a in _alerts(alerting, key_id)] == delivered, what="resent")
+    time.sleep(1.0)
+    assert [a["id"] for a in _sent(receiver, backend, key_id)] == [alert["id"], alert["id"]]
+
+
+def test_a_test_alert_reaches_the_webhook_signed(alerting: GatewayProcess, receiver: WebhookReceiver) -> None:
+    sent = alerting.admin().post("/v1/alerts/test")
+    assert sent.status_code == 200 and sent.json() == {"delivered": True, "attempts": 1, "last_status": 204}
+    delivery = next(r for r in reversed(receiver.received) if json.loads(r.body)["type"] == "test")
+    assert verify(SECRET.encode(), delivery.headers["X-Polyroute-Signature"], delivery.body)
+    assert "alerts reach this webhook" in json.loads(delivery.body)["message"]
+    receiver.failures, receiver.fail_with = 1, 500
+    failed = alerting.admin().post("/v1/alerts/test")
+    assert failed.json() == {"delivered": False, "attempts": 1, "last_status": 500}, "one attempt, no retries"
+    assert alerting.admin().get("/v1/alerts", params={"type": "budget.threshold", "limit": 500}).status_code == 200
+    inference = httpx.post(alerting.base_url + "/v1/alerts/test", headers={"Authorization": f"Bearer {API_KEY}"})
+    assert inference.status_code == 403
