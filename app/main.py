@@ -61,6 +61,7 @@ from app.observability.logging import configure_logging
 from app.observability.usage import ObservedUsageQueue, default_observers
 from app.runtime import Inflight, Runtime
 from app.settings import SETTINGS_ENV, Settings, load_settings
+from app.ui_support.oidc import OidcClient
 from app.ui_support.templating import template_config
 
 __all__ = ["create_app", "worker_app"]
@@ -101,6 +102,7 @@ def build_runtime(settings: Settings) -> Runtime:
         inflight=Inflight(),
         prober=Prober(health, pool),
         alerts=AlertJob(settings, lambda: catalog.snapshot),
+        oidc=OidcClient(settings) if settings.oidc_issuer else None,
         changes=changes,
     )
 
@@ -223,6 +225,8 @@ def create_app(settings: Settings) -> Litestar:
             await _bounded(rt.gateway.responses.flush(), drain, "the final stored-responses flush")
             await rt.gateway.pool.close()
             await rt.alerts.close()
+            if rt.oidc is not None:
+                await rt.oidc.close()
             await rt.gateway.cache.close()
             await rt.gateway.limiter.close()  # after the drain: the last settles still count
             await close_database(engine)
@@ -269,7 +273,13 @@ def worker_app() -> FastPaths:
     """The HTTP server's factory target (uvicorn or granian): settings arrive serialised from `polyroute serve`."""
     raw = os.environ.get(SETTINGS_ENV)
     settings = msgspec.json.decode(raw, type=Settings) if raw else load_settings()
-    secrets = (settings.admin_key, settings.secret_key, settings.webhook_secret, settings.metrics_token)
+    secrets = (
+        settings.admin_key,
+        settings.secret_key,
+        settings.webhook_secret,
+        settings.metrics_token,
+        settings.oidc_client_secret,
+    )
     configure_logging(settings.log_level, settings.log_format, access_log=settings.access_log, secrets=secrets)
     app = create_app(settings)
     forwarded = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")  # uvicorn's variable and default

@@ -15,6 +15,7 @@ from app.db.quiet import DataVersion, Watch
 from app.gateway.pipeline import Gateway
 from app.health.probes import Prober
 from app.settings import Settings
+from app.ui_support.oidc import OidcClient
 
 __all__ = ["Inflight", "Runtime"]
 
@@ -57,6 +58,8 @@ class Runtime:
     inflight: Inflight
     prober: Prober
     alerts: AlertJob
+    oidc: OidcClient | None = None
+    """Single sign-on for the admin UI, when an OpenID Connect issuer is configured."""
     changes: DataVersion | None = None
     """SQLite's commit counter, which lets idle polls skip their query (None on Postgres)."""
     ready: bool = False

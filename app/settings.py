@@ -103,6 +103,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Where cached responses live. auto: Redis when `redis_url` is set, else in-process (per worker)."""
     cache_max_bytes: int = 64 * 1024 * 1024
     """In-process response cache: least recently used answers are evicted above this many bytes."""
+    oidc_issuer: str | None = None
+    """Single sign-on for the admin UI: the OpenID Connect issuer (its discovery document is read from
+    `<issuer>/.well-known/openid-configuration`); unset: passwords and the admin key only."""
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_scopes: str = "openid email profile"
+    oidc_username_claim: str = "email"
+    """The ID token claim that names the account (its `username`)."""
+    oidc_groups_claim: str = "groups"
+    oidc_admin_groups: tuple[str, ...] = ()
+    """Members of any of these groups sign in as admins; everyone else as a user."""
+    oidc_default_plan: str | None = None
+    """The plan of a user account made at its first sign-in; unset: only admins are let in."""
+    oidc_allowed_domains: tuple[str, ...] = ()
+    """When set, only usernames (emails) in these domains may sign in."""
     alert_webhook_url: str | None = None
     """Where alerts are POSTed (signed like task webhooks); unset: alerts are only recorded and logged."""
     alert_format: Literal["polyroute", "slack"] = "polyroute"
@@ -177,6 +192,15 @@ _ENV: dict[str, tuple[str, Any]] = {
     "POLYROUTE_WEBHOOK_ALLOWED_HOSTS": ("webhook_allowed_hosts", tuple),
     "POLYROUTE_CACHE_BACKEND": ("cache_backend", str),
     "POLYROUTE_CACHE_MAX_BYTES": ("cache_max_bytes", int),
+    "POLYROUTE_OIDC_ISSUER": ("oidc_issuer", str),
+    "POLYROUTE_OIDC_CLIENT_ID": ("oidc_client_id", str),
+    "POLYROUTE_OIDC_CLIENT_SECRET": ("oidc_client_secret", str),
+    "POLYROUTE_OIDC_SCOPES": ("oidc_scopes", str),
+    "POLYROUTE_OIDC_USERNAME_CLAIM": ("oidc_username_claim", str),
+    "POLYROUTE_OIDC_GROUPS_CLAIM": ("oidc_groups_claim", str),
+    "POLYROUTE_OIDC_ADMIN_GROUPS": ("oidc_admin_groups", tuple),
+    "POLYROUTE_OIDC_DEFAULT_PLAN": ("oidc_default_plan", str),
+    "POLYROUTE_OIDC_ALLOWED_DOMAINS": ("oidc_allowed_domains", tuple),
     "POLYROUTE_ALERT_WEBHOOK_URL": ("alert_webhook_url", str),
     "POLYROUTE_ALERT_FORMAT": ("alert_format", str),
     "POLYROUTE_ALERT_BUDGET_THRESHOLDS": ("alert_budget_thresholds", numbers),
@@ -230,6 +254,10 @@ def _check_limits(settings: Settings) -> None:
         raise ValueError("POLYROUTE_USAGE_RETENTION_DAYS must be >= 0 and POLYROUTE_LIMITS_TIMEOUT_S > 0")
     if not all(0 < t <= 10 for t in settings.alert_budget_thresholds) or settings.alert_interval_s < 0:
         raise ValueError("POLYROUTE_ALERT_BUDGET_THRESHOLDS must be shares in (0, 10]; POLYROUTE_ALERT_INTERVAL_S >= 0")
+    if settings.oidc_issuer and not (
+        settings.oidc_client_id and settings.oidc_issuer.startswith(("http://", "https://"))
+    ):
+        raise ValueError("POLYROUTE_OIDC_ISSUER must be an http(s) URL, and needs POLYROUTE_OIDC_CLIENT_ID")
     if settings.alert_webhook_url and not settings.alert_webhook_url.startswith(("http://", "https://")):
         raise ValueError("POLYROUTE_ALERT_WEBHOOK_URL must be an absolute http(s) URL")
     if settings.upstream_max_idle < 0 or settings.upstream_keepalive_s < 0:

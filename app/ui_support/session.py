@@ -115,6 +115,18 @@ class SessionCodec:
             claims["akf"] = self._admin_fingerprint
         return jwt.encode(claims, self._key, algorithm=_ALGORITHM)
 
+    def seal(self, payload: dict[str, Any], audience: str, ttl_s: int) -> str:
+        """A short-lived signed token for state the browser carries between two of our pages."""
+        issued = int(time.time())
+        return jwt.encode({**payload, "aud": audience, "iat": issued, "exp": issued + ttl_s}, self._key, _ALGORITHM)
+
+    def unseal(self, token: str, audience: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = jwt.decode(token, self._key, algorithms=[_ALGORITHM], audience=audience)
+        except jwt.InvalidTokenError:
+            return None
+        return found
+
     def claims(self, token: str) -> dict[str, Any] | None:
         try:
             found: dict[str, Any] = jwt.decode(

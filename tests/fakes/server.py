@@ -8,7 +8,7 @@ import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -120,6 +120,13 @@ class FakeServer:
         if not ready.wait(10):
             raise RuntimeError("fake upstream did not start")
         return self
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def in_flight(self) -> int:
         return len(self._active)

@@ -12,6 +12,7 @@ from litestar.static_files import create_static_files_router
 from app.api.auth import signing_key
 from app.api.ui.errors import not_found, ui_exception_handlers
 from app.api.ui.login import login_form, login_submit, logout
+from app.api.ui.sso import sso_callback, sso_start
 from app.catalog.services.context import ServiceContext
 from app.ui_support.access import access_guards
 from app.ui_support.headers import security_headers
@@ -55,7 +56,7 @@ def ui_handlers(rt: Runtime) -> list[Any]:
         },
     }
     return [
-        Router("/ui", route_handlers=[login_form, login_submit, not_found], **layer),
+        Router("/ui", route_handlers=[login_form, login_submit, sso_start, sso_callback, not_found], **layer),
         Router("/ui", route_handlers=[logout, *sections.ACCOUNT], guards=[signed_in], **layer),
         Router("/ui", route_handlers=sections.ADMIN, guards=[signed_in, admins], **layer),
         create_static_files_router(

@@ -26,12 +26,14 @@ from app.ui_support.session import (
 )
 from app.ui_support.throttle import LoginThrottle
 
-__all__ = ["login_form", "login_submit", "logout"]
+__all__ = ["login_form", "login_page", "login_submit", "logout"]
 
 
-def _login_page(request: Request[Any, Any, Any], *, status: int = 200, **context: Any) -> Template:
+def login_page(request: Request[Any, Any, Any], *, status: int = 200, **context: Any) -> Template:
+    """The sign-in form (with its CSRF cookie), and the single sign-on link when a provider is configured."""
     token = secrets.token_urlsafe(32)
-    values = {"error": None, "username": "", "admin_key_tried": False, "next": "/ui/", **context}
+    sso = bool(request.app.state.runtime.settings.oidc_issuer)
+    values = {"error": None, "username": "", "admin_key_tried": False, "next": "/ui/", "sso": sso, **context}
     response = page(request, "login.html", status=status, login_csrf=token, **values)
     response.cookies.append(login_csrf_cookie(token, secure=is_secure(request)))
     return response
@@ -41,7 +43,7 @@ def _login_page(request: Request[Any, Any, Any], *, status: int = 200, **context
 async def login_form(request: Request[Any, Any, Any], codec: SessionCodec, next: str | None = None) -> Response[Any]:
     if await codec.viewer(request.cookies.get(SESSION_COOKIE)) is not None:
         return Redirect(path=safe_next(next), status_code=303)
-    return _login_page(request, next=safe_next(next))
+    return login_page(request, next=safe_next(next))
 
 
 def _client(request: Request[Any, Any, Any]) -> str:
@@ -66,7 +68,7 @@ async def login_submit(request: Request[Any, Any, Any], codec: SessionCodec, thr
     if subject is None:
         throttle.failed(_client(request))
         error = "That admin key is not right." if admin_key else "Invalid username or password."
-        return _login_page(
+        return login_page(
             request, status=401, error=error, username=username, admin_key_tried=bool(admin_key), next=target
         )
     throttle.succeeded(_client(request))

@@ -54,10 +54,8 @@ def _env(receiver: WebhookReceiver, path: str, **extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[WebhookReceiver]:
-    server = WebhookReceiver()
-    server.start()
-    yield server
-    server.stop()
+    with WebhookReceiver() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
