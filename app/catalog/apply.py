@@ -60,6 +60,8 @@ def plan_options(spec: PlanSpec) -> dict[str, Any]:
     options: dict[str, Any] = {} if spec.cache else {"cache": False}
     if spec.end_user_limits is not None:
         options["end_user_limits"] = msgspec.to_builtins(spec.end_user_limits)
+    if spec.user_limits is not None:
+        options["user_limits"] = msgspec.to_builtins(spec.user_limits)
     return options
 
 

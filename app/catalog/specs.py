@@ -244,6 +244,9 @@ class PlanSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """False: keys on this plan are never served from, nor stored in, the response cache."""
     end_user_limits: EndUserLimits | None = None
     """Limits per end user of each key on the plan, on top of the key's own."""
+    user_limits: EndUserLimits | None = None
+    """Limits on the sum of each user's keys on the plan (a user's many keys share them), on top of
+    each key's own: so creating more keys buys a user no more than the plan gives them."""
 
 
 class ApiKeySpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):

@@ -91,10 +91,13 @@ def plan_from_row(row: dict[str, Any]) -> PlanSpec:
         tpm=row["tpm"],
         monthly_budget_usd=row["monthly_budget_usd"],
         cache=options.get("cache", True) is not False,
-        end_user_limits=msgspec.convert(options["end_user_limits"], EndUserLimits)
-        if isinstance(options.get("end_user_limits"), dict)
-        else None,
+        end_user_limits=_limits(options.get("end_user_limits")),
+        user_limits=_limits(options.get("user_limits")),
     )
+
+
+def _limits(stored: Any) -> EndUserLimits | None:
+    return msgspec.convert(stored, EndUserLimits) if isinstance(stored, dict) else None
 
 
 _undecryptable: set[str] = set()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from app.catalog.specs import Limits, PlanSpec
+from app.catalog.specs import EndUserLimits, Limits, PlanSpec
 from app.errors import (
     BudgetExceededError,
     DailyRequestLimitExceededError,
@@ -22,7 +22,7 @@ from app.errors import (
 from app.gateway.snapshot import KeyRecord
 from app.limits.base import CounterBackend, Hit
 
-__all__ = ["Admission", "EndUserQuota", "Limiter", "Windows", "effective_limits"]
+__all__ = ["Admission", "EndUserQuota", "Limiter", "Windows", "effective_limits", "user_quota"]
 
 log = logging.getLogger("polyroute.limits")
 _KINDS = ("requests", "tokens")
@@ -57,10 +57,21 @@ class EndUserQuota:
         if own is None or end_user is None:
             return None
         digest = hashlib.blake2b(end_user.encode(), digest_size=9).hexdigest()
-        limits = Limits(
-            daily_requests=own.daily_requests, rpm=own.rpm, tpm=own.tpm, monthly_budget_usd=own.monthly_budget_usd
-        )
-        return cls(f"{key.id}~{digest}", end_user, limits)
+        return cls(f"{key.id}~{digest}", end_user, _as_limits(own))
+
+
+def _as_limits(own: EndUserLimits) -> Limits:
+    return Limits(
+        daily_requests=own.daily_requests, rpm=own.rpm, tpm=own.tpm, monthly_budget_usd=own.monthly_budget_usd
+    )
+
+
+def user_quota(key: KeyRecord) -> tuple[str, Limits] | None:
+    """The counters' subject and limits a user's keys share (their plan's `user_limits`), if any."""
+    shared = key.plan.user_limits if key.plan is not None else None
+    if shared is None or key.user_id is None:
+        return None
+    return f"user~{key.user_id}", _as_limits(shared)
 
 
 @dataclass(slots=True)
@@ -253,6 +264,9 @@ class Limiter:
         limits = effective_limits(key)
         w = Windows.at(now)
         checks = _checks(key.id, limits, w)  # none at all for a key without limits
+        shared = user_quota(key)
+        if shared is not None:  # static per minute too, so the key's cached checks carry them
+            checks += _checks(shared[0], shared[1], w, " for this user's keys together")
         ends = (now + w.minute_left, now + w.day_left, now + w.month_left)
         built = _KeyChecks(key, w.minute, ends, limits, checks, [c.hit for c in checks])
         if len(self._by_key) >= self._sweep_at:
@@ -285,8 +299,13 @@ class Limiter:
     ) -> None:
         """After the call: count its real tokens and spend against the windows (the end user's too)."""
         w = Windows.at(self._clock())
+        subjects = [(key.id, limits)]
+        if end_user is not None:
+            subjects.append((end_user.subject, end_user.limits))
+        if (shared := user_quota(key)) is not None:
+            subjects.append(shared)
         try:
-            for subject, own in ((key.id, limits), *(((end_user.subject, end_user.limits),) if end_user else ())):
+            for subject, own in subjects:
                 if own.tpm and tokens:
                     await self.backend.add(f"tpm:{subject}:{w.minute}", tokens, 120)
                 if own.monthly_budget_usd is not None and cost:
@@ -299,7 +318,9 @@ class Limiter:
     ) -> None:
         """`settle` in the background, after the response has gone; `close` waits for it."""
         if not _counts_usage(limits) and (end_user is None or not _counts_usage(end_user.limits)):
-            return
+            shared = user_quota(key)
+            if shared is None or not _counts_usage(shared[1]):
+                return
         task = asyncio.get_running_loop().create_task(self.settle(key, limits, tokens, cost, end_user))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)

@@ -25,10 +25,19 @@ LIMIT_FIELDS: dict[str, tuple[str, bool]] = {
 
 END_USER_PREFIX = "eu_"
 """Form names of the per-end-user limits: `eu_rpm` and so on, gathered into `end_user_limits`."""
+USER_PREFIX = "ul_"
+"""Form names of the limits a user's keys share: `ul_rpm` and so on, gathered into `user_limits`."""
 
 
 def blank_plan() -> FormDoc:
-    return {"name": "", "models": ["*"], "targets": [], **dict.fromkeys(LIMIT_FIELDS), "end_user_limits": None}
+    return {
+        "name": "",
+        "models": ["*"],
+        "targets": [],
+        **dict.fromkeys(LIMIT_FIELDS),
+        "end_user_limits": None,
+        "user_limits": None,
+    }
 
 
 def plan_doc(record: Plan) -> FormDoc:
@@ -43,13 +52,15 @@ def parse_plan_form(form: FormMultiDict) -> tuple[FormDoc, dict[str, str]]:
         "models": lines(text(form, "models")),
         "targets": lines(text(form, "targets")),
     }
-    per_end_user: dict[str, Any] = {}
+    groups: dict[str, dict[str, Any]] = {END_USER_PREFIX: {}, USER_PREFIX: {}}
     for field, (_, integer) in LIMIT_FIELDS.items():
         doc[field] = number(form, field, problems, integer=integer)
-        value = number(form, END_USER_PREFIX + field, problems, integer=integer)
-        if value is not None:
-            per_end_user[field] = value
-    doc["end_user_limits"] = per_end_user or None
+        for prefix, group in groups.items():
+            value = number(form, prefix + field, problems, integer=integer)
+            if value is not None:
+                group[field] = value
+    doc["end_user_limits"] = groups[END_USER_PREFIX] or None
+    doc["user_limits"] = groups[USER_PREFIX] or None
     return doc, problems
 
 

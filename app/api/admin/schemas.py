@@ -204,6 +204,7 @@ class PlanUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     monthly_budget_usd: Money | UnsetType | None = UNSET
     cache: bool | UnsetType = UNSET
     end_user_limits: EndUserLimits | UnsetType | None = UNSET
+    user_limits: EndUserLimits | UnsetType | None = UNSET
 
 
 class PlanPage(msgspec.Struct):

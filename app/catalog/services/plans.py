@@ -37,6 +37,7 @@ def _record(row: dict[str, Any]) -> Plan:
         monthly_budget_usd=spec.monthly_budget_usd,
         cache=spec.cache,
         end_user_limits=spec.end_user_limits,
+        user_limits=spec.user_limits,
         source=row["source"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],

@@ -78,6 +78,8 @@ class Plan(msgspec.Struct, kw_only=True):
     """False: keys on this plan never use the response cache."""
     end_user_limits: EndUserLimits | None = None
     """Limits per end user of each key on the plan (null = none)."""
+    user_limits: EndUserLimits | None = None
+    """Limits on the sum of each user's keys on the plan (null = none)."""
 
 
 class ApiKey(msgspec.Struct, kw_only=True):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
 
 from tests.gateway_process import GatewayProcess
-from tests.integration.usage.harness import BODY, KEYS, burst, new_key, wait_fresh_window
+from tests.integration.usage.harness import BODY, KEYS, burst, new_key, run_async, wait_fresh_window
 
 
 def seconds_to_midnight() -> float:
@@ -152,3 +154,42 @@ def test_a_key_overrides_its_plans_end_user_limits_field_by_field(limited: Gatew
     assert burst(limited.base_url, plan_key, 5, {**BODY, "user": "carol"}).count(200) == 3
     refused = burst(limited.base_url, tight, 1, {**BODY, "user": "carol"}).responses[0]
     assert refused.status_code == 429 and refused.headers["x-ratelimit-limit-requests"] == "1"
+
+
+def test_a_users_keys_share_the_plans_user_limits_exactly(limited: GatewayProcess) -> None:
+    """A plan's `user_limits`: thirty concurrent calls over the three keys a user made admit exactly the
+    user's five; a key of another user on the plan has its own five."""
+    plan = f"shared-{secrets.token_hex(3)}"
+    with limited.admin() as admin:
+        made = admin.post("/v1/plans", json={"name": plan, "models": ["*"], "user_limits": {"daily_requests": 5}})
+        assert made.status_code == 201 and made.json()["user_limits"] == {"daily_requests": 5}
+        owners = []
+        for name in ("u-one", "u-two"):
+            user = {"username": f"{name}-{secrets.token_hex(3)}", "password": "pw-" + secrets.token_hex(8)}
+            assert admin.post("/v1/users", json={**user, "role": "user", "plan": plan}).status_code == 201
+            owners.append(user)
+    keys: list[list[str]] = []
+    for owner in owners:
+        with limited.http() as http:
+            token = http.post("/v1/auth/token", json=owner).json()["access_token"]
+            made_keys = [
+                http.post("/v1/api-keys", json={"name": f"k{i}"}, headers={"Authorization": f"Bearer {token}"})
+                for i in range(3)
+            ]
+        keys.append([k.json()["key"] for k in made_keys])
+    time.sleep(1.2)  # the catalog poll brings the new keys to every worker
+
+    async def spread(secrets_: list[str], n: int) -> list[int]:
+        async with httpx.AsyncClient(base_url=limited.base_url, timeout=30) as client:
+            calls = [
+                client.post("/v1/chat/completions", json=BODY, headers={"Authorization": f"Bearer {secrets_[i % 3]}"})
+                for i in range(n)
+            ]
+            return [r.status_code for r in await asyncio.gather(*calls)]
+
+    statuses = run_async(spread(keys[0], 30))
+    assert statuses.count(200) == 5 and statuses.count(429) == 25
+    refused = call(limited, keys[0][2])
+    assert "5 requests per UTC day for this user's keys together" in refused.json()["error"]["message"]
+    assert refused.headers["x-error-code"] == "DAILY_REQUEST_LIMIT_EXCEEDED"
+    assert run_async(spread(keys[1], 6)).count(200) == 5
