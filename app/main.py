@@ -101,7 +101,7 @@ def build_runtime(settings: Settings) -> Runtime:
         writer=writer,
         inflight=Inflight(),
         prober=Prober(health, pool),
-        alerts=AlertJob(settings, lambda: catalog.snapshot),
+        alerts=AlertJob(settings, lambda: catalog.snapshot, health),
         oidc=OidcClient(settings) if settings.oidc_issuer else None,
         changes=changes,
     )

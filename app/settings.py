@@ -124,6 +124,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """polyroute: the alert object; slack: `{"text": ...}` for a Slack (or Mattermost) incoming webhook."""
     alert_budget_thresholds: tuple[float, ...] = (0.5, 0.8, 1.0)
     """Shares of a key's monthly budget whose crossing raises an alert (once per key, month and share)."""
+    alert_outage_after_s: float = 60.0
+    """A target whose circuit breaker stays open this long raises `provider.down` (and `provider.up` once
+    it closes again); 0: no provider alerts."""
     alert_interval_s: float = 60.0
     """How often spend is compared with budgets (0: never)."""
     hooks: tuple[str, ...] = ()
@@ -205,6 +208,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "POLYROUTE_ALERT_FORMAT": ("alert_format", str),
     "POLYROUTE_ALERT_BUDGET_THRESHOLDS": ("alert_budget_thresholds", numbers),
     "POLYROUTE_ALERT_INTERVAL_S": ("alert_interval_s", float),
+    "POLYROUTE_ALERT_OUTAGE_AFTER_S": ("alert_outage_after_s", float),
     "POLYROUTE_HOOKS": ("hooks", tuple),
     "POLYROUTE_HOOK_OPTIONS": ("hook_options", dict),
 }

@@ -22,9 +22,11 @@ import msgspec
 
 from app.alerts import store
 from app.alerts.budget import BudgetAlert, budget_alerts, budgets, slack_text
+from app.alerts.outages import OutageWatch
 from app.catalog.keys import new_id
 from app.errors import ConflictError
 from app.gateway.snapshot import CatalogSnapshot
+from app.health.scores import HealthRegistry
 from app.settings import Settings
 from app.tasks.outbound import outbound_client
 from app.tasks.webhooks import Delivery, WebhookSender, webhook_secret
@@ -38,9 +40,13 @@ STALE_AFTER = timedelta(minutes=5)
 
 
 class AlertJob:
-    def __init__(self, settings: Settings, snapshot: Callable[[], CatalogSnapshot]) -> None:
+    def __init__(
+        self, settings: Settings, snapshot: Callable[[], CatalogSnapshot], health: HealthRegistry | None = None
+    ) -> None:
         self._settings = settings
         self._snapshot = snapshot
+        self._health = health
+        self._outages = OutageWatch(settings.alert_outage_after_s)
         self._client: httpx.AsyncClient | None = None
         self._sender: WebhookSender | None = None
 
@@ -66,6 +72,8 @@ class AlertJob:
         if self._settings.alert_webhook_url:
             for alert_id, payload in await store.claim_stale(now - STALE_AFTER):
                 await self._send(alert_id, payload)
+        if self._health is not None and self._settings.alert_outage_after_s > 0:
+            await self._provider_alerts(now.timestamp())
         keys = budgets(self._snapshot().keys.values())
         if not keys:
             return
@@ -81,6 +89,18 @@ class AlertJob:
             highest[alert.key.id] = alert
         for alert in fresh:
             await self._raise(alert, send=highest[alert.key.id] is alert, now=now)
+
+    async def _provider_alerts(self, now: float) -> None:
+        assert self._health is not None
+        health, targets = self._health, self._health.keys()
+        for alert in self._outages.observe({k: health.snapshot(k) for k in targets}, now):
+            alert_id = new_id("alert")
+            payload = alert.payload(alert_id, now)
+            delivery = "pending" if self._settings.alert_webhook_url else "none"
+            if await store.raise_once(alert_id, alert.dedup, alert.kind, None, payload, delivery):
+                log.warning("alert %s: %s", alert_id, payload["message"])
+                if self._settings.alert_webhook_url:
+                    await self._send(alert_id, payload)
 
     async def _raise(self, alert: BudgetAlert, *, send: bool, now: datetime) -> None:
         url = self._settings.alert_webhook_url

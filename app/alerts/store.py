@@ -30,21 +30,33 @@ class AlertDelivery(msgspec.Struct):
     """The receiver's last HTTP status; None when it was unreachable or nothing was sent."""
 
 
-class Alert(msgspec.Struct):
-    """A key's spend this UTC month crossed `threshold` x its monthly budget (the webhook's body, plus `delivery`)."""
+AlertType = Literal["budget.threshold", "provider.down", "provider.up"]
+
+
+class Alert(msgspec.Struct, kw_only=True):
+    """The webhook's body, plus `delivery`. `budget.threshold`: a key's spend this UTC month crossed
+    `threshold` x its monthly budget (`key`, `plan`, `month`, `threshold`, `spent_usd`, `budget_usd`).
+    `provider.down` / `provider.up`: a target's breaker stayed open, or closed again (`provider`,
+    `model`, `down_since`, `breaker`, `error_rate`, `consecutive_failures`)."""
 
     id: str
     object: Literal["alert"]
-    type: Literal["budget.threshold"]
+    type: AlertType
     created_at: str
-    key: AlertKey
-    plan: str | None
-    month: str
-    threshold: float
-    spent_usd: float
-    budget_usd: float
     message: str
     delivery: AlertDelivery
+    key: AlertKey | None = None
+    plan: str | None = None
+    month: str | None = None
+    threshold: float | None = None
+    spent_usd: float | None = None
+    budget_usd: float | None = None
+    provider: str | None = None
+    model: str | None = None
+    down_since: str | None = None
+    breaker: str | None = None
+    error_rate: float | None = None
+    consecutive_failures: int | None = None
 
 
 async def month_spend(first_day: date) -> dict[str, float]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, post
 
 from app.alerts import store
+from app.alerts.store import AlertType
 from app.api.admin.schemas import AlertPage, Limit, Offset, problems
 
 __all__ = ["AlertController"]
@@ -29,7 +30,7 @@ class AlertController(Controller):
     @get("/", responses=problems(400, 401, 403, 422))
     async def list_alerts(
         self,
-        type: Literal["budget.threshold"] | None = None,
+        type: AlertType | None = None,
         key_id: str | None = None,
         limit: Limit = 50,
         offset: Offset = 0,
