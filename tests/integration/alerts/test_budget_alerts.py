@@ -53,12 +53,6 @@ def _env(receiver: WebhookReceiver, path: str, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def alerting(
     backend: str, tmp_path_factory: pytest.TempPathFactory, fake_openai: FakeOpenAI, receiver: WebhookReceiver
 ) -> Iterator[GatewayProcess]:

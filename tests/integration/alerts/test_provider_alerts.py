@@ -29,12 +29,6 @@ def flaky() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def watched(
     tmp_path_factory: pytest.TempPathFactory, flaky: FakeOpenAI, receiver: WebhookReceiver
 ) -> Iterator[GatewayProcess]:
