@@ -4,19 +4,42 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from app.gateway.snapshot import KeyRecord
 from app.limits.admit import effective_limits
 
-__all__ = ["BudgetAlert", "budget_alerts", "budgets", "slack_text"]
+__all__ = ["BudgetAlert", "Spender", "budget_alerts", "budgets", "slack_text", "user_budgets"]
+
+
+@dataclass(frozen=True, slots=True)
+class Spender:
+    """Whose spend a budget holds: one key, or every key of one user (their plan's `user_limits`)."""
+
+    kind: Literal["key", "user"]
+    id: str
+    label: str
+    """How the message names them: `Key 'ci' (sk-poly-AbCd)`, `User 'ann'`."""
+    fields: dict[str, Any]
+    """`key` or `user`, and `plan`, as the payload carries them."""
+
+    @classmethod
+    def of_key(cls, key: KeyRecord) -> Spender:
+        ref = {"id": key.id, "name": key.name, "prefix": key.prefix, "user_id": key.user_id}
+        return cls(
+            "key", key.id, f"Key '{key.name}' ({key.prefix})", {"key": ref, "plan": key.plan.name if key.plan else None}
+        )
+
+    @classmethod
+    def of_user(cls, user_id: str, username: str, plan: str) -> Spender:
+        return cls("user", user_id, f"User '{username}'", {"user": {"id": user_id, "username": username}, "plan": plan})
 
 
 @dataclass(frozen=True, slots=True)
 class BudgetAlert:
-    """A key's spend this month crossed `threshold` x its monthly budget."""
+    """A spender's spend this month crossed `threshold` x its monthly budget."""
 
-    key: KeyRecord
+    spender: Spender
     month: str
     """`2026-11`: budgets are per UTC month."""
     threshold: float
@@ -25,28 +48,29 @@ class BudgetAlert:
 
     @property
     def dedup(self) -> str:
-        return f"budget:{self.key.id}:{self.month}:{self.threshold:g}"
+        subject = self.spender.id if self.spender.kind == "key" else f"user~{self.spender.id}"
+        return f"budget:{subject}:{self.month}:{self.threshold:g}"
 
     def message(self) -> str:
-        who = f"Key '{self.key.name}' ({self.key.prefix})"
-        spent = f"${self.spent_usd:,.2f} of its ${self.budget_usd:,.2f} monthly budget in {self.month}"
+        whose = "its" if self.spender.kind == "key" else "the"
+        shared = "" if self.spender.kind == "key" else " their keys share"
+        spent = f"${self.spent_usd:,.2f} of {whose} ${self.budget_usd:,.2f} monthly budget{shared} in {self.month}"
         if self.threshold >= 1:
-            return f"{who} has spent {spent} ({self.share:.0%}): its calls are refused with BUDGET_EXCEEDED"
-        return f"{who} has spent {spent} ({self.share:.0%}, past the {self.threshold:.0%} alert)"
+            calls = "its calls are" if self.spender.kind == "key" else "their keys' calls are"
+            return f"{self.spender.label} has spent {spent} ({self.share:.0%}): {calls} refused with BUDGET_EXCEEDED"
+        return f"{self.spender.label} has spent {spent} ({self.share:.0%}, past the {self.threshold:.0%} alert)"
 
     @property
     def share(self) -> float:
         return self.spent_usd / self.budget_usd
 
     def payload(self, alert_id: str, created_at: str) -> dict[str, Any]:
-        key = self.key
         return {
             "id": alert_id,
             "object": "alert",
             "type": "budget.threshold",
             "created_at": created_at,
-            "key": {"id": key.id, "name": key.name, "prefix": key.prefix, "user_id": key.user_id},
-            "plan": key.plan.name if key.plan else None,
+            **self.spender.fields,
             "month": self.month,
             "threshold": self.threshold,
             "spent_usd": round(self.spent_usd, 6),
@@ -55,30 +79,43 @@ class BudgetAlert:
         }
 
 
-def budgets(keys: Iterable[KeyRecord]) -> dict[str, tuple[KeyRecord, float]]:
-    """Key id -> (key, its monthly budget: its own, else its plan's) for keys that have one."""
-    out: dict[str, tuple[KeyRecord, float]] = {}
+def budgets(keys: Iterable[KeyRecord]) -> dict[str, tuple[Spender, float]]:
+    """Key id -> (the key, its monthly budget: its own, else its plan's) for keys that have one."""
+    out: dict[str, tuple[Spender, float]] = {}
     for key in keys:  # a rotated key is listed under two hashes: one entry per id
         budget = effective_limits(key).monthly_budget_usd
-        if budget is not None and budget > 0:
-            out[key.id] = (key, budget)
+        if budget is not None and budget > 0 and key.id not in out:
+            out[key.id] = (Spender.of_key(key), budget)
+    return out
+
+
+def user_budgets(keys: Iterable[KeyRecord]) -> dict[str, tuple[str, float]]:
+    """User id -> (plan, the monthly budget their keys share) for users on a plan with one."""
+    out: dict[str, tuple[str, float]] = {}
+    for key in keys:
+        shared = key.plan.user_limits if key.plan is not None else None
+        budget = shared.monthly_budget_usd if shared is not None else None
+        if key.user_id is not None and key.plan is not None and budget is not None and budget > 0:
+            out[key.user_id] = (key.plan.name, budget)
     return out
 
 
 def budget_alerts(
-    keys: Mapping[str, tuple[KeyRecord, float]],
+    spenders: Mapping[str, tuple[Spender, float]],
     spent: Mapping[str, float],
     thresholds: Sequence[float],
     month: str,
 ) -> list[BudgetAlert]:
-    """Every threshold each key has crossed this month, lowest first (the caller skips those already raised)."""
+    """Every threshold each spender has crossed this month, lowest first (the caller skips those already raised)."""
     out: list[BudgetAlert] = []
-    for key_id, amount in spent.items():
-        found = keys.get(key_id)
+    for spender_id, amount in spent.items():
+        found = spenders.get(spender_id)
         if found is None or amount <= 0:
             continue
-        key, budget = found
-        out.extend(BudgetAlert(key, month, t, amount, budget) for t in sorted(set(thresholds)) if amount >= t * budget)
+        spender, budget = found
+        out.extend(
+            BudgetAlert(spender, month, t, amount, budget) for t in sorted(set(thresholds)) if amount >= t * budget
+        )
     return out
 
 

@@ -21,7 +21,7 @@ import httpx
 import msgspec
 
 from app.alerts import store
-from app.alerts.budget import BudgetAlert, budget_alerts, budgets, slack_text
+from app.alerts.budget import BudgetAlert, Spender, budget_alerts, budgets, slack_text, user_budgets
 from app.alerts.outages import OutageWatch
 from app.catalog.keys import new_id
 from app.errors import ConflictError
@@ -74,21 +74,38 @@ class AlertJob:
                 await self._send(alert_id, payload)
         if self._health is not None and self._settings.alert_outage_after_s > 0:
             await self._provider_alerts(now.timestamp())
-        keys = budgets(self._snapshot().keys.values())
-        if not keys:
-            return
-        first_day = date(now.year, now.month, 1)
-        spent = await store.month_spend(first_day)
-        crossed = budget_alerts(keys, spent, self._settings.alert_budget_thresholds, f"{now:%Y-%m}")
+        crossed = await self._budgets_crossed(now)
         if not crossed:
             return
         done = await store.raised_since(datetime(now.year, now.month, 1, tzinfo=UTC))
         fresh = [a for a in crossed if a.dedup not in done]
-        highest: dict[str, BudgetAlert] = {}
-        for alert in fresh:  # lowest threshold first: the last one per key is its highest
-            highest[alert.key.id] = alert
+        highest: dict[tuple[str, str], BudgetAlert] = {}
+        for alert in fresh:  # lowest threshold first: the last one per spender is its highest
+            highest[(alert.spender.kind, alert.spender.id)] = alert
         for alert in fresh:
-            await self._raise(alert, send=highest[alert.key.id] is alert, now=now)
+            await self._raise(alert, send=highest[(alert.spender.kind, alert.spender.id)] is alert, now=now)
+
+    async def _budgets_crossed(self, now: datetime) -> list[BudgetAlert]:
+        """Keys past a share of their own budget, and users past a share of the budget their keys share."""
+        keys = list(self._snapshot().keys.values())
+        by_key, by_user = budgets(keys), user_budgets(keys)
+        first_day, month, thresholds = (
+            date(now.year, now.month, 1),
+            f"{now:%Y-%m}",
+            self._settings.alert_budget_thresholds,
+        )
+        crossed: list[BudgetAlert] = []
+        if by_key:
+            crossed += budget_alerts(by_key, await store.month_spend(first_day), thresholds, month)
+        if by_user:
+            spent, spenders = {}, {}
+            for user_id, username, amount in await store.month_spend_by_user(first_day):
+                if user_id in by_user:
+                    plan, budget = by_user[user_id]
+                    spent[user_id] = amount
+                    spenders[user_id] = (Spender.of_user(user_id, username, plan), budget)
+            crossed += budget_alerts(spenders, spent, thresholds, month)
+        return crossed
 
     async def _provider_alerts(self, now: float) -> None:
         assert self._health is not None
@@ -107,7 +124,8 @@ class AlertJob:
         alert_id = new_id("alert")
         payload = alert.payload(alert_id, now.isoformat().replace("+00:00", "Z"))
         delivery = "superseded" if not send else ("pending" if url else "none")
-        if not await store.raise_once(alert_id, alert.dedup, "budget.threshold", alert.key.id, payload, delivery):
+        key_id = alert.spender.id if alert.spender.kind == "key" else None
+        if not await store.raise_once(alert_id, alert.dedup, "budget.threshold", key_id, payload, delivery):
             return  # another worker or replica raised it first
         if send:
             log.warning("alert %s: %s", alert_id, payload["message"])

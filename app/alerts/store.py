@@ -11,7 +11,16 @@ from piccolo.query.functions.aggregate import Sum
 from app.db.paging import list_rows
 from app.db.tables import AlertRow, UsageDailyRow
 
-__all__ = ["Alert", "claim_stale", "finish", "list_alerts", "month_spend", "raise_once", "raised_since"]
+__all__ = [
+    "Alert",
+    "claim_stale",
+    "finish",
+    "list_alerts",
+    "month_spend",
+    "month_spend_by_user",
+    "raise_once",
+    "raised_since",
+]
 
 
 class AlertKey(msgspec.Struct):
@@ -19,6 +28,11 @@ class AlertKey(msgspec.Struct):
     name: str
     prefix: str
     user_id: str | None
+
+
+class AlertUser(msgspec.Struct):
+    id: str
+    username: str
 
 
 class AlertDelivery(msgspec.Struct):
@@ -46,6 +60,8 @@ class Alert(msgspec.Struct, kw_only=True):
     message: str
     delivery: AlertDelivery
     key: AlertKey | None = None
+    user: AlertUser | None = None
+    """A user's keys together passed a share of their plan's `user_limits.monthly_budget_usd`."""
     plan: str | None = None
     month: str | None = None
     threshold: float | None = None
@@ -68,6 +84,19 @@ async def month_spend(first_day: date) -> dict[str, float]:
         .run()
     )
     return {r["key_id"]: float(r["spent"] or 0.0) for r in rows}
+
+
+_BY_USER = (
+    "SELECT u.id AS user_id, u.username AS username, SUM(d.cost_usd) AS spent FROM usage_daily d"
+    " JOIN api_key k ON k.id = d.key_id JOIN app_user u ON u.id = k.user_id"
+    " WHERE d.day >= {} GROUP BY u.id, u.username"
+)
+
+
+async def month_spend_by_user(first_day: date) -> list[tuple[str, str, float]]:
+    """(user id, username, cost of all their keys' calls since `first_day`), revoked keys included."""
+    rows = await UsageDailyRow.raw(_BY_USER, first_day).run()
+    return [(r["user_id"], r["username"], float(r["spent"] or 0.0)) for r in rows]
 
 
 async def raised_since(moment: datetime) -> set[str]:

@@ -251,3 +251,48 @@ def test_a_test_alert_reaches_the_webhook_signed(alerting: GatewayProcess, recei
     assert alerting.admin().get("/v1/alerts", params={"type": "budget.threshold", "limit": 500}).status_code == 200
     inference = httpx.post(alerting.base_url + "/v1/alerts/test", headers={"Authorization": f"Bearer {API_KEY}"})
     assert inference.status_code == 403
+
+
+def test_a_users_keys_together_raise_the_users_budget_alert(
+    alerting: GatewayProcess, backend: str, receiver: WebhookReceiver
+) -> None:
+    """A plan's `user_limits.monthly_budget_usd`: two keys of one user, each under the threshold alone,
+    together past it raise one alert naming the user."""
+    cost = _one_call_cost(alerting)
+    plan = f"shared-budget-{backend}"
+    username = f"spender-{backend}"
+    with alerting.admin() as admin:
+        made = admin.post("/v1/plans", json={"name": plan, "user_limits": {"monthly_budget_usd": round(cost / 0.3, 6)}})
+        assert made.status_code == 201, made.text
+        password = "pw-" + username + "-0123456789"
+        user = admin.post("/v1/users", json={"username": username, "password": password, "role": "user", "plan": plan})
+        assert user.status_code == 201, user.text
+        token = admin.post("/v1/auth/token", json={"username": username, "password": password}).json()["access_token"]
+    with alerting.http(headers={"Authorization": f"Bearer {token}"}) as http:
+        secrets_ = [http.post("/v1/api-keys", json={"name": f"k{i}"}).json()["key"] for i in range(2)]
+    time.sleep(1.5)  # both workers learn of the keys
+    for secret in secrets_:  # 30 % each: under every threshold alone, 60 % together
+        alerting.openai(key=secret).chat.completions.create(model="fakeai/gpt-fake", messages=_hi())
+
+    def for_user() -> list[dict[str, Any]]:
+        return [
+            json.loads(r.body)
+            for r in receiver.received
+            if (json.loads(r.body).get("user") or {}).get("username") == username
+        ]
+
+    wait_for(lambda: len(for_user()) == 1, what="the user's alert")
+    time.sleep(1.0)
+    [alert] = for_user()
+    assert (alert["threshold"], "key" in alert, alert["plan"]) == (0.5, False, plan)
+    assert alert["spent_usd"] == pytest.approx(2 * cost) and alert["user"]["id"] == user.json()["id"]
+    assert f"User '{username}' has spent" in alert["message"] and "monthly budget their keys share" in alert["message"]
+    listed = alerting.admin().get("/v1/alerts", params={"type": "budget.threshold"}).json()["data"]
+    assert [a["id"] for a in listed if a["user"] and a["user"]["username"] == username] == [alert["id"]]
+    ui = ui_client(alerting)
+    try:
+        assert ui.login(admin_key=ADMIN_KEY).status_code == 303
+        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", ui.get("/ui/alerts").text))
+        assert f"{username} all their keys · {plan}" in text and "None" not in text
+    finally:
+        ui.close()

@@ -31,7 +31,7 @@ def test_a_keys_own_budget_wins_over_its_plans_and_keys_without_one_are_left_out
 def test_every_threshold_crossed_is_listed_lowest_first() -> None:
     keys = budgets([key("a", own=10), key("b", own=10), key("c", own=10)])
     alerts = budget_alerts(keys, {"a": 5.0, "b": 12.0, "c": 4.99, "gone": 100.0}, (1.0, 0.5, 0.8), "2026-11")
-    assert [(a.key.id, a.threshold) for a in alerts] == [("a", 0.5), ("b", 0.5), ("b", 0.8), ("b", 1.0)]
+    assert [(a.spender.id, a.threshold) for a in alerts] == [("a", 0.5), ("b", 0.5), ("b", 0.8), ("b", 1.0)]
     assert alerts[0].dedup == "budget:a:2026-11:0.5"
     assert alerts[0].message() == (
         "Key 'name-a' (sk-poly-AbCdEf) has spent $5.00 of its $10.00 monthly budget in 2026-11"
