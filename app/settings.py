@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -127,6 +128,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     alert_outage_after_s: float = 60.0
     """A target whose circuit breaker stays open this long raises `provider.down` (and `provider.up` once
     it closes again); 0: no provider alerts."""
+    alert_key_expiry_days: float = 7.0
+    """A key that expires within this many days raises `key.expiring` (once per expiry date); 0: never."""
+    alert_daily_report: bool = False
+    """Send yesterday's totals (`report.daily`) once a day, at `alert_daily_report_at`."""
+    alert_daily_report_at: str = "00:10"
+    """UTC `HH:MM` from which yesterday's report goes out (not before 00:10 is safest: the day's last
+    usage batches are written by then)."""
     alert_interval_s: float = 60.0
     """How often spend is compared with budgets (0: never)."""
     hooks: tuple[str, ...] = ()
@@ -209,6 +217,9 @@ _ENV: dict[str, tuple[str, Any]] = {
     "POLYROUTE_ALERT_BUDGET_THRESHOLDS": ("alert_budget_thresholds", numbers),
     "POLYROUTE_ALERT_INTERVAL_S": ("alert_interval_s", float),
     "POLYROUTE_ALERT_OUTAGE_AFTER_S": ("alert_outage_after_s", float),
+    "POLYROUTE_ALERT_KEY_EXPIRY_DAYS": ("alert_key_expiry_days", float),
+    "POLYROUTE_ALERT_DAILY_REPORT": ("alert_daily_report", bool),
+    "POLYROUTE_ALERT_DAILY_REPORT_AT": ("alert_daily_report_at", str),
     "POLYROUTE_HOOKS": ("hooks", tuple),
     "POLYROUTE_HOOK_OPTIONS": ("hook_options", dict),
 }
@@ -262,6 +273,8 @@ def _check_limits(settings: Settings) -> None:
         settings.oidc_client_id and settings.oidc_issuer.startswith(("http://", "https://"))
     ):
         raise ValueError("POLYROUTE_OIDC_ISSUER must be an http(s) URL, and needs POLYROUTE_OIDC_CLIENT_ID")
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", settings.alert_daily_report_at):
+        raise ValueError("POLYROUTE_ALERT_DAILY_REPORT_AT must be a UTC time as HH:MM")
     if settings.alert_webhook_url and not settings.alert_webhook_url.startswith(("http://", "https://")):
         raise ValueError("POLYROUTE_ALERT_WEBHOOK_URL must be an absolute http(s) URL")
     if settings.upstream_max_idle < 0 or settings.upstream_keepalive_s < 0:

@@ -22,6 +22,7 @@ import msgspec
 
 from app.alerts import store
 from app.alerts.budget import BudgetAlert, Spender, budget_alerts, budgets, slack_text, user_budgets
+from app.alerts.notices import daily_report, expiring_keys
 from app.alerts.outages import OutageWatch
 from app.catalog.keys import new_id
 from app.errors import ConflictError
@@ -47,6 +48,8 @@ class AlertJob:
         self._snapshot = snapshot
         self._health = health
         self._outages = OutageWatch(settings.alert_outage_after_s)
+        self._raised: set[str] = set()
+        """Notices this worker raised or saw raised: not tried again every tick."""
         self._client: httpx.AsyncClient | None = None
         self._sender: WebhookSender | None = None
 
@@ -74,6 +77,7 @@ class AlertJob:
                 await self._send(alert_id, payload)
         if self._health is not None and self._settings.alert_outage_after_s > 0:
             await self._provider_alerts(now.timestamp())
+        await self._notices(now)
         crossed = await self._budgets_crossed(now)
         if not crossed:
             return
@@ -112,12 +116,41 @@ class AlertJob:
         health, targets = self._health, self._health.keys()
         for alert in self._outages.observe({k: health.snapshot(k) for k in targets}, now):
             alert_id = new_id("alert")
-            payload = alert.payload(alert_id, now)
-            delivery = "pending" if self._settings.alert_webhook_url else "none"
-            if await store.raise_once(alert_id, alert.dedup, alert.kind, None, payload, delivery):
-                log.warning("alert %s: %s", alert_id, payload["message"])
-                if self._settings.alert_webhook_url:
-                    await self._send(alert_id, payload)
+            await self._raise_one(alert_id, alert.dedup, None, alert.payload(alert_id, now))
+
+    async def _notices(self, now: datetime) -> None:
+        settings, moment = self._settings, now.timestamp()
+        if settings.alert_key_expiry_days > 0:
+            keys = self._snapshot().keys.values()
+            for dedup, body in expiring_keys(keys, moment, settings.alert_key_expiry_days):
+                if dedup not in self._raised:
+                    await self._raise_notice(dedup, body["key"]["id"], body, now)
+        yesterday = (now - timedelta(days=1)).date()
+        dedup = f"report.daily:{yesterday.isoformat()}"
+        hour, minute = (int(part) for part in settings.alert_daily_report_at.split(":"))
+        if settings.alert_daily_report and dedup not in self._raised and (now.hour, now.minute) >= (hour, minute):
+            by_key, by_model = await store.day_totals(yesterday)
+            names = {k.id: k.name for k in self._snapshot().keys.values()}
+            named = [replace(t, name=names.get(t.name, t.name)) for t in by_key]
+            report = daily_report(yesterday, named, by_model)
+            if report is not None:  # a day without traffic is looked at again (a replica may replay late usage)
+                await self._raise_notice(dedup, None, report, now)
+
+    async def _raise_notice(self, dedup: str, key_id: str | None, body: dict[str, Any], now: datetime) -> None:
+        alert_id = new_id("alert")
+        created = now.isoformat().replace("+00:00", "Z")
+        await self._raise_one(
+            alert_id, dedup, key_id, {"id": alert_id, "object": "alert", "created_at": created, **body}
+        )
+        self._raised.add(dedup)
+
+    async def _raise_one(self, alert_id: str, dedup: str, key_id: str | None, payload: dict[str, Any]) -> None:
+        """Record, log and send one alert, unless another worker or replica raised it first."""
+        delivery = "pending" if self._settings.alert_webhook_url else "none"
+        if await store.raise_once(alert_id, dedup, payload["type"], key_id, payload, delivery):
+            log.warning("alert %s: %s", alert_id, payload["message"])
+            if self._settings.alert_webhook_url:
+                await self._send(alert_id, payload)
 
     async def _raise(self, alert: BudgetAlert, *, send: bool, now: datetime) -> None:
         url = self._settings.alert_webhook_url

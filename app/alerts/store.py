@@ -8,12 +8,14 @@ from typing import Any, Literal
 import msgspec
 from piccolo.query.functions.aggregate import Sum
 
+from app.alerts.notices import DayTotals
 from app.db.paging import list_rows
 from app.db.tables import AlertRow, UsageDailyRow
 
 __all__ = [
     "Alert",
     "claim_stale",
+    "day_totals",
     "finish",
     "list_alerts",
     "month_spend",
@@ -44,14 +46,16 @@ class AlertDelivery(msgspec.Struct):
     """The receiver's last HTTP status; None when it was unreachable or nothing was sent."""
 
 
-AlertType = Literal["budget.threshold", "provider.down", "provider.up"]
+AlertType = Literal["budget.threshold", "provider.down", "provider.up", "key.expiring", "report.daily"]
 
 
 class Alert(msgspec.Struct, kw_only=True):
     """The webhook's body, plus `delivery`. `budget.threshold`: a key's spend this UTC month crossed
     `threshold` x its monthly budget (`key`, `plan`, `month`, `threshold`, `spent_usd`, `budget_usd`).
     `provider.down` / `provider.up`: a target's breaker stayed open, or closed again (`provider`,
-    `model`, `down_since`, `breaker`, `error_rate`, `consecutive_failures`)."""
+    `model`, `down_since`, `breaker`, `error_rate`, `consecutive_failures`). `key.expiring`: a key expires
+    soon (`key`, `expires_at`). `report.daily`: yesterday's totals (`day`, `requests`, `errors`,
+    `tokens`, `cost_usd`, `top_keys`, `top_models`)."""
 
     id: str
     object: Literal["alert"]
@@ -73,6 +77,14 @@ class Alert(msgspec.Struct, kw_only=True):
     breaker: str | None = None
     error_rate: float | None = None
     consecutive_failures: int | None = None
+    expires_at: str | None = None
+    day: str | None = None
+    requests: int | None = None
+    errors: int | None = None
+    tokens: int | None = None
+    cost_usd: float | None = None
+    top_keys: list[dict[str, Any]] | None = None
+    top_models: list[dict[str, Any]] | None = None
 
 
 async def month_spend(first_day: date) -> dict[str, float]:
@@ -97,6 +109,28 @@ async def month_spend_by_user(first_day: date) -> list[tuple[str, str, float]]:
     """(user id, username, cost of all their keys' calls since `first_day`), revoked keys included."""
     rows = await UsageDailyRow.raw(_BY_USER, first_day).run()
     return [(r["user_id"], r["username"], float(r["spent"] or 0.0)) for r in rows]
+
+
+async def day_totals(day: date) -> tuple[list[DayTotals], list[DayTotals]]:
+    """A day's rollup grouped by key and by `provider/model`: requests, errors, tokens, cost."""
+    d = UsageDailyRow
+    measures = (
+        Sum(d.requests).as_alias("requests"),
+        Sum(d.errors).as_alias("errors"),
+        Sum(d.prompt_tokens).as_alias("prompt"),
+        Sum(d.completion_tokens).as_alias("completion"),
+        Sum(d.cost_usd).as_alias("cost"),
+    )
+    by_key = await d.select(d.key_id, *measures).where(d.day == day).group_by(d.key_id).run()
+    by_model = await d.select(d.provider, d.model, *measures).where(d.day == day).group_by(d.provider, d.model).run()
+
+    def totals(name: str, r: dict[str, Any]) -> DayTotals:
+        tokens = int(r["prompt"] or 0) + int(r["completion"] or 0)
+        return DayTotals(name, int(r["requests"] or 0), int(r["errors"] or 0), tokens, float(r["cost"] or 0.0))
+
+    keys = [totals(r["key_id"] or "(no key)", r) for r in by_key]
+    models = [totals(f"{r['provider']}/{r['model']}", r) for r in by_model if r["model"]]
+    return keys, models
 
 
 async def raised_since(moment: datetime) -> set[str]:

@@ -48,6 +48,8 @@ def _env(receiver: WebhookReceiver, path: str, **extra: str) -> dict[str, str]:
         "POLYROUTE_ALERT_INTERVAL_S": "0.2",
         "POLYROUTE_WEBHOOK_SECRET": SECRET,
         "POLYROUTE_USAGE_FLUSH_INTERVAL_S": "0.1",
+        "POLYROUTE_ALERT_DAILY_REPORT": "true",
+        "POLYROUTE_ALERT_DAILY_REPORT_AT": "00:00",
         **extra,
     }
 
@@ -296,3 +298,59 @@ def test_a_users_keys_together_raise_the_users_budget_alert(
         assert f"{username} all their keys · {plan}" in text and "None" not in text
     finally:
         ui.close()
+
+
+def test_a_key_about_to_expire_is_noticed_once(
+    alerting: GatewayProcess, backend: str, receiver: WebhookReceiver
+) -> None:
+    made = alerting.admin().post("/v1/api-keys", json={"name": f"expiring-{backend}", "expires_in_days": 3})
+    assert made.status_code == 201, made.text
+    key_id = made.json()["id"]
+    wait_for(lambda: len(_sent(receiver, backend, key_id)) == 1, what="the expiry notice")
+    time.sleep(1.0)
+    [notice] = _sent(receiver, backend, key_id)
+    assert notice["type"] == "key.expiring" and notice["expires_at"].startswith(made.json()["expires_at"][:16])
+    assert "expires in 3.0 days" in notice["message"] or "expires in 2.9 days" in notice["message"]
+
+
+def _seed_yesterday(gw: GatewayProcess, day: str) -> None:
+    """Two rollup rows of yesterday, as the usage writer would have left them."""
+    sql = (
+        "INSERT INTO usage_daily (id, day, key_id, plan, model, provider, status, requests, errors,"
+        " prompt_tokens, completion_tokens, cost_usd) VALUES"
+        " ('seed-a', {d}, 'key_seed_a', 'p', 'gpt-fake', 'fakeai', 200, 30, 0, 3000, 1000, 1.25),"
+        " ('seed-b', {d}, 'key_seed_b', 'p', 'gpt-fake', 'fakeai', 500, 10, 10, 100, 0, 0.0)"
+    )
+    url = gw.database_url
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+            db.execute(sql.format(d=f"'{day}'"))
+        return
+
+    async def on_postgres() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(sql.format(d=f"DATE '{day}'"))
+        finally:
+            await conn.close()
+
+    asyncio.run(on_postgres())
+
+
+def test_yesterdays_report_goes_out_once(alerting: GatewayProcess, backend: str, receiver: WebhookReceiver) -> None:
+    day = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400))
+    _seed_yesterday(alerting, day)
+
+    def reports() -> list[dict[str, Any]]:
+        sent = [json.loads(r.body) for r in receiver.received if r.path == f"/hook/{backend}"]
+        return [a for a in sent if a["type"] == "report.daily"]
+
+    wait_for(lambda: len(reports()) == 1, what="the daily report")
+    time.sleep(1.0)
+    [report] = reports()
+    assert (report["day"], report["requests"], report["errors"], report["tokens"]) == (day, 40, 10, 4100)
+    assert report["cost_usd"] == 1.25 and report["top_models"] == [
+        {"name": "fakeai/gpt-fake", "requests": 40, "cost_usd": 1.25}
+    ]
+    assert [k["name"] for k in report["top_keys"]] == ["key_seed_a", "key_seed_b"]
+    assert report["message"] == f"Polyroute on {day}: 40 requests (25.0% errors), 4,100 tokens, $1.25"
