@@ -55,6 +55,7 @@ from app.health.probes import Prober
 from app.health.scores import HealthRegistry
 from app.jobs import ShieldedJobs
 from app.limits.admit import Limiter
+from app.limits.provider_spend import ProviderSpend
 from app.limits.store import counter_backend
 from app.observability.lifecycle import observability
 from app.observability.logging import configure_logging
@@ -90,6 +91,7 @@ def build_runtime(settings: Settings) -> Runtime:
         rng=random.Random(),
         cache=build_response_cache(settings),
         hooks=HookRunner(settings.hooks, settings.hook_options),
+        provider_spend=ProviderSpend(limiter.backend),
     )
     spool = str(Path(settings.data_dir) / f"usage-spool-{os.getpid()}.jsonl")
     writer = UsageWriter(queue, spool, settings.usage_batch_size)
@@ -188,6 +190,13 @@ def create_app(settings: Settings) -> Litestar:
         scheduler.add_job(
             jobs.wrap(rt.gateway.responses.flush), "interval", seconds=1.0, max_instances=1, coalesce=True
         )
+        spend = rt.gateway.provider_spend
+        if spend is not None:
+
+            async def provider_budgets() -> None:
+                await spend.refresh(rt.catalog.snapshot.providers.values())
+
+            scheduler.add_job(jobs.wrap(provider_budgets), "interval", seconds=1.0, max_instances=1, coalesce=True)
         if settings.alert_interval_s > 0:
             scheduler.add_job(
                 jobs.wrap(rt.alerts.tick), "interval", seconds=settings.alert_interval_s, max_instances=1, coalesce=True
@@ -228,6 +237,8 @@ def create_app(settings: Settings) -> Litestar:
             if rt.oidc is not None:
                 await rt.oidc.close()
             await rt.gateway.cache.close()
+            if rt.gateway.provider_spend is not None:
+                await rt.gateway.provider_spend.close()
             await rt.gateway.limiter.close()  # after the drain: the last settles still count
             await close_database(engine)
             if rt.changes is not None:

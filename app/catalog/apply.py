@@ -23,6 +23,9 @@ def provider_values(spec: ProviderSpec, box: SecretBox) -> dict[str, Any]:
         options["max_concurrent"] = spec.max_concurrent
     if spec.batch_cost_factor is not None:
         options["batch_cost_factor"] = spec.batch_cost_factor
+    for budget in ("daily_budget_usd", "monthly_budget_usd"):
+        if getattr(spec, budget) is not None:
+            options[budget] = getattr(spec, budget)
     if spec.api_version is not None:
         options["api_version"] = spec.api_version
     if spec.region is not None:

@@ -128,6 +128,11 @@ class ProviderSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     """azure: the `api-version` of Azure OpenAI's deployment API (`2024-10-21`); unset: its v1 API."""
     region: Region | None = None
     """bedrock: the AWS region requests are signed for; unset: read from the base URL's host."""
+    daily_budget_usd: Money | None = None
+    """What this provider account may cost per UTC day, across every key: once spent, routes skip it
+    (falling back to their other targets) until the day ends."""
+    monthly_budget_usd: Money | None = None
+    """The same per UTC month."""
 
     def __post_init__(self) -> None:
         # A misspelt row would silently fall back to the defaults (and, say, send completions to a

@@ -140,6 +140,8 @@ def _provider_entry(row: dict[str, Any], box: SecretBox) -> ProviderEntry:
         batch_cost_factor=float(options.get("batch_cost_factor", BATCH_COST_FACTOR.get(row["kind"], 1.0))),
         api_version=options.get("api_version"),
         region=options.get("region"),
+        daily_budget_usd=options.get("daily_budget_usd"),
+        monthly_budget_usd=options.get("monthly_budget_usd"),
     )
 
 

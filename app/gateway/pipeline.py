@@ -37,6 +37,7 @@ from app.gateway.streaming import StreamOutcome, relay_stream
 from app.gateway.upstream import UpstreamPool
 from app.health.scores import HealthRegistry
 from app.limits.admit import Limiter
+from app.limits.provider_spend import ProviderSpend
 
 __all__ = ["Gateway"]
 
@@ -61,6 +62,8 @@ class Gateway:
     rng: random.Random = field(default_factory=random.Random)
     cache: ResponseCache = field(default_factory=ResponseCache.in_memory)
     hooks: HookRunner = field(default_factory=HookRunner)
+    provider_spend: ProviderSpend | None = None
+    """Provider budgets (app.limits.provider_spend); None: no provider has one to keep."""
 
     async def handle(self, call: Call) -> Reply:
         ctx = CallContext(call)
@@ -117,6 +120,7 @@ class Gateway:
             max_output_tokens=parsed.max_output_tokens,
             stream=parsed.stream,
             rng=self.rng,
+            **(self.provider_spend.view() if self.provider_spend is not None else _NO_BUDGETS),
         )
         ctx.loop = loop = AttemptLoop(
             pool=self.pool,
@@ -382,7 +386,12 @@ class Gateway:
             # Off the caller's path: the limiter settles after the response has gone.
             admission = ctx.admission
             self.limiter.settle_soon(key, admission.limits, usage.total_tokens, cost, admission.end_user)
+        if target is not None and cost and self.provider_spend is not None:
+            self.provider_spend.add_soon(target.provider, cost)
         return cost
+
+
+_NO_BUDGETS: dict[str, Any] = {}
 
 
 def _later(call: Call, work: Callable[[], object]) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 
 import strategies
-from app.errors import ModelNotAllowedError, ProviderError, ServiceUnavailableError
+from app.errors import BudgetExceededError, ModelNotAllowedError, ProviderError, ServiceUnavailableError
 from app.gateway.attempt_outcomes import Target
 from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ResolvedModel
 from app.health.scores import HealthRegistry
@@ -32,13 +33,20 @@ def rank_targets(
     max_output_tokens: int | None,
     stream: bool,
     rng: random.Random,
+    over_budget: frozenset[str] = frozenset(),
+    resets: Mapping[str, float] | None = None,
 ) -> tuple[list[Target], list[Candidate]]:
-    """Targets in the order to try them, and the candidates as ranked (for explain)."""
+    """Targets in the order to try them, and the candidates as ranked (for explain). Providers in
+    `over_budget` (their day or month budget spent) are skipped; `resets` says when each comes back."""
     by_key: dict[str, Target] = {}
     candidates: list[Candidate] = []
+    spent: list[str] = []
     for spec in resolved.targets:
         provider = snapshot.providers.get(spec.provider)
         if provider is None or not provider.enabled or provider.kind not in ADAPTERS:
+            continue
+        if provider.name in over_budget:
+            spent.append(provider.name)
             continue
         model = provider.model(spec.model)
         key_ = f"{provider.name}/{spec.model}"
@@ -55,6 +63,12 @@ def rank_targets(
         candidates.append(candidate)
         by_key[key_] = Target(candidate, provider, ADAPTERS[provider.kind], model)
     if not candidates:
+        if spent:
+            wait = min((resets or {}).get(name, 60.0) for name in spent)
+            names = ", ".join(dict.fromkeys(spent))
+            raise BudgetExceededError(
+                f"Every upstream of '{resolved.name}' is over its budget ({names})", retry_after=wait
+            )
         raise ProviderError(f"Model '{resolved.name}' has no enabled upstream")
     if resolved.route is None and len(candidates) == 1:
         # A provider's model named directly: one target, the default strategy, nothing to order. Not

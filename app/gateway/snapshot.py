@@ -37,6 +37,9 @@ class ProviderEntry:
     """azure: the deployment API's `api-version` (None: the v1 API)."""
     region: str | None = None
     """bedrock: the AWS region to sign for (None: from the base URL's host)."""
+    daily_budget_usd: float | None = None
+    monthly_budget_usd: float | None = None
+    """What it may cost per UTC day / month across every key (app.limits.provider_spend)."""
     patterns: tuple[str, ...] = field(init=False, default=())
     """The model ids that are globs, in the order listed (the first match wins)."""
 

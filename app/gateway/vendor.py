@@ -269,6 +269,8 @@ async def handle_vendor(gateway: Any, call: VendorCall) -> Reply:
         if "value" in admission and (usage.total_tokens or cost):  # tokens and spend count as on any call
             admitted = admission["value"]
             gateway.limiter.settle_soon(result.key, admitted.limits, usage.total_tokens, cost, admitted.end_user)
+        if cost and gateway.provider_spend is not None:  # the provider's own budget counts native calls too
+            gateway.provider_spend.add_soon(result.provider, cost)
         gateway.usage.put(
             UsageEvent(
                 id=event_id(call.request_id)[0],

@@ -9,7 +9,9 @@ from litestar import Controller, Request, get, post
 from app.api.admin.schemas import problems
 from app.catalog.specs import is_pattern
 from app.errors import NotFoundError
+from app.gateway.snapshot import ProviderEntry
 from app.health.probes import ProbeResult
+from app.limits.provider_spend import ProviderSpend, has_budget
 
 __all__ = ["HealthController"]
 
@@ -25,6 +27,25 @@ def _probe(result: ProbeResult | None) -> Json | None:
         "latency_ms": round(result.latency_ms, 1),
         "error": result.error,
         "at": result.at,
+    }
+
+
+async def _budget(spend: ProviderSpend | None, provider: ProviderEntry) -> Json | None:
+    """Its budgets and what it has cost today and this month (all replicas, on a shared counter store)."""
+    if spend is None or not has_budget(provider):
+        return None
+    today: float | None = None
+    month: float | None = None
+    try:
+        today, month = await spend.spent(provider)
+    except (ConnectionError, OSError, TimeoutError):
+        pass  # the counter store is away: the budgets are still shown
+    return {
+        "daily_usd": provider.daily_budget_usd,
+        "monthly_usd": provider.monthly_budget_usd,
+        "spent_today_usd": today,
+        "spent_month_usd": month,
+        "over": provider.name in spend.over,
     }
 
 
@@ -72,6 +93,7 @@ class HealthController(Controller):
                         "waiting": slots.waiting(provider.name),
                     },
                     "models": models,
+                    "budget": await _budget(rt.gateway.provider_spend, provider),
                 }
             )
         return {"data": out}

@@ -154,6 +154,8 @@ class ProviderUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     quirks: str | UnsetType | None = UNSET
     max_concurrent: Annotated[int, Meta(ge=1, le=100_000)] | UnsetType | None = UNSET
     batch_cost_factor: Annotated[float, Meta(ge=0, le=1)] | UnsetType | None = UNSET
+    daily_budget_usd: Money | UnsetType | None = UNSET
+    monthly_budget_usd: Money | UnsetType | None = UNSET
     api_version: ApiVersion | UnsetType | None = UNSET
     region: Region | UnsetType | None = UNSET
 

@@ -109,6 +109,8 @@ def _spec_from_row(row: dict[str, Any]) -> ProviderSpec:
         quirks=options.get("quirks") if options.get("quirks") in QUIRKS else None,
         max_concurrent=options.get("max_concurrent"),
         batch_cost_factor=options.get("batch_cost_factor"),
+        daily_budget_usd=options.get("daily_budget_usd"),
+        monthly_budget_usd=options.get("monthly_budget_usd"),
         api_version=options.get("api_version"),
         region=options.get("region"),
     )
@@ -131,6 +133,8 @@ def _record(row: dict[str, Any]) -> Provider:
         quirks=spec.quirks,
         max_concurrent=spec.max_concurrent,
         batch_cost_factor=spec.batch_cost_factor,
+        daily_budget_usd=spec.daily_budget_usd,
+        monthly_budget_usd=spec.monthly_budget_usd,
         api_version=spec.api_version,
         region=spec.region,
         models=spec.models,

@@ -37,6 +37,9 @@ class Provider(msgspec.Struct, kw_only=True):
     """azure: the deployment API's `api-version`; none: the v1 API."""
     region: str | None = None
     """bedrock: the AWS region; none: read from the base URL."""
+    daily_budget_usd: float | None = None
+    """What it may cost per UTC day across every key; spent: routes skip it until the day ends."""
+    monthly_budget_usd: float | None = None
     models: list[ModelSpec]
     headers: dict[str, str]
     """Extra upstream headers; values of credential-like headers are masked."""
