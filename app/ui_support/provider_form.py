@@ -41,6 +41,8 @@ def blank_provider() -> FormDoc:
         "quirks": None,
         "max_concurrent": None,
         "batch_cost_factor": None,
+        "daily_budget_usd": None,
+        "monthly_budget_usd": None,
         "api_version": None,
         "region": None,
         "headers_text": "",
@@ -113,6 +115,8 @@ def parse_provider_form(
         doc["probe_interval_s"] = 30.0
     doc["max_concurrent"] = number(form, "max_concurrent", problems, integer=True)
     doc["batch_cost_factor"] = number(form, "batch_cost_factor", problems)
+    for budget in ("daily_budget_usd", "monthly_budget_usd"):
+        doc[budget] = number(form, budget, problems)
     doc["headers"] = _headers(doc["headers_text"], entry.headers if entry else {}, problems)
     known = {m.id: msgspec.to_builtins(m) for m in existing.models} if existing else {}
     doc["models"] = _models(form, known, problems)

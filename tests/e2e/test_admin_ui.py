@@ -401,12 +401,13 @@ def test_operator_edits_and_deletes_a_provider_and_a_route(
     page.goto(base + "/ui/providers")
     page.get_by_role("link", name="Edit spare").click()
     page.fill("#m-r0-input_cost_per_mtok", "2.5")
-    page.get_by_text("Timeouts, concurrency, headers and probing").click()
+    page.get_by_text("Timeouts, concurrency, budgets, headers and probing").click()
     page.fill("#f-max_concurrent", "two")
     page.get_by_role("button", name="Save changes").click()
     page.locator("#f-max_concurrent-error", has_text="must be a whole number").wait_for()
     page.fill("#f-max_concurrent", "3")
     page.fill("#f-batch_cost_factor", "0.4")
+    page.fill("#f-daily_budget_usd", "12.5")
     page.fill("#f-api_version", "2024-10-21")  # Azure's setting, on a demo provider: refused at the field
     page.get_by_role("button", name="Save changes").click()
     page.locator("#f-api_version-error", has_text="only a provider of kind azure").wait_for()
@@ -417,6 +418,7 @@ def test_operator_edits_and_deletes_a_provider_and_a_route(
         saved = api.get("/v1/configs/spare").json()
         assert (saved["models"][0]["input_cost_per_mtok"], saved["max_concurrent"]) == (2.5, 3)
         assert saved["batch_cost_factor"] == 0.4
+        assert (saved["daily_budget_usd"], saved["monthly_budget_usd"]) == (12.5, None)
 
     _confirm(page, "spare", "Delete spare")
     page.locator(".toast", has_text="route/pair").wait_for()  # still targeted: refused, and says by what

@@ -13,6 +13,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -191,39 +192,50 @@ def test_the_admin_ui_lists_the_alerts_of_a_key(alerting: GatewayProcess, backen
     key_id, secret = _key(alerting, f"alerts-ui-{backend}", round(cost / 0.85, 6))
     alerting.openai(key=secret).chat.completions.create(model="fakeai/gpt-fake", messages=_hi())
     wait_for(lambda: len(_alerts(alerting, key_id)) == 2, what="the alerts recorded")
-    ui = ui_client(alerting)
+    text = _alerts_page(alerting, f"?key_id={key_id}")
+    assert text.count(f"alerts-ui-{backend}") == 2 and "80 %" in text and "50 %" in text
+    assert f"${cost:.2f} / ${cost / 0.85:.2f}" in text and "superseded" in text and "delivered" in text
+    assert "alerts-steady" not in text, "narrowed to the one key"
+
+
+def _alerts_page(gw: GatewayProcess, query: str = "") -> str:
+    """The admin UI's Alerts page as text, signed in with the admin key."""
+    ui = ui_client(gw)
     try:
         assert ui.login(admin_key=ADMIN_KEY).status_code == 303
-        page = ui.get(f"/ui/alerts?key_id={key_id}")
+        page = ui.get(f"/ui/alerts{query}")
         assert page.status_code == 200
-        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text))
-        assert text.count(f"alerts-ui-{backend}") == 2 and "80 %" in text and "50 %" in text
-        assert f"${cost:.2f} / ${cost / 0.85:.2f}" in text and "superseded" in text and "delivered" in text
-        assert "alerts-steady" not in text, "narrowed to the one key"
+        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text))
     finally:
         ui.close()
 
 
-def _age_alert(gw: GatewayProcess, alert_id: str) -> None:
-    """What a worker that stopped mid-delivery leaves: the alert `pending`, raised an hour ago."""
+def _execute(gw: GatewayProcess, sql: str, *args: object) -> None:
+    """One statement straight on the gateway's database (`?` placeholders; SQLite or Postgres)."""
     url = gw.database_url
     if url.startswith("sqlite"):
         with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
-            db.execute(
-                "UPDATE alert SET delivery = 'pending', created_at = '2000-01-01 00:00:00+00:00' WHERE id = ?",
-                (alert_id,),
-            )
+            db.execute(sql, args)
         return
 
     async def on_postgres() -> None:
         conn = await asyncpg.connect(url)
         try:
-            sql = "UPDATE alert SET delivery = 'pending', created_at = now() - interval '1 hour' WHERE id = $1"
-            await conn.execute(sql, alert_id)
+            numbered = sql
+            for i in range(1, len(args) + 1):
+                numbered = numbered.replace("?", f"${i}", 1)
+            await conn.execute(numbered, *args)
         finally:
             await conn.close()
 
     asyncio.run(on_postgres())
+
+
+def _age_alert(gw: GatewayProcess, alert_id: str) -> None:
+    """What a worker that stopped mid-delivery leaves: the alert `pending`, raised long ago."""
+    _execute(
+        gw, "UPDATE alert SET delivery = 'pending', created_at = '2000-01-01 00:00:00+00:00' WHERE id = ?", alert_id
+    )
 
 
 def test_an_alert_left_pending_by_a_stopped_worker_is_sent_again_once(
@@ -291,13 +303,8 @@ def test_a_users_keys_together_raise_the_users_budget_alert(
     assert f"User '{username}' has spent" in alert["message"] and "monthly budget their keys share" in alert["message"]
     listed = alerting.admin().get("/v1/alerts", params={"type": "budget.threshold"}).json()["data"]
     assert [a["id"] for a in listed if a["user"] and a["user"]["username"] == username] == [alert["id"]]
-    ui = ui_client(alerting)
-    try:
-        assert ui.login(admin_key=ADMIN_KEY).status_code == 303
-        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", ui.get("/ui/alerts").text))
-        assert f"{username} all their keys · {plan}" in text and "None" not in text
-    finally:
-        ui.close()
+    text = _alerts_page(alerting)
+    assert f"{username} all their keys · {plan}" in text and "None" not in text
 
 
 def test_a_key_about_to_expire_is_noticed_once(
@@ -313,32 +320,20 @@ def test_a_key_about_to_expire_is_noticed_once(
     assert "expires in 3.0 days" in notice["message"] or "expires in 2.9 days" in notice["message"]
 
 
-def _seed_yesterday(gw: GatewayProcess, day: str) -> None:
+def _seed_yesterday(gw: GatewayProcess, day: date) -> None:
     """Two rollup rows of yesterday, as the usage writer would have left them."""
-    sql = (
-        "INSERT INTO usage_daily (id, day, key_id, plan, model, provider, status, requests, errors,"
-        " prompt_tokens, completion_tokens, cost_usd) VALUES"
-        " ('seed-a', {d}, 'key_seed_a', 'p', 'gpt-fake', 'fakeai', 200, 30, 0, 3000, 1000, 1.25),"
-        " ('seed-b', {d}, 'key_seed_b', 'p', 'gpt-fake', 'fakeai', 500, 10, 10, 100, 0, 0.0)"
+    values = (
+        "(?, ?, 'key_seed_a', 'p', 'gpt-fake', 'fakeai', 200, 30, 0, 3000, 1000, 1.25),"
+        " (?, ?, 'key_seed_b', 'p', 'gpt-fake', 'fakeai', 500, 10, 10, 100, 0, 0.0)"
     )
-    url = gw.database_url
-    if url.startswith("sqlite"):
-        with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
-            db.execute(sql.format(d=f"'{day}'"))
-        return
-
-    async def on_postgres() -> None:
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute(sql.format(d=f"DATE '{day}'"))
-        finally:
-            await conn.close()
-
-    asyncio.run(on_postgres())
+    columns = (
+        "id, day, key_id, plan, model, provider, status, requests, errors, prompt_tokens, completion_tokens, cost_usd"
+    )
+    _execute(gw, f"INSERT INTO usage_daily ({columns}) VALUES {values}", "seed-a", day, "seed-b", day)
 
 
 def test_yesterdays_report_goes_out_once(alerting: GatewayProcess, backend: str, receiver: WebhookReceiver) -> None:
-    day = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400))
+    day = (datetime.now(UTC) - timedelta(days=1)).date()
     _seed_yesterday(alerting, day)
 
     def reports() -> list[dict[str, Any]]:
@@ -348,9 +343,9 @@ def test_yesterdays_report_goes_out_once(alerting: GatewayProcess, backend: str,
     wait_for(lambda: len(reports()) == 1, what="the daily report")
     time.sleep(1.0)
     [report] = reports()
-    assert (report["day"], report["requests"], report["errors"], report["tokens"]) == (day, 40, 10, 4100)
+    assert (report["day"], report["requests"], report["errors"], report["tokens"]) == (day.isoformat(), 40, 10, 4100)
     assert report["cost_usd"] == 1.25 and report["top_models"] == [
         {"name": "fakeai/gpt-fake", "requests": 40, "cost_usd": 1.25}
     ]
     assert [k["name"] for k in report["top_keys"]] == ["key_seed_a", "key_seed_b"]
-    assert report["message"] == f"Polyroute on {day}: 40 requests (25.0% errors), 4,100 tokens, $1.25"
+    assert report["message"] == f"Polyroute on {day.isoformat()}: 40 requests (25.0% errors), 4,100 tokens, $1.25"
