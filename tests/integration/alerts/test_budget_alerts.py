@@ -151,9 +151,13 @@ def test_a_first_call_past_the_budget_sends_one_alert(
 
 
 def test_keys_without_a_budget_raise_nothing(alerting: GatewayProcess) -> None:
-    alerting.openai().chat.completions.create(model="fakeai/gpt-fake", messages=_hi())
-    time.sleep(0.6)
-    resp = alerting.admin().get("/v1/alerts", params={"key_id": "key_none"})
+    """The config file's key has no budget: however much it spends (each call here costs cents), no alert."""
+    for _ in range(3):
+        alerting.openai().chat.completions.create(model="fakeai/gpt-fake", messages=_hi())
+    keys = alerting.admin().get("/v1/api-keys", params={"limit": 500}).json()["data"]
+    [unbudgeted] = [k["id"] for k in keys if k["name"] == "test"]
+    time.sleep(1.0)  # five checks on each worker
+    resp = alerting.admin().get("/v1/alerts", params={"key_id": unbudgeted})
     assert resp.json()["data"] == [] and resp.json()["total"] == 0
 
 
