@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from app.catalog.audit import ACTOR, Actor, Change, Resource, diff, record
 from app.catalog.keys import hash_secret, new_id, visible_prefix
 from app.catalog.secrets import SecretBox, mask
 from app.catalog.specs import ApiKeySpec, ConfigFile, PlanSpec, ProviderSpec, RouteSpec
@@ -95,24 +96,37 @@ def _key_values(spec: ApiKeySpec) -> dict[str, Any]:
     }
 
 
-async def _upsert(table: type[Any], kind: str, match: Any, values: dict[str, Any]) -> None:
+async def _upsert(
+    table: type[Any], kind: str, match: Any, values: dict[str, Any], what: tuple[Resource, str], box: SecretBox
+) -> None:
+    """Insert or update one object; the audit log records it only when something changed (a restart with
+    the same file leaves no trace)."""
     stamp = now()
-    existing = await table.select(table.id).where(match).first().run()
+    existing = await table.select().where(match).first().run()
     values = {**values, "source": "config", "updated_at": stamp}
-    if existing:
-        await table.update(values).where(table.id == existing["id"]).run()
-    else:
-        await table.insert(table(id=new_id(kind), created_at=stamp, **values)).run()
+    if existing is None:
+        row_id = new_id(kind)
+        await table.insert(table(id=row_id, created_at=stamp, **values)).run()
+        await record(Change("create", what[0], row_id, what[1], after=values))
+        return
+    old_secret, new_secret = existing.get("api_key_enc"), values.get("api_key_enc")
+    if old_secret and new_secret and box.decrypt(old_secret) == box.decrypt(new_secret):
+        del values["api_key_enc"]  # the same credential: keep its ciphertext (Fernet's differs per call)
+    await table.update(values).where(table.id == existing["id"]).run()
+    if diff(existing, values):
+        await record(Change("update", what[0], existing["id"], what[1], before=existing, after=values))
 
 
 async def apply_config(cfg: ConfigFile, box: SecretBox) -> int:
     """Upsert every object the file names (by name) and bump the catalog version."""
+    ACTOR.set(Actor("config file", "system"))
     for provider in cfg.providers:
-        await _upsert(ProviderRow, "prov", ProviderRow.name == provider.name, provider_values(provider, box))
+        values = provider_values(provider, box)
+        await _upsert(ProviderRow, "prov", ProviderRow.name == provider.name, values, ("provider", provider.name), box)
     for plan in cfg.plans:
-        await _upsert(PlanRow, "plan", PlanRow.name == plan.name, plan_values(plan))
+        await _upsert(PlanRow, "plan", PlanRow.name == plan.name, plan_values(plan), ("plan", plan.name), box)
     for route in cfg.routes:
-        await _upsert(RouteRow, "route", RouteRow.name == route.name, route_values(route))
+        await _upsert(RouteRow, "route", RouteRow.name == route.name, route_values(route), ("route", route.name), box)
     for key in cfg.api_keys:
         values = _key_values(key)
         match = (ApiKeyRow.name == key.name) & (ApiKeyRow.source == "config")
@@ -124,5 +138,5 @@ async def apply_config(cfg: ConfigFile, box: SecretBox) -> int:
         )
         if clash:
             await ApiKeyRow.delete().where(ApiKeyRow.id == clash["id"]).run()
-        await _upsert(ApiKeyRow, "key", match, values)
+        await _upsert(ApiKeyRow, "key", match, values, ("api_key", key.name), box)
     return await bump_version()
