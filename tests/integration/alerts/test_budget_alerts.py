@@ -7,17 +7,14 @@ send only the highest. On SQLite and Postgres.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
@@ -28,6 +25,7 @@ from tests.fakes.webhooks import WebhookReceiver
 from tests.gateway_process import ADMIN_KEY, API_KEY, GatewayProcess
 from tests.integration.tasks.conftest import wait_for
 from tests.integration.ui.conftest import ui_client
+from tests.integration.usage.harness import execute
 
 SECRET = "whsec-alerts-0123456789"
 PRICE = 1000.0
@@ -214,32 +212,10 @@ def _alerts_page(gw: GatewayProcess, query: str = "") -> str:
         ui.close()
 
 
-def _execute(gw: GatewayProcess, sql: str, *args: object) -> None:
-    """One statement straight on the gateway's database (`?` placeholders; SQLite or Postgres)."""
-    url = gw.database_url
-    if url.startswith("sqlite"):
-        with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
-            db.execute(sql, args)
-        return
-
-    async def on_postgres() -> None:
-        conn = await asyncpg.connect(url)
-        try:
-            numbered = sql
-            for i in range(1, len(args) + 1):
-                numbered = numbered.replace("?", f"${i}", 1)
-            await conn.execute(numbered, *args)
-        finally:
-            await conn.close()
-
-    asyncio.run(on_postgres())
-
-
 def _age_alert(gw: GatewayProcess, alert_id: str) -> None:
     """What a worker that stopped mid-delivery leaves: the alert `pending`, raised long ago."""
-    _execute(
-        gw, "UPDATE alert SET delivery = 'pending', created_at = '2000-01-01 00:00:00+00:00' WHERE id = ?", alert_id
-    )
+    sql = "UPDATE alert SET delivery = 'pending', created_at = '2000-01-01 00:00:00+00:00' WHERE id = ?"
+    execute(gw.database_url, sql, alert_id)
 
 
 def test_an_alert_left_pending_by_a_stopped_worker_is_sent_again_once(
@@ -333,7 +309,7 @@ def _seed_yesterday(gw: GatewayProcess, day: date) -> None:
     columns = (
         "id, day, key_id, plan, model, provider, status, requests, errors, prompt_tokens, completion_tokens, cost_usd"
     )
-    _execute(gw, f"INSERT INTO usage_daily ({columns}) VALUES {values}", "seed-a", day, "seed-b", day)
+    execute(gw.database_url, f"INSERT INTO usage_daily ({columns}) VALUES {values}", "seed-a", day, "seed-b", day)
 
 
 def test_yesterdays_report_goes_out_once(alerting: GatewayProcess, backend: str, receiver: WebhookReceiver) -> None:
