@@ -25,6 +25,7 @@ from app.alerts.budget import BudgetAlert, Spender, budget_alerts, budgets, slac
 from app.alerts.notices import daily_report, expiring_keys
 from app.alerts.outages import OutageWatch
 from app.catalog.keys import new_id
+from app.catalog.store import rfc3339
 from app.errors import ConflictError
 from app.gateway.snapshot import CatalogSnapshot
 from app.health.scores import HealthRegistry
@@ -138,32 +139,26 @@ class AlertJob:
 
     async def _raise_notice(self, dedup: str, key_id: str | None, body: dict[str, Any], now: datetime) -> None:
         alert_id = new_id("alert")
-        created = now.isoformat().replace("+00:00", "Z")
-        await self._raise_one(
-            alert_id, dedup, key_id, {"id": alert_id, "object": "alert", "created_at": created, **body}
-        )
+        payload = {"id": alert_id, "object": "alert", "created_at": rfc3339(now), **body}
+        await self._raise_one(alert_id, dedup, key_id, payload)
         self._raised.add(dedup)
 
-    async def _raise_one(self, alert_id: str, dedup: str, key_id: str | None, payload: dict[str, Any]) -> None:
-        """Record, log and send one alert, unless another worker or replica raised it first."""
-        delivery = "pending" if self._settings.alert_webhook_url else "none"
-        if await store.raise_once(alert_id, dedup, payload["type"], key_id, payload, delivery):
+    async def _raise_one(
+        self, alert_id: str, dedup: str, key_id: str | None, payload: dict[str, Any], *, send: bool = True
+    ) -> None:
+        """Record, log and send one alert, unless another worker or replica raised it first; `send=False`
+        records it as superseded (a higher threshold crossed in the same check is sent instead)."""
+        url = self._settings.alert_webhook_url
+        delivery = "superseded" if not send else ("pending" if url else "none")
+        if await store.raise_once(alert_id, dedup, payload["type"], key_id, payload, delivery) and send:
             log.warning("alert %s: %s", alert_id, payload["message"])
-            if self._settings.alert_webhook_url:
+            if url:
                 await self._send(alert_id, payload)
 
     async def _raise(self, alert: BudgetAlert, *, send: bool, now: datetime) -> None:
-        url = self._settings.alert_webhook_url
         alert_id = new_id("alert")
-        payload = alert.payload(alert_id, now.isoformat().replace("+00:00", "Z"))
-        delivery = "superseded" if not send else ("pending" if url else "none")
         key_id = alert.spender.id if alert.spender.kind == "key" else None
-        if not await store.raise_once(alert_id, alert.dedup, "budget.threshold", key_id, payload, delivery):
-            return  # another worker or replica raised it first
-        if send:
-            log.warning("alert %s: %s", alert_id, payload["message"])
-        if send and url:
-            await self._send(alert_id, payload)
+        await self._raise_one(alert_id, alert.dedup, key_id, alert.payload(alert_id, rfc3339(now)), send=send)
 
     def _body(self, payload: dict[str, Any]) -> bytes:
         return msgspec.json.encode(payload if self._settings.alert_format == "polyroute" else slack_text(payload))
@@ -180,8 +175,8 @@ class AlertJob:
         if not url:
             raise ConflictError("No alert webhook is configured (POLYROUTE_ALERT_WEBHOOK_URL)")
         alert_id = new_id("alert")
-        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         message = "Test alert from Polyroute: alerts reach this webhook."
-        payload = {"id": alert_id, "object": "alert", "type": "test", "created_at": now, "message": message}
+        created = rfc3339(datetime.now(UTC))
+        payload = {"id": alert_id, "object": "alert", "type": "test", "created_at": created, "message": message}
         once = replace(self._webhooks(), max_attempts=1)
         return await once.deliver(url, self._body(payload), ref=alert_id, ref_header="X-Polyroute-Alert-Id")

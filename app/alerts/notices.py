@@ -7,16 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
+from app.catalog.store import rfc3339
 from app.gateway.snapshot import KeyRecord
 
 __all__ = ["DayTotals", "daily_report", "expiring_keys"]
-
-
-def _iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment, UTC).isoformat().replace("+00:00", "Z")
 
 
 def expiring_keys(keys: Iterable[KeyRecord], now: float, within_days: float) -> list[tuple[str, dict[str, Any]]]:
@@ -35,8 +32,8 @@ def expiring_keys(keys: Iterable[KeyRecord], now: float, within_days: float) -> 
                 "type": "key.expiring",
                 "key": {"id": key.id, "name": key.name, "prefix": key.prefix, "user_id": key.user_id},
                 "plan": key.plan.name if key.plan else None,
-                "expires_at": _iso(key.expires_at),
-                "message": f"Key '{key.name}' ({key.prefix}) expires {when} ({_iso(key.expires_at)}); "
+                "expires_at": rfc3339(key.expires_at),
+                "message": f"Key '{key.name}' ({key.prefix}) expires {when} ({rfc3339(key.expires_at)}); "
                 "rotate or extend it before its callers get 401",
             },
         )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from app.catalog.store import rfc3339
 from strategies.base import HealthSnapshot
 
 __all__ = ["OutageAlert", "OutageWatch"]
@@ -47,10 +48,10 @@ class OutageAlert:
             "id": alert_id,
             "object": "alert",
             "type": self.kind,
-            "created_at": datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z"),
+            "created_at": rfc3339(now),
             "provider": provider,
             "model": model,
-            "down_since": datetime.fromtimestamp(self.since, UTC).isoformat().replace("+00:00", "Z"),
+            "down_since": rfc3339(self.since),
             "breaker": self.health.breaker,
             "error_rate": round(self.health.error_rate, 3),
             "consecutive_failures": self.health.consecutive_failures,

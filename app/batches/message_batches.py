@@ -17,6 +17,7 @@ import msgspec
 
 from app.batches.lines import MAX_LINES, MESSAGES_ENDPOINT
 from app.batches.store import BatchRecord, LineRecord
+from app.catalog.store import rfc3339
 from app.errors import InvalidRequestError
 from app.providers.errors import ANTHROPIC_ERROR_TYPES
 
@@ -74,7 +75,7 @@ def processing_status(batch: BatchRecord) -> str:
 
 
 def _rfc3339(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+    return rfc3339(moment) if moment is not None else None
 
 
 def batch_object(batch: BatchRecord, counts: dict[str, int], results_url: str) -> Json:

@@ -20,6 +20,7 @@ from piccolo.columns import Column
 
 from app.catalog.keys import new_id
 from app.catalog.secrets import mask_headers
+from app.catalog.store import rfc3339
 from app.db.paging import list_rows
 from app.db.tables import AuditRow
 
@@ -70,7 +71,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Mapping | list):
         return value
     if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return rfc3339(value)
     if isinstance(value, str) and value[:1] in ("{", "["):
         try:
             return msgspec.json.decode(value)
@@ -112,7 +113,7 @@ def diff(before: Mapping[Any, Any] | None, after: Mapping[Any, Any] | None) -> d
             continue
         was, now = _shown(name, old[name]), _shown(name, value)
         if name in _SECRET:
-            if value != old[name] or (name == "api_key_enc" and value is not None):  # sent again: replaced
+            if value != old[name]:  # a credential sent again is re-encrypted (Fernet): it reads as replaced
                 out[name] = _secret(old[name], value)
         elif was != now:
             out[name] = {"from": was, "to": now}

@@ -39,6 +39,13 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def rfc3339(moment: datetime | float) -> str:
+    """A UTC time (a datetime or Unix seconds) as the APIs write it: `2026-11-23T22:05:00Z`."""
+    if not isinstance(moment, datetime):
+        moment = datetime.fromtimestamp(moment, UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def dump_json(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 

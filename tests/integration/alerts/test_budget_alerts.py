@@ -8,7 +8,6 @@ send only the highest. On SQLite and Postgres.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -24,7 +23,7 @@ from tests.fakes.openai import FakeOpenAI
 from tests.fakes.webhooks import WebhookReceiver
 from tests.gateway_process import ADMIN_KEY, API_KEY, GatewayProcess
 from tests.integration.tasks.conftest import wait_for
-from tests.integration.ui.conftest import ui_client
+from tests.integration.ui.conftest import page_text, ui_client
 from tests.integration.usage.harness import execute
 
 SECRET = "whsec-alerts-0123456789"
@@ -207,7 +206,7 @@ def _alerts_page(gw: GatewayProcess, query: str = "") -> str:
         assert ui.login(admin_key=ADMIN_KEY).status_code == 303
         page = ui.get(f"/ui/alerts{query}")
         assert page.status_code == 200
-        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.text))
+        return page_text(page.text)
     finally:
         ui.close()
 

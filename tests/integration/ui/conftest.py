@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,11 @@ class UIClient:
 
     def close(self) -> None:
         self.http.close()
+
+
+def page_text(html: str) -> str:
+    """A page's words as a reader sees them: tags dropped, entities decoded, spaces collapsed."""
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
 
 
 def ui_client(gw: GatewayProcess) -> UIClient:

@@ -16,7 +16,7 @@ from tests.db_backends import gateway_on
 from tests.fakes.oidc import CLIENT_ID, CLIENT_SECRET, FakeOidc
 from tests.fakes.openai import FakeOpenAI
 from tests.gateway_process import GatewayProcess
-from tests.integration.ui.conftest import UIGateway, ui_config
+from tests.integration.ui.conftest import UIGateway, page_text, ui_config
 
 SESSION = "polyroute_session"
 
@@ -41,10 +41,6 @@ def sso_gw(
     }
     with gateway_on("sqlite", Path(tmp_path_factory.mktemp("sso")), ui_config(fake_openai), env=env) as gw:
         yield gw
-
-
-def _text(html: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&#39;", "'")
 
 
 def sign_in(
@@ -75,7 +71,7 @@ def test_an_admin_group_member_gets_an_admin_account_at_the_first_sign_in(
         assert client.cookies.get(SESSION)
         audit = client.get("/ui/audit")
         assert audit.status_code == 200, "an admin page"
-        assert "sso system create ann@corp.example user" in _text(audit.text)
+        assert "sso system create ann@corp.example user" in page_text(audit.text)
     assert (_users(sso_gw)["ann@corp.example"]["role"], _users(sso_gw)["ann@corp.example"]["plan"]) == ("admin", None)
 
 
@@ -118,7 +114,7 @@ def test_accounts_the_rules_do_not_allow_are_refused(
 ) -> None:
     client, done = sign_in(sso_gw, idp, claims)
     with closing(client):
-        assert done.status_code == 403 and message in _text(done.text)
+        assert done.status_code == 403 and message in page_text(done.text)
         assert not client.cookies.get(SESSION)
     assert str(claims.get("email")) not in _users(sso_gw)
 
@@ -129,7 +125,7 @@ def test_an_id_token_that_fails_a_check_signs_nobody_in(sso_gw: GatewayProcess, 
     client, done = sign_in(sso_gw, idp, {"sub": f"t-{tamper}", "email": f"t-{tamper}@corp.example"})
     with closing(client):
         assert done.status_code == 403, done.text
-        assert "ID token" in _text(done.text) and not client.cookies.get(SESSION)
+        assert "ID token" in page_text(done.text) and not client.cookies.get(SESSION)
     assert f"t-{tamper}@corp.example" not in _users(sso_gw)
 
 
@@ -138,7 +134,7 @@ def test_a_callback_that_was_not_started_here_or_is_replayed_is_refused(sso_gw: 
     callback = done.request.url
     with closing(client):
         replay = client.get(str(callback))
-        assert replay.status_code == 400 and "expired or was not started here" in _text(replay.text)
+        assert replay.status_code == 400 and "expired or was not started here" in page_text(replay.text)
     with httpx.Client(base_url=sso_gw.base_url, follow_redirects=False) as stranger:
         assert stranger.get(str(callback)).status_code == 400, "no sign-in cookie"
         stranger.get("/ui/sso/start")
@@ -152,13 +148,13 @@ def test_the_providers_refusal_and_a_disabled_account_are_shown(sso_gw: GatewayP
         state = re.search(r"state=([^&]+)", started.headers["location"])
         assert state is not None
         refused = client.get("/ui/sso/callback", params={"error": "access_denied", "state": state.group(1)})
-        assert refused.status_code == 403 and "did not sign you in (access_denied)" in _text(refused.text)
+        assert refused.status_code == 403 and "did not sign you in (access_denied)" in page_text(refused.text)
     sign_in(sso_gw, idp, {"sub": "d1", "email": "dee@corp.example"})[0].close()
     user_id = _users(sso_gw)["dee@corp.example"]["id"]
     assert sso_gw.admin().patch(f"/v1/users/{user_id}", json={"disabled": True}).status_code == 200
     client, done = sign_in(sso_gw, idp, {"sub": "d1", "email": "dee@corp.example"})
     with closing(client):
-        assert done.status_code == 403 and "This account is disabled" in _text(done.text)
+        assert done.status_code == 403 and "This account is disabled" in page_text(done.text)
 
 
 def test_the_login_page_offers_single_sign_on_only_when_configured(
