@@ -82,7 +82,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
     try:
-        fields = {"name": args.name, "plan": args.plan, "expires_in_days": args.expires_in_days}
+        fields = {"name": args.name, "plan": args.plan, "team": args.team, "expires_in_days": args.expires_in_days}
         draft = convert_strict(fields, api_keys.KeyDraft)
     except GatewayError as exc:
         print(f"polyroute: {exc.detail}", file=sys.stderr)
@@ -92,7 +92,8 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         return 1
     expires = created.expires_at.isoformat() if created.expires_at else "never"
     print(
-        f"Created API key {created.id} '{created.name}' on plan {created.plan or '(none)'}, expires {expires}.\n"
+        f"Created API key {created.id} '{created.name}' on plan {created.plan or '(none)'}"
+        f"{f' in team {args.team}' if created.team_id else ''}, expires {expires}.\n"
         "The secret follows on stdout; it is shown only now.",
         file=sys.stderr,
     )
@@ -147,7 +148,8 @@ def register(sub: Any) -> None:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key and print its secret once")
     create.add_argument("--name", required=True)
-    create.add_argument("--plan", help="plan name (omit for a key without limits)")
+    create.add_argument("--plan", help="plan name (omit for a key without limits, or for its team's plan)")
+    create.add_argument("--team", help="team id or name: its models and shared limits hold the key")
     create.add_argument("--expires-in-days", type=int)
     create.set_defaults(func=cmd_keys_create)
     listing = keys_sub.add_parser("list", help="list keys (never their secrets)")

@@ -174,7 +174,7 @@ def create_app(settings: Settings) -> Litestar:
         scheduler.add_job(
             jobs.wrap(retention_job),
             "interval",
-            args=[settings.usage_retention_days],
+            args=[settings.usage_retention_days, settings.audit_retention_days, settings.alert_retention_days],
             seconds=settings.usage_retention_interval_s,
             max_instances=1,
             coalesce=True,

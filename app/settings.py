@@ -68,6 +68,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Raw request-log rows older than this are deleted (rollups are kept); 0 keeps them forever."""
     usage_retention_interval_s: float = 3600.0
     """How often the retention job runs."""
+    audit_retention_days: int = 0
+    """Audit-log rows older than this are deleted; 0 (the default) keeps them forever."""
+    alert_retention_days: int = 365
+    """Alert rows older than this are deleted; 0 keeps them forever."""
     probes_enabled: bool = True
     upstream_keepalive_s: float = 60.0
     """How long an idle upstream connection is kept for the next call to the same provider."""
@@ -184,6 +188,8 @@ _ENV: dict[str, tuple[str, Any]] = {
     "POLYROUTE_LIMITS_TIMEOUT_S": ("limits_timeout_s", float),
     "POLYROUTE_USAGE_RETENTION_DAYS": ("usage_retention_days", int),
     "POLYROUTE_USAGE_RETENTION_INTERVAL_S": ("usage_retention_interval_s", float),
+    "POLYROUTE_AUDIT_RETENTION_DAYS": ("audit_retention_days", int),
+    "POLYROUTE_ALERT_RETENTION_DAYS": ("alert_retention_days", int),
     "POLYROUTE_PROBES_ENABLED": ("probes_enabled", bool),
     "POLYROUTE_UPSTREAM_KEEPALIVE_S": ("upstream_keepalive_s", float),
     "POLYROUTE_UPSTREAM_MAX_IDLE": ("upstream_max_idle", int),
@@ -267,6 +273,8 @@ def _check_limits(settings: Settings) -> None:
         raise ValueError("POLYROUTE_CACHE_BACKEND=redis needs POLYROUTE_REDIS_URL")
     if settings.usage_retention_days < 0 or settings.limits_timeout_s <= 0:
         raise ValueError("POLYROUTE_USAGE_RETENTION_DAYS must be >= 0 and POLYROUTE_LIMITS_TIMEOUT_S > 0")
+    if settings.audit_retention_days < 0 or settings.alert_retention_days < 0:
+        raise ValueError("POLYROUTE_AUDIT_RETENTION_DAYS and POLYROUTE_ALERT_RETENTION_DAYS must be >= 0 (0: forever)")
     if not all(0 < t <= 10 for t in settings.alert_budget_thresholds) or settings.alert_interval_s < 0:
         raise ValueError("POLYROUTE_ALERT_BUDGET_THRESHOLDS must be shares in (0, 10]; POLYROUTE_ALERT_INTERVAL_S >= 0")
     if settings.oidc_issuer and not (

@@ -10,6 +10,7 @@ from typing import Any
 from hooks.base import BaseHook, HookContext, HookFactory, HookResponse, HookVerdict, RequestHook
 from hooks.deny_list import DenyList
 from hooks.max_prompt import MaxPrompt
+from hooks.moderation import Moderation
 from hooks.pii import PiiMask
 
 __all__ = [
@@ -27,7 +28,7 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "polyroute.hooks"
 
-_BUILTINS: dict[str, HookFactory] = {cls.name: cls for cls in (DenyList, MaxPrompt, PiiMask)}
+_BUILTINS: dict[str, HookFactory] = {cls.name: cls for cls in (DenyList, MaxPrompt, Moderation, PiiMask)}
 
 
 class UnknownHookError(LookupError):

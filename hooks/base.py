@@ -46,6 +46,9 @@ class HookVerdict:
     headers: Mapping[str, str] = field(default_factory=dict)
     """`annotate` (or `rewrite`): response headers to add, recorded in the request log too. From `before`
     they reach streams as well; from `after`, a stream that already started cannot take them."""
+    restore: Mapping[str, str] = field(default_factory=dict)
+    """`rewrite`: text the rewrite put in the request -> what it stood for. Wherever the answer (whole or
+    streamed, in any dialect) contains a key, the caller gets the value instead."""
 
     @classmethod
     def allow(cls) -> HookVerdict:
@@ -56,8 +59,10 @@ class HookVerdict:
         return cls("reject", status=status, code=code, message=message)
 
     @classmethod
-    def rewrite(cls, request: dict[str, Any], headers: Mapping[str, str] | None = None) -> HookVerdict:
-        return cls("rewrite", request=request, headers=dict(headers or {}))
+    def rewrite(
+        cls, request: dict[str, Any], headers: Mapping[str, str] | None = None, restore: Mapping[str, str] | None = None
+    ) -> HookVerdict:
+        return cls("rewrite", request=request, headers=dict(headers or {}), restore=dict(restore or {}))
 
     @classmethod
     def annotate(cls, headers: Mapping[str, str]) -> HookVerdict:

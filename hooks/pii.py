@@ -11,7 +11,8 @@ tool-call arguments) with numbered placeholders, `[EMAIL_1]`, `[EMAIL_2]`: one v
 number within a request, so the model can still tell two addresses apart, and nothing of the value
 goes upstream. The answer says what was masked in `x-polyroute-pii: EMAIL=2,PHONE=1` (counts, never
 values). `action: block` refuses the request instead (400 `CONTENT_BLOCKED`, naming the entity
-types). `responses: true` also refuses an answer that contains any of them.
+types). `responses: true` also refuses an answer that contains any of them. `restore: true` gives the
+caller the values back wherever the answer repeats a placeholder (the model never sees them).
 """
 
 from __future__ import annotations
@@ -125,6 +126,10 @@ class _Masker:
             self.numbers[(entity, value)] = number
         return self._template.format(entity=entity, n=number)
 
+    def placeholders(self) -> dict[str, str]:
+        """Each placeholder used -> the value it stands for."""
+        return {self._template.format(entity=e, n=n): value for (e, value), n in self.numbers.items()}
+
     def text(self, text: str) -> str:
         for entity, (pattern, check) in self._detectors.items():
             text = pattern.sub(
@@ -161,7 +166,8 @@ class _Masker:
 
 class PiiMask(BaseHook):
     """Options: `entities` (default all), `action` (`mask` | `block`), `patterns` ({NAME: regex}),
-    `placeholder` (default `[{entity}_{n}]`), `responses` (refuse answers that contain any)."""
+    `placeholder` (default `[{entity}_{n}]`), `responses` (refuse answers that contain any), `restore`
+    (put the values back where the answer repeats a placeholder)."""
 
     name: ClassVar[str] = "pii"
 
@@ -184,6 +190,9 @@ class PiiMask(BaseHook):
         self._template = str(self.options.get("placeholder", "[{entity}_{n}]"))
         self._template.format(entity="EMAIL", n=1)  # a bad template fails when the hook is built
         self._responses = bool(self.options.get("responses", False))
+        self._restore = bool(self.options.get("restore", False))
+        if self._restore and self._action == "block":
+            raise ValueError("pii: restore goes with action 'mask' (a blocked request has no answer)")
 
     def _refusal(self, found: list[tuple[str, str]], what: str) -> HookVerdict:
         kinds = ", ".join(dict.fromkeys(entity for entity, _ in found))
@@ -199,7 +208,8 @@ class PiiMask(BaseHook):
         masker = _Masker(self._detectors, self._template)
         messages = [masker.message(m) for m in ctx.request.get("messages") or ()]
         counts = ",".join(f"{entity}={n}" for entity, n in masker.counts.items())
-        return HookVerdict.rewrite({**ctx.request, "messages": messages}, {"x-polyroute-pii": counts})
+        restore = masker.placeholders() if self._restore else None
+        return HookVerdict.rewrite({**ctx.request, "messages": messages}, {"x-polyroute-pii": counts}, restore)
 
     def after(self, ctx: HookContext, response: HookResponse) -> HookResult:
         if self._responses:

@@ -21,7 +21,8 @@ Scenarios (--scenarios, comma-separated):
           (100k) requests; rss_growth_* is end minus after-warm-up: ~0 means no leak;
           usage_backlog_at_end: usage events not yet written when the load stopped (a writer
           slower than the load shows here first); usage_backlog_after_settle: the same 2 s later
-          (0 when the writer keeps up)
+          (0 when the writer keeps up; 0.5 s with --quick); usage_drain_s: seconds from the load's end
+          until nothing is left to write (polled up to 15 s; null if it never got there)
   hold    --hold-streams (1000) slow streams open at once for --hold-seconds (30 s): errors and RSS
 The mem run (100k requests) and the two 30 s holds take most of the time; the RSS of the master, of
 each worker and of multiprocessing's resource tracker is in every row (rss_*), peaks in mem and hold.

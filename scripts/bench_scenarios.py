@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -243,9 +244,15 @@ async def memory(p: Procs, total: int, concurrency: int, max_seconds: float, set
         load = closed_loop(via_t.url, via_t.headers, via_t.body, max_seconds, concurrency, total - warm)
         via, _, cpu = await _through_gateway(p, load)
     backlog = await usage_backlog(p)  # a writer slower than the load would show here, and in RSS
+    began = time.monotonic()
     await asyncio.sleep(settle_s)
     end_stats = proc_stats(p.gateway.pid)
     settled = await usage_backlog(p)  # one flush interval (1 s) later the writer has caught up, or not
+    drained = settled
+    while drained and time.monotonic() - began < 15:
+        await asyncio.sleep(0.1)
+        drained = await usage_backlog(p)
+    drain_s = round(time.monotonic() - began, 1)
     row = _row("mem", "rps", direct.rps, via.rps, p, via, cpu, end_stats, direct.errors)
     growth = [round(b - a, 1) + 0.0 for a, b in zip(warm_stats.workers_mb, end_stats.workers_mb, strict=False)]
     return {
@@ -259,6 +266,7 @@ async def memory(p: Procs, total: int, concurrency: int, max_seconds: float, set
         "rss_growth_workers_mb": growth,
         "usage_backlog_at_end": backlog,
         "usage_backlog_after_settle": settled,
+        "usage_drain_s": drain_s if not drained else None,
     }
 
 

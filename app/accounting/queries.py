@@ -15,11 +15,11 @@ from typing import Any, Literal
 
 import msgspec
 
-from app.accounting.filters import Table, UsageFilter, is_midnight, rounded, sql_where, where
+from app.accounting.filters import TEAM_OF_KEY_SQL, Table, UsageFilter, is_midnight, rounded, sql_where, where
 from app.accounting.raw_usage import RAW_ONLY, raw_summary_rows, tags_of
 from app.accounting.rollups import HISTOGRAM_COLUMNS, MEASURES, percentile
 from app.accounting.series import WINDOWS, Series, SeriesPoint, series
-from app.db.tables import ApiKeyRow, UsageEventRow, UsageHourlyRow
+from app.db.tables import ApiKeyRow, TeamMemberRow, UsageEventRow, UsageHourlyRow
 from app.errors import InvalidRequestError
 
 __all__ = [
@@ -39,8 +39,8 @@ __all__ = [
     "user_key_ids",
 ]
 
-GroupBy = Literal["day", "hour", "model", "provider", "key", "plan", "status", "end_user", "tag"]
-GROUP_BY: tuple[str, ...] = ("day", "hour", "model", "provider", "key", "plan", "status", "end_user", "tag")
+GroupBy = Literal["day", "hour", "model", "provider", "key", "plan", "status", "end_user", "tag", "team"]
+GROUP_BY: tuple[str, ...] = ("day", "hour", "model", "provider", "key", "plan", "status", "end_user", "tag", "team")
 _HOURLY_DIMENSIONS = {
     "hour": "hour_ts",
     "day": "(hour_ts / 86400) * 86400",
@@ -49,6 +49,7 @@ _HOURLY_DIMENSIONS = {
     "key": "key_id",
     "plan": "plan",
     "status": "status",
+    "team": TEAM_OF_KEY_SQL,
 }
 _DAILY_DIMENSIONS = {**_HOURLY_DIMENSIONS, "day": "day"}
 _MEASURES = MEASURES
@@ -66,6 +67,7 @@ class UsageGroup(msgspec.Struct, kw_only=True):
     status: int | None = None
     end_user: str | None = None
     tag: str | None = None
+    team: str | None = None
     requests: int = 0
     errors: int = 0
     prompt_tokens: int = 0
@@ -308,6 +310,12 @@ async def request_log(f: UsageFilter, *, limit: int = 50, offset: int = 0, curso
 
 
 async def user_key_ids(user_id: str) -> frozenset[str]:
-    """Every key a user owns, revoked ones included (their usage stays theirs)."""
-    rows = await ApiKeyRow.select(ApiKeyRow.id).where(ApiKeyRow.user_id == user_id).run()
+    """Every key a user owns, revoked ones included (their usage stays theirs), and every key of the teams
+    they administer."""
+    admin_of = TeamMemberRow.select(TeamMemberRow.team_id).where(
+        (TeamMemberRow.user_id == user_id) & (TeamMemberRow.role == "admin")
+    )
+    teams = [r["team_id"] for r in await admin_of.run()]
+    match = ApiKeyRow.user_id == user_id
+    rows = await ApiKeyRow.select(ApiKeyRow.id).where(match | ApiKeyRow.team_id.is_in(teams) if teams else match).run()
     return frozenset(r["id"] for r in rows)

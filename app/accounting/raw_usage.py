@@ -15,7 +15,7 @@ from typing import Any
 
 from piccolo.engine.postgres import PostgresEngine
 
-from app.accounting.filters import LATENCY_BUCKET_SQL, UsageFilter, epoch_sql, sql_where, where
+from app.accounting.filters import LATENCY_BUCKET_SQL, TEAM_OF_KEY_SQL, UsageFilter, epoch_sql, sql_where, where
 from app.accounting.rollups import HISTOGRAM_COLUMNS
 from app.db.tables import UsageEventRow, UsageTagRow
 
@@ -38,6 +38,7 @@ def _dimensions() -> dict[str, str]:
         "provider": "provider",
         "key": "key_id",
         "plan": "plan",
+        "team": TEAM_OF_KEY_SQL,
         "status": "status",
         "end_user": "end_user",
         "tag": "usage_tag.tag",

@@ -1,4 +1,5 @@
-"""The retention job: drop request-log rows past the retention period (rollups are kept)."""
+"""The retention job: drop request-log rows past the retention period (rollups are kept), and audit and
+alert rows past theirs."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from app.db.tables import LimitCounterRow, UsageEventRow
+from app.db.tables import AlertRow, AuditRow, LimitCounterRow, UsageEventRow
 
-__all__ = ["prune", "retention_job"]
+__all__ = ["prune", "prune_history", "retention_job"]
 
 log = logging.getLogger("polyroute.accounting")
 
@@ -42,9 +43,28 @@ async def prune(retention_days: int, now: float | None = None) -> int:
     return deleted
 
 
-async def retention_job(retention_days: int) -> None:
-    """`prune` for the scheduler: a database outage is logged and the next run tries again."""
+async def prune_history(audit_days: int, alert_days: int, now: float | None = None) -> tuple[int, int]:
+    """Delete audit-log and alert rows older than their retention (0 = keep forever): (audit, alerts) deleted.
+
+    Rows are few (one per catalog change, one per alert), so one statement each does."""
+    moment = time.time() if now is None else now
+    counts = []
+    for table, stamp, days in ((AuditRow, AuditRow.ts, audit_days), (AlertRow, AlertRow.created_at, alert_days)):
+        if days <= 0:
+            counts.append(0)
+            continue
+        cutoff = datetime.fromtimestamp(moment - days * 86400, UTC)
+        gone = await table.delete().where(stamp < cutoff).returning(table._meta.primary_key).run()
+        counts.append(len(gone))
+        if gone:
+            log.info("retention: deleted %d %s rows older than %d days", len(gone), table._meta.tablename, days)
+    return counts[0], counts[1]
+
+
+async def retention_job(retention_days: int, audit_days: int = 0, alert_days: int = 0) -> None:
+    """`prune` and `prune_history` for the scheduler: a database outage is logged and the next run tries again."""
     try:
         await prune(retention_days)
+        await prune_history(audit_days, alert_days)
     except Exception as exc:
         log.warning("retention job failed (%s: %s); retrying at the next run", type(exc).__name__, exc)

@@ -6,6 +6,7 @@ bins counted in SQL); longer windows come from the hourly rollup and its latency
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -166,18 +167,7 @@ async def series(
     end = (moment // bucket_s + 1) * bucket_s
     start = end - length
     base = f or UsageFilter()
-    scoped = UsageFilter(
-        key_id=base.key_id,
-        plan=base.plan,
-        model=base.model,
-        provider=base.provider,
-        status=base.status,
-        scope=base.scope,
-        start=datetime.fromtimestamp(start, UTC),
-        end=datetime.fromtimestamp(end, UTC),
-        end_user=base.end_user,
-        tag=base.tag,
-    )
+    scoped = dataclasses.replace(base, start=datetime.fromtimestamp(start, UTC), end=datetime.fromtimestamp(end, UTC))
     found: list[tuple[int, Any, _Bucket]] = []
     if scoped.scope is None or scoped.scope:
         # The rollups keep no end users or tags: a series by them reads the request log (its retention).

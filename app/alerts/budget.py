@@ -6,17 +6,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from app.gateway.snapshot import KeyRecord
+from app.gateway.snapshot import KeyRecord, TeamRecord
 from app.limits.admit import effective_limits
 
-__all__ = ["BudgetAlert", "Spender", "budget_alerts", "budgets", "slack_text", "user_budgets"]
+__all__ = ["BudgetAlert", "Spender", "budget_alerts", "budgets", "slack_text", "team_budgets", "user_budgets"]
 
 
 @dataclass(frozen=True, slots=True)
 class Spender:
-    """Whose spend a budget holds: one key, or every key of one user (their plan's `user_limits`)."""
+    """Whose spend a budget holds: one key, every key of one user (their plan's `user_limits`), or every
+    key of a team (its `limits`)."""
 
-    kind: Literal["key", "user"]
+    kind: Literal["key", "user", "team"]
     id: str
     label: str
     """How the message names them: `Key 'ci' (sk-poly-AbCd)`, `User 'ann'`."""
@@ -34,6 +35,10 @@ class Spender:
     def of_user(cls, user_id: str, username: str, plan: str) -> Spender:
         return cls("user", user_id, f"User '{username}'", {"user": {"id": user_id, "username": username}, "plan": plan})
 
+    @classmethod
+    def of_team(cls, team: TeamRecord) -> Spender:
+        return cls("team", team.id, f"Team '{team.name}'", {"team": {"id": team.id, "name": team.name}})
+
 
 @dataclass(frozen=True, slots=True)
 class BudgetAlert:
@@ -48,15 +53,14 @@ class BudgetAlert:
 
     @property
     def dedup(self) -> str:
-        subject = self.spender.id if self.spender.kind == "key" else f"user~{self.spender.id}"
+        kind = self.spender.kind
+        subject = self.spender.id if kind == "key" else f"{kind}~{self.spender.id}"
         return f"budget:{subject}:{self.month}:{self.threshold:g}"
 
     def message(self) -> str:
-        whose = "its" if self.spender.kind == "key" else "the"
-        shared = "" if self.spender.kind == "key" else " their keys share"
+        whose, shared, calls = _WORDS[self.spender.kind]
         spent = f"${self.spent_usd:,.2f} of {whose} ${self.budget_usd:,.2f} monthly budget{shared} in {self.month}"
         if self.threshold >= 1:
-            calls = "its calls are" if self.spender.kind == "key" else "their keys' calls are"
             return f"{self.spender.label} has spent {spent} ({self.share:.0%}): {calls} refused with BUDGET_EXCEEDED"
         return f"{self.spender.label} has spent {spent} ({self.share:.0%}, past the {self.threshold:.0%} alert)"
 
@@ -79,6 +83,14 @@ class BudgetAlert:
         }
 
 
+_WORDS = {
+    "key": ("its", "", "its calls are"),
+    "user": ("the", " their keys share", "their keys' calls are"),
+    "team": ("the", " its keys share", "its keys' calls are"),
+}
+"""Per kind of spender: whose budget, what shares it, and whose calls a spent budget refuses."""
+
+
 def budgets(keys: Iterable[KeyRecord]) -> dict[str, tuple[Spender, float]]:
     """Key id -> (the key, its monthly budget: its own, else its plan's) for keys that have one."""
     out: dict[str, tuple[Spender, float]] = {}
@@ -97,6 +109,17 @@ def user_budgets(keys: Iterable[KeyRecord]) -> dict[str, tuple[str, float]]:
         budget = shared.monthly_budget_usd if shared is not None else None
         if key.user_id is not None and key.plan is not None and budget is not None and budget > 0:
             out[key.user_id] = (key.plan.name, budget)
+    return out
+
+
+def team_budgets(keys: Iterable[KeyRecord]) -> dict[str, tuple[Spender, float]]:
+    """Team id -> (the team, the monthly budget its keys share) for teams with one and an active key."""
+    out: dict[str, tuple[Spender, float]] = {}
+    for key in keys:
+        team = key.team
+        budget = team.limits.monthly_budget_usd if team is not None else None
+        if team is not None and budget is not None and budget > 0:
+            out[team.id] = (Spender.of_team(team), budget)
     return out
 
 

@@ -21,7 +21,7 @@ import httpx
 import msgspec
 
 from app.alerts import store
-from app.alerts.budget import BudgetAlert, Spender, budget_alerts, budgets, slack_text, user_budgets
+from app.alerts.budget import BudgetAlert, Spender, budget_alerts, budgets, slack_text, team_budgets, user_budgets
 from app.alerts.notices import daily_report, expiring_keys
 from app.alerts.outages import OutageWatch
 from app.catalog.keys import new_id
@@ -91,9 +91,9 @@ class AlertJob:
             await self._raise(alert, send=highest[(alert.spender.kind, alert.spender.id)] is alert, now=now)
 
     async def _budgets_crossed(self, now: datetime) -> list[BudgetAlert]:
-        """Keys past a share of their own budget, and users past a share of the budget their keys share."""
+        """Keys past a share of their own budget, users and teams past a share of the budget their keys share."""
         keys = list(self._snapshot().keys.values())
-        by_key, by_user = budgets(keys), user_budgets(keys)
+        by_key, by_user, by_team = budgets(keys), user_budgets(keys), team_budgets(keys)
         first_day, month, thresholds = (
             date(now.year, now.month, 1),
             f"{now:%Y-%m}",
@@ -110,6 +110,8 @@ class AlertJob:
                     spent[user_id] = amount
                     spenders[user_id] = (Spender.of_user(user_id, username, plan), budget)
             crossed += budget_alerts(spenders, spent, thresholds, month)
+        if by_team:
+            crossed += budget_alerts(by_team, await store.month_spend_by_team(first_day), thresholds, month)
         return crossed
 
     async def _provider_alerts(self, now: float) -> None:

@@ -19,6 +19,7 @@ __all__ = [
     "finish",
     "list_alerts",
     "month_spend",
+    "month_spend_by_team",
     "month_spend_by_user",
     "raise_once",
     "raised_since",
@@ -35,6 +36,11 @@ class AlertKey(msgspec.Struct):
 class AlertUser(msgspec.Struct):
     id: str
     username: str
+
+
+class AlertTeam(msgspec.Struct):
+    id: str
+    name: str
 
 
 class AlertDelivery(msgspec.Struct):
@@ -66,6 +72,8 @@ class Alert(msgspec.Struct, kw_only=True):
     key: AlertKey | None = None
     user: AlertUser | None = None
     """A user's keys together passed a share of their plan's `user_limits.monthly_budget_usd`."""
+    team: AlertTeam | None = None
+    """A team's keys together passed a share of its `limits.monthly_budget_usd`."""
     plan: str | None = None
     month: str | None = None
     threshold: float | None = None
@@ -109,6 +117,18 @@ async def month_spend_by_user(first_day: date) -> list[tuple[str, str, float]]:
     """(user id, username, cost of all their keys' calls since `first_day`), revoked keys included."""
     rows = await UsageDailyRow.raw(_BY_USER, first_day).run()
     return [(r["user_id"], r["username"], float(r["spent"] or 0.0)) for r in rows]
+
+
+_BY_TEAM = (
+    "SELECT k.team_id AS team_id, SUM(d.cost_usd) AS spent FROM usage_daily d"
+    " JOIN api_key k ON k.id = d.key_id WHERE d.day >= {} AND k.team_id IS NOT NULL GROUP BY k.team_id"
+)
+
+
+async def month_spend_by_team(first_day: date) -> dict[str, float]:
+    """Team id -> cost of all its keys' calls since `first_day`, revoked keys included."""
+    rows = await UsageDailyRow.raw(_BY_TEAM, first_day).run()
+    return {r["team_id"]: float(r["spent"] or 0.0) for r in rows}
 
 
 async def day_totals(day: date) -> tuple[list[DayTotals], list[DayTotals]]:

@@ -9,11 +9,11 @@ import msgspec
 from app.catalog.audit import ACTOR, Actor, Change, Resource, diff, record
 from app.catalog.keys import hash_secret, new_id, visible_prefix
 from app.catalog.secrets import SecretBox, mask
-from app.catalog.specs import ApiKeySpec, ConfigFile, PlanSpec, ProviderSpec, RouteSpec
+from app.catalog.specs import ApiKeySpec, ConfigFile, PlanSpec, ProviderSpec, RouteSpec, TeamSpec
 from app.catalog.store import bump_version, dump_json, now
-from app.db.tables import ApiKeyRow, PlanRow, ProviderRow, RouteRow
+from app.db.tables import ApiKeyRow, PlanRow, ProviderRow, RouteRow, TeamRow
 
-__all__ = ["apply_config", "plan_values", "provider_values", "route_values"]
+__all__ = ["apply_config", "plan_values", "provider_values", "route_values", "team_values"]
 
 
 def provider_values(spec: ProviderSpec, box: SecretBox) -> dict[str, Any]:
@@ -62,6 +62,8 @@ def route_values(spec: RouteSpec) -> dict[str, Any]:
 def plan_options(spec: PlanSpec) -> dict[str, Any]:
     """The plan's settings that have no column of their own."""
     options: dict[str, Any] = {} if spec.cache else {"cache": False}
+    if spec.daily_budget_usd is not None:
+        options["daily_budget_usd"] = spec.daily_budget_usd
     if spec.end_user_limits is not None:
         options["end_user_limits"] = msgspec.to_builtins(spec.end_user_limits)
     if spec.user_limits is not None:
@@ -82,12 +84,23 @@ def plan_values(spec: PlanSpec) -> dict[str, Any]:
     }
 
 
-def _key_values(spec: ApiKeySpec) -> dict[str, Any]:
+def team_values(spec: TeamSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "plan": spec.plan,
+        "models": dump_json(spec.models) if spec.models is not None else None,
+        "limits": dump_json(spec.limits),
+    }
+
+
+def _key_values(spec: ApiKeySpec, teams: dict[str, TeamSpec], team_ids: dict[str, str]) -> dict[str, Any]:
+    team = teams[spec.team] if spec.team is not None else None
     return {
         "name": spec.name,
         "prefix": visible_prefix(spec.key),
         "key_hash": hash_secret(spec.key),
-        "plan": spec.plan,
+        "plan": spec.plan if spec.plan is not None or team is None else team.plan,
+        "team_id": team_ids[team.name] if team is not None else None,
         "allowed_models": dump_json(spec.allowed_models) if spec.allowed_models is not None else None,
         "overrides": dump_json(spec.limits),
         "metadata": dump_json(spec.metadata),
@@ -127,8 +140,12 @@ async def apply_config(cfg: ConfigFile, box: SecretBox) -> int:
         await _upsert(PlanRow, "plan", PlanRow.name == plan.name, plan_values(plan), ("plan", plan.name), box)
     for route in cfg.routes:
         await _upsert(RouteRow, "route", RouteRow.name == route.name, route_values(route), ("route", route.name), box)
+    for team in cfg.teams:
+        await _upsert(TeamRow, "team", TeamRow.name == team.name, team_values(team), ("team", team.name), box)
+    teams = {t.name: t for t in cfg.teams}
+    team_ids = {r["name"]: r["id"] for r in await TeamRow.select(TeamRow.id, TeamRow.name).run()}
     for key in cfg.api_keys:
-        values = _key_values(key)
+        values = _key_values(key, teams, team_ids)
         match = (ApiKeyRow.name == key.name) & (ApiKeyRow.source == "config")
         clash = (
             await ApiKeyRow.select(ApiKeyRow.id)

@@ -27,7 +27,7 @@ from app.db.tables import AuditRow
 __all__ = ["ACTOR", "Actor", "AuditEvent", "Change", "diff", "list_events", "record"]
 
 Action = Literal["create", "update", "delete", "revoke", "rotate"]
-Resource = Literal["provider", "route", "plan", "api_key", "user"]
+Resource = Literal["provider", "route", "plan", "api_key", "user", "team", "prompt"]
 
 
 @dataclass(frozen=True, slots=True)

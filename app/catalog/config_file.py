@@ -12,7 +12,7 @@ import yaml
 
 import hooks
 import strategies
-from app.catalog.specs import ConfigFile, PlanSpec, ProviderSpec, RouteSpec, serves
+from app.catalog.specs import ConfigFile, PlanSpec, ProviderSpec, RouteSpec, TeamSpec, serves
 
 __all__ = ["ConfigFile", "ConfigFileError", "load_config_file", "parse_config"]
 
@@ -57,10 +57,11 @@ def _hook_defaults(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
 
 def _check_references(cfg: ConfigFile, file: str, hook_defaults: Mapping[str, Mapping[str, Any]]) -> None:
     seen: dict[str, set[str]] = {}
-    sections: tuple[tuple[str, Sequence[ProviderSpec | RouteSpec | PlanSpec]], ...] = (
+    sections: tuple[tuple[str, Sequence[ProviderSpec | RouteSpec | PlanSpec | TeamSpec]], ...] = (
         ("providers", cfg.providers),
         ("routes", cfg.routes),
         ("plans", cfg.plans),
+        ("teams", cfg.teams),
     )
     for section, items in sections:
         names: set[str] = set()
@@ -72,6 +73,11 @@ def _check_references(cfg: ConfigFile, file: str, hook_defaults: Mapping[str, Ma
     for i, key in enumerate(cfg.api_keys):
         if key.plan is not None and key.plan not in seen["plans"]:
             raise ConfigFileError(file, f"$.api_keys[{i}].plan", f"unknown plan {key.plan!r}")
+        if key.team is not None and key.team not in seen["teams"]:
+            raise ConfigFileError(file, f"$.api_keys[{i}].team", f"unknown team {key.team!r}")
+    for i, team in enumerate(cfg.teams):
+        if team.plan is not None and team.plan not in seen["plans"]:
+            raise ConfigFileError(file, f"$.teams[{i}].plan", f"unknown plan {team.plan!r}")
     for i, provider in enumerate(cfg.providers):
         if provider.kind not in {"demo"} and not provider.base_url:
             raise ConfigFileError(file, f"$.providers[{i}].base_url", f"required for kind {provider.kind!r}")

@@ -26,6 +26,7 @@ __all__ = [
     "RouteParams",
     "RouteSpec",
     "TargetSpec",
+    "TeamSpec",
     "is_pattern",
     "serves",
 ]
@@ -218,6 +219,7 @@ class EndUserLimits(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
     rpm: Count | None = None
     tpm: Count | None = None
     monthly_budget_usd: Money | None = None
+    daily_budget_usd: Money | None = None
 
 
 class Limits(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -227,6 +229,8 @@ class Limits(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     rpm: Count | None = None
     tpm: Count | None = None
     monthly_budget_usd: Money | None = None
+    daily_budget_usd: Money | None = None
+    """Spend per UTC day (LiteLLM's `max_budget` with `budget_duration: 1d`)."""
     targets: list[str] | None = None
     """Replaces the plan's target globs for plan-gated routing (`[]`: every target)."""
     end_user_limits: EndUserLimits | None = None
@@ -245,6 +249,7 @@ class PlanSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     rpm: Count | None = None
     tpm: Count | None = None
     monthly_budget_usd: Money | None = None
+    daily_budget_usd: Money | None = None
     cache: bool = True
     """False: keys on this plan are never served from, nor stored in, the response cache."""
     end_user_limits: EndUserLimits | None = None
@@ -252,6 +257,18 @@ class PlanSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     user_limits: EndUserLimits | None = None
     """Limits on the sum of each user's keys on the plan (a user's many keys share them), on top of
     each key's own: so creating more keys buys a user no more than the plan gives them."""
+
+
+class TeamSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A group of users and keys that share models and limits (LiteLLM's teams)."""
+
+    name: Name
+    plan: Name | None = None
+    """The plan of keys made for the team when their creator names none."""
+    models: list[Annotated[str, Meta(min_length=1, max_length=200)]] | None = None
+    """Glob patterns over routable names narrowing its keys' plans; null = their plans' models."""
+    limits: EndUserLimits = msgspec.field(default_factory=EndUserLimits)
+    """rpm, daily_requests, tpm, monthly_budget_usd on the sum of every key of the team."""
 
 
 class ApiKeySpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -265,6 +282,8 @@ class ApiKeySpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True)
     expires_at: datetime | None = None
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     """Free-form; `cache` (bool) and `tags` (usage attribution) mean something to the gateway."""
+    team: Name | None = None
+    """A team of the file whose models and limits also hold this key (its plan, when the key names none)."""
 
     def __post_init__(self) -> None:
         if problem := tags_problem(self.metadata):
@@ -277,4 +296,5 @@ class ConfigFile(msgspec.Struct, forbid_unknown_fields=True):
     providers: list[ProviderSpec] = msgspec.field(default_factory=list)
     routes: list[RouteSpec] = msgspec.field(default_factory=list)
     plans: list[PlanSpec] = msgspec.field(default_factory=list)
+    teams: list[TeamSpec] = msgspec.field(default_factory=list)
     api_keys: list[ApiKeySpec] = msgspec.field(default_factory=list)

@@ -12,9 +12,37 @@ from piccolo.engine.postgres import PostgresEngine
 
 from app.accounting.attribution import key_tags
 from app.catalog.secrets import SecretBox
-from app.catalog.specs import BATCH_COST_FACTOR, EndUserLimits, Limits, ModelSpec, PlanSpec, RouteParams, TargetSpec
-from app.db.tables import ApiKeyRow, CatalogStateRow, PlanRow, ProviderRow, RouteRow
-from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ProviderEntry, ResolvedModel, RouteEntry, is_pattern
+from app.catalog.specs import (
+    BATCH_COST_FACTOR,
+    EndUserLimits,
+    Limits,
+    ModelSpec,
+    PlanSpec,
+    RouteParams,
+    TargetSpec,
+    TeamSpec,
+)
+from app.db.tables import (
+    ApiKeyRow,
+    CatalogStateRow,
+    PlanRow,
+    PromptRow,
+    PromptVersionRow,
+    ProviderRow,
+    RouteRow,
+    TeamRow,
+)
+from app.gateway.snapshot import (
+    CatalogSnapshot,
+    KeyRecord,
+    PromptEntry,
+    ProviderEntry,
+    ResolvedModel,
+    RouteEntry,
+    TeamRecord,
+    is_pattern,
+)
+from app.prompts.template import PromptTemplate
 
 __all__ = [
     "CATALOG_CHANNEL",
@@ -26,6 +54,7 @@ __all__ = [
     "now",
     "plan_from_row",
     "resolve_table",
+    "team_from_row",
 ]
 
 
@@ -97,10 +126,26 @@ def plan_from_row(row: dict[str, Any]) -> PlanSpec:
         rpm=row["rpm"],
         tpm=row["tpm"],
         monthly_budget_usd=row["monthly_budget_usd"],
+        daily_budget_usd=options.get("daily_budget_usd"),
         cache=options.get("cache", True) is not False,
         end_user_limits=_limits(options.get("end_user_limits")),
         user_limits=_limits(options.get("user_limits")),
     )
+
+
+def team_from_row(row: dict[str, Any]) -> TeamSpec:
+    models = load_json(row["models"])
+    return TeamSpec(
+        name=row["name"],
+        plan=row["plan"],
+        models=list(models) if models is not None else None,
+        limits=_limits(load_json(row["limits"])) or EndUserLimits(),
+    )
+
+
+def _team_record(row: dict[str, Any]) -> TeamRecord:
+    spec = team_from_row(row)
+    return TeamRecord(row["id"], spec.name, tuple(spec.models) if spec.models is not None else None, spec.limits)
 
 
 def _limits(stored: Any) -> EndUserLimits | None:
@@ -167,7 +212,7 @@ def _timestamp(value: datetime | None) -> float | None:
 
 
 def _key_records(
-    rows: list[dict[str, Any]], plans: dict[str, PlanSpec]
+    rows: list[dict[str, Any]], plans: dict[str, PlanSpec], teams: dict[str, TeamRecord]
 ) -> tuple[dict[str, KeyRecord], dict[str, float]]:
     keys: dict[str, KeyRecord] = {}
     grace: dict[str, float] = {}
@@ -187,6 +232,7 @@ def _key_records(
             user_id=row["user_id"],
             metadata=metadata,
             tags=key_tags(metadata),
+            team=teams.get(row["team_id"]) if row["team_id"] else None,
         )
         keys[row["key_hash"]] = record
         if row["previous_hash"] and row["previous_valid_until"] is not None:
@@ -222,6 +268,17 @@ def resolve_table(providers: dict[str, ProviderEntry], routes: dict[str, RouteEn
     return table
 
 
+async def _prompts() -> dict[str, PromptEntry]:
+    rows = await PromptRow.select().run()
+    if not rows:
+        return {}
+    versions: dict[str, dict[int, PromptTemplate]] = {}
+    for row in await PromptVersionRow.select().run():
+        template = msgspec.convert(load_json(row["body"]), PromptTemplate)
+        versions.setdefault(row["prompt_id"], {})[row["version"]] = template
+    return {r["name"]: PromptEntry(r["name"], r["published"], versions.get(r["id"], {})) for r in rows}
+
+
 async def load_snapshot(box: SecretBox) -> CatalogSnapshot:
     """Read the whole catalog (a handful of small tables) into one immutable snapshot."""
     version = await current_version()
@@ -229,10 +286,11 @@ async def load_snapshot(box: SecretBox) -> CatalogSnapshot:
     route_rows = await RouteRow.select().run()
     plan_rows = await PlanRow.select().run()
     key_rows = await ApiKeyRow.select().where(ApiKeyRow.revoked_at.is_null()).run()
+    teams = {r["id"]: _team_record(r) for r in await TeamRow.select().run()}
     providers = {r["name"]: _provider_entry(r, box) for r in provider_rows}
     routes = {r["name"]: _route_entry(r) for r in route_rows}
     plans = {r["name"]: plan_from_row(r) for r in plan_rows}
-    keys, grace = _key_records(key_rows, plans)
+    keys, grace = _key_records(key_rows, plans, teams)
     return CatalogSnapshot(
         version=version,
         providers=providers,
@@ -241,6 +299,7 @@ async def load_snapshot(box: SecretBox) -> CatalogSnapshot:
         keys=keys,
         key_valid_until=grace,
         models=resolve_table(providers, routes),
+        prompts=await _prompts(),
     )
 
 

@@ -27,10 +27,14 @@ __all__ = [
     "FileObjectRow",
     "LimitCounterRow",
     "PlanRow",
+    "PromptRow",
+    "PromptVersionRow",
     "ProviderRow",
     "RouteRow",
     "StoredResponseRow",
     "TaskRow",
+    "TeamMemberRow",
+    "TeamRow",
     "UsageDailyRow",
     "UsageEventRow",
     "UsageHourlyRow",
@@ -100,6 +104,8 @@ class ApiKeyRow(Table, tablename="api_key"):
     previous_valid_until = Timestamptz(null=True, default=None)
     plan = Varchar(length=120, null=True, default=None)
     user_id = Varchar(length=40, null=True, default=None, index=True)
+    team_id = Varchar(length=40, null=True, default=None, index=True)
+    """The team whose shared models and limits also hold this key; fixed when the key is made."""
     allowed_models = JSON(null=True, default=None)
     overrides = JSON(default="{}")
     metadata = JSON(default="{}")
@@ -333,6 +339,54 @@ class BatchLineRow(Table, tablename="batch_line"):
     error = JSON(null=True, default=None)
 
 
+class TeamRow(Table, tablename="team"):
+    """A group of users and keys sharing models and limits (LiteLLM's teams, Portkey's workspaces)."""
+
+    id = Varchar(length=40, primary_key=True)
+    name = Varchar(length=120, unique=True)
+    plan = Varchar(length=120, null=True, default=None)
+    """The plan of keys made for the team when their creator names none."""
+    models = JSON(null=True, default=None)
+    """Glob patterns narrowing its keys' plans; null = their plans'."""
+    limits = JSON(default="{}")
+    """rpm, daily_requests, tpm, monthly_budget_usd on the sum of the team's keys."""
+    source = Varchar(length=10, default="api")
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class TeamMemberRow(Table, tablename="team_member"):
+    """A user in a team: `admin` manages the team's keys, `member` makes keys of their own in it."""
+
+    id = Varchar(length=40, primary_key=True)
+    team_id = Varchar(length=40, index=True)
+    user_id = Varchar(length=40, index=True)
+    role = Varchar(length=10, default="member")
+    created_at = Timestamptz()
+
+
+class PromptRow(Table, tablename="prompt"):
+    """A named prompt template; callers use it as `model: prompt/<name>` (its published version)."""
+
+    id = Varchar(length=40, primary_key=True)
+    name = Varchar(length=120, unique=True)
+    published = Integer(default=1)
+    """The version `prompt/<name>` serves; `prompt/<name>@N` names another."""
+    latest = Integer(default=1)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class PromptVersionRow(Table, tablename="prompt_version"):
+    """One immutable version of a prompt: its model, messages, parameters and variable defaults."""
+
+    id = Varchar(length=40, primary_key=True)
+    prompt_id = Varchar(length=40, index=True)
+    version = Integer()
+    body = JSON(default="{}")
+    created_at = Timestamptz()
+
+
 class AlertRow(Table, tablename="alert"):
     """One alert raised (a key's spend crossing a share of its budget), once across every replica:
     `dedup` is unique, so the worker whose insert wins is the one that delivers it."""
@@ -385,4 +439,8 @@ ALL_TABLES: list[type[Table]] = [
     BatchLineRow,
     AlertRow,
     AuditRow,
+    TeamRow,
+    TeamMemberRow,
+    PromptRow,
+    PromptVersionRow,
 ]

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["answer_text", "delta_text", "split_terminator"]
+__all__ = ["answer_text", "delta_text", "frame_parts", "split_terminator"]
 
 _decode = msgspec.json.decode
 
@@ -89,7 +89,8 @@ def answer_text(endpoint: str, body: bytes) -> str:
     return ""
 
 
-def _frame_parts(frame: bytes) -> tuple[bytes | None, bytes | None]:
+def frame_parts(frame: bytes) -> tuple[bytes | None, bytes | None]:
+    """An SSE frame's `event:` name and `data:` payload (either None when absent)."""
     event = data = None
     for line in frame.split(b"\n"):
         if line.startswith(b"event:"):
@@ -100,7 +101,7 @@ def _frame_parts(frame: bytes) -> tuple[bytes | None, bytes | None]:
 
 
 def _frame_delta(endpoint: str, frame: bytes) -> str:
-    event, data = _frame_parts(frame)
+    event, data = frame_parts(frame)
     doc = _json(data) if data else None
     if not isinstance(doc, dict):
         return ""

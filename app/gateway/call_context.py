@@ -49,6 +49,8 @@ class CallContext:
     """A finished stream's usage and cost (what a cache hit on it saves)."""
     malformed: int = 0
     """Upstream SSE frames skipped because they did not parse; the request log counts them."""
+    prompt: str | None = None
+    """`name@version` of the prompt template the request named (rendered into its body)."""
     end_user: str | None = None
     tags: tuple[str, ...] = ()
     """Named by the caller's headers (`app/accounting/attribution.py`)."""

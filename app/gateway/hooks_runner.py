@@ -66,6 +66,8 @@ class HookRun:
     headers: dict[str, str] = field(default_factory=dict)
     """Annotations for the response (and the request log)."""
     rewritten_by: list[str] = field(default_factory=list)
+    restore: dict[str, str] = field(default_factory=dict)
+    """What rewrites took out of the request, to put back in the answer (`app.gateway.restore`)."""
 
     @property
     def rewritten(self) -> dict[str, Any] | None:
@@ -184,6 +186,7 @@ class HookRunner:
                 run.ctx = replace(run.ctx, request=verdict.request)
                 run.rewritten_by.append(hook.name)
                 run._annotate(verdict, hook)
+                run.restore.update(verdict.restore)
         if run.rewritten_by:
             apply_rewrite(parsed, call.endpoint, len(call.raw), run.ctx.request)
         return run

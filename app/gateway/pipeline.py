@@ -31,6 +31,7 @@ from app.gateway.keys import authenticate
 from app.gateway.rank import rank_targets
 from app.gateway.recovery import make_recovery
 from app.gateway.resolve import resolve
+from app.gateway.restore import restored
 from app.gateway.snapshot import CatalogSnapshot
 from app.gateway.stream_tap import tap_stream
 from app.gateway.streaming import StreamOutcome, relay_stream
@@ -38,6 +39,8 @@ from app.gateway.upstream import UpstreamPool
 from app.health.scores import HealthRegistry
 from app.limits.admit import Limiter
 from app.limits.provider_spend import ProviderSpend
+from app.prompts.expand import PREFIX as PROMPT_PREFIX
+from app.prompts.expand import expand as expand_prompt
 
 __all__ = ["Gateway"]
 
@@ -90,6 +93,8 @@ class Gateway:
         call = ctx.call
         snapshot = self.catalog.snapshot
         ctx.key = key = call.key or authenticate(call.headers, snapshot)
+        if snapshot.prompts and (served := expand_prompt(call, snapshot.prompts)) is not None:
+            ctx.prompt = ctx.headers["x-polyroute-prompt"] = served
         call.parsed = parsed = call.parse(call.raw)
         if END_USER_HEADER in call.headers or TAGS_HEADER in call.headers:
             ctx.end_user, ctx.tags = header_labels(call.headers)
@@ -165,7 +170,7 @@ class Gateway:
                 if run
                 else None,
             )
-        return reply
+        return restored(ctx, reply)
 
     def _hit_done(self, ctx: CallContext, blocked: GatewayError | None) -> None:
         self._account(ctx, blocked.status_code if blocked else 200, error=blocked)
@@ -217,7 +222,7 @@ class Gateway:
         _later(ctx.call, settle)  # the usage event and the cache entry wait until the answer is written
         headers = self._reply_headers(ctx, result.target, result.upstream_ms, b"application/json")
         body = result.body if ctx.explanation is None else splice_explain(result.body, ctx.explanation)
-        return Reply(200, headers, body)
+        return restored(ctx, Reply(200, headers, body))
 
     def _streaming(self, ctx: CallContext, start: StreamStarted) -> Reply:
         provider = start.target.provider
@@ -244,7 +249,7 @@ class Gateway:
         content_type = relay.content_type if isinstance(relay, BinaryRelay) else b"text/event-stream"
         headers = self._reply_headers(ctx, start.target, start.ttft_ms, content_type)
         headers.append((b"cache-control", b"no-cache"))
-        return Reply(200, headers, stream=stream)
+        return restored(ctx, Reply(200, headers, stream=stream))
 
     def _tap(self, ctx: CallContext, stream: AsyncIterator[bytes], start: StreamStarted) -> AsyncIterator[bytes]:
         """The stream with its pieces kept for the cache and/or shown to the hooks."""
@@ -365,7 +370,7 @@ class Gateway:
                 key_id=key.id if key else None,
                 user_id=key.user_id if key else None,
                 plan=key.plan.name if key and key.plan else None,
-                requested_model=call.model,
+                requested_model=call.model if ctx.prompt is None else f"{PROMPT_PREFIX}{ctx.prompt}",
                 route=ctx.resolved.route.name if ctx.resolved and ctx.resolved.route else None,
                 provider=target.provider.name if target else None,
                 model=target.candidate.model if target else None,

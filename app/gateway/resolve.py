@@ -17,12 +17,14 @@ def _matches(patterns: Sequence[str], names: tuple[str, ...]) -> bool:
 
 
 def model_allowed(key: KeyRecord, name: str, aliases: tuple[str, ...] = ()) -> bool:
-    """A key's own allow-list narrows its plan's; both are glob patterns over routable names."""
-    plan, allowed = key.plan, key.allowed_models
-    if allowed is None and (plan is None or plan.models == _EVERY_MODEL):
+    """A key's own allow-list and its team's narrow its plan's; all are glob patterns over routable names."""
+    plan, allowed, team = key.plan, key.allowed_models, key.team
+    if allowed is None and (plan is None or plan.models == _EVERY_MODEL) and (team is None or team.models is None):
         return True  # the usual key: nothing to match, so no matching code on its path
     names = (name, *aliases)
     if plan is not None and not _matches(plan.models, names):
+        return False
+    if team is not None and team.models is not None and not _matches(team.models, names):
         return False
     return allowed is None or _matches(allowed, names)
 
@@ -35,5 +37,6 @@ def resolve(name: str, snapshot: CatalogSnapshot, key: KeyRecord) -> ResolvedMod
     if resolved is None:
         raise InvalidModelError(f"Unknown model '{name}'", param="model")
     if not model_allowed(key, name, (resolved.name,)):
-        raise ModelNotAllowedError(f"Model '{name}' is not allowed for this API key's plan", param="model")
+        whose = f"team '{key.team.name}'" if key.team is not None and key.team.models is not None else "plan"
+        raise ModelNotAllowedError(f"Model '{name}' is not allowed for this API key's {whose}", param="model")
     return resolved

@@ -8,8 +8,37 @@ from dataclasses import dataclass, field
 import msgspec
 
 from app.catalog.specs import EndUserLimits, Limits, ModelSpec, PlanSpec, RouteParams, TargetSpec, is_pattern
+from app.prompts.template import PromptTemplate
 
-__all__ = ["CatalogSnapshot", "KeyRecord", "ProviderEntry", "ResolvedModel", "RouteEntry", "is_pattern"]
+__all__ = [
+    "CatalogSnapshot",
+    "KeyRecord",
+    "PromptEntry",
+    "ProviderEntry",
+    "ResolvedModel",
+    "RouteEntry",
+    "TeamRecord",
+    "is_pattern",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PromptEntry:
+    """A prompt's versions as the hot path reads them."""
+
+    name: str
+    published: int
+    versions: dict[int, PromptTemplate]
+
+
+@dataclass(frozen=True, slots=True)
+class TeamRecord:
+    """A key's team as the hot path sees it: the models it narrows to and the limits its keys share."""
+
+    id: str
+    name: str
+    models: tuple[str, ...] | None
+    limits: EndUserLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +138,7 @@ class KeyRecord:
     metadata: dict[str, object] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     """`metadata.tags`, read once when the catalog loads: each of its calls' usage carries them."""
+    team: TeamRecord | None = None
     end_user_limits: EndUserLimits | None = field(init=False, default=None)
     """What each of its end users may spend: the key's own override, else its plan's (None: no limit)."""
 
@@ -137,6 +167,8 @@ class CatalogSnapshot:
     """Every routable name, bare names included where unambiguous (glob models are not listed)."""
     matched: dict[str, ResolvedModel] = field(default_factory=dict)
     """Names resolved through a provider's glob models, kept for the next request (bounded)."""
+    prompts: dict[str, PromptEntry] = field(default_factory=dict)
+    """Prompt templates by name (`model: prompt/<name>`); empty: the pipeline never looks for one."""
 
     @classmethod
     def empty(cls) -> CatalogSnapshot:

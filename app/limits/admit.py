@@ -22,7 +22,7 @@ from app.errors import (
 from app.gateway.snapshot import KeyRecord
 from app.limits.base import CounterBackend, Hit
 
-__all__ = ["Admission", "EndUserQuota", "Limiter", "Windows", "effective_limits", "user_quota"]
+__all__ = ["Admission", "EndUserQuota", "Limiter", "Windows", "effective_limits", "shared_quotas"]
 
 log = logging.getLogger("polyroute.limits")
 _KINDS = ("requests", "tokens")
@@ -38,6 +38,7 @@ def effective_limits(key: KeyRecord) -> Limits:
         rpm=own.rpm if own.rpm is not None else plan.rpm,
         tpm=own.tpm if own.tpm is not None else plan.tpm,
         monthly_budget_usd=own.monthly_budget_usd if own.monthly_budget_usd is not None else plan.monthly_budget_usd,
+        daily_budget_usd=own.daily_budget_usd if own.daily_budget_usd is not None else plan.daily_budget_usd,
     )
 
 
@@ -62,16 +63,30 @@ class EndUserQuota:
 
 def _as_limits(own: EndUserLimits) -> Limits:
     return Limits(
-        daily_requests=own.daily_requests, rpm=own.rpm, tpm=own.tpm, monthly_budget_usd=own.monthly_budget_usd
+        daily_requests=own.daily_requests,
+        rpm=own.rpm,
+        tpm=own.tpm,
+        monthly_budget_usd=own.monthly_budget_usd,
+        daily_budget_usd=own.daily_budget_usd,
     )
 
 
-def user_quota(key: KeyRecord) -> tuple[str, Limits] | None:
-    """The counters' subject and limits a user's keys share (their plan's `user_limits`), if any."""
-    shared = key.plan.user_limits if key.plan is not None else None
-    if shared is None or key.user_id is None:
-        return None
-    return f"user~{key.user_id}", _as_limits(shared)
+def shared_quotas(key: KeyRecord) -> tuple[tuple[str, Limits, str], ...]:
+    """What this key shares with other keys: its user's (its plan's `user_limits`) and its team's
+    limits, as (the counters' subject, the limits, whose they are in a refusal)."""
+    plan, team = key.plan, key.team
+    users = plan.user_limits if plan is not None and key.user_id is not None else None
+    if users is None and team is None:
+        return ()  # the usual key
+    shared: list[tuple[str, Limits, str]] = []
+    if users is not None:
+        shared.append((f"user~{key.user_id}", _as_limits(users), " for this user's keys together"))
+    if team is not None and team.limits != _NO_LIMITS:
+        shared.append((f"team~{team.id}", _as_limits(team.limits), f" for team {team.name!r}"))
+    return tuple(shared)
+
+
+_NO_LIMITS = EndUserLimits()
 
 
 @dataclass(slots=True)
@@ -148,7 +163,7 @@ class _KeyChecks:
 
 def _counts_usage(limits: Limits) -> bool:
     """Whether tokens or spend count against these limits after a call."""
-    return bool(limits.tpm or limits.monthly_budget_usd)
+    return bool(limits.tpm or limits.monthly_budget_usd is not None or limits.daily_budget_usd is not None)
 
 
 def _duration(seconds: float) -> str:
@@ -186,6 +201,10 @@ def _checks(key_id: str, limits: Limits, w: Windows, whose: str = "") -> tuple[_
         hit = Hit(f"spend:{key_id}:{w.month}", limits.monthly_budget_usd, 0, w.month_left + 3600, check_only=True)
         what = f"a budget of ${limits.monthly_budget_usd:g} per month{whose}"
         checks.append(_Check(hit, BudgetExceededError, _MONTH, what, None))
+    if limits.daily_budget_usd is not None:
+        hit = Hit(f"dspend:{key_id}:{w.day}", limits.daily_budget_usd, 0, w.day_left + 3600, check_only=True)
+        what = f"a budget of ${limits.daily_budget_usd:g} per UTC day{whose}"
+        checks.append(_Check(hit, BudgetExceededError, _DAY, what, None))
     return tuple(checks)
 
 
@@ -264,9 +283,8 @@ class Limiter:
         limits = effective_limits(key)
         w = Windows.at(now)
         checks = _checks(key.id, limits, w)  # none at all for a key without limits
-        shared = user_quota(key)
-        if shared is not None:  # static per minute too, so the key's cached checks carry them
-            checks += _checks(shared[0], shared[1], w, " for this user's keys together")
+        for subject, shared, whose in shared_quotas(key):  # static per minute too: the key's cached checks carry them
+            checks += _checks(subject, shared, w, whose)
         ends = (now + w.minute_left, now + w.day_left, now + w.month_left)
         built = _KeyChecks(key, w.minute, ends, limits, checks, [c.hit for c in checks])
         if len(self._by_key) >= self._sweep_at:
@@ -302,14 +320,15 @@ class Limiter:
         subjects = [(key.id, limits)]
         if end_user is not None:
             subjects.append((end_user.subject, end_user.limits))
-        if (shared := user_quota(key)) is not None:
-            subjects.append(shared)
+        subjects.extend((subject, shared) for subject, shared, _ in shared_quotas(key))
         try:
             for subject, own in subjects:
                 if own.tpm and tokens:
                     await self.backend.add(f"tpm:{subject}:{w.minute}", tokens, 120)
                 if own.monthly_budget_usd is not None and cost:
                     await self.backend.add(f"spend:{subject}:{w.month}", cost, w.month_left + 3600)
+                if own.daily_budget_usd is not None and cost:
+                    await self.backend.add(f"dspend:{subject}:{w.day}", cost, w.day_left + 3600)
         except (ConnectionError, OSError, TimeoutError) as exc:
             log.warning("could not record usage against limits: %s", exc)
 
@@ -317,10 +336,12 @@ class Limiter:
         self, key: KeyRecord, limits: Limits, tokens: int, cost: float, end_user: EndUserQuota | None = None
     ) -> None:
         """`settle` in the background, after the response has gone; `close` waits for it."""
-        if not _counts_usage(limits) and (end_user is None or not _counts_usage(end_user.limits)):
-            shared = user_quota(key)
-            if shared is None or not _counts_usage(shared[1]):
-                return
+        if (
+            not _counts_usage(limits)
+            and (end_user is None or not _counts_usage(end_user.limits))
+            and not any(_counts_usage(shared) for _, shared, _ in shared_quotas(key))
+        ):
+            return
         task = asyncio.get_running_loop().create_task(self.settle(key, limits, tokens, cost, end_user))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)

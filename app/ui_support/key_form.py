@@ -20,11 +20,20 @@ GRACE_CHOICES: tuple[tuple[str, str], ...] = (
 
 
 def blank_key() -> FormDoc:
-    return {"name": "", "plan": None, "user_id": None, "expires_in_days": None, "allowed_models": None, "limits": {}}
+    return {
+        "name": "",
+        "plan": None,
+        "user_id": None,
+        "team": None,
+        "expires_in_days": None,
+        "allowed_models": None,
+        "limits": {},
+    }
 
 
 def parse_key_form(form: FormMultiDict, *, admin: bool) -> tuple[FormDoc, dict[str, str]]:
-    """Users never choose a plan or an owner: the service puts their keys on their own plan."""
+    """Users never choose a plan or an owner: the service puts their keys on their own plan (or, in one of
+    their teams, the team's), and refuses a team they are not in."""
     problems: dict[str, str] = {}
     limits = {}
     for field, (_, integer) in LIMIT_FIELDS.items():
@@ -38,6 +47,7 @@ def parse_key_form(form: FormMultiDict, *, admin: bool) -> tuple[FormDoc, dict[s
         "allowed_models": patterns or None,
         "limits": limits,
     }
+    doc["team"] = text(form, "team") or None
     if admin:
         doc["plan"] = text(form, "plan") or None
         doc["user_id"] = text(form, "user_id") or None

@@ -20,6 +20,7 @@ LIMIT_FIELDS: dict[str, tuple[str, bool]] = {
     "rpm": ("Requests per minute", True),
     "tpm": ("Tokens per minute", True),
     "monthly_budget_usd": ("Monthly budget (USD)", False),
+    "daily_budget_usd": ("Daily budget (USD)", False),
 }
 
 

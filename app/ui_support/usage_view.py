@@ -38,7 +38,7 @@ STATUS_CHOICES: tuple[tuple[str, str], ...] = (
     ("5xx", "5xx"),
     ("429", "429 (rate limited)"),
 )
-_TEXT_FIELDS = ("key_id", "plan", "model", "provider", "status", "from", "to", "end_user", "tag")
+_TEXT_FIELDS = ("key_id", "plan", "model", "provider", "status", "from", "to", "end_user", "tag", "team")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +90,14 @@ async def usage_filter(q: UsageQuery, scope: frozenset[str] | None) -> UsageFilt
         scope=scope,
         end_user=q.get("end_user") or None,
         tag=q.get("tag") or None,
+        team=q.get("team") or None,
     )
 
 
 async def key_names(viewer: Viewer) -> dict[str, str]:
-    """key id -> name for the viewer's keys (every key for admins), playground included."""
-    found, _ = await api_keys.list_keys(user_id=None if viewer.is_admin else viewer.user_id or "-", limit=500)
+    """key id -> name for the viewer's keys (every key for admins; a team admin's teams' too), playground included."""
+    scope = await api_keys.key_scope(viewer.user_id or "-", admin=viewer.is_admin)
+    found, _ = await api_keys.list_keys(**scope._asdict(), limit=500)
     names = {k.id: k.name for k in found}
     names[playground_key_id(viewer)] = "Playground"
     return names

@@ -431,3 +431,170 @@ def test_operator_edits_and_deletes_a_provider_and_a_route(
     with gw.admin() as api:
         assert api.get("/v1/configs/spare").status_code == 404
         assert api.get("/v1/routes/route/pair").status_code == 404
+
+
+def test_operator_runs_a_team_its_members_and_a_team_key(
+    page: Any, e2e_gateway: tuple[GatewayProcess, FakeOpenAI], shots: Shots
+) -> None:
+    gw, _ = e2e_gateway
+    base = gw.base_url
+    with gw.admin() as api:
+        made = api.post(
+            "/v1/users",
+            json={"username": "e2e-teammate", "password": "e2e-teammate-password", "role": "user", "plan": "free"},
+        )
+        assert made.status_code in (200, 201), made.text
+    _sign_in(page, base, ADMIN_USER, ADMIN_PASSWORD)
+
+    page.goto(base + "/ui/teams/new")
+    page.fill("#f-name", "squad")
+    page.select_option("#f-plan", "internal")
+    page.fill("#f-models", "route/*")
+    page.fill("#f-rpm", "lots")
+    page.get_by_role("button", name="Create team").click()
+    page.locator("#f-rpm-error", has_text="must be a whole number").wait_for()
+    assert "/ui/teams/new" in page.url, "an invalid form stays on the page"
+    page.fill("#f-rpm", "30")
+    page.fill("#f-daily_requests", "2000")
+    page.fill("#f-monthly_budget_usd", "25")
+    page.get_by_role("button", name="Create team").click()
+    page.wait_for_url(base + "/ui/teams/squad/edit")
+    page.locator(".toast", has_text="Team 'squad' created").wait_for()
+
+    page.fill("#f-user", "nobody-by-this-name")
+    page.get_by_role("button", name="Add member").click()
+    page.locator("#f-user-error", has_text="nobody-by-this-name").wait_for()
+    page.fill("#f-user", "e2e-teammate")
+    page.get_by_role("button", name="Add member").click()
+    page.locator(".toast", has_text="e2e-teammate added to team 'squad' as member").wait_for()
+    page.get_by_label("Role of e2e-teammate").select_option("admin")
+    page.get_by_role("button", name="Save role for e2e-teammate").click()
+    page.locator(".toast", has_text="e2e-teammate is now admin").wait_for()
+    assert page.get_by_label("Role of e2e-teammate").input_value() == "admin"
+    shots(page, "team-edit")
+    with gw.admin() as api:
+        team = api.get("/v1/teams/squad").json()
+    assert team["plan"] == "internal" and team["models"] == ["route/*"]
+    assert team["limits"] == {"rpm": 30, "daily_requests": 2000, "monthly_budget_usd": 25.0}
+    assert [(m["username"], m["role"]) for m in team["members"]] == [("e2e-teammate", "admin")]
+
+    # a key made in the team: the team's models narrow the plan's ("internal" allows every model)
+    page.goto(base + "/ui/keys/new")
+    page.fill("#f-name", "squad-app")
+    page.select_option("#f-user_id", label="e2e-teammate")
+    page.select_option("#f-team", label="squad")
+    page.get_by_role("button", name="Create key").click()
+    page.get_by_text("Copy this secret now").wait_for()
+    secret: str = page.input_value("#new-secret")
+    assert _ask(gw, secret, "route/demo") == "demo/echo"
+    with pytest.raises(openai.PermissionDeniedError):
+        _ask(gw, secret, "demo/echo")
+    page.goto(base + "/ui/keys")
+    row = page.locator("#key-table tr", has_text="squad-app")
+    assert "team squad" in row.inner_text()
+    key_id = (row.get_attribute("id") or "").removeprefix("key-")
+    with gw.admin() as api:
+        key = api.get(f"/v1/api-keys/{key_id}").json()
+        assert key["team_id"] == team["id"] and key["plan"] == "internal"
+        spare = api.post("/v1/api-keys", json={"name": "squad-service", "team": "squad"})
+        assert spare.status_code in (200, 201), spare.text
+
+    page.goto(base + "/ui/teams")
+    row = page.locator("tr", has_text="squad")
+    listed = row.inner_text()
+    assert "internal" in listed and "route/*" in listed and "30 RPM" in listed and "$25" in listed, listed
+    assert row.locator("td.num").all_inner_texts() == ["1", "2"], "one member, two active keys"
+    shots(page, "teams")
+
+    page.get_by_role("link", name="Edit squad").click()
+    _confirm(page, "e2e-teammate", "Remove e2e-teammate")
+    page.locator(".toast", has_text="e2e-teammate removed from team 'squad'").wait_for()
+    page.get_by_text("No members yet.").wait_for()
+    with pytest.raises(openai.AuthenticationError):
+        _ask(gw, secret, "route/demo")  # removing a member revokes the keys they made in the team
+
+    page.goto(base + "/ui/teams")
+    _confirm(page, "squad", "Delete squad")  # its service key is still active: refused, and says how
+    page.locator(".toast", has_text="still has 1 active API keys").wait_for()
+    page.get_by_label("Revoke the keys of squad with it").check()
+    _confirm(page, "squad", "Delete squad")
+    page.locator(".toast", has_text="Team 'squad' deleted").wait_for()
+    page.get_by_text("No teams yet").wait_for()
+    with gw.admin() as api:
+        assert api.get("/v1/teams/squad").status_code == 404
+        assert api.get(f"/v1/api-keys/{spare.json()['id']}").json()["revoked_at"] is not None
+
+
+def test_operator_writes_versions_tries_and_publishes_a_prompt(
+    page: Any, e2e_gateway: tuple[GatewayProcess, FakeOpenAI], shots: Shots
+) -> None:
+    gw, _ = e2e_gateway
+    base = gw.base_url
+    with gw.admin() as api:  # on the free plan: it allows route/*, which is what the rendered request names
+        secret = api.post("/v1/api-keys", json={"name": "prompt-app", "plan": "free"}).json()["key"]
+    _sign_in(page, base, ADMIN_USER, ADMIN_PASSWORD)
+
+    page.goto(base + "/ui/prompts/new")
+    page.fill("#f-name", "support-bot")
+    page.fill("#f-model", "route/demo")  # the demo provider echoes the last user message: the rendered one
+    page.fill("#f-description", "First answer to a customer")
+    page.fill("#msg-r0-content", "You support {{product}}.")
+    page.fill("#msg-r1-content", "Customer: {{customer}}")
+    page.fill("#f-variables", "product=Polyroute")
+    page.fill("#f-params", "{temperature: 0.2}")
+    page.get_by_role("button", name="Create prompt").click()
+    page.locator("#f-params-error", has_text="is not valid JSON").wait_for()
+    page.fill("#f-params", '{"temprature": 0.2}')
+    page.get_by_role("button", name="Create prompt").click()
+    page.locator("#f-params-error", has_text="unknown parameter 'temprature'").wait_for()
+    assert "/ui/prompts/new" in page.url, "an invalid form stays on the page"
+    assert page.input_value("#msg-r1-content") == "Customer: {{customer}}", "what was typed is kept"
+    page.fill("#f-params", '{"temperature": 0.2}')
+    page.get_by_role("button", name="Create prompt").click()
+    page.wait_for_url(base + "/ui/prompts/support-bot")
+    page.locator(".toast", has_text="Prompt 'support-bot' created").wait_for()
+
+    page.goto(base + "/ui/prompts")
+    row = page.locator("tr", has_text="support-bot")
+    listed = row.inner_text()
+    assert "v1" in listed and "route/demo" in listed and "First answer to a customer" in listed, listed
+    assert row.locator(".tag").all_inner_texts() == ["customer"], "product has a default: callers need not give it"
+    shots(page, "prompts")
+
+    page.get_by_role("link", name="Open support-bot").click()
+    try_box = page.locator("#prompt-try")
+    try_box.get_by_role("button", name="Render").click()
+    page.locator("#f-variables-customer-error", has_text="needs the variable 'customer'").wait_for()
+    page.fill("#f-variables-customer", "Ada")
+    try_box.get_by_role("button", name="Render").click()
+    rendered = page.locator("#prompt-rendered")
+    rendered.wait_for()
+    assert '"content": "You support Polyroute."' in rendered.inner_text()
+    assert '"content": "Customer: Ada"' in rendered.inner_text() and '"temperature": 0.2' in rendered.inner_text()
+    shots(page, "prompt-try")
+
+    page.fill("#msg-r1-content", "{{customer}} writes in")
+    page.get_by_label("Publish now").uncheck()
+    page.get_by_role("button", name="Save as version 2").click()
+    page.locator(".toast", has_text="Version 2 of 'support-bot' saved; version 1 is still published").wait_for()
+    assert "published" in page.locator("tr", has_text="Version 1").inner_text()
+    assert "published" not in page.locator("tr", has_text="Version 2").inner_text()
+    _confirm(page, "Version 2", "Publish version 2")
+    page.locator(".toast", has_text="Version 2 of 'support-bot' is published").wait_for()
+    assert "published" in page.locator("tr", has_text="Version 2").inner_text()
+    shots(page, "prompt-versions")
+
+    raw = _sdk(gw, secret).chat.completions.with_raw_response.create(
+        model="prompt/support-bot", messages=[], extra_body={"variables": {"customer": "Ada"}}
+    )
+    assert raw.headers["x-polyroute-prompt"] == "support-bot@2"
+    assert raw.parse().choices[0].message.content == "Echo: Ada writes in"
+
+    page.goto(base + "/ui/prompts")
+    _confirm(page, "support-bot", "Delete support-bot")
+    page.locator(".toast", has_text="Prompt 'support-bot' deleted").wait_for()
+    page.get_by_text("No prompts yet").wait_for()
+    with gw.admin() as api:
+        assert api.get("/v1/prompts/support-bot").status_code == 404
+    with pytest.raises(openai.BadRequestError):
+        _sdk(gw, secret).chat.completions.create(model="prompt/support-bot", messages=[], extra_body={"variables": {}})

@@ -61,6 +61,7 @@ EXPECTED = {
         "requests_planned",
         "usage_backlog_at_end",
         "usage_backlog_after_settle",
+        "usage_drain_s",
     },
 }
 
@@ -88,8 +89,11 @@ def test_quick_bench_runs_every_scenario_through_the_gateway_without_errors() ->
     # Read from the gateway's /metrics: what the whole run (every scenario so far, warm-ups included)
     # left unwritten, so no bound in terms of this row's 400 requests holds (one CI run saw 420).
     assert isinstance(rows["mem"]["usage_backlog_at_end"], int) and rows["mem"]["usage_backlog_at_end"] >= 0
-    # Two seconds after the load (two flush intervals) every event is in the database: the writer keeps up.
-    assert rows["mem"]["usage_backlog_after_settle"] == 0, rows["mem"]
+    # The writer keeps up: every event is in the database within a few flush intervals (1 s each) of the
+    # load's end. (A quick run reads `after_settle` 0.5 s after it, often before the next flush: asserting
+    # that one 0 failed about every other run on this VM kind.)
+    assert rows["mem"]["usage_drain_s"] is not None and rows["mem"]["usage_drain_s"] <= 3.0, rows["mem"]
+    assert isinstance(rows["mem"]["usage_backlog_after_settle"], int)
     assert rows["lat_l50"]["gateway_p50_ms"] >= 50  # the upstream's latency directive reached it through the gateway
     # The gateway's own time comes from its Server-Timing header, which leaves the upstream's 50 ms out.
     assert 0 < rows["lat_l50"]["gateway_self_p50_ms"] < 50

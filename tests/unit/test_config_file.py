@@ -30,6 +30,10 @@ def test_env_expansion_with_default() -> None:
         ("providers:\n  - {name: a, kind: demo}\n  - {name: a, kind: demo}\n", "$.providers[1].name"),
         ("api_keys:\n  - {name: k, key: 'sk-poly-0123456789abcdef', plan: gold}\n", "$.api_keys[0].plan"),
         ("api_keys:\n  - {name: k, key: short}\n", "$.api_keys[0].key"),
+        ("api_keys:\n  - {name: k, key: 'sk-poly-0123456789abcdef', team: red}\n", "$.api_keys[0].team"),
+        ("teams:\n  - {name: red, plan: gold}\n", "$.teams[0].plan"),
+        ("teams:\n  - {name: red}\n  - {name: red}\n", "$.teams[1].name"),
+        ("teams:\n  - {name: red, limits: {rpm: -1}}\n", "$.teams[0].limits.rpm"),
         ("- 1\n- 2\n", "$"),
         (
             "providers:\n  - {name: a, kind: demo}\nroutes:\n"

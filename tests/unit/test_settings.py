@@ -37,3 +37,12 @@ def test_wrong_upstream_pool_limits_are_refused_with_the_variable_named(
     with pytest.raises(ValueError, match=says) as refused:
         load_settings(env(tmp_path, **{var: value}))
     assert var in str(refused.value)
+
+
+def test_audit_and_alert_retention_default_to_forever_and_a_year(tmp_path: Path) -> None:
+    assert (load_settings(env(tmp_path)).audit_retention_days, load_settings(env(tmp_path)).alert_retention_days) == (
+        0,
+        365,
+    )
+    with pytest.raises(ValueError, match="POLYROUTE_AUDIT_RETENTION_DAYS"):
+        load_settings(env(tmp_path, POLYROUTE_AUDIT_RETENTION_DAYS="-1"))

@@ -15,7 +15,9 @@ from app.api.admin.body import StrictBody, refuse_nul_in_url
 from app.api.admin.configs import ConfigController
 from app.api.admin.health import HealthController
 from app.api.admin.plans import PlanController
+from app.api.admin.prompts import PromptController
 from app.api.admin.routes import RouteController
+from app.api.admin.teams import TeamController
 from app.api.admin.usage import usage_router
 from app.api.admin.users import UserController
 from app.api.auth import ManagementAuth, Principal, TokenCodec, signing_key
@@ -53,7 +55,12 @@ def admin_handlers(rt: Runtime) -> list[Any]:
     }
     return [
         Router("/", route_handlers=[issue_token], guards=[refuse_nul_in_url], **layer),
-        Router("/", route_handlers=[ApiKeyController, whoami], guards=[accounts, refuse_nul_in_url], **layer),
+        Router(
+            "/",
+            route_handlers=[ApiKeyController, TeamController, whoami],
+            guards=[accounts, refuse_nul_in_url],
+            **layer,
+        ),
         usage_router(rt, tokens),
         Router(
             "/",
@@ -61,6 +68,7 @@ def admin_handlers(rt: Runtime) -> list[Any]:
                 ConfigController,
                 RouteController,
                 PlanController,
+                PromptController,
                 UserController,
                 HealthController,
                 AlertController,

@@ -1,19 +1,17 @@
-"""GET /v1/audit: who changed which provider, route, plan, key or user, when, and what changed."""
+"""GET /v1/audit: who changed which provider, route, plan, key, user or team, when, and what changed."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from litestar import Controller, get
 from litestar.params import Parameter
 
 from app.api.admin.schemas import AuditPage, Limit, Offset, problems
 from app.catalog import audit
+from app.catalog.audit import Action, Resource
 
 __all__ = ["AuditController"]
-
-Resource = Literal["provider", "route", "plan", "api_key", "user"]
-Action = Literal["create", "update", "delete", "revoke", "rotate"]
 
 
 class AuditController(Controller):

@@ -12,7 +12,17 @@ from msgspec import UNSET, Meta, UnsetType
 from app.alerts.store import Alert
 from app.catalog.audit import AuditEvent
 from app.catalog.services.api_keys import MAX_GRACE_S, KeyDraft
-from app.catalog.services.records import ApiKey, ApiKeyCreated, Plan, Provider, Route, User
+from app.catalog.services.records import (
+    ApiKey,
+    ApiKeyCreated,
+    Plan,
+    Prompt,
+    PromptVersion,
+    Provider,
+    Route,
+    Team,
+    User,
+)
 from app.catalog.services.users import UserChanges, UserDraft
 from app.catalog.specs import (
     ApiVersion,
@@ -30,8 +40,10 @@ from app.catalog.specs import (
     RouteParams,
     RouteSpec,
     TargetSpec,
+    TeamSpec,
     Url,
 )
+from app.prompts.template import PromptTemplate
 
 __all__ = [
     "ApiKey",
@@ -47,16 +59,28 @@ __all__ = [
     "PlanPage",
     "PlanUpdate",
     "Problem",
+    "Prompt",
+    "PromptCreate",
+    "PromptPage",
+    "PromptVersion",
+    "PromptVersionCreate",
     "Provider",
     "ProviderCreate",
     "ProviderPage",
     "ProviderUpdate",
+    "PublishRequest",
     "Ref",
+    "RenderRequest",
     "RotateRequest",
     "Route",
     "RouteCreate",
     "RoutePage",
     "RouteUpdate",
+    "Team",
+    "TeamCreate",
+    "TeamMemberSet",
+    "TeamPage",
+    "TeamUpdate",
     "TokenRequest",
     "TokenResponse",
     "User",
@@ -204,6 +228,7 @@ class PlanUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     rpm: Count | UnsetType | None = UNSET
     tpm: Count | UnsetType | None = UNSET
     monthly_budget_usd: Money | UnsetType | None = UNSET
+    daily_budget_usd: Money | UnsetType | None = UNSET
     cache: bool | UnsetType = UNSET
     end_user_limits: EndUserLimits | UnsetType | None = UNSET
     user_limits: EndUserLimits | UnsetType | None = UNSET
@@ -211,6 +236,64 @@ class PlanUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class PlanPage(msgspec.Struct):
     data: list[Plan]
+    total: int
+    limit: int
+    offset: int
+
+
+# -- prompts -----------------------------------------------------------------------------------
+
+
+class PromptCreate(PromptTemplate, forbid_unknown_fields=True, kw_only=True):
+    """POST body: the prompt's name and its first version."""
+
+    name: Name
+
+
+class PromptVersionCreate(PromptTemplate, forbid_unknown_fields=True, kw_only=True):
+    """PUT body: a new version of the prompt (the earlier ones stay)."""
+
+    publish: bool = True
+    """False: keep serving the published version; `prompt/<name>@N` reaches the new one."""
+
+
+class PublishRequest(msgspec.Struct, forbid_unknown_fields=True):
+    version: Annotated[int, Meta(ge=1, le=2**31 - 1)]
+
+
+class RenderRequest(msgspec.Struct, forbid_unknown_fields=True):
+    variables: dict[str, str | int | float] = msgspec.field(default_factory=dict)
+    version: Annotated[int, Meta(ge=1, le=2**31 - 1)] | None = None
+    """None: the published version."""
+
+
+class PromptPage(msgspec.Struct):
+    data: list[Prompt]
+    total: int
+    limit: int
+    offset: int
+
+
+# -- teams -------------------------------------------------------------------------------------
+
+
+class TeamCreate(TeamSpec, forbid_unknown_fields=True):
+    """POST and PUT body; members are added through `/v1/teams/{ref}/members/{user}`."""
+
+
+class TeamUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: Name | UnsetType = UNSET
+    plan: Name | UnsetType | None = UNSET
+    models: list[Annotated[str, Meta(min_length=1, max_length=200)]] | UnsetType | None = UNSET
+    limits: EndUserLimits | UnsetType = UNSET
+
+
+class TeamMemberSet(msgspec.Struct, forbid_unknown_fields=True):
+    role: Literal["admin", "member"] = "member"
+
+
+class TeamPage(msgspec.Struct):
+    data: list[Team]
     total: int
     limit: int
     offset: int

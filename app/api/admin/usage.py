@@ -60,6 +60,9 @@ Tag = Annotated[
     str | None,
     Parameter(max_length=64, pattern=NO_NUL, description="One tag (`x-polyroute-tags`, key `metadata.tags`)"),
 ]
+TeamName = Annotated[
+    str | None, Parameter(max_length=120, pattern=NO_NUL, description="A team's name: the usage of its keys")
+]
 GroupByParam = Annotated[
     list[str] | None,
     Parameter(
@@ -154,10 +157,11 @@ async def _usage_filter(
     to: To = None,
     end_user: EndUser = None,
     tag: Tag = None,
+    team: TeamName = None,
 ) -> UsageFilter:
     """The filter query parameters `/v1/usage` and `/v1/requests` share, read once (a dependency)."""
     fields = {"plan": plan, "model": model, "provider": provider, "status": status, "start": from_, "end": to}
-    return await _filter(reader, key_id, **fields, end_user=end_user, tag=tag)
+    return await _filter(reader, key_id, **fields, end_user=end_user, tag=tag, team=team)
 
 
 def usage_csv(report: UsageReport) -> Response[bytes]:
@@ -207,9 +211,11 @@ async def get_series(
     provider: Text = None,
     end_user: EndUser = None,
     tag: Tag = None,
+    team: TeamName = None,
 ) -> Series:
     """Dashboard series over the last window: requests, tokens, cost, error rate, p50/p95 latency per bucket."""
-    f = await _filter(reader, key_id, plan=plan, model=model, provider=provider, end_user=end_user, tag=tag)
+    fields = {"plan": plan, "model": model, "provider": provider, "end_user": end_user, "tag": tag, "team": team}
+    f = await _filter(reader, key_id, **fields)
     return await queries.series(window, by, f=f)
 
 

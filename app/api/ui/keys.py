@@ -11,7 +11,7 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Template
 
-from app.catalog.services import api_keys, plans, users
+from app.catalog.services import api_keys, plans, teams, users
 from app.catalog.services.api_keys import KeyDraft
 from app.catalog.services.context import ServiceContext
 from app.catalog.services.records import ApiKeyCreated
@@ -31,9 +31,9 @@ LIST = "/ui/keys"
 PAGE_SIZE = 50
 
 
-def _owner(viewer: Viewer) -> str | None:
-    """None for admins (every key); the user's own id for users."""
-    return None if viewer.is_admin else viewer.user_id or "-"
+async def _scope(viewer: Viewer) -> api_keys.KeyScope:
+    """Admins: every key; users: their own and those of the teams they administer."""
+    return await api_keys.key_scope(viewer.user_id or "-", admin=viewer.is_admin)
 
 
 async def _form_page(
@@ -44,18 +44,29 @@ async def _form_page(
     if viewer.is_admin:
         choices["plans"] = [p.name for p in (await plans.list_plans(limit=500))[0]]
         choices["owners"] = [(u.id, u.username) for u in (await users.list_users(limit=500))[0]]
+        choices["teams"] = [(t.id, t.name) for t in (await teams.list_teams(limit=500))[0]]
+    elif viewer.user_id:  # a member makes keys in their teams (on a team's plan when it has one)
+        mine = (await teams.list_teams(member=viewer.user_id, limit=500))[0]
+        choices["teams"] = [(t.id, t.name + (f" (plan {t.plan})" if t.plan else "")) for t in mine]
     context = {"doc": doc, "errors": errors, "limits": LIMIT_FIELDS, "own_plan": plan, **choices}
     return page(request, "keys/new.html", status=status, **context)
 
 
 async def _list_context(rt: Runtime, viewer: Viewer, filters: dict[str, str], offset: int) -> dict[str, Any]:
     revoked = {"active": False, "revoked": True}.get(filters["status"])
-    owner = _owner(viewer) or filters["owner"] or None
+    scope = await _scope(viewer)
     found, total = await api_keys.list_keys(
-        user_id=owner, plan=filters["plan"] or None, revoked=revoked, limit=PAGE_SIZE, offset=offset
+        user_id=scope.user_id or filters["owner"] or None,
+        teams=scope.teams,
+        plan=filters["plan"] or None,
+        revoked=revoked,
+        limit=PAGE_SIZE,
+        offset=offset,
     )
     ids = [k.id for k in found]
     admin = viewer.is_admin
+    # one lookup for the whole page, and only when some key on it is in a team
+    in_teams = (await teams.list_teams(limit=500))[0] if any(k.team_id for k in found) else []
     return {
         "keys": [(k, key_status(k)) for k in found],
         "figures": await key_figures(frozenset(ids)),
@@ -66,6 +77,7 @@ async def _list_context(rt: Runtime, viewer: Viewer, filters: dict[str, str], of
         "page_size": PAGE_SIZE,
         "usernames": {u.id: u.username for u in (await users.list_users(limit=500))[0]} if admin else {},
         "plan_names": sorted(rt.catalog.snapshot.plans) if admin else [],
+        "team_names": {t.id: t.name for t in in_teams},
     }
 
 
@@ -120,7 +132,7 @@ class KeysController(Controller):
         grace = text(await request.form(), "grace_period_s")
         seconds = int(grace) if grace in {g for g, _ in GRACE_CHOICES} else 0
         try:
-            created = await api_keys.rotate_key(ctx, key_id, seconds, user_id=_owner(viewer))
+            created = await api_keys.rotate_key(ctx, key_id, seconds, **(await _scope(viewer))._asdict())
         except ConflictError as exc:
             return redirect(request, LIST, ("error", exc.detail))
         return _created(request, created, rotated=True)
@@ -131,7 +143,7 @@ class KeysController(Controller):
     ) -> Response[Any]:
         name = text(await request.form(), "name")
         try:
-            renamed = await api_keys.rename_key(ctx, key_id, name, user_id=_owner(viewer))
+            renamed = await api_keys.rename_key(ctx, key_id, name, **(await _scope(viewer))._asdict())
         except (ConflictError, ValidationFailedError) as exc:
             return redirect(request, LIST, ("error", exc.detail))
         return redirect(request, LIST, ("success", f"Key renamed to '{renamed.name}'."))
@@ -141,7 +153,7 @@ class KeysController(Controller):
         self, request: Request[Any, Any, Any], ctx: ServiceContext, viewer: Viewer, key_id: str
     ) -> Response[Any]:
         try:
-            revoked = await api_keys.revoke_key(ctx, key_id, user_id=_owner(viewer))
+            revoked = await api_keys.revoke_key(ctx, key_id, **(await _scope(viewer))._asdict())
         except ConflictError as exc:
             return redirect(request, LIST, ("error", exc.detail))
         return redirect(request, LIST, ("success", f"Key '{revoked.name}' revoked: it no longer authenticates."))

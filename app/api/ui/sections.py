@@ -13,10 +13,12 @@ from app.api.ui.keys import KeysController
 from app.api.ui.models import ModelsController
 from app.api.ui.plans import PlansController
 from app.api.ui.playground import PlaygroundController
+from app.api.ui.prompts import PromptsController
 from app.api.ui.providers import ProvidersController
 from app.api.ui.requests import RequestsController
 from app.api.ui.routes import RoutesController
 from app.api.ui.tasks import TasksController
+from app.api.ui.teams import TeamsController
 from app.api.ui.usage import UsageController
 
 __all__ = ["ACCOUNT", "ADMIN"]
@@ -37,6 +39,8 @@ ADMIN: list[Any] = [
     ProvidersController,
     RoutesController,
     PlansController,
+    TeamsController,
+    PromptsController,
     TasksController,
     AlertsController,
     AuditController,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import msgspec
 from msgspec import Meta
@@ -15,19 +15,22 @@ from app.catalog.audit import Change
 from app.catalog.keys import generate_secret, hash_secret, new_id, visible_prefix
 from app.catalog.services.context import ServiceContext, ensure_api_owned, writing
 from app.catalog.services.records import ApiKey, ApiKeyCreated
+from app.catalog.services.teams import roles_of as team_roles
 from app.catalog.services.validation import FieldProblems
 from app.catalog.specs import Limits, PlanSpec
 from app.catalog.store import dump_json, load_json, now, plan_from_row
 from app.db.paging import list_rows
-from app.db.tables import ApiKeyRow, PlanRow, UserRow
+from app.db.tables import ApiKeyRow, PlanRow, TeamMemberRow, TeamRow, UserRow
 from app.errors import ConflictError, NotFoundError, PermissionDeniedError
 
 __all__ = [
     "MAX_GRACE_S",
     "KeyDraft",
+    "KeyScope",
     "create_key",
     "create_user_key",
     "get_key",
+    "key_scope",
     "limits_above_plan",
     "list_keys",
     "rename_key",
@@ -56,6 +59,8 @@ class KeyDraft(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     user_id: str | None = None
     """Owner (admins only); keys created with a user JWT belong to that user."""
+    team: str | None = None
+    """Team id or name: its models and shared limits hold the key too (its plan, when none is named)."""
 
     def __post_init__(self) -> None:
         if problem := tags_problem(self.metadata):
@@ -79,6 +84,7 @@ def _record(row: dict[str, Any]) -> ApiKey:
         revoked_at=row["revoked_at"],
         previous_valid_until=row["previous_valid_until"],
         source=row["source"],
+        team_id=row["team_id"],
     )
 
 
@@ -86,10 +92,31 @@ def _with_secret(row: dict[str, Any], secret: str) -> ApiKeyCreated:
     return ApiKeyCreated(**msgspec.structs.asdict(_record(row)), key=secret)
 
 
-async def _find(key_id: str, user_id: str | None) -> dict[str, Any]:
+class KeyScope(NamedTuple):
+    """Which keys a caller may see and manage: every key (`user_id` None: an admin), or a user's own and
+    every key of the teams they administer. Passed on as keyword arguments (`**scope._asdict()`)."""
+
+    user_id: str | None
+    teams: tuple[str, ...]
+
+
+async def key_scope(user_id: str | None, *, admin: bool) -> KeyScope:
+    if admin or user_id is None:
+        return KeyScope(None, ())
+    roles = await team_roles(user_id)
+    return KeyScope(user_id, tuple(team for team, role in roles.items() if role == "admin"))
+
+
+def _visible(user_id: str, teams: tuple[str, ...]) -> Combinable:
+    """A user's own keys, and every key of the teams they administer."""
+    mine: Combinable = ApiKeyRow.user_id == user_id
+    return mine | ApiKeyRow.team_id.is_in(list(teams)) if teams else mine
+
+
+async def _find(key_id: str, user_id: str | None, teams: tuple[str, ...] = ()) -> dict[str, Any]:
     match: Combinable = ApiKeyRow.id == key_id
     if user_id is not None:
-        match = match & (ApiKeyRow.user_id == user_id)
+        match = match & _visible(user_id, teams)
     row: dict[str, Any] | None = await ApiKeyRow.select().where(match).first().run()
     if row is None:
         raise NotFoundError(f"No API key with id '{key_id}'")
@@ -99,14 +126,19 @@ async def _find(key_id: str, user_id: str | None) -> dict[str, Any]:
 async def list_keys(
     *,
     user_id: str | None = None,
+    teams: tuple[str, ...] = (),
     plan: str | None = None,
+    team_id: str | None = None,
     revoked: bool | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[ApiKey], int]:
+    """`user_id` (with the `teams` they administer) scopes the list to what that user may see."""
     filters: list[Combinable] = []
     if user_id is not None:
-        filters.append(ApiKeyRow.user_id == user_id)
+        filters.append(_visible(user_id, teams))
+    if team_id is not None:
+        filters.append(ApiKeyRow.team_id == team_id)
     if plan is not None:
         filters.append(ApiKeyRow.plan == plan)
     if revoked is not None:
@@ -115,9 +147,9 @@ async def list_keys(
     return [_record(r) for r in rows], total
 
 
-async def get_key(key_id: str, *, user_id: str | None = None) -> ApiKey:
-    """`user_id` scopes the lookup: another user's key is a 404, not a 403."""
-    return _record(await _find(key_id, user_id))
+async def get_key(key_id: str, *, user_id: str | None = None, teams: tuple[str, ...] = ()) -> ApiKey:
+    """`user_id` scopes the lookup (with the teams they administer): another user's key is a 404, not a 403."""
+    return _record(await _find(key_id, user_id, teams))
 
 
 def _expiry(draft: KeyDraft, problems: FieldProblems) -> datetime | None:
@@ -140,6 +172,7 @@ async def _insert(ctx: ServiceContext, draft: KeyDraft, expires_at: datetime | N
         key_hash=hash_secret(secret),
         plan=draft.plan,
         user_id=draft.user_id,
+        team_id=draft.team,
         allowed_models=dump_json(draft.allowed_models) if draft.allowed_models is not None else None,
         overrides=dump_json(draft.limits),
         metadata=dump_json(draft.metadata),
@@ -153,10 +186,21 @@ async def _insert(ctx: ServiceContext, draft: KeyDraft, expires_at: datetime | N
     return _with_secret(await _find(key_id, None), secret)
 
 
+async def _team(ref: str, problems: FieldProblems) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = await TeamRow.select().where((TeamRow.id == ref) | (TeamRow.name == ref)).first().run()
+    if row is None:
+        problems.add("team", f"unknown team '{ref}'")
+    return row
+
+
 async def create_key(ctx: ServiceContext, draft: KeyDraft) -> ApiKeyCreated:
-    """An admin's key: any existing plan (or none = unlimited), optionally owned by a user."""
+    """An admin's key: any existing plan (or none = unlimited; its team's when it names one), optionally
+    owned by a user and in a team."""
     problems = FieldProblems()
     expires_at = _expiry(draft, problems)
+    team = await _team(draft.team, problems) if draft.team is not None else None
+    if team is not None:
+        draft = msgspec.structs.replace(draft, team=team["id"], plan=draft.plan or team["plan"])
     if draft.plan is not None and not await PlanRow.exists().where(PlanRow.name == draft.plan).run():
         problems.add("plan", f"unknown plan '{draft.plan}'")
     if draft.user_id is not None and not await UserRow.exists().where(UserRow.id == draft.user_id).run():
@@ -168,7 +212,7 @@ async def create_key(ctx: ServiceContext, draft: KeyDraft) -> ApiKeyCreated:
 def limits_above_plan(limits: Limits, plan: PlanSpec) -> list[str]:
     """Override fields that would give a key more than its plan allows."""
     raised = []
-    for name in ("daily_requests", "rpm", "tpm", "monthly_budget_usd"):
+    for name in ("daily_requests", "rpm", "tpm", "monthly_budget_usd", "daily_budget_usd"):
         own, cap = getattr(limits, name), getattr(plan, name)
         if own is not None and cap is not None and own > cap:
             raised.append(name)
@@ -180,14 +224,29 @@ def limits_above_plan(limits: Limits, plan: PlanSpec) -> list[str]:
 
 
 async def create_user_key(ctx: ServiceContext, user_id: str, draft: KeyDraft) -> ApiKeyCreated:
-    """A user's own key: always on the user's plan, with limits at most the plan's."""
+    """A user's own key: on the user's plan (or, in a team of theirs, the team's when it has one), with
+    limits at most the plan's."""
     user = await UserRow.select(UserRow.plan).where(UserRow.id == user_id).first().run()
-    plan_row = await PlanRow.select().where(PlanRow.name == user["plan"]).first().run() if user else None
+    plan_name, whose = (user or {}).get("plan"), "your plan"
+    if draft.team is not None:
+        problems = FieldProblems()
+        team = await _team(draft.team, problems)
+        problems.raise_if_any()
+        assert team is not None
+        member = TeamMemberRow.exists().where(
+            (TeamMemberRow.team_id == team["id"]) & (TeamMemberRow.user_id == user_id)
+        )
+        if not await member.run():
+            raise PermissionDeniedError(f"You are not a member of team '{team['name']}'")
+        draft = msgspec.structs.replace(draft, team=team["id"])
+        if team["plan"] is not None:
+            plan_name, whose = team["plan"], f"team '{team['name']}''s plan"
+    plan_row = await PlanRow.select().where(PlanRow.name == plan_name).first().run() if plan_name else None
     if plan_row is None:
         raise PermissionDeniedError("Your account is not bound to a plan; ask an admin to assign one")
     plan = plan_from_row(plan_row)
     if draft.plan is not None and draft.plan != plan.name:
-        raise PermissionDeniedError(f"Keys you create are on your plan '{plan.name}'; you cannot pick another")
+        raise PermissionDeniedError(f"Keys you create are on {whose} '{plan.name}'; you cannot pick another")
     if draft.user_id is not None and draft.user_id != user_id:
         raise PermissionDeniedError("You can only create keys for yourself")
     if raised := limits_above_plan(draft.limits, plan):
@@ -203,9 +262,11 @@ async def create_user_key(ctx: ServiceContext, user_id: str, draft: KeyDraft) ->
     return await _insert(ctx, msgspec.structs.replace(draft, plan=plan.name, user_id=user_id), expires_at)
 
 
-async def revoke_key(ctx: ServiceContext, key_id: str, *, user_id: str | None = None) -> ApiKey:
+async def revoke_key(
+    ctx: ServiceContext, key_id: str, *, user_id: str | None = None, teams: tuple[str, ...] = ()
+) -> ApiKey:
     """Sets revoked_at (idempotent); the key stops working on this replica before the response."""
-    row = await _find(key_id, user_id)
+    row = await _find(key_id, user_id, teams)
     ensure_api_owned(ctx, row, f"API key '{row['name']}'")
     if row["revoked_at"] is None:
         stamp = now()
@@ -215,9 +276,11 @@ async def revoke_key(ctx: ServiceContext, key_id: str, *, user_id: str | None = 
     return _record(await _find(key_id, None))
 
 
-async def rename_key(ctx: ServiceContext, key_id: str, name: str, *, user_id: str | None = None) -> ApiKey:
+async def rename_key(
+    ctx: ServiceContext, key_id: str, name: str, *, user_id: str | None = None, teams: tuple[str, ...] = ()
+) -> ApiKey:
     """A new display name; the secret, plan and usage stay (usage rows refer to the key's id)."""
-    return await update_key(ctx, key_id, name=name, user_id=user_id)
+    return await update_key(ctx, key_id, name=name, user_id=user_id, teams=teams)
 
 
 async def update_key(
@@ -227,9 +290,10 @@ async def update_key(
     name: str | None = None,
     metadata: dict[str, Any] | None = None,
     user_id: str | None = None,
+    teams: tuple[str, ...] = (),
 ) -> ApiKey:
     """Change the display name and/or the metadata (replaced whole); the secret, plan, limits and usage stay."""
-    row = await _find(key_id, user_id)
+    row = await _find(key_id, user_id, teams)
     ensure_api_owned(ctx, row, f"API key '{row['name']}'")
     update: dict[Column | str, Any] = {ApiKeyRow.updated_at: now()}
     problems = FieldProblems()
@@ -251,10 +315,15 @@ async def update_key(
 
 
 async def rotate_key(
-    ctx: ServiceContext, key_id: str, grace_period_s: int = 0, *, user_id: str | None = None
+    ctx: ServiceContext,
+    key_id: str,
+    grace_period_s: int = 0,
+    *,
+    user_id: str | None = None,
+    teams: tuple[str, ...] = (),
 ) -> ApiKeyCreated:
     """A new secret; the old one keeps working for `grace_period_s` seconds (0 = stops now)."""
-    row = await _find(key_id, user_id)
+    row = await _find(key_id, user_id, teams)
     ensure_api_owned(ctx, row, f"API key '{row['name']}'")
     if row["revoked_at"] is not None:
         raise ConflictError(f"API key '{row['name']}' is revoked; create a new key instead")

@@ -18,7 +18,7 @@ from app.catalog.services.validation import convert_strict
 from app.catalog.specs import PlanSpec
 from app.catalog.store import now, plan_from_row
 from app.db.paging import list_rows
-from app.db.tables import ApiKeyRow, PlanRow, UserRow
+from app.db.tables import ApiKeyRow, PlanRow, TeamRow, UserRow
 from app.errors import ConflictError
 
 __all__ = ["create_plan", "delete_plan", "get_plan", "list_plans", "plan_exists", "replace_plan", "update_plan"]
@@ -35,6 +35,7 @@ def _record(row: dict[str, Any]) -> Plan:
         rpm=spec.rpm,
         tpm=spec.tpm,
         monthly_budget_usd=spec.monthly_budget_usd,
+        daily_budget_usd=spec.daily_budget_usd,
         cache=spec.cache,
         end_user_limits=spec.end_user_limits,
         user_limits=spec.user_limits,
@@ -58,11 +59,12 @@ async def plan_exists(name: str) -> bool:
     return found
 
 
-async def _usage(name: str) -> tuple[int, int]:
-    """(active API keys, users) on the plan."""
+async def _usage(name: str) -> tuple[int, int, int]:
+    """(active API keys, users, teams) on the plan."""
     keys: int = await ApiKeyRow.count().where((ApiKeyRow.plan == name) & ApiKeyRow.revoked_at.is_null()).run()
     users: int = await UserRow.count().where(UserRow.plan == name).run()
-    return keys, users
+    teams: int = await TeamRow.count().where(TeamRow.plan == name).run()
+    return keys, users, teams
 
 
 async def _ensure_name_free(name: str, except_id: str | None = None) -> None:
@@ -88,12 +90,12 @@ async def _save(ctx: ServiceContext, row: dict[str, Any], spec: PlanSpec) -> Pla
     async with writing(ctx, Change("update", "plan", row["id"], spec.name, before=row, after=values)):
         if spec.name != row["name"]:
             await _ensure_name_free(spec.name, row["id"])
-            keys, users = await _usage(row["name"])
-            if keys or users:
+            keys, users, teams = await _usage(row["name"])
+            if keys or users or teams:
                 raise ConflictError(
-                    f"Plan '{row['name']}' is used by {keys} API keys and {users} users; "
+                    f"Plan '{row['name']}' is used by {keys} API keys, {users} users and {teams} teams; "
                     "renaming it would detach them, so create a new plan and move them instead",
-                    extra={"api_keys": keys, "users": users},
+                    extra={"api_keys": keys, "users": users, "teams": teams},
                 )
         await PlanRow.update(values).where(PlanRow.id == row["id"]).run()
     return await get_plan(row["id"])
@@ -121,17 +123,20 @@ async def delete_plan(ctx: ServiceContext, ref: str, *, force: bool = False) -> 
     row = await find_row(PlanRow, ref, PlanRow.name, "plan")
     name = row["name"]
     ensure_api_owned(ctx, row, f"Plan '{name}'")
-    keys, users = await _usage(name)
-    if (keys or users) and not force:
+    keys, users, teams = await _usage(name)
+    if (keys or users or teams) and not force:
         raise ConflictError(
-            f"Plan '{name}' is used by {keys} API keys and {users} users; move them to another plan first, "
-            "or delete with ?force=true (which revokes those keys)",
-            extra={"api_keys": keys, "users": users},
+            f"Plan '{name}' is used by {keys} API keys, {users} users and {teams} teams; move them to another plan "
+            "first, or delete with ?force=true (which revokes those keys)",
+            extra={"api_keys": keys, "users": users, "teams": teams},
         )
-    detail = {"api_keys_revoked": keys, "users_unbound": users} if keys or users else None
+    detail = (
+        {"api_keys_revoked": keys, "users_unbound": users, "teams_unbound": teams} if keys or users or teams else None
+    )
     async with writing(ctx, Change("delete", "plan", row["id"], name, detail=detail)):
         stamp = now()
         active = (ApiKeyRow.plan == name) & ApiKeyRow.revoked_at.is_null()
         await ApiKeyRow.update({ApiKeyRow.revoked_at: stamp, ApiKeyRow.updated_at: stamp}).where(active).run()
         await UserRow.update({UserRow.plan: None, UserRow.updated_at: stamp}).where(UserRow.plan == name).run()
+        await TeamRow.update({TeamRow.plan: None, TeamRow.updated_at: stamp}).where(TeamRow.plan == name).run()
         await PlanRow.delete().where(PlanRow.id == row["id"]).run()

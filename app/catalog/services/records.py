@@ -8,8 +8,21 @@ from typing import Any, Literal
 import msgspec
 
 from app.catalog.specs import EndUserLimits, Limits, ModelSpec, RouteParams, TargetSpec
+from app.prompts.template import PromptTemplate
 
-__all__ = ["ApiKey", "ApiKeyCreated", "Plan", "Provider", "Route", "Source", "User"]
+__all__ = [
+    "ApiKey",
+    "ApiKeyCreated",
+    "Plan",
+    "Prompt",
+    "PromptVersion",
+    "Provider",
+    "Route",
+    "Source",
+    "Team",
+    "TeamMember",
+    "User",
+]
 
 Source = Literal["api", "config"]
 
@@ -79,6 +92,8 @@ class Plan(msgspec.Struct, kw_only=True):
     updated_at: datetime
     cache: bool = True
     """False: keys on this plan never use the response cache."""
+    daily_budget_usd: float | None = None
+    """Spend per UTC day per key (null = no daily budget)."""
     end_user_limits: EndUserLimits | None = None
     """Limits per end user of each key on the plan (null = none)."""
     user_limits: EndUserLimits | None = None
@@ -105,6 +120,8 @@ class ApiKey(msgspec.Struct, kw_only=True):
     previous_valid_until: datetime | None
     """After a rotation with a grace period: when the previous secret stops working."""
     source: Source
+    team_id: str | None = None
+    """The team whose models and shared limits also hold this key."""
 
 
 class ApiKeyCreated(ApiKey, kw_only=True):
@@ -122,5 +139,54 @@ class User(msgspec.Struct, kw_only=True):
     role: Literal["admin", "user"]
     plan: str | None
     disabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class TeamMember(msgspec.Struct, kw_only=True):
+    user_id: str
+    username: str
+    role: Literal["admin", "member"]
+    """`admin` manages every key of the team; `member` makes and manages keys of their own in it."""
+    added_at: datetime
+
+
+class Team(msgspec.Struct, kw_only=True):
+    """Users and keys sharing models and limits."""
+
+    id: str
+    name: str
+    plan: str | None
+    """The plan of keys made for the team when their creator names none."""
+    models: list[str] | None
+    """Glob patterns narrowing its keys' plans (null = their plans' models)."""
+    limits: EndUserLimits
+    """On the sum of every key of the team (fields left out = no limit)."""
+    members: list[TeamMember]
+    source: Source
+    created_at: datetime
+    updated_at: datetime
+
+
+class PromptVersion(msgspec.Struct, kw_only=True):
+    """One immutable version of a prompt."""
+
+    version: int
+    template: PromptTemplate
+    variables: list[str]
+    """Every `{{ variable }}` its messages use; those without a default must be given by each caller."""
+    created_at: datetime
+
+
+class Prompt(msgspec.Struct, kw_only=True):
+    """A prompt template: `model: prompt/<name>` serves the published version, `prompt/<name>@N` version N."""
+
+    id: str
+    name: str
+    published: int
+    latest: int
+    current: PromptVersion
+    """The published version."""
+    versions: list[int]
     created_at: datetime
     updated_at: datetime

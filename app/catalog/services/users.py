@@ -20,7 +20,7 @@ from app.catalog.services.records import User
 from app.catalog.services.validation import FieldProblems
 from app.catalog.store import now
 from app.db.paging import list_rows
-from app.db.tables import ApiKeyRow, PlanRow, UserRow
+from app.db.tables import ApiKeyRow, PlanRow, TeamMemberRow, UserRow
 from app.errors import ConflictError
 
 __all__ = [
@@ -183,4 +183,5 @@ async def delete_user(ctx: ServiceContext, ref: str) -> None:
     async with writing(ctx, Change("delete", "user", row["id"], row["username"])):
         active = (ApiKeyRow.user_id == row["id"]) & ApiKeyRow.revoked_at.is_null()
         await ApiKeyRow.update({ApiKeyRow.revoked_at: stamp, ApiKeyRow.updated_at: stamp}).where(active).run()
+        await TeamMemberRow.delete().where(TeamMemberRow.user_id == row["id"]).run()
         await UserRow.delete().where(UserRow.id == row["id"]).run()

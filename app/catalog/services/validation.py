@@ -32,6 +32,8 @@ def field_error(exc: msgspec.ValidationError, prefix: str = "") -> FieldError:
     path = where.rstrip("`") if sep else "$"
     if not sep:
         message = text
+    if path.startswith("key` in `"):  # a mapping's key was refused: name the mapping, say it was a key
+        path, message = path[len("key` in `") :], f"a key: {message}"
     if message.startswith("Object missing required field `"):
         missing = message.split("`")[1]
         field = _join(prefix, f"{path}.{missing}")

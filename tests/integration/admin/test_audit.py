@@ -110,7 +110,7 @@ def test_users_routes_and_plans_are_logged_and_a_refused_change_is_not(api: Admi
     api.watch.created.add(key.json()["key"])
     assert admin.delete(f"/v1/plans/{plan}", params={"force": "true"}).status_code == 204
     deleted = next(e for e in events(admin, resource="plan", action="delete") if e["resource_name"] == plan)
-    assert deleted["changes"] == {"api_keys_revoked": 1, "users_unbound": 0}
+    assert deleted["changes"] == {"api_keys_revoked": 1, "users_unbound": 0, "teams_unbound": 0}
 
 
 @pytest.mark.parametrize(

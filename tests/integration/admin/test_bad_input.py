@@ -22,6 +22,14 @@ BODY_ENDPOINTS: list[tuple[str, str, dict[str, Any], str, bool]] = [
     ("PATCH", "/v1/plans/p", {"daily_requests": 1.5}, "daily_requests", False),
     ("POST", "/v1/users", {"username": "u", "password": 12345678}, "password", True),
     ("PATCH", "/v1/users/u", {"disabled": "true"}, "disabled", False),
+    ("POST", "/v1/teams", {"name": "t", "models": "*"}, "models", True),
+    ("PUT", "/v1/teams/t", {"name": "t", "limits": {"rpm": "5"}}, "limits", True),
+    ("PATCH", "/v1/teams/t", {"plan": 5}, "plan", False),
+    ("PUT", "/v1/teams/t/members/u", {"role": "owner"}, "role", False),
+    ("POST", "/v1/prompts", {"name": "p", "model": "m", "messages": "hi"}, "messages", True),
+    ("PUT", "/v1/prompts/p", {"model": 5, "messages": [{"role": "user", "content": "x"}]}, "model", True),
+    ("POST", "/v1/prompts/p/publish", {"version": "2"}, "version", True),
+    ("POST", "/v1/prompts/p/render", {"variables": ["x"]}, "variables", False),
     ("POST", "/v1/api-keys", {"name": ["k"]}, "name", True),
     ("POST", "/v1/api-keys/key_x/rotate", {"grace_period_s": "10"}, "grace_period_s", False),
     ("POST", "/v1/auth/token", {"username": 1, "password": "x"}, "username", True),
@@ -49,7 +57,7 @@ def test_body_errors(api: Admin, method: str, path: str, wrong: dict[str, Any], 
             assert "not valid" in assert_problem(send(client, method, path, content), 400)["detail"]
         for content in (b"[]", b"null", b'"text"', b"42"):
             assert "JSON object" in assert_problem(send(client, method, path, content), 400)["detail"]
-        if path != "/v1/api-keys/key_x/rotate":  # rotate's body is optional
+        if path != "/v1/api-keys/key_x/rotate" and "/members/" not in path:  # their bodies are optional
             assert "empty" in assert_problem(send(client, method, path, b""), 400)["detail"]
         typed = assert_problem(client.request(method, path, json=wrong), 422)
         assert typed["errors"][0]["field"].startswith(field)
@@ -63,7 +71,9 @@ def test_body_errors(api: Admin, method: str, path: str, wrong: dict[str, Any], 
         assert_problem(send(client, method, path, oversized), 413)
 
 
-@pytest.mark.parametrize("path", ["/v1/configs", "/v1/routes", "/v1/plans", "/v1/users", "/v1/api-keys"])
+@pytest.mark.parametrize(
+    "path", ["/v1/configs", "/v1/routes", "/v1/plans", "/v1/users", "/v1/api-keys", "/v1/teams", "/v1/prompts"]
+)
 def test_bad_query_parameters(admin: httpx.Client, path: str) -> None:
     for params in ({"limit": "abc"}, {"limit": 0}, {"limit": 501}, {"offset": -1}, {"offset": "x"}):
         resp = admin.get(path, params=params)

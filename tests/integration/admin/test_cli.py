@@ -102,6 +102,18 @@ def test_keys_cli_round_trip(api: Admin, gw: GatewayProcess) -> None:
     ]
 
 
+def test_keys_cli_creates_a_key_in_a_team(api: Admin, gw: GatewayProcess) -> None:
+    team = unique("cli-team")
+    with api.admin() as admin:
+        assert admin.post("/v1/teams", json={"name": team, "plan": "cfg-plan"}).status_code == 201
+    created = polyroute(gw.database_url, gw.data_dir, "keys", "create", "--name", unique("cli"), "--team", team)
+    assert created.returncode == 0, created.stderr
+    api.watch.add(created.stdout.strip())
+    assert f"on plan cfg-plan in team {team}" in created.stderr
+    unknown = polyroute(gw.database_url, gw.data_dir, "keys", "create", "--name", "x", "--team", "no-such-team")
+    assert unknown.returncode == 1 and "unknown team 'no-such-team'" in unknown.stderr
+
+
 def test_keys_cli_errors(gw: GatewayProcess) -> None:
     unknown = polyroute(gw.database_url, gw.data_dir, "keys", "create", "--name", "x", "--plan", "no-such-plan")
     assert unknown.returncode == 1

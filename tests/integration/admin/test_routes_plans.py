@@ -98,17 +98,19 @@ def test_plan_in_use_is_409_with_counts_and_force_revokes_its_keys(api: Admin, a
     keys = [admin.post("/v1/api-keys", json={"name": unique("k"), "plan": name}).json() for _ in range(2)]
     user, client = api.user(plan=name)
     client.close()
+    team = admin.post("/v1/teams", json={"name": unique("team"), "plan": name}).json()
     assert api.inference(keys[0]["key"]) == 200
     refused = admin.delete(f"/v1/plans/{name}")
     assert refused.status_code == 409
-    assert (refused.json()["api_keys"], refused.json()["users"]) == (2, 1)
-    assert "2 API keys and 1 users" in refused.json()["detail"]
+    assert (refused.json()["api_keys"], refused.json()["users"], refused.json()["teams"]) == (2, 1, 1)
+    assert "2 API keys, 1 users and 1 teams" in refused.json()["detail"]
     renamed = admin.patch(f"/v1/plans/{name}", json={"name": name + "-x"})
     assert renamed.status_code == 409
     assert admin.delete(f"/v1/plans/{name}", params={"force": "true"}).status_code == 204
     assert api.inference(keys[0]["key"]) == 401  # revoked, not silently unlimited
     assert admin.get(f"/v1/api-keys/{keys[1]['id']}").json()["revoked_at"] is not None
     assert admin.get(f"/v1/users/{user['id']}").json()["plan"] is None
+    assert admin.get(f"/v1/teams/{team['id']}").json()["plan"] is None
 
 
 def test_config_plan_is_read_only(admin: httpx.Client) -> None:

@@ -41,6 +41,8 @@ RESOURCES = {
     "plans": r"^/v1/plans\b",
     "api-keys": r"^/v1/api-keys\b",
     "users": r"^/v1/users\b",
+    "teams": r"^/v1/teams\b",
+    "prompts": r"^/v1/prompts\b",
     "auth": r"^/v1/auth/",
     "usage": r"^/v1/(usage|requests)\b",
     "health": r"^/v1/health/",

@@ -286,6 +286,39 @@ def test_a_users_keys_together_raise_the_users_budget_alert(
     assert f"{username} all their keys · {plan}" in text and "None" not in text
 
 
+def test_a_teams_keys_together_raise_the_teams_budget_alert(
+    alerting: GatewayProcess, backend: str, receiver: WebhookReceiver
+) -> None:
+    """A team's `limits.monthly_budget_usd`: two of its keys, each under the threshold alone, together past
+    it raise one alert naming the team."""
+    cost = _one_call_cost(alerting)
+    name = f"spenders-{backend}"
+    with alerting.admin() as admin:
+        made = admin.post(
+            "/v1/teams", json={"name": name, "plan": "internal", "limits": {"monthly_budget_usd": round(cost / 0.3, 6)}}
+        )
+        assert made.status_code == 201, made.text
+        keys = [admin.post("/v1/api-keys", json={"name": f"{name}-{i}", "team": name}) for i in range(2)]
+    time.sleep(1.5)  # both workers learn of the keys
+    for key in keys:  # 30 % each: under every threshold alone, 60 % together
+        alerting.openai(key=key.json()["key"]).chat.completions.create(model="fakeai/gpt-fake", messages=_hi())
+
+    def for_team() -> list[dict[str, Any]]:
+        return [
+            json.loads(r.body) for r in receiver.received if (json.loads(r.body).get("team") or {}).get("name") == name
+        ]
+
+    wait_for(lambda: len(for_team()) == 1, what="the team's alert")
+    time.sleep(1.0)
+    [alert] = for_team()
+    assert (alert["threshold"], "key" in alert, alert["team"]["id"]) == (0.5, False, made.json()["id"])
+    assert alert["spent_usd"] == pytest.approx(2 * cost)
+    assert f"Team '{name}' has spent" in alert["message"] and "monthly budget its keys share" in alert["message"]
+    listed = alerting.admin().get("/v1/alerts", params={"type": "budget.threshold"}).json()["data"]
+    assert [a["id"] for a in listed if a["team"] and a["team"]["name"] == name] == [alert["id"]]
+    assert f"Team {name} all its keys" in _alerts_page(alerting)
+
+
 def test_a_key_about_to_expire_is_noticed_once(
     alerting: GatewayProcess, backend: str, receiver: WebhookReceiver
 ) -> None:

@@ -67,6 +67,29 @@ GUARD = {
 }
 
 
+RESTORE = {"pii": {"restore": True}}
+MODERATION_KEY = "sk-moderation-test-key"
+"""What the gateway's environment holds under MODERATION_TEST_KEY: the moderation hook sends it."""
+
+
+def moderated(base_url: str) -> list[dict[str, Any]]:
+    """Routes guarded by the `moderation` hook against the fake's /v1/moderations (which flags "attack")."""
+
+    def route(suffix: str, **options: Any) -> dict[str, Any]:
+        options = {"base_url": base_url, "api_key_env": "MODERATION_TEST_KEY", **options}
+        return _route(f"route/moderated{suffix}", "fakeai", "gpt-fake", hooks=["moderation"],
+                      hook_options={"moderation": options}, retries=0)  # fmt: skip
+
+    return [
+        route(""),
+        route("-answers", responses=True),
+        route("-hate-only", categories=["hate"]),
+        route("-threshold", thresholds={"violence": 0.95}),
+        route("-down", base_url="http://127.0.0.1:9/v1", timeout_s=2),
+        route("-down-allow", base_url="http://127.0.0.1:9/v1", timeout_s=2, on_error="allow"),
+    ]
+
+
 def _route(name: str, provider: str, model: str, **params: Any) -> dict[str, Any]:
     return {"name": name, "targets": [{"provider": provider, "model": model}], "params": params}
 
@@ -98,6 +121,9 @@ def hooks_config(openai: FakeOpenAI, anthropic: FakeAnthropic) -> dict[str, Any]
             _route("route/plain", "fakeai", "gpt-fake", retries=0),
             _route("route/pii", "fakeai", "gpt-fake", hooks=["pii"], retries=0),
             _route("route/pii-claude", "claude", "claude-fake", hooks=["pii"], retries=0),
+            _route("route/pii-restore", "fakeai", "gpt-fake", hooks=["pii"], hook_options=RESTORE, retries=0),
+            *moderated(openai.base_url + "/v1"),
+            _route("route/pii-restore-claude", "claude", "claude-fake", hooks=["pii"], hook_options=RESTORE, retries=0),
             _route(
                 "route/pii-block",
                 "fakeai",
@@ -131,6 +157,7 @@ def hooked(
         "PYTHONPATH": str(Path(plugins)),
         "POLYROUTE_HOOKS": "tag",
         "POLYROUTE_HOOK_OPTIONS": json.dumps({"deny-list": {"keywords": ["never-used-globally"]}}),
+        "MODERATION_TEST_KEY": MODERATION_KEY,
     }
     with gateway_on(backend, tmp, hooks_config(fake_openai, fake_anthropic), env=env) as gw:
         yield gw

@@ -63,6 +63,47 @@ def test_the_anthropic_sdk_on_an_anthropic_upstream_is_masked_too(
     assert "jane.doe" not in received and "[EMAIL_1]" in received
 
 
+def _streamed_text(raw: bytes) -> str:
+    return "".join(
+        json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+        for line in raw.decode().splitlines()
+        if line.startswith("data: {") and json.loads(line[6:])["choices"]
+    )
+
+
+def test_restore_gives_the_caller_the_values_the_upstream_never_saw(
+    hooked: GatewayProcess, fake_openai: FakeOpenAI
+) -> None:
+    """`restore: true`: the upstream answers with placeholders (this fake repeats the prompt), the caller
+    reads the values; whole, and streamed in many small pieces that split placeholders."""
+    tag = prompt("restore")
+    raw = hooked.openai().chat.completions.with_raw_response.create(
+        model="route/pii-restore", messages=user(f"{tag} {SECRET}")
+    )
+    assert raw.parse().choices[0].message.content == f"Hello from gpt-fake. You said: {tag} {SECRET}"
+    assert "jane.doe" not in fake_openai.requests_for("/chat/completions")[-1].body.decode()
+    for chunks in (3, 40):
+        fake_openai.script("gpt-fake", {"chunks": chunks})
+        resp, streamed = stream_raw(
+            hooked, "/v1/chat/completions", {"model": "route/pii-restore", "messages": user(f"{tag} {SECRET}")}
+        )
+        assert resp.status_code == 200 and _streamed_text(streamed).endswith(f"{tag} {SECRET}")
+        assert b"[EMAIL" not in streamed and b"_1]" not in streamed
+    sent = fake_openai.requests_for("/chat/completions")[-1].json()
+    assert sent["messages"] == user(f"{tag} {MASKED}")
+
+
+def test_restore_on_an_anthropic_upstream_streamed_to_the_anthropic_sdk(
+    hooked: GatewayProcess, fake_anthropic: FakeAnthropic
+) -> None:
+    with hooked.anthropic().messages.stream(
+        model="route/pii-restore-claude", max_tokens=80, messages=user(SECRET)
+    ) as stream:
+        text = "".join(stream.text_stream)
+    assert SECRET in text and "[EMAIL_1]" not in text
+    assert "jane.doe" not in fake_anthropic.requests_for("/messages")[-1].body.decode()
+
+
 def test_a_request_without_personal_data_is_passed_through_unchanged(
     hooked: GatewayProcess, fake_openai: FakeOpenAI
 ) -> None:

@@ -28,6 +28,10 @@ from tests.integration.ui.conftest import ui_client, ui_config
 from tests.integration.usage.harness import run_async
 
 BUDGET_MS = 200.0
+RAW_BUDGET_MS = 400.0
+"""For the pages that scan a month of the request log itself (60,000 rows here): on this 2-vCPU VM kind
+they measured 130-220 ms, and up to 330 on a noisy neighbour's turn, against a 200 ms budget that then
+failed one run in three; the budget is there to catch a scan that grew a join or a per-row cost."""
 MODELS = (("gpt-fake", "upstream"), ("echo", "demo"), ("gpt-big", "upstream"))
 KEYS = ("key_seed_a", "key_seed_b")
 PAGES = [
@@ -43,6 +47,10 @@ PAGES = [
     "/ui/providers",
     "/ui/routes",
     "/ui/plans",
+    "/ui/teams",
+    "/ui/prompts",
+    "/ui/prompts/new",
+    "/ui/prompts/speed-prompt",
     "/ui/tasks",
     "/ui/alerts",
     "/ui/audit",
@@ -146,9 +154,19 @@ def seeded(
         seed_year(url)
         gw = start_gateway(tmp, ui_config(fake_openai), database_url=url)
         try:
+            _add_prompt(gw, "speed-prompt", versions=5)
             yield gw
         finally:
             gw.stop()
+
+
+def _add_prompt(gw: GatewayProcess, name: str, versions: int) -> None:
+    """A prompt with several versions: its page reads each one for the versions list."""
+    body = {"model": "route/ui", "messages": [{"role": "system", "content": "Help with {{topic}}."}]}
+    with gw.admin() as api:
+        assert api.post("/v1/prompts", json={"name": name, **body}).status_code == 201
+        for _ in range(versions - 1):
+            assert api.put(f"/v1/prompts/{name}", json={**body, "publish": False}).status_code == 200
 
 
 def _server_ms(headers: Any) -> float:
@@ -157,7 +175,7 @@ def _server_ms(headers: Any) -> float:
     return float(timing.group(1))
 
 
-def _slow_pages(gw: GatewayProcess, pages: list[str]) -> dict[str, list[float]]:
+def _slow_pages(gw: GatewayProcess, pages: list[str], budget_ms: float = BUDGET_MS) -> dict[str, list[float]]:
     client = ui_client(gw)
     assert client.login(admin_key=ADMIN_KEY).status_code == 303
     slow = {}
@@ -168,7 +186,7 @@ def _slow_pages(gw: GatewayProcess, pages: list[str]) -> dict[str, list[float]]:
             response = client.get(path)
             assert response.status_code == 200, (path, response.text[:300])
             samples.append(_server_ms(response.headers))
-        if statistics.median(samples) >= BUDGET_MS:
+        if statistics.median(samples) >= budget_ms:
             slow[path] = samples
     client.close()
     return slow
@@ -183,7 +201,9 @@ def test_usage_explorer_over_a_whole_year_within_budget(seeded: GatewayProcess) 
     year_ago = datetime.fromtimestamp(time.time() - 365 * 86400, UTC).date().isoformat()
     month_ago = datetime.fromtimestamp(time.time() - 30 * 86400, UTC).date().isoformat()
     pages = [f"/ui/usage?group_by=day&from={year_ago}", f"/ui/usage?group_by=model&from={year_ago}"]
-    # By end user or tag the explorer sums the request log itself: a month of it is 60,000 rows here.
-    pages += [f"/ui/usage?group_by=end_user&from={month_ago}", f"/ui/usage?group_by=day,tag&from={month_ago}"]
     slow = _slow_pages(seeded, pages)
     assert not slow, f"year-long usage queries over {BUDGET_MS:.0f} ms of server time: {slow}"
+    # By end user or tag the explorer sums the request log itself: a month of it is 60,000 rows here.
+    raw = [f"/ui/usage?group_by=end_user&from={month_ago}", f"/ui/usage?group_by=day,tag&from={month_ago}"]
+    slow = _slow_pages(seeded, raw, RAW_BUDGET_MS)
+    assert not slow, f"a month of the request log over {RAW_BUDGET_MS:.0f} ms of server time: {slow}"

@@ -28,6 +28,13 @@ ADMIN_PAGES = [
     "/ui/plans",
     "/ui/plans/new",
     "/ui/plans/free/edit",
+    "/ui/teams",
+    "/ui/teams/new",
+    "/ui/teams/ui-team/edit",
+    "/ui/prompts",
+    "/ui/prompts/new",
+    "/ui/prompts/ui-prompt",
+    "/ui/prompts/ui-prompt?version=2",
     "/ui/tasks",
     "/ui/alerts",
     "/ui/audit",
@@ -42,7 +49,33 @@ SHARED_PAGES = [
     "/ui/models?capability=tools",
     "/ui/playground",
 ]
+TEAM = "ui-team"
+PROMPT = "ui-prompt"
 _PARAMS = {"{name:str}": "nope", "{name:path}": "route/nope", "{key_id:str}": "key_nope"}
+
+
+@pytest.fixture
+def ui_team(ui_gateway: UIGateway) -> str:
+    """A team with a member, so its edit page (settings and members) is among the pages checked."""
+    with ui_gateway.gw.admin() as api:
+        made = api.post("/v1/teams", json={"name": TEAM, "plan": "free", "limits": {"rpm": 10}})
+        assert made.status_code in (200, 201, 409), made.text  # the gateway is shared by the package's modules
+        joined = api.put(f"/v1/teams/{TEAM}/members/user2", json={"role": "member"})
+        assert joined.status_code == 200, joined.text
+    return TEAM
+
+
+@pytest.fixture
+def ui_prompt(ui_gateway: UIGateway) -> str:
+    """A prompt with an unpublished second version, so its page shows a version to publish and the render box."""
+    with ui_gateway.gw.admin() as api:
+        body = {"model": "route/ui", "messages": [{"role": "system", "content": "Help with {{topic}}."}]}
+        made = api.post("/v1/prompts", json={"name": PROMPT, **body})
+        assert made.status_code in (200, 201, 409), made.text  # the gateway is shared by the package's modules
+        if made.status_code != 409:
+            added = api.put(f"/v1/prompts/{PROMPT}", json={**body, "variables": {"topic": "x"}, "publish": False})
+            assert added.status_code == 200, added.text
+    return PROMPT
 
 
 def mutating_ui_paths(tmp: Path) -> list[str]:
@@ -132,7 +165,7 @@ def test_every_mutating_route_refuses_a_missing_or_wrong_csrf_token(
 
 @pytest.mark.parametrize("who", ["admin", "user", "anonymous"])
 def test_every_ui_response_carries_the_csp_and_no_inline_code(
-    who: str, admin_ui: UIClient, user_ui: UIClient, ui_gateway: UIGateway
+    who: str, admin_ui: UIClient, user_ui: UIClient, ui_gateway: UIGateway, ui_team: str, ui_prompt: str
 ) -> None:
     if who == "anonymous":
         client = ui_client(ui_gateway.gw)
@@ -160,6 +193,10 @@ def test_users_are_refused_admin_pages(user_ui: UIClient) -> None:
         assert response.status_code == 403, path
         assert "Not allowed" in response.text and "This page is for administrators" in response.text
     assert user_ui.post("/ui/plans", {"name": "sneaky"}).status_code == 403
+    assert user_ui.post("/ui/teams", {"name": "sneaky"}).status_code == 403
+    assert user_ui.post("/ui/prompts", {"name": "sneaky"}).status_code == 403
+    assert user_ui.post(f"/ui/prompts/{PROMPT}/publish", {"version": "1"}).status_code == 403
+    assert user_ui.post(f"/ui/teams/{TEAM}/members", {"user": "user1", "role": "admin"}).status_code == 403
 
 
 def test_users_see_and_touch_only_their_own_keys(user_ui: UIClient, other_ui: UIClient) -> None:

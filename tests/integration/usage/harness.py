@@ -48,6 +48,8 @@ KEYS = {
     "other": "sk-poly-usage-other-0123456789abcd",
 }
 """Fixed inference keys from the config file, by plan."""
+TEAM_KEY = "sk-poly-usage-team-0123456789abcdef"
+"""A config-file key in the config file's team `cfg-team` (plan `open` from the team, `fakeai/gpt-fake` only)."""
 
 BODY = {"model": "fakeai/gpt-fake", "messages": [{"role": "user", "content": "count me"}]}
 
@@ -66,6 +68,8 @@ def usage_config(
     ]
     keys = [{"name": f"k-{plan}", "key": secret, "plan": plan} for plan, secret in KEYS.items() if plan != "other"]
     keys.append({"name": "k-other", "key": KEYS["other"], "plan": "open"})
+    keys.append({"name": "k-team", "key": TEAM_KEY, "team": "cfg-team"})
+    teams = [{"name": "cfg-team", "plan": "open", "models": ["fakeai/gpt-fake"], "limits": {"rpm": 1000}}]
     providers: list[dict[str, Any]] = [
         {
             "name": "fakeai",
@@ -88,7 +92,7 @@ def usage_config(
         )
     fallback = [{"provider": "fakeai", "model": "fake-500"}, {"provider": "fakeai", "model": "gpt-fake", "priority": 1}]
     routes = [{"name": "route/fallback", "targets": fallback, "params": {"retries": 0}}]
-    return {"providers": providers, "routes": routes, "plans": plans, "api_keys": keys}
+    return {"providers": providers, "routes": routes, "plans": plans, "teams": teams, "api_keys": keys}
 
 
 def new_key(base_url: str, admin_key: str, **plan: Any) -> tuple[str, str]:

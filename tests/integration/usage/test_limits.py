@@ -10,7 +10,16 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from tests.gateway_process import GatewayProcess
-from tests.integration.usage.harness import BODY, KEYS, burst, new_key, run_async, wait_fresh_window
+from tests.integration.usage.harness import (
+    BODY,
+    KEYS,
+    TEAM_KEY,
+    burst,
+    new_key,
+    run_async,
+    wait_fresh_window,
+    wait_until,
+)
 
 
 def seconds_to_midnight() -> float:
@@ -77,6 +86,34 @@ def test_budget_runs_out_after_the_calls_it_pays_for(limited: GatewayProcess) ->
         statuses.append(call(limited, key).status_code)
         time.sleep(0.25)  # settling runs after the response has gone
     assert statuses == [200, 200, 200, 200, 429, 429]  # admitted while spend (0, c, 2c, 3c) < 3.5c
+
+
+def test_a_daily_budget_runs_out_and_a_teams_too(limited: GatewayProcess) -> None:
+    """`daily_budget_usd` (LiteLLM's max_budget with budget_duration 1d) on a plan, and on a team's keys together."""
+    wait_fresh_window(30)  # the calls below stay in one UTC day
+    probe = call(limited, KEYS["open"]).json()["usage"]
+    cost = (probe["prompt_tokens"] * 3.0 + probe["completion_tokens"] * 15.0) / 1e6
+    key, _ = new_key(limited.base_url, limited.admin_key, daily_budget_usd=cost * 2.5)
+    statuses = []
+    for _ in range(4):
+        statuses.append(call(limited, key).status_code)
+        time.sleep(0.25)  # settling runs after the response has gone
+    assert statuses == [200, 200, 200, 429]  # admitted while spend (0, c, 2c) < 2.5c
+    refused = call(limited, key)
+    assert "per UTC day" in refused.json()["error"]["message"] and refused.headers["x-error-code"] == "BUDGET_EXCEEDED"
+    team = f"t-{secrets.token_hex(3)}"
+    with limited.admin() as admin:
+        made = admin.post("/v1/teams", json={"name": team, "limits": {"daily_budget_usd": cost * 1.5}})
+        assert made.status_code == 201 and made.json()["limits"]["daily_budget_usd"] == cost * 1.5
+        pair = [admin.post("/v1/api-keys", json={"name": f"{team}-{i}", "team": team}).json()["key"] for i in range(2)]
+    time.sleep(1.2)  # the catalog poll brings the new keys to every worker
+    first = call(limited, pair[0]).status_code
+    time.sleep(0.25)
+    second = call(limited, pair[1]).status_code
+    time.sleep(0.25)
+    third = call(limited, pair[0])
+    assert (first, second, third.status_code) == (200, 200, 429)
+    assert f"per UTC day for team '{team}'" in third.json()["error"]["message"]
 
 
 def test_rate_limit_headers_on_streams_and_on_errors_after_admission(limited: GatewayProcess) -> None:
@@ -193,3 +230,50 @@ def test_a_users_keys_share_the_plans_user_limits_exactly(limited: GatewayProces
     assert "5 requests per UTC day for this user's keys together" in refused.json()["error"]["message"]
     assert refused.headers["x-error-code"] == "DAILY_REQUEST_LIMIT_EXCEEDED"
     assert run_async(spread(keys[1], 6)).count(200) == 5
+
+
+def test_a_teams_keys_share_its_limits_and_models_exactly(limited: GatewayProcess) -> None:
+    """Thirty concurrent calls over three keys of a team (two plans, two makers) under the team's
+    `daily_requests: 5` admit exactly five; a key outside the team is not held; the team's models narrow
+    its keys' plans; usage reads by team."""
+    team = f"t-{secrets.token_hex(3)}"
+    with limited.admin() as admin:
+        made = admin.post("/v1/teams", json={"name": team, "plan": "open", "limits": {"daily_requests": 5}})
+        assert made.status_code == 201, made.text
+        keys = [admin.post("/v1/api-keys", json={"name": f"{team}-{i}", "team": team}) for i in range(2)]
+        keys.append(admin.post("/v1/api-keys", json={"name": f"{team}-day50", "team": team, "plan": "day50"}))
+        assert all(k.status_code == 201 for k in keys), [k.text for k in keys]
+    secrets_ = [k.json()["key"] for k in keys]
+    time.sleep(1.2)  # the catalog poll brings the new keys to every worker
+
+    async def spread(n: int) -> list[int]:
+        async with httpx.AsyncClient(base_url=limited.base_url, timeout=30) as client:
+            headers = [{"Authorization": f"Bearer {secrets_[i % 3]}"} for i in range(n)]
+            calls = [client.post("/v1/chat/completions", json=BODY, headers=h) for h in headers]
+            return [r.status_code for r in await asyncio.gather(*calls)]
+
+    statuses = run_async(spread(30))
+    assert statuses.count(200) == 5 and statuses.count(429) == 25
+    refused = call(limited, secrets_[2])
+    assert f"5 requests per UTC day for team '{team}'" in refused.json()["error"]["message"]
+    assert call(limited, KEYS["open"]).status_code == 200
+
+    # The config file's team: its key took the team's plan, and the team's models hold it.
+    assert call(limited, TEAM_KEY).status_code == 200
+    narrowed = call(limited, TEAM_KEY, {**BODY, "model": "route/fallback"})
+    assert narrowed.status_code == 403 and "team 'cfg-team'" in narrowed.json()["error"]["message"]
+    listed = {m.id for m in limited.openai(key=TEAM_KEY).models.list()}
+    assert "fakeai/gpt-fake" in listed and "route/fallback" not in listed  # /v1/models says the same
+
+    def by_team(**params: str) -> dict[str | None, int]:
+        with limited.admin() as admin:
+            rows = admin.get("/v1/usage", params={"group_by": "team", "from": "2000-01-01", **params}).json()["data"]
+        return {r["team"]: r["requests"] for r in rows}
+
+    wait_until(lambda: by_team().get(team) == 31 and by_team(status="success").get("cfg-team", 0) >= 1)
+    assert by_team(status="success")[team] == 5
+    with limited.admin() as admin:
+        only = admin.get("/v1/usage", params={"team": team, "group_by": "key,status"}).json()["data"]
+        log = admin.get("/v1/requests", params={"team": team, "limit": 100}).json()["data"]
+    assert {r["key_id"] for r in only} == {k.json()["id"] for k in keys} and {r["status"] for r in only} == {200, 429}
+    assert len(log) == 31 and [r["status"] for r in log].count(200) == 5

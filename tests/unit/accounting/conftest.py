@@ -19,7 +19,16 @@ from app.accounting.writer import UsageWriter
 from app.db.engine import close_database, migrate, start_pool, use_database
 from tests.db_backends import BACKENDS, database_url
 
-_TABLES = ("usage_event", "usage_tag", "usage_hourly", "usage_daily", "api_key", "limit_counter")
+_TABLES = (
+    "usage_event",
+    "usage_tag",
+    "usage_hourly",
+    "usage_daily",
+    "api_key",
+    "limit_counter",
+    "audit_event",
+    "alert",
+)
 _ids = itertools.count()
 
 

@@ -12,7 +12,7 @@ from app.accounting import retention
 from app.accounting.queries import UsageFilter, usage_summary
 from app.accounting.queue import UsageQueue
 from app.accounting.writer import UsageWriter
-from app.db.tables import LimitCounterRow, UsageEventRow
+from app.db.tables import AlertRow, AuditRow, LimitCounterRow, UsageEventRow
 from tests.unit.accounting.conftest import event
 
 NOW = 1_800_000_000.0
@@ -36,3 +36,27 @@ async def test_old_rows_go_rollups_stay(db: str, tmp_path: Path, monkeypatch: py
     assert [r["key"] for r in await LimitCounterRow.select(LimitCounterRow.key).run()] == ["live"]
     assert await retention.prune(0, now=NOW) == 0  # 0 keeps raw rows forever
     assert await UsageEventRow.count().run() == 2
+
+
+async def test_audit_and_alert_rows_go_after_their_own_retention(db: str) -> None:
+    now = datetime.fromtimestamp(NOW, UTC)
+    for i, age in enumerate((400, 100, 1)):
+        stamp = now - timedelta(days=age)
+        await AuditRow.insert(
+            AuditRow(
+                id=f"audit_{i}",
+                ts=stamp,
+                actor="admin key",
+                via="api",
+                action="update",
+                resource="plan",
+                resource_id="plan_x",
+                resource_name="free",
+            )
+        ).run()
+        await AlertRow.insert(AlertRow(id=f"alert_{i}", dedup=f"d{i}", type="report.daily", created_at=stamp)).run()
+    assert await retention.prune_history(0, 0, now=NOW) == (0, 0)  # 0 keeps them forever
+    assert await retention.prune_history(0, 365, now=NOW) == (0, 1)
+    assert await retention.prune_history(30, 30, now=NOW) == (2, 1)
+    assert [r["id"] for r in await AuditRow.select(AuditRow.id).run()] == ["audit_2"]
+    assert [r["id"] for r in await AlertRow.select(AlertRow.id).run()] == ["alert_2"]

@@ -72,3 +72,17 @@ def test_daily_rows_sum_a_day(count: int) -> None:
     row = dict(zip(DAILY_COLUMNS, rows[0], strict=True))
     assert row["day"] == date(2027, 1, 15) and row["requests"] == count and row["cost_usd"] == 0.25 * count
     assert row["id"] == rollup_id(date(2027, 1, 15), "key_a", "free", "gpt-4.1-mini", "openai", 200)
+
+
+def test_the_sql_bucket_is_the_rollups_bucket_for_every_latency() -> None:
+    """The request log's latency bucket in SQL (nested CASEs) agrees with `bucket_index` at and around every bound."""
+    import sqlite3
+
+    from app.accounting.filters import LATENCY_BUCKET_SQL
+
+    latencies = [0.0, 0.5, 70_000.0] + [b + d for b in LATENCY_BUCKETS_MS for d in (-0.01, 0.0, 0.01)]
+    with sqlite3.connect(":memory:") as db:
+        db.execute("CREATE TABLE t (latency_ms REAL)")
+        db.executemany("INSERT INTO t VALUES (?)", [(v,) for v in latencies])
+        rows = db.execute(f"SELECT latency_ms, {LATENCY_BUCKET_SQL} FROM t").fetchall()
+    assert [bucket for _, bucket in rows] == [bucket_index(v) for v, _ in rows]

@@ -61,3 +61,11 @@ def test_field_problems_collects_then_raises() -> None:
         problems.raise_if_any()
     assert caught.value.extra["errors"] == [{"field": "a", "message": "bad"}, {"field": "b", "message": "worse"}]
     assert caught.value.detail == "Validation failed: a: bad; b: worse"
+
+
+def test_a_refused_mapping_key_names_the_mapping() -> None:
+    from app.prompts.template import PromptTemplate
+
+    doc = {"model": "m", "messages": [{"role": "user", "content": "x"}], "variables": {"bad name": "x"}}
+    [error] = errors_of(doc, PromptTemplate)
+    assert error["field"] == "variables" and error["message"].startswith("a key: Expected `str` matching regex")

@@ -1,0 +1,1 @@
+"""Prompt templates: stored versions, rendered into requests by name."""
