@@ -226,6 +226,8 @@ def _serve_uvicorn(settings: Settings) -> None:
         workers=settings.workers,
         loop="uvloop" if settings.loop == "uvloop" else "asyncio",
         http="httptools",
+        ws="websockets-sansio",  # the Realtime API; it lets a refused upgrade get an HTTP answer
+        ws_max_size=settings.max_body_bytes,  # a frame over it closes the session with 1009 (too big)
         lifespan="on",
         access_log=False,
         log_level="warning",  # our own access log and JSON logs say what happened

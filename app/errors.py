@@ -53,6 +53,7 @@ __all__ = [
     "RateLimitedError",
     "ServiceUnavailableError",
     "UnsupportedFeatureError",
+    "UpgradeRequiredError",
     "UpstreamStatusError",
     "ValidationFailedError",
 ]
@@ -109,6 +110,14 @@ class InvalidModelError(InvalidRequestError):
 
     code = "INVALID_MODEL"
     title = "Invalid model"
+
+
+class UpgradeRequiredError(InvalidRequestError):
+    """A WebSocket endpoint asked for over plain HTTP."""
+
+    status = 426
+    code = "UPGRADE_REQUIRED"
+    title = "Upgrade required"
 
 
 class ContextLengthExceededError(InvalidRequestError):

@@ -28,12 +28,13 @@ from app.api.admin import admin_handlers
 from app.api.admin.openapi import StrictStructSchemaPlugin
 from app.api.errors import exception_handlers
 from app.api.fast_paths import FastPaths
-from app.api.inference.aliases import AUDIO_ROUTES, INFERENCE_ROUTES
+from app.api.inference.aliases import AUDIO_ROUTES, INFERENCE_ROUTES, PREFIXES
 from app.api.inference.azure_deployments import DEPLOYMENT_SUFFIXES, azure_deployments_app
 from app.api.inference.batches import batch_api
 from app.api.inference.count_tokens import count_tokens_handler
 from app.api.inference.endpoint import ASGIApp, inference_app
 from app.api.inference.models import models_handlers
+from app.api.inference.realtime import realtime_app
 from app.api.inference.stored_responses import stored_response_handlers
 from app.api.inference.tasks import TaskApi, task_api
 from app.api.inference.vendors import vendors_app
@@ -130,6 +131,12 @@ def _inference_handlers(rt: Runtime, tasks: TaskApi) -> list[asgi]:
     handlers.append(asgi(path="/openai/deployments", is_mount=True, copy_scope=True, name="azure-deployments")(azure))
     vendors = vendors_app(lambda call: handle_vendor(rt.gateway, call), rt.settings.max_body_bytes, rt.inflight)
     handlers.append(asgi(path="/vendors", is_mount=True, copy_scope=True, name="vendors")(vendors))
+    # The Realtime API's WebSocket (and a 426 over plain HTTP); `/openai/realtime` is Azure's deployment API.
+    realtime = realtime_app(rt.gateway, rt.inflight)
+    realtime_paths = [prefix + "/realtime" for prefix in PREFIXES] + ["/openai/realtime"]
+    rt.socket_paths.update(dict.fromkeys(realtime_paths, realtime))
+    rt.fast_paths.update(dict.fromkeys(realtime_paths, realtime))
+    handlers.append(asgi(path=realtime_paths, copy_scope=False, name="realtime")(realtime))
     return handlers
 
 
@@ -294,4 +301,5 @@ def worker_app() -> FastPaths:
     configure_logging(settings.log_level, settings.log_format, access_log=settings.access_log, secrets=secrets)
     app = create_app(settings)
     forwarded = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")  # uvicorn's variable and default
-    return FastPaths(app, app.state.runtime.fast_paths, forwarded_allow_ips=forwarded)
+    rt = app.state.runtime
+    return FastPaths(app, rt.fast_paths, sockets=rt.socket_paths, forwarded_allow_ips=forwarded)

@@ -65,6 +65,8 @@ class Runtime:
     ready: bool = False
     fast_paths: dict[str, Any] = field(default_factory=dict)
     """Exact inference paths -> their raw ASGI handlers, served ahead of Litestar's router."""
+    socket_paths: dict[str, Any] = field(default_factory=dict)
+    """The same for WebSocket connections (the Realtime API)."""
     extras: dict[str, object] = field(default_factory=dict)
 
     def lease_watch(self) -> Watch:

@@ -28,6 +28,10 @@ class Usage(msgspec.Struct, kw_only=True):
     """Input characters converted to speech (for models priced per 1k characters)."""
     audio_seconds: float = 0.0
     """Seconds of audio transcribed or translated (for models priced per minute)."""
+    audio_prompt_tokens: int = 0
+    audio_completion_tokens: int = 0
+    """Tokens of audio in (not served from the prompt cache) and out, already included in prompt_tokens and
+    completion_tokens (Realtime, audio chat models); priced at the model's audio prices where it has them."""
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -39,6 +43,8 @@ class Usage(msgspec.Struct, kw_only=True):
             images=self.images + other.images,
             characters=self.characters + other.characters,
             audio_seconds=self.audio_seconds + other.audio_seconds,
+            audio_prompt_tokens=self.audio_prompt_tokens + other.audio_prompt_tokens,
+            audio_completion_tokens=self.audio_completion_tokens + other.audio_completion_tokens,
         )
 
     @property

@@ -130,6 +130,9 @@ class RequestRecord(msgspec.Struct, kw_only=True):
     """A stream cut mid-answer and continued on the next candidate: what broke, and where."""
     malformed_frames: int = 0
     """Malformed upstream SSE frames skipped (not fatal) while streaming this answer."""
+    realtime: dict[str, Any] | None = None
+    """A Realtime (WebSocket) row: `session` (the session's request id) and `response` (its number) and
+    `status`, or for a session that ended without a response `responses: 0`, `seconds` and `close_code`."""
 
 
 class RequestPage(msgspec.Struct):
@@ -280,6 +283,7 @@ def _record(row: dict[str, Any], tags: list[str]) -> RequestRecord:
         explain=detail.get("explain"),
         recovered_from=detail.get("recovered_from"),
         malformed_frames=int(detail.get("malformed_frames") or 0),
+        realtime=detail.get("realtime"),
     )
 
 

@@ -18,9 +18,16 @@ ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
 class FastPaths:
-    __slots__ = ("app", "routes", "state")
+    __slots__ = ("app", "routes", "sockets", "state")
 
-    def __init__(self, app: Any, routes: dict[str, ASGIApp], *, forwarded_allow_ips: str | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        routes: dict[str, ASGIApp],
+        *,
+        sockets: dict[str, ASGIApp] | None = None,
+        forwarded_allow_ips: str | None = None,
+    ) -> None:
         """`forwarded_allow_ips`: trust `X-Forwarded-For`/`-Proto` from these peers on the Litestar side
         (uvicorn's setting of the same name; the server's own rewrite is off, see `cli._serve_uvicorn`)."""
         self.state = app.state
@@ -30,10 +37,17 @@ class FastPaths:
             app = ProxyHeadersMiddleware(app, trusted_hosts=forwarded_allow_ips)
         self.app = app
         self.routes = routes
+        self.sockets = sockets or {}
+        """WebSocket paths (the Realtime API) and their raw ASGI handlers."""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             handler = self.routes.get(scope["path"])
+            if handler is not None:
+                await handler(scope, receive, send)
+                return
+        elif scope["type"] == "websocket":
+            handler = self.sockets.get(scope["path"])
             if handler is not None:
                 await handler(scope, receive, send)
                 return

@@ -82,6 +82,10 @@ class ModelSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     output_cost_per_mtok: Money = 0.0
     cached_input_cost_per_mtok: Money | None = None
     """Price of prompt tokens served from the provider's cache; input price when unset."""
+    audio_input_cost_per_mtok: Money | None = None
+    audio_output_cost_per_mtok: Money | None = None
+    """Prices of audio tokens in and out (Realtime and audio models: gpt-realtime 32 and 64); the text
+    prices when unset."""
     cost_per_image: Money | None = None
     """For image models priced per image rather than per token."""
     cost_per_1k_chars: Money | None = None

@@ -32,11 +32,14 @@ def count_field(holder: Any, name: str) -> int:
 def openai_usage(raw: Any) -> Usage | None:
     if not isinstance(raw, dict):
         return None
+    prompt_details, completion_details = raw.get("prompt_tokens_details"), raw.get("completion_tokens_details")
     return Usage(
         prompt_tokens=count_field(raw, "prompt_tokens"),
         completion_tokens=count_field(raw, "completion_tokens"),
-        cached_tokens=count_field(raw.get("prompt_tokens_details"), "cached_tokens"),
-        reasoning_tokens=count_field(raw.get("completion_tokens_details"), "reasoning_tokens"),
+        cached_tokens=count_field(prompt_details, "cached_tokens"),
+        reasoning_tokens=count_field(completion_details, "reasoning_tokens"),
+        audio_prompt_tokens=count_field(prompt_details, "audio_tokens"),  # gpt-4o-audio and the like
+        audio_completion_tokens=count_field(completion_details, "audio_tokens"),
     )
 
 

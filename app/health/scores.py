@@ -134,6 +134,14 @@ class HealthRegistry:
         t.add_outcome(now, True)
         self._trim(t, now)
 
+    def record_ok(self, key: str) -> None:
+        """A success whose time says nothing about the target's latency (a WebSocket session opening)."""
+        t = self._get(key)
+        now = self._clock()
+        t.breaker.record_success()
+        t.add_outcome(now, True)
+        self._trim(t, now)
+
     def record_failure(self, key: str, latency_ms: float | None = None, *, first_token: bool = False) -> None:
         t = self._get(key)
         now = self._clock()
