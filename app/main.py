@@ -21,6 +21,7 @@ from litestar.plugins import PluginProtocol
 from litestar.plugins.core import MsgspecDIPlugin
 
 from app.accounting.backfill import rollup_job
+from app.accounting.payloads import PayloadLog
 from app.accounting.retention import retention_job
 from app.accounting.writer import UsageWriter
 from app.alerts.job import AlertJob
@@ -93,6 +94,9 @@ def build_runtime(settings: Settings) -> Runtime:
         cache=build_response_cache(settings),
         hooks=HookRunner(settings.hooks, settings.hook_options),
         provider_spend=ProviderSpend(limiter.backend),
+        payloads=PayloadLog(settings.payload_log, settings.payload_log_max_bytes)
+        if settings.payload_log != "off"
+        else None,
     )
     spool = str(Path(settings.data_dir) / f"usage-spool-{os.getpid()}.jsonl")
     writer = UsageWriter(queue, spool, settings.usage_batch_size)
@@ -181,7 +185,12 @@ def create_app(settings: Settings) -> Litestar:
         scheduler.add_job(
             jobs.wrap(retention_job),
             "interval",
-            args=[settings.usage_retention_days, settings.audit_retention_days, settings.alert_retention_days],
+            args=[
+                settings.usage_retention_days,
+                settings.audit_retention_days,
+                settings.alert_retention_days,
+                settings.payload_retention_days,
+            ],
             seconds=settings.usage_retention_interval_s,
             max_instances=1,
             coalesce=True,

@@ -72,6 +72,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Audit-log rows older than this are deleted; 0 (the default) keeps them forever."""
     alert_retention_days: int = 365
     """Alert rows older than this are deleted; 0 keeps them forever."""
+    payload_log: Literal["off", "errors", "all"] = "off"
+    """Keep requests' and answers' bodies beside the request log: for every request, for failed ones only,
+    or not at all (app.accounting.payloads)."""
+    payload_log_max_bytes: int = 65536
+    """At most this much of each body is kept (the rest is cut, and the row says so)."""
+    payload_retention_days: int = 30
+    """Kept bodies older than this are deleted (their request-log rows stay); 0 keeps them as long as the row."""
     probes_enabled: bool = True
     upstream_keepalive_s: float = 60.0
     """How long an idle upstream connection is kept for the next call to the same provider."""
@@ -190,6 +197,9 @@ _ENV: dict[str, tuple[str, Any]] = {
     "POLYROUTE_USAGE_RETENTION_INTERVAL_S": ("usage_retention_interval_s", float),
     "POLYROUTE_AUDIT_RETENTION_DAYS": ("audit_retention_days", int),
     "POLYROUTE_ALERT_RETENTION_DAYS": ("alert_retention_days", int),
+    "POLYROUTE_PAYLOAD_LOG": ("payload_log", str),
+    "POLYROUTE_PAYLOAD_LOG_MAX_BYTES": ("payload_log_max_bytes", int),
+    "POLYROUTE_PAYLOAD_RETENTION_DAYS": ("payload_retention_days", int),
     "POLYROUTE_PROBES_ENABLED": ("probes_enabled", bool),
     "POLYROUTE_UPSTREAM_KEEPALIVE_S": ("upstream_keepalive_s", float),
     "POLYROUTE_UPSTREAM_MAX_IDLE": ("upstream_max_idle", int),
@@ -258,7 +268,12 @@ def load_settings(
     if config_path is not None:
         values["config_path"] = config_path
     values.update({k: v for k, v in overrides.items() if v is not None})
-    settings = msgspec.convert(values, Settings)
+    try:
+        settings = msgspec.convert(values, Settings)
+    except msgspec.ValidationError as exc:  # name the variable, not the field (`$.payload_log`)
+        field = str(exc).rpartition("$.")[2].rstrip("`")
+        var = next((v for v, (f, _) in _ENV.items() if f == field), field)
+        raise ValueError(f"{var}: {str(exc).partition(' - at ')[0]}") from exc
     _check_limits(settings)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     return settings
@@ -273,6 +288,8 @@ def _check_limits(settings: Settings) -> None:
         raise ValueError("POLYROUTE_CACHE_BACKEND=redis needs POLYROUTE_REDIS_URL")
     if settings.usage_retention_days < 0 or settings.limits_timeout_s <= 0:
         raise ValueError("POLYROUTE_USAGE_RETENTION_DAYS must be >= 0 and POLYROUTE_LIMITS_TIMEOUT_S > 0")
+    if settings.payload_log_max_bytes < 1 or settings.payload_retention_days < 0:
+        raise ValueError("POLYROUTE_PAYLOAD_LOG_MAX_BYTES must be >= 1 and POLYROUTE_PAYLOAD_RETENTION_DAYS >= 0")
     if settings.audit_retention_days < 0 or settings.alert_retention_days < 0:
         raise ValueError("POLYROUTE_AUDIT_RETENTION_DAYS and POLYROUTE_ALERT_RETENTION_DAYS must be >= 0 (0: forever)")
     if not all(0 < t <= 10 for t in settings.alert_budget_thresholds) or settings.alert_interval_s < 0:

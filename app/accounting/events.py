@@ -10,7 +10,7 @@ import msgspec
 
 from app.ids import request_id as new_request_id
 
-__all__ = ["TAG_COLUMNS", "Usage", "UsageEvent", "event_id", "tag_rows"]
+__all__ = ["TAG_COLUMNS", "Payload", "Usage", "UsageEvent", "event_id", "tag_rows"]
 
 
 class Usage(msgspec.Struct, kw_only=True):
@@ -52,6 +52,16 @@ class Usage(msgspec.Struct, kw_only=True):
         return self.prompt_tokens + self.completion_tokens
 
 
+class Payload(msgspec.Struct, kw_only=True):
+    """The bodies kept with a request-log row (`POLYROUTE_PAYLOAD_LOG`), each already cut to the limit."""
+
+    request: bytes
+    """As sent upstream: after prompt templates and request hooks (masked data stays masked)."""
+    response: bytes = b""
+    """The upstream's answer: a whole body, or a stream's text; empty for a refusal."""
+    truncated: bool = False
+
+
 class UsageEvent(msgspec.Struct, kw_only=True):
     """One request, as the request log and the rollups see it."""
 
@@ -80,6 +90,8 @@ class UsageEvent(msgspec.Struct, kw_only=True):
     """The caller's own user this request was for (`app/accounting/attribution.py`)."""
     tags: tuple[str, ...] = ()
     """The key's and the request's tags."""
+    payload: Payload | None = None
+    """The bodies, when `POLYROUTE_PAYLOAD_LOG` keeps this request's (`usage_payload`)."""
 
 
 _OURS = re.compile(r"^req_[0-9a-f]{24}(-[a-z0-9]+)?$")

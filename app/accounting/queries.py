@@ -19,7 +19,7 @@ from app.accounting.filters import TEAM_OF_KEY_SQL, Table, UsageFilter, is_midni
 from app.accounting.raw_usage import RAW_ONLY, raw_summary_rows, tags_of
 from app.accounting.rollups import HISTOGRAM_COLUMNS, MEASURES, percentile
 from app.accounting.series import WINDOWS, Series, SeriesPoint, series
-from app.db.tables import ApiKeyRow, TeamMemberRow, UsageEventRow, UsageHourlyRow
+from app.db.tables import ApiKeyRow, TeamMemberRow, UsageEventRow, UsageHourlyRow, UsagePayloadRow
 from app.errors import InvalidRequestError
 
 __all__ = [
@@ -84,6 +84,15 @@ class UsageGroup(msgspec.Struct, kw_only=True):
     ttft_ms_avg: float | None = None
 
 
+class RequestPayload(msgspec.Struct, kw_only=True):
+    """What `POLYROUTE_PAYLOAD_LOG` kept of a request: its body as sent and the answer (a stream's text)."""
+
+    request: str
+    response: str
+    truncated: bool
+    """Either body was longer than `POLYROUTE_PAYLOAD_LOG_MAX_BYTES` and was cut."""
+
+
 class RequestRecord(msgspec.Struct, kw_only=True):
     """One row of the request log, with the attempts the pipeline made."""
 
@@ -130,6 +139,8 @@ class RequestRecord(msgspec.Struct, kw_only=True):
     """A stream cut mid-answer and continued on the next candidate: what broke, and where."""
     malformed_frames: int = 0
     """Malformed upstream SSE frames skipped (not fatal) while streaming this answer."""
+    payload: RequestPayload | None = None
+    """The request and answer bodies, when the payload log kept them (`GET /v1/requests/{id}` only)."""
     realtime: dict[str, Any] | None = None
     """A Realtime (WebSocket) row: `session` (the session's request id) and `response` (its number) and
     `status`, or for a session that ended without a response `responses: 0`, `seconds` and `close_code`."""
@@ -292,7 +303,13 @@ async def request_by_id(request_id: str, scope: frozenset[str] | None = None) ->
     row = await UsageEventRow.select().where(UsageEventRow.id == request_id).first().run()
     if row is None or (scope is not None and row["key_id"] not in scope):
         return None
-    return _record(row, (await tags_of([row["id"]])).get(row["id"], []))
+    record = _record(row, (await tags_of([row["id"]])).get(row["id"], []))
+    kept = await UsagePayloadRow.select().where(UsagePayloadRow.event_id == request_id).first().run()
+    if kept is not None:
+        record.payload = RequestPayload(
+            request=kept["request"], response=kept["response"], truncated=bool(kept["truncated"])
+        )
+    return record
 
 
 async def request_log(f: UsageFilter, *, limit: int = 50, offset: int = 0, cursor: str | None = None) -> RequestPage:

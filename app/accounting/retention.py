@@ -7,9 +7,9 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from app.db.tables import AlertRow, AuditRow, LimitCounterRow, UsageEventRow
+from app.db.tables import AlertRow, AuditRow, LimitCounterRow, UsageEventRow, UsagePayloadRow
 
-__all__ = ["prune", "prune_history", "retention_job"]
+__all__ = ["prune", "prune_history", "prune_payloads", "retention_job"]
 
 log = logging.getLogger("polyroute.accounting")
 
@@ -30,16 +30,37 @@ async def prune(retention_days: int, now: float | None = None) -> int:
         while True:
             rows = await UsageEventRow.raw(sql, cutoff, _CHUNK).run()
             deleted += len(rows)
-            if rows:  # their tags go with them
+            if rows:  # their tags and bodies go with them
                 ids = [r["id"] for r in rows]
                 marks = ", ".join(["{}"] * len(ids))
-                await UsageEventRow.raw(f"DELETE FROM usage_tag WHERE event_id IN ({marks})", *ids).run()  # noqa: S608
+                for table in ("usage_tag", "usage_payload"):
+                    await UsageEventRow.raw(f"DELETE FROM {table} WHERE event_id IN ({marks})", *ids).run()  # noqa: S608
             if len(rows) < _CHUNK:
                 break
     stale = datetime.fromtimestamp(moment - 3600, UTC)
     await LimitCounterRow.delete().where(LimitCounterRow.expires_at < stale).run()
     if deleted:
         log.info("retention: deleted %d request-log rows older than %d days", deleted, retention_days)
+    return deleted
+
+
+async def prune_payloads(retention_days: int, now: float | None = None) -> int:
+    """Delete kept request and answer bodies older than `retention_days` (0: they live as long as their row)."""
+    if retention_days <= 0:
+        return 0
+    cutoff = datetime.fromtimestamp((time.time() if now is None else now) - retention_days * 86400, UTC)
+    sql = (
+        "DELETE FROM usage_payload WHERE event_id IN "
+        "(SELECT event_id FROM usage_payload WHERE ts < {} LIMIT {}) RETURNING event_id"
+    )
+    deleted = 0
+    while True:
+        rows = await UsagePayloadRow.raw(sql, cutoff, _CHUNK).run()
+        deleted += len(rows)
+        if len(rows) < _CHUNK:
+            break
+    if deleted:
+        log.info("retention: deleted %d kept bodies older than %d days", deleted, retention_days)
     return deleted
 
 
@@ -61,10 +82,11 @@ async def prune_history(audit_days: int, alert_days: int, now: float | None = No
     return counts[0], counts[1]
 
 
-async def retention_job(retention_days: int, audit_days: int = 0, alert_days: int = 0) -> None:
-    """`prune` and `prune_history` for the scheduler: a database outage is logged and the next run tries again."""
+async def retention_job(retention_days: int, audit_days: int = 0, alert_days: int = 0, payload_days: int = 0) -> None:
+    """The prunes for the scheduler: a database outage is logged and the next run tries again."""
     try:
         await prune(retention_days)
+        await prune_payloads(payload_days)
         await prune_history(audit_days, alert_days)
     except Exception as exc:
         log.warning("retention job failed (%s: %s); retrying at the next run", type(exc).__name__, exc)

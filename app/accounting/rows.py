@@ -16,6 +16,7 @@ import msgspec
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from app.accounting.events import TAG_COLUMNS, UsageEvent, tag_rows
+from app.accounting.payloads import PAYLOAD_COLUMNS, payload_rows
 from app.accounting.rollups import (
     DAILY_COLUMNS,
     HOURLY_COLUMNS,
@@ -159,6 +160,19 @@ async def _insert_tags(fresh: Sequence[UsageEvent]) -> None:
 
 
 _INSERT_TAGS_POSTGRES = f"INSERT INTO usage_tag ({', '.join(TAG_COLUMNS)}) SELECT * FROM unnest($1::text[], $2::text[])"  # noqa: S608
+_INSERT_PAYLOADS_POSTGRES = (
+    f"INSERT INTO usage_payload ({', '.join(PAYLOAD_COLUMNS)}) "  # noqa: S608
+    "SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::bool[]) ON CONFLICT DO NOTHING"
+)
+
+
+async def _insert_payloads(fresh: Sequence[UsageEvent]) -> None:
+    rows = payload_rows(fresh)
+    if not rows:
+        return
+    transaction = UsageEventRow._meta.db.current_transaction.get()
+    assert transaction is not None, "_insert_payloads runs inside write_events' transaction"
+    await transaction.connection.execute(_INSERT_PAYLOADS_POSTGRES, *[list(c) for c in zip(*rows, strict=True)])
 
 
 def transaction() -> Any:
@@ -181,6 +195,7 @@ async def write_events(events: Sequence[UsageEvent]) -> int:
         fresh = [e for e in events if e.id in new]
         if fresh:
             await _insert_tags(fresh)
+            await _insert_payloads(fresh)
             await _upsert("usage_daily", DAILY_COLUMNS, daily_rows(fresh))
             await _upsert("usage_hourly", HOURLY_COLUMNS, hourly_rows(fresh))
     return len(new)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.accounting.events import TAG_COLUMNS, UsageEvent, tag_rows
+from app.accounting.payloads import PAYLOAD_COLUMNS, payload_rows
 from app.accounting.rollups import (
     DAILY_COLUMNS,
     HOURLY_COLUMNS,
@@ -85,6 +86,11 @@ def _write(conn: sqlite3.Connection, events: Sequence[UsageEvent], columns: Sequ
     if tags:
         head_tags = f"INSERT INTO usage_tag ({', '.join(TAG_COLUMNS)}) VALUES "  # noqa: S608
         _insert_many(conn, lambda n: head_tags + ", ".join(["(?, ?)"] * n), len(TAG_COLUMNS), tags)
+    payloads = payload_rows(fresh)
+    if payloads:
+        head_payloads = f"INSERT OR IGNORE INTO usage_payload ({', '.join(PAYLOAD_COLUMNS)}) VALUES "  # noqa: S608
+        one_payload = "(" + ", ".join("?" * len(PAYLOAD_COLUMNS)) + ")"
+        _insert_many(conn, lambda n: head_payloads + ", ".join([one_payload] * n), len(PAYLOAD_COLUMNS), payloads)
     for table, cols, rows in (
         ("usage_daily", DAILY_COLUMNS, daily_rows(fresh)),
         ("usage_hourly", HOURLY_COLUMNS, hourly_rows(fresh)),

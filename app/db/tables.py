@@ -38,6 +38,7 @@ __all__ = [
     "UsageDailyRow",
     "UsageEventRow",
     "UsageHourlyRow",
+    "UsagePayloadRow",
     "UsageTagRow",
     "UserRow",
 ]
@@ -170,6 +171,17 @@ class UsageTagRow(Table, tablename="usage_tag"):
 
     event_id = Varchar(length=40, index=True)
     tag = Varchar(length=64, index=True)
+
+
+class UsagePayloadRow(Table, tablename="usage_payload"):
+    """The request and answer bodies of one request-log row (`POLYROUTE_PAYLOAD_LOG`), pruned with it or
+    sooner (`POLYROUTE_PAYLOAD_RETENTION_DAYS`)."""
+
+    event_id = Varchar(length=40, primary_key=True)
+    ts = Timestamptz(index=True)
+    request = Text()
+    response = Text()
+    truncated = Boolean(default=False)
 
 
 class _RollupColumns:
@@ -429,6 +441,7 @@ ALL_TABLES: list[type[Table]] = [
     CatalogStateRow,
     UsageEventRow,
     UsageTagRow,
+    UsagePayloadRow,
     UsageDailyRow,
     UsageHourlyRow,
     LimitCounterRow,

@@ -10,7 +10,8 @@ from typing import Any, Protocol
 
 from app.accounting.attribution import END_USER_HEADER, TAGS_HEADER, header_labels
 from app.accounting.cost import cost_usd
-from app.accounting.events import Usage, UsageEvent
+from app.accounting.events import Payload, Usage, UsageEvent
+from app.accounting.payloads import PayloadLog
 from app.accounting.queue import UsageQueue
 from app.accounting.tokens import estimate_usage
 from app.cache.entry import CachedAnswer
@@ -67,6 +68,8 @@ class Gateway:
     hooks: HookRunner = field(default_factory=HookRunner)
     provider_spend: ProviderSpend | None = None
     """Provider budgets (app.limits.provider_spend); None: no provider has one to keep."""
+    payloads: PayloadLog | None = None
+    """Which requests keep their bodies (app.accounting.payloads); None: none do."""
 
     async def handle(self, call: Call) -> Reply:
         ctx = CallContext(call)
@@ -157,7 +160,7 @@ class Gateway:
             ctx.headers.update(ctx.hooks.headers)
         reply = hit_reply(ctx.call, ctx.cache, hit, ctx.headers)
         if reply.stream is None:
-            _later(ctx.call, lambda: self._account(ctx, 200))
+            _later(ctx.call, lambda: self._account(ctx, 200, answer=hit.body))
         else:
             run = ctx.hooks
             reply.stream = tap_stream(
@@ -207,12 +210,12 @@ class Gateway:
                 )
             except GatewayError as exc:  # the upstream answered (and costs): account that, then refuse
                 ctx.accounted = True
-                self._account(ctx, exc.status_code, target=target, usage=usage, error=exc)
+                self._account(ctx, exc.status_code, target=target, usage=usage, error=exc, answer=result.body)
                 raise
             ctx.headers.update(ctx.hooks.headers)
 
         def settle() -> None:
-            self._account(ctx, 200, target=target, usage=usage)
+            self._account(ctx, 200, target=target, usage=usage, answer=result.body)
             if ctx.cache is not None:
                 cost = cost_usd(target.model, usage)
                 provider, model = target.provider.name, target.candidate.model
@@ -340,6 +343,7 @@ class Gateway:
             error=blocked or outcome.error,
             ttft_ms=started.ttft_ms,
             extra_cost=extra_cost,
+            answer=(lambda: started.relay.text() + (final.relay.text() if final is not started else "")),
         )
         ctx.spent = (usage, cost - extra_cost)
 
@@ -353,9 +357,15 @@ class Gateway:
         error: GatewayError | None = None,
         ttft_ms: float | None = None,
         extra_cost: float = 0.0,
+        answer: bytes | Callable[[], str] | None = None,
     ) -> float:
-        """Queues the usage event; returns the cost it recorded."""
+        """Queues the usage event; returns the cost it recorded. `answer` is the body, or what makes a
+        stream's text: kept when the payload log wants this request's."""
         call, key = ctx.call, ctx.key
+        payload: Payload | None = None
+        if self.payloads is not None and self.payloads.wants(call.endpoint, status, call.headers):
+            rewritten = ctx.hooks.rewritten if ctx.hooks else None  # masked data stays masked
+            payload = self.payloads.capture(call.raw if rewritten is None else rewritten, answer)
         usage = usage or Usage()
         cost = (cost_usd(target.model, usage) if target is not None else 0.0) + extra_cost
         records = ctx.loop.records if ctx.loop else []
@@ -385,6 +395,7 @@ class Gateway:
                 trace_id=call.trace.trace_id,
                 end_user=end_user,
                 tags=tags,
+                payload=payload,
             )
         )
         if key is not None and ctx.admission is not None and (usage.total_tokens or cost):

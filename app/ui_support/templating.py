@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -20,6 +21,7 @@ __all__ = [
     "duration_ms",
     "environment",
     "money",
+    "pretty",
     "static_url",
     "template_config",
     "when",
@@ -99,6 +101,14 @@ def percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
 
+def pretty(text: str) -> str:
+    """A kept body laid out for reading: indented when it is whole JSON, as it is otherwise (a cut body)."""
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
+
+
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATE_DIR),
@@ -107,7 +117,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(money=money, compact=compact, ms=duration_ms, when=when, ago=ago, percent=percent)
+    env.filters.update(money=money, compact=compact, ms=duration_ms, when=when, ago=ago, percent=percent, pretty=pretty)
     env.globals["static"] = static_url
     return env
 

@@ -46,3 +46,19 @@ def test_audit_and_alert_retention_default_to_forever_and_a_year(tmp_path: Path)
     )
     with pytest.raises(ValueError, match="POLYROUTE_AUDIT_RETENTION_DAYS"):
         load_settings(env(tmp_path, POLYROUTE_AUDIT_RETENTION_DAYS="-1"))
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("POLYROUTE_PAYLOAD_LOG", "sometimes"),
+        ("POLYROUTE_PAYLOAD_LOG_MAX_BYTES", "0"),
+        ("POLYROUTE_PAYLOAD_RETENTION_DAYS", "-1"),
+    ],
+)
+def test_payload_log_settings_are_checked_and_off_by_default(tmp_path: Path, var: str, value: str) -> None:
+    settings = load_settings(env(tmp_path))
+    assert (settings.payload_log, settings.payload_log_max_bytes, settings.payload_retention_days) == ("off", 65536, 30)
+    with pytest.raises(ValueError, match=var):
+        load_settings(env(tmp_path, **{var: value}))
+    assert load_settings(env(tmp_path, POLYROUTE_PAYLOAD_LOG="errors")).payload_log == "errors"

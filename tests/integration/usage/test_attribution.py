@@ -163,6 +163,7 @@ def test_the_request_log_shows_and_filters_by_attribution(world: World) -> None:
         assert refused["error_code"] == "INVALID_REQUEST" and refused["tags"] == ["team:search"]
         one = admin.get(f"/v1/requests/{bob['id']}").json()
         assert (one["end_user"], one["tags"]) == ("bob", bob["tags"])
+        assert one["payload"] is None  # POLYROUTE_PAYLOAD_LOG is off unless set
 
 
 def test_our_headers_never_go_upstream(world: World) -> None:

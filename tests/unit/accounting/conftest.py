@@ -22,6 +22,7 @@ from tests.db_backends import BACKENDS, database_url
 _TABLES = (
     "usage_event",
     "usage_tag",
+    "usage_payload",
     "usage_hourly",
     "usage_daily",
     "api_key",
