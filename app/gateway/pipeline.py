@@ -27,6 +27,7 @@ from app.gateway.call import Call, Reply
 from app.gateway.call_context import CallContext
 from app.gateway.exchange import BinaryRelay
 from app.gateway.explain import explain, explain_header, splice_explain, wants_explain
+from app.gateway.fallbacks import rank_each, take_fallbacks
 from app.gateway.hooks_runner import HookRunner
 from app.gateway.keys import authenticate
 from app.gateway.rank import rank_targets
@@ -102,6 +103,9 @@ class Gateway:
         if END_USER_HEADER in call.headers or TAGS_HEADER in call.headers:
             ctx.end_user, ctx.tags = header_labels(call.headers)
         ctx.resolved = resolved = resolve(parsed.model, snapshot, key)
+        models = [resolved]
+        if "models" in parsed.body or "fallbacks" in parsed.body:  # named fallbacks: tried after `model`
+            models += [resolve(name, snapshot, key) for name in take_fallbacks(parsed.body)]
         if parsed.bind is not None:
             await parsed.bind(key, self)
         estimated_tokens = len(call.raw) // 4
@@ -119,16 +123,20 @@ class Gateway:
                 ctx.headers[HEADER] = ctx.cache.state
             if ctx.hit is not None:
                 return await self._from_cache(ctx, ctx.hit)
-        ctx.targets, ctx.ranked = rank_targets(
-            resolved,
-            snapshot,
-            key,
-            self.health,
-            estimated_prompt_tokens=estimated_tokens,
-            max_output_tokens=parsed.max_output_tokens,
-            stream=parsed.stream,
-            rng=self.rng,
-            **(self.provider_spend.view() if self.provider_spend is not None else _NO_BUDGETS),
+        budgets = self.provider_spend.view() if self.provider_spend is not None else _NO_BUDGETS
+        ctx.targets, ctx.ranked = rank_each(
+            models,
+            lambda model: rank_targets(
+                model,
+                snapshot,
+                key,
+                self.health,
+                estimated_prompt_tokens=estimated_tokens,
+                max_output_tokens=parsed.max_output_tokens,
+                stream=parsed.stream,
+                rng=self.rng,
+                **budgets,
+            ),
         )
         ctx.loop = loop = AttemptLoop(
             pool=self.pool,
