@@ -175,6 +175,7 @@ async def _connect_first(
             failure = ProviderTimeoutError(
                 f"{target.provider.name} did not accept within {target.provider.timeout_s:g}s"
             )
+            status = failure.status_code
         except (OSError, InvalidHandshake) as exc:
             failure = ProviderError(f"{target.provider.name}: {exc or type(exc).__name__}")
             status = failure.status_code

@@ -5,7 +5,10 @@ and cost per response (audio priced as audio), refusals as HTTP answers to the u
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -34,6 +37,29 @@ PRICES = {
 
 
 @pytest.fixture(scope="module")
+def silent() -> Iterator[int]:
+    """A port that accepts connections and never answers (an upstream that hangs on the upgrade)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def hold() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                held.append(server.accept()[0])
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+@pytest.fixture(scope="module")
 def fake() -> Iterator[FakeRealtime]:
     with FakeRealtime() as server:
         yield server
@@ -44,7 +70,7 @@ def _fresh(fake: FakeRealtime) -> None:
     fake.reset()
 
 
-def _config(fake: FakeRealtime) -> dict[str, Any]:
+def _config(fake: FakeRealtime, silent: int = 9) -> dict[str, Any]:
     def provider(name: str, **extra: Any) -> dict[str, Any]:
         spec = {"name": name, "kind": "openai", "base_url": fake.base_url + "/v1", "api_key": fake.api_key}
         return {**spec, "timeout_s": 3, "probe_interval_s": 0, "models": [{"id": "gpt-rt", **PRICES}], **extra}
@@ -55,6 +81,7 @@ def _config(fake: FakeRealtime) -> dict[str, Any]:
             provider("rt"),
             provider("rt-first"),
             provider("rt-dead", base_url=f"http://127.0.0.1:{free_port()}/v1"),
+            provider("rt-silent", base_url=f"http://127.0.0.1:{silent}/v1", timeout_s=1),
             {**provider("az"), **azure, "api_version": "2025-04-01-preview"},
             {**provider("az1"), **azure},
             {"name": "ant", "kind": "anthropic", "base_url": fake.base_url, "api_key": "x", "models": [{"id": "c"}]},
@@ -69,6 +96,7 @@ def _config(fake: FakeRealtime) -> dict[str, Any]:
                 ],
             },
             {"name": "voice-down", "targets": [{"provider": "rt-dead", "model": "gpt-rt"}]},
+            {"name": "voice-hangs", "targets": [{"provider": "rt-silent", "model": "gpt-rt"}]},
         ],
         "plans": [{"name": "one-a-day", "daily_requests": 1}, {"name": "claude", "models": ["ant/*"]}],
         "api_keys": [
@@ -80,9 +108,9 @@ def _config(fake: FakeRealtime) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def gw(tmp_path_factory: pytest.TempPathFactory, fake: FakeRealtime) -> Iterator[GatewayProcess]:
+def gw(tmp_path_factory: pytest.TempPathFactory, fake: FakeRealtime, silent: int) -> Iterator[GatewayProcess]:
     env = {"POLYROUTE_MAX_BODY_BYTES": str(256 * 1024)}
-    with gateway_on("sqlite", tmp_path_factory.mktemp("realtime"), _config(fake), env=env) as gateway:
+    with gateway_on("sqlite", tmp_path_factory.mktemp("realtime"), _config(fake, silent), env=env) as gateway:
         yield gateway
 
 
@@ -214,6 +242,14 @@ def test_when_no_upstream_takes_the_session_the_upgrade_gets_a_problem(gw: Gatew
     assert response.headers["content-type"] == "application/problem+json"
     body = json.loads(response.body or b"")
     assert body["error"]["code"] == "PROVIDER_ERROR" and "rt-dead" in body["error"]["message"]
+
+
+def test_an_upstream_that_hangs_on_the_upgrade_is_a_504_after_its_timeout(gw: GatewayProcess) -> None:
+    with pytest.raises(InvalidStatus) as raised:
+        _raw(gw, "model=voice-hangs")
+    response = raised.value.response
+    assert (response.status_code, response.headers["x-error-code"]) == (504, "PROVIDER_TIMEOUT")
+    assert "rt-silent did not accept within 1s" in json.loads(response.body or b"")["error"]["message"]
 
 
 @pytest.mark.parametrize(
