@@ -1,4 +1,4 @@
-"""Which budget alerts a month's spend raises: pure functions of keys, their spend and the thresholds."""
+"""Which budget alerts a month's or a day's spend raises: pure functions of keys, their spend and the thresholds."""
 
 from __future__ import annotations
 
@@ -9,7 +9,17 @@ from typing import Any, Literal
 from app.gateway.snapshot import KeyRecord, TeamRecord
 from app.limits.admit import effective_limits
 
-__all__ = ["BudgetAlert", "Spender", "budget_alerts", "budgets", "slack_text", "team_budgets", "user_budgets"]
+__all__ = [
+    "BUDGET_FIELDS",
+    "BudgetAlert",
+    "Spender",
+    "Window",
+    "budget_alerts",
+    "budgets",
+    "slack_text",
+    "team_budgets",
+    "user_budgets",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,26 +50,32 @@ class Spender:
         return cls("team", team.id, f"Team '{team.name}'", {"team": {"id": team.id, "name": team.name}})
 
 
+Window = Literal["month", "day"]
+BUDGET_FIELDS: dict[Window, str] = {"month": "monthly_budget_usd", "day": "daily_budget_usd"}
+
+
 @dataclass(frozen=True, slots=True)
 class BudgetAlert:
-    """A spender's spend this month crossed `threshold` x its monthly budget."""
+    """A spender's spend this month (or today) crossed `threshold` x its monthly (daily) budget."""
 
     spender: Spender
-    month: str
-    """`2026-11`: budgets are per UTC month."""
+    period: str
+    """`2026-11` for a monthly budget, `2026-11-24` for a daily one: budgets run per UTC month or day."""
     threshold: float
     spent_usd: float
     budget_usd: float
+    window: Window = "month"
 
     @property
     def dedup(self) -> str:
         kind = self.spender.kind
         subject = self.spender.id if kind == "key" else f"{kind}~{self.spender.id}"
-        return f"budget:{subject}:{self.month}:{self.threshold:g}"
+        return f"budget:{subject}:{self.period}:{self.threshold:g}"
 
     def message(self) -> str:
         whose, shared, calls = _WORDS[self.spender.kind]
-        spent = f"${self.spent_usd:,.2f} of {whose} ${self.budget_usd:,.2f} monthly budget{shared} in {self.month}"
+        which, when = ("daily", "on") if self.window == "day" else ("monthly", "in")
+        spent = f"${self.spent_usd:,.2f} of {whose} ${self.budget_usd:,.2f} {which} budget{shared} {when} {self.period}"
         if self.threshold >= 1:
             return f"{self.spender.label} has spent {spent} ({self.share:.0%}): {calls} refused with BUDGET_EXCEEDED"
         return f"{self.spender.label} has spent {spent} ({self.share:.0%}, past the {self.threshold:.0%} alert)"
@@ -75,7 +91,8 @@ class BudgetAlert:
             "type": "budget.threshold",
             "created_at": created_at,
             **self.spender.fields,
-            "month": self.month,
+            "window": self.window,
+            self.window: self.period,
             "threshold": self.threshold,
             "spent_usd": round(self.spent_usd, 6),
             "budget_usd": self.budget_usd,
@@ -91,33 +108,33 @@ _WORDS = {
 """Per kind of spender: whose budget, what shares it, and whose calls a spent budget refuses."""
 
 
-def budgets(keys: Iterable[KeyRecord]) -> dict[str, tuple[Spender, float]]:
-    """Key id -> (the key, its monthly budget: its own, else its plan's) for keys that have one."""
+def budgets(keys: Iterable[KeyRecord], window: Window = "month") -> dict[str, tuple[Spender, float]]:
+    """Key id -> (the key, its monthly or daily budget: its own, else its plan's) for keys that have one."""
     out: dict[str, tuple[Spender, float]] = {}
     for key in keys:  # a rotated key is listed under two hashes: one entry per id
-        budget = effective_limits(key).monthly_budget_usd
+        budget = getattr(effective_limits(key), BUDGET_FIELDS[window])
         if budget is not None and budget > 0 and key.id not in out:
             out[key.id] = (Spender.of_key(key), budget)
     return out
 
 
-def user_budgets(keys: Iterable[KeyRecord]) -> dict[str, tuple[str, float]]:
-    """User id -> (plan, the monthly budget their keys share) for users on a plan with one."""
+def user_budgets(keys: Iterable[KeyRecord], window: Window = "month") -> dict[str, tuple[str, float]]:
+    """User id -> (plan, the monthly or daily budget their keys share) for users on a plan with one."""
     out: dict[str, tuple[str, float]] = {}
     for key in keys:
         shared = key.plan.user_limits if key.plan is not None else None
-        budget = shared.monthly_budget_usd if shared is not None else None
+        budget = getattr(shared, BUDGET_FIELDS[window]) if shared is not None else None
         if key.user_id is not None and key.plan is not None and budget is not None and budget > 0:
             out[key.user_id] = (key.plan.name, budget)
     return out
 
 
-def team_budgets(keys: Iterable[KeyRecord]) -> dict[str, tuple[Spender, float]]:
-    """Team id -> (the team, the monthly budget its keys share) for teams with one and an active key."""
+def team_budgets(keys: Iterable[KeyRecord], window: Window = "month") -> dict[str, tuple[Spender, float]]:
+    """Team id -> (the team, the monthly or daily budget its keys share) for teams with one and an active key."""
     out: dict[str, tuple[Spender, float]] = {}
     for key in keys:
         team = key.team
-        budget = team.limits.monthly_budget_usd if team is not None else None
+        budget = getattr(team.limits, BUDGET_FIELDS[window]) if team is not None else None
         if team is not None and budget is not None and budget > 0:
             out[team.id] = (Spender.of_team(team), budget)
     return out
@@ -127,9 +144,10 @@ def budget_alerts(
     spenders: Mapping[str, tuple[Spender, float]],
     spent: Mapping[str, float],
     thresholds: Sequence[float],
-    month: str,
+    period: str,
+    window: Window = "month",
 ) -> list[BudgetAlert]:
-    """Every threshold each spender has crossed this month, lowest first (the caller skips those already raised)."""
+    """Every threshold each spender has crossed in the period, lowest first (the caller skips those already raised)."""
     out: list[BudgetAlert] = []
     for spender_id, amount in spent.items():
         found = spenders.get(spender_id)
@@ -137,7 +155,9 @@ def budget_alerts(
             continue
         spender, budget = found
         out.extend(
-            BudgetAlert(spender, month, t, amount, budget) for t in sorted(set(thresholds)) if amount >= t * budget
+            BudgetAlert(spender, period, t, amount, budget, window)
+            for t in sorted(set(thresholds))
+            if amount >= t * budget
         )
     return out
 

@@ -21,7 +21,16 @@ import httpx
 import msgspec
 
 from app.alerts import store
-from app.alerts.budget import BudgetAlert, Spender, budget_alerts, budgets, slack_text, team_budgets, user_budgets
+from app.alerts.budget import (
+    BudgetAlert,
+    Spender,
+    Window,
+    budget_alerts,
+    budgets,
+    slack_text,
+    team_budgets,
+    user_budgets,
+)
 from app.alerts.notices import daily_report, expiring_keys
 from app.alerts.outages import OutageWatch
 from app.catalog.keys import new_id
@@ -84,34 +93,38 @@ class AlertJob:
             return
         done = await store.raised_since(datetime(now.year, now.month, 1, tzinfo=UTC))
         fresh = [a for a in crossed if a.dedup not in done]
-        highest: dict[tuple[str, str], BudgetAlert] = {}
-        for alert in fresh:  # lowest threshold first: the last one per spender is its highest
-            highest[(alert.spender.kind, alert.spender.id)] = alert
+        highest: dict[tuple[str, str, str], BudgetAlert] = {}
+        for alert in fresh:  # lowest threshold first: the last one per spender and budget is its highest
+            highest[(alert.spender.kind, alert.spender.id, alert.window)] = alert
         for alert in fresh:
-            await self._raise(alert, send=highest[(alert.spender.kind, alert.spender.id)] is alert, now=now)
+            top = highest[(alert.spender.kind, alert.spender.id, alert.window)]
+            await self._raise(alert, send=top is alert, now=now)
 
     async def _budgets_crossed(self, now: datetime) -> list[BudgetAlert]:
-        """Keys past a share of their own budget, users and teams past a share of the budget their keys share."""
+        """Keys past a share of their own budget, users and teams past a share of the budget their keys
+        share: monthly budgets against this month's spend, daily ones against today's."""
         keys = list(self._snapshot().keys.values())
-        by_key, by_user, by_team = budgets(keys), user_budgets(keys), team_budgets(keys)
-        first_day, month, thresholds = (
-            date(now.year, now.month, 1),
-            f"{now:%Y-%m}",
-            self._settings.alert_budget_thresholds,
-        )
+        thresholds = self._settings.alert_budget_thresholds
         crossed: list[BudgetAlert] = []
-        if by_key:
-            crossed += budget_alerts(by_key, await store.month_spend(first_day), thresholds, month)
-        if by_user:
-            spent, spenders = {}, {}
-            for user_id, username, amount in await store.month_spend_by_user(first_day):
-                if user_id in by_user:
-                    plan, budget = by_user[user_id]
-                    spent[user_id] = amount
-                    spenders[user_id] = (Spender.of_user(user_id, username, plan), budget)
-            crossed += budget_alerts(spenders, spent, thresholds, month)
-        if by_team:
-            crossed += budget_alerts(by_team, await store.month_spend_by_team(first_day), thresholds, month)
+        windows: tuple[tuple[Window, date, str], ...] = (
+            ("month", date(now.year, now.month, 1), f"{now:%Y-%m}"),
+            ("day", now.date(), f"{now:%Y-%m-%d}"),
+        )
+        for window, since, period in windows:
+            by_key, by_user, by_team = budgets(keys, window), user_budgets(keys, window), team_budgets(keys, window)
+            if by_key:
+                crossed += budget_alerts(by_key, await store.spend_since(since), thresholds, period, window)
+            if by_user:
+                spent, spenders = {}, {}
+                for user_id, username, amount in await store.spend_by_user_since(since):
+                    if user_id in by_user:
+                        plan, budget = by_user[user_id]
+                        spent[user_id] = amount
+                        spenders[user_id] = (Spender.of_user(user_id, username, plan), budget)
+                crossed += budget_alerts(spenders, spent, thresholds, period, window)
+            if by_team:
+                spent_by_team = await store.spend_by_team_since(since)
+                crossed += budget_alerts(by_team, spent_by_team, thresholds, period, window)
         return crossed
 
     async def _provider_alerts(self, now: float) -> None:

@@ -1,4 +1,4 @@
-"""Alerts in the database: this month's spend per key, raising an alert exactly once, listing them."""
+"""Alerts in the database: spend per key, user and team since a day, raising an alert exactly once, listing them."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ __all__ = [
     "day_totals",
     "finish",
     "list_alerts",
-    "month_spend",
-    "month_spend_by_team",
-    "month_spend_by_user",
     "raise_once",
     "raised_since",
+    "spend_by_team_since",
+    "spend_by_user_since",
+    "spend_since",
 ]
 
 
@@ -56,8 +56,9 @@ AlertType = Literal["budget.threshold", "provider.down", "provider.up", "key.exp
 
 
 class Alert(msgspec.Struct, kw_only=True):
-    """The webhook's body, plus `delivery`. `budget.threshold`: a key's spend this UTC month crossed
-    `threshold` x its monthly budget (`key`, `plan`, `month`, `threshold`, `spent_usd`, `budget_usd`).
+    """The webhook's body, plus `delivery`. `budget.threshold`: a key's spend this UTC month (or day)
+    crossed `threshold` x its monthly (daily) budget (`key`, `plan`, `window`, `month` or `day`,
+    `threshold`, `spent_usd`, `budget_usd`).
     `provider.down` / `provider.up`: a target's breaker stayed open, or closed again (`provider`,
     `model`, `down_since`, `breaker`, `error_rate`, `consecutive_failures`). `key.expiring`: a key expires
     soon (`key`, `expires_at`). `report.daily`: yesterday's totals (`day`, `requests`, `errors`,
@@ -71,10 +72,12 @@ class Alert(msgspec.Struct, kw_only=True):
     delivery: AlertDelivery
     key: AlertKey | None = None
     user: AlertUser | None = None
-    """A user's keys together passed a share of their plan's `user_limits.monthly_budget_usd`."""
+    """A user's keys together passed a share of their plan's `user_limits` monthly or daily budget."""
     team: AlertTeam | None = None
-    """A team's keys together passed a share of its `limits.monthly_budget_usd`."""
+    """A team's keys together passed a share of its `limits` monthly or daily budget."""
     plan: str | None = None
+    window: Literal["month", "day"] | None = None
+    """A budget alert's budget: monthly (`month` names it) or daily (`day`)."""
     month: str | None = None
     threshold: float | None = None
     spent_usd: float | None = None
@@ -95,7 +98,7 @@ class Alert(msgspec.Struct, kw_only=True):
     top_models: list[dict[str, Any]] | None = None
 
 
-async def month_spend(first_day: date) -> dict[str, float]:
+async def spend_since(first_day: date) -> dict[str, float]:
     """Key id -> cost of its calls since `first_day`, from the daily rollup (written with every usage batch)."""
     rows = await (
         UsageDailyRow.select(UsageDailyRow.key_id, Sum(UsageDailyRow.cost_usd).as_alias("spent"))
@@ -113,7 +116,7 @@ _BY_USER = (
 )
 
 
-async def month_spend_by_user(first_day: date) -> list[tuple[str, str, float]]:
+async def spend_by_user_since(first_day: date) -> list[tuple[str, str, float]]:
     """(user id, username, cost of all their keys' calls since `first_day`), revoked keys included."""
     rows = await UsageDailyRow.raw(_BY_USER, first_day).run()
     return [(r["user_id"], r["username"], float(r["spent"] or 0.0)) for r in rows]
@@ -125,7 +128,7 @@ _BY_TEAM = (
 )
 
 
-async def month_spend_by_team(first_day: date) -> dict[str, float]:
+async def spend_by_team_since(first_day: date) -> dict[str, float]:
     """Team id -> cost of all its keys' calls since `first_day`, revoked keys included."""
     rows = await UsageDailyRow.raw(_BY_TEAM, first_day).run()
     return {r["team_id"]: float(r["spent"] or 0.0) for r in rows}

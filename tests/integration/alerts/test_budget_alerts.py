@@ -73,10 +73,8 @@ def _hi() -> list[dict[str, str]]:
     return [{"role": "user", "content": "hi"}]
 
 
-def _key(gw: GatewayProcess, name: str, budget: float) -> tuple[str, str]:
-    resp = gw.admin().post(
-        "/v1/api-keys", json={"name": name, "plan": "internal", "limits": {"monthly_budget_usd": budget}}
-    )
+def _key(gw: GatewayProcess, name: str, budget: float, field: str = "monthly_budget_usd") -> tuple[str, str]:
+    resp = gw.admin().post("/v1/api-keys", json={"name": name, "plan": "internal", "limits": {field: budget}})
     assert resp.status_code == 201, resp.text
     time.sleep(1.5)  # the other worker learns of the key at its next catalog poll (every 0.5 s here)
     return resp.json()["id"], resp.json()["key"]
@@ -108,6 +106,7 @@ def test_each_threshold_is_sent_once_signed_and_the_highest_of_a_jump_only(
     wait_for(lambda: len(_sent(receiver, backend, key_id)) == 1, what="the 50 % alert")
     [first] = _sent(receiver, backend, key_id)
     assert (first["type"], first["threshold"], first["month"]) == ("budget.threshold", 0.5, time.strftime("%Y-%m"))
+    assert first["window"] == "month"
     assert first["key"]["name"] == f"alerts-steady-{backend}" and first["key"]["prefix"] == secret[:14]
     assert first["spent_usd"] == pytest.approx(cost) and "(60%, past the 50% alert)" in first["message"]
     delivery = next(r for r in receiver.received if json.loads(r.body)["id"] == first["id"])
@@ -145,6 +144,22 @@ def test_a_first_call_past_the_budget_sends_one_alert(
         "superseded",
         "superseded",
     ]
+
+
+def test_a_daily_budget_raises_its_own_alerts_for_the_day(
+    alerting: GatewayProcess, backend: str, receiver: WebhookReceiver
+) -> None:
+    cost = _one_call_cost(alerting)
+    key_id, secret = _key(alerting, f"alerts-daily-{backend}", round(cost / 0.6, 6), "daily_budget_usd")
+    alerting.openai(key=secret).chat.completions.create(model="fakeai/gpt-fake", messages=_hi())  # 60 % of today's
+    wait_for(lambda: len(_sent(receiver, backend, key_id)) == 1, what="the daily 50 % alert")
+    time.sleep(1.0)  # five more checks on each worker: nothing more is sent, and no monthly alert (no such budget)
+    [alert] = _sent(receiver, backend, key_id)
+    today = datetime.now(UTC).date().isoformat()
+    assert (alert["window"], alert["day"], alert["threshold"]) == ("day", today, 0.5)
+    assert "month" not in alert
+    assert f"daily budget on {today} (60%, past the 50% alert)" in alert["message"]
+    assert [a["window"] for a in _alerts(alerting, key_id)] == ["day"]
 
 
 def test_keys_without_a_budget_raise_nothing(alerting: GatewayProcess) -> None:

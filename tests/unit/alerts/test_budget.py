@@ -44,13 +44,32 @@ def test_every_threshold_crossed_is_listed_lowest_first() -> None:
     assert slack_text(payload) == {"text": f":warning: Polyroute: {payload['message']}"}
 
 
+def test_daily_budgets_raise_alerts_of_their_own_day() -> None:
+    daily = KeyRecord(
+        id="d",
+        name="name-d",
+        prefix="sk-poly-AbCdEf",
+        plan=PlanSpec(name="p", monthly_budget_usd=100, daily_budget_usd=4),
+        allowed_models=None,
+        limits=Limits(),
+        expires_at=None,
+    )
+    assert {k: b for k, (_, b) in budgets([daily], "day").items()} == {"d": 4}
+    assert {k: b for k, (_, b) in budgets([daily]).items()} == {"d": 100}
+    (alert,) = budget_alerts(budgets([daily], "day"), {"d": 3.5}, (0.8,), "2026-11-24", "day")
+    assert alert.dedup == "budget:d:2026-11-24:0.8"
+    assert alert.message().endswith("$3.50 of its $4.00 daily budget on 2026-11-24 (88%, past the 80% alert)")
+    payload = alert.payload("alert_2", "2026-11-24T10:00:00Z")
+    assert (payload["window"], payload["day"]) == ("day", "2026-11-24") and "month" not in payload
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
         ({"POLYROUTE_ALERT_BUDGET_THRESHOLDS": "0.5, lots"}, "not a valid"),
         ({"POLYROUTE_ALERT_BUDGET_THRESHOLDS": "0.5,0"}, "shares in"),
         ({"POLYROUTE_ALERT_WEBHOOK_URL": "hooks.example.com/x"}, "absolute http"),
-        ({"POLYROUTE_ALERT_FORMAT": "teams"}, "alert_format"),
+        ({"POLYROUTE_ALERT_FORMAT": "teams"}, "POLYROUTE_ALERT_FORMAT: Invalid enum value"),
     ],
 )
 def test_bad_alert_settings_stop_the_start(env: dict[str, str], message: str, tmp_path: object) -> None:
