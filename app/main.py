@@ -34,6 +34,7 @@ from app.api.inference.azure_deployments import DEPLOYMENT_SUFFIXES, azure_deplo
 from app.api.inference.batches import batch_api
 from app.api.inference.count_tokens import count_tokens_handler
 from app.api.inference.endpoint import ASGIApp, inference_app
+from app.api.inference.mcp import mcp_app
 from app.api.inference.models import models_handlers
 from app.api.inference.realtime import realtime_app
 from app.api.inference.stored_responses import stored_response_handlers
@@ -50,6 +51,7 @@ from app.conversations.store import ResponseStore
 from app.db.engine import close_database, start_pool, use_database
 from app.db.quiet import Watch, data_version_for
 from app.gateway.hooks_runner import HookRunner
+from app.gateway.mcp import handle_mcp
 from app.gateway.pipeline import Gateway
 from app.gateway.upstream import UpstreamPool
 from app.gateway.vendor import handle_vendor
@@ -135,6 +137,8 @@ def _inference_handlers(rt: Runtime, tasks: TaskApi) -> list[asgi]:
     handlers.append(asgi(path="/openai/deployments", is_mount=True, copy_scope=True, name="azure-deployments")(azure))
     vendors = vendors_app(lambda call: handle_vendor(rt.gateway, call), rt.settings.max_body_bytes, rt.inflight)
     handlers.append(asgi(path="/vendors", is_mount=True, copy_scope=True, name="vendors")(vendors))
+    mcp = mcp_app(lambda call: handle_mcp(rt.gateway, call), rt.settings.max_body_bytes, rt.inflight)
+    handlers.append(asgi(path="/mcp", is_mount=True, copy_scope=True, name="mcp")(mcp))
     # The Realtime API's WebSocket (and a 426 over plain HTTP); `/openai/realtime` is Azure's deployment API.
     realtime = realtime_app(rt.gateway, rt.inflight)
     realtime_paths = [prefix + "/realtime" for prefix in PREFIXES] + ["/openai/realtime"]

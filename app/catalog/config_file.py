@@ -12,7 +12,7 @@ import yaml
 
 import hooks
 import strategies
-from app.catalog.specs import ConfigFile, PlanSpec, ProviderSpec, RouteSpec, TeamSpec, serves
+from app.catalog.specs import TOOL_KINDS, ConfigFile, PlanSpec, ProviderSpec, RouteSpec, TeamSpec, serves
 
 __all__ = ["ConfigFile", "ConfigFileError", "load_config_file", "parse_config"]
 
@@ -87,6 +87,7 @@ def _check_references(cfg: ConfigFile, file: str, hook_defaults: Mapping[str, Ma
 def _check_routes(cfg: ConfigFile, file: str, hook_defaults: Mapping[str, Mapping[str, Any]]) -> None:
     """Every name a route uses (strategies, hooks, targets) exists: said at start, not at its first request."""
     models = {p.name: {m.id for m in p.models} for p in cfg.providers}
+    tool_servers = {p.name for p in cfg.providers if p.kind in TOOL_KINDS}
     known = strategies.available() if cfg.routes else []
     for i, route in enumerate(cfg.routes):
         for where, name in (
@@ -101,6 +102,8 @@ def _check_routes(cfg: ConfigFile, file: str, hook_defaults: Mapping[str, Mappin
             where = f"$.routes[{i}].targets[{j}]"
             if target.provider not in models:
                 raise ConfigFileError(file, f"{where}.provider", f"unknown provider {target.provider!r}")
+            if target.provider in tool_servers:
+                raise ConfigFileError(file, f"{where}.provider", f"{target.provider!r} is an MCP server, not a model")
             if models[target.provider] and not serves(models[target.provider], target.model):
                 raise ConfigFileError(
                     file, f"{where}.model", f"provider {target.provider!r} has no model {target.model!r}"

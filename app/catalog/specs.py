@@ -17,6 +17,7 @@ from app.providers.openai_compatible import QUIRKS
 
 __all__ = [
     "PROVIDER_KINDS",
+    "TOOL_KINDS",
     "ApiKeySpec",
     "ConfigFile",
     "Limits",
@@ -51,8 +52,11 @@ Kind = Literal[
     "vertex-anthropic",
     "demo",
     "tavily",
+    "mcp",
 ]
 PROVIDER_KINDS: tuple[str, ...] = get_args(Kind)
+TOOL_KINDS = frozenset({"mcp"})
+"""Kinds whose `models` price tools, not models: never routable names."""
 BATCH_COST_FACTOR: dict[str, float] = {"openai": 0.5, "anthropic": 0.5}
 """The share of the direct price a provider kind bills for a request of its own batch API."""
 ApiVersion = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")]

@@ -14,6 +14,7 @@ from app.accounting.attribution import key_tags
 from app.catalog.secrets import SecretBox
 from app.catalog.specs import (
     BATCH_COST_FACTOR,
+    TOOL_KINDS,
     EndUserLimits,
     Limits,
     ModelSpec,
@@ -246,7 +247,7 @@ def resolve_table(providers: dict[str, ProviderEntry], routes: dict[str, RouteEn
     table: dict[str, ResolvedModel] = {}
     bare: dict[str, list[ResolvedModel]] = {}
     for provider in providers.values():
-        if not provider.enabled:
+        if not provider.enabled or provider.kind in TOOL_KINDS:
             continue
         for model_id in provider.models:
             if is_pattern(model_id):  # stands for the names it matches: resolved on demand

@@ -7,7 +7,16 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from app.catalog.specs import EndUserLimits, Limits, ModelSpec, PlanSpec, RouteParams, TargetSpec, is_pattern
+from app.catalog.specs import (
+    TOOL_KINDS,
+    EndUserLimits,
+    Limits,
+    ModelSpec,
+    PlanSpec,
+    RouteParams,
+    TargetSpec,
+    is_pattern,
+)
 from app.prompts.template import PromptTemplate
 
 __all__ = [
@@ -185,6 +194,8 @@ class CatalogSnapshot:
         provider_name, _, model_id = name.partition("/")
         provider = self.providers.get(provider_name)
         if provider is None or not provider.enabled or not provider.patterns or not model_id or len(model_id) > 200:
+            return None
+        if provider.kind in TOOL_KINDS:  # its globs price tools
             return None
         if is_pattern(model_id) or provider.pattern_for(model_id) is None:
             return None

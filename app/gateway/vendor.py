@@ -41,7 +41,15 @@ from app.providers.registry import ADAPTERS
 from app.translate.converse.response import chat_usage_from_converse
 from app.translate.gemini.response import chat_usage_from_gemini
 
-__all__ = ["VendorCall", "find_provider", "handle_vendor", "read_usage", "upstream_url"]
+__all__ = [
+    "VendorCall",
+    "find_provider",
+    "handle_vendor",
+    "open_upstream",
+    "read_usage",
+    "response_headers",
+    "upstream_url",
+]
 
 HOP_BY_HOP = {
     "connection",
@@ -219,15 +227,20 @@ async def open_vendor(
     if isinstance(adapter, RequestAuthorizer):  # credentials that are more than a header (SigV4, OAuth)
         req = adapter.authorized(provider, req)
     started = time.perf_counter()
+    resp = await open_upstream(pool, provider, req)
+    return VendorResult(key, provider, model, resp, _UsageSniffer(adapter.dialect), started)
+
+
+async def open_upstream(pool: UpstreamPool, provider: ProviderEntry, req: UpstreamRequest) -> UpstreamResponse:
+    """One call to a provider's own API (one of its `max_concurrent` slots), its failures as our errors."""
     try:
-        resp = await pool.open(provider.name, req, first_byte_timeout=provider.timeout_s, limit=provider.max_concurrent)
+        return await pool.open(provider.name, req, first_byte_timeout=provider.timeout_s, limit=provider.max_concurrent)
     except UpstreamBusy as exc:
         raise ServiceUnavailableError(str(exc), headers={"Retry-After": "1"}) from None
     except UpstreamTimeout:
         raise ProviderTimeoutError(f"{provider.name} did not answer within {provider.timeout_s:g}s") from None
     except UpstreamFailure as exc:
         raise ProviderError(f"{provider.name}: {exc}") from None
-    return VendorResult(key, provider, model, resp, _UsageSniffer(adapter.dialect), started)
 
 
 async def stream_body(result: VendorResult, on_done: Callable[[int], None]) -> AsyncIterator[bytes]:

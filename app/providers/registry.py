@@ -8,6 +8,7 @@ from app.providers.base import ProviderAdapter
 from app.providers.bedrock import BedrockAdapter, BedrockConverseAdapter
 from app.providers.demo import DemoAdapter
 from app.providers.gemini import GeminiAdapter
+from app.providers.mcp import McpAdapter
 from app.providers.openai import OpenAIAdapter
 from app.providers.openai_compatible import OpenAICompatibleAdapter
 from app.providers.search import TavilyAdapter
@@ -29,6 +30,7 @@ ADAPTERS: dict[str, ProviderAdapter] = {
         VertexGeminiAdapter(),
         VertexAnthropicAdapter(),
         TavilyAdapter(),
+        McpAdapter(),
     )
 }
 

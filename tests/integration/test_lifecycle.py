@@ -50,6 +50,12 @@ def _serve_with(tmp_path: Path, text: str, env: dict[str, str] | None = None) ->
             "$.routes[0].targets[0].provider",
             "unknown provider 'ghost'",
         ),
+        (
+            "providers:\n  - {name: gh, kind: mcp, base_url: http://x/mcp}\n"
+            "routes:\n  - name: r\n    targets: [{provider: gh, model: search}]\n",
+            "$.routes[0].targets[0].provider",
+            "'gh' is an MCP server, not a model",
+        ),
         ("providers: [\n", "line", "not valid YAML"),
         (
             "providers:\n  - name: a\n    kind: openai\n    base_url: http://x/v1\n    api_key: ${NOPE_NOT_SET}\n",

@@ -17,7 +17,7 @@ from app.catalog.keys import new_id
 from app.catalog.services.context import ServiceContext, ensure_api_owned, find_row, writing
 from app.catalog.services.records import Route
 from app.catalog.services.validation import FieldProblems, convert_strict
-from app.catalog.specs import RouteParams, RouteSpec, TargetSpec, serves
+from app.catalog.specs import TOOL_KINDS, RouteParams, RouteSpec, TargetSpec, serves
 from app.catalog.store import load_json, now
 from app.db.paging import list_rows
 from app.db.tables import ProviderRow, RouteRow
@@ -45,11 +45,14 @@ async def check_route(spec: RouteSpec, hook_defaults: Mapping[str, Mapping[str, 
         problems.add("strategy", f"unknown strategy '{spec.strategy}'; available: {', '.join(names)}")
     if spec.params.inner is not None and spec.params.inner not in names:
         problems.add("params.inner", f"unknown strategy '{spec.params.inner}'; available: {', '.join(names)}")
-    rows = await ProviderRow.select(ProviderRow.name, ProviderRow.models).run()
+    rows = await ProviderRow.select(ProviderRow.name, ProviderRow.models, ProviderRow.kind).run()
     models = {r["name"]: {m.get("id") for m in load_json(r["models"]) or []} for r in rows}
+    tool_servers = {r["name"] for r in rows if r["kind"] in TOOL_KINDS}
     for i, target in enumerate(spec.targets):
         if target.provider not in models:
             problems.add(f"targets[{i}].provider", f"unknown provider '{target.provider}'")
+        elif target.provider in tool_servers:
+            problems.add(f"targets[{i}].provider", f"'{target.provider}' is an MCP server, not a model")
         elif models[target.provider] and not serves(models[target.provider], target.model):
             problems.add(f"targets[{i}].model", f"provider '{target.provider}' has no model '{target.model}'")
     problems.raise_if_any()
