@@ -21,11 +21,7 @@ import msgspec
 from app.accounting.attribution import header_labels, merged_tags
 from app.accounting.cost import cost_usd
 from app.accounting.events import Usage, UsageEvent, event_id
-from app.errors import (
-    GatewayError,
-    NotFoundError,
-    ProviderError,
-)
+from app.errors import GatewayError, InvalidRequestError, ModelNotAllowedError, NotFoundError, ProviderError
 from app.gateway.call import Reply
 from app.gateway.keys import authenticate
 from app.gateway.resolve import model_allowed
@@ -97,7 +93,7 @@ async def handle_mcp(gateway: Any, call: McpCall) -> Reply:
         labels = header_labels(call.headers)  # a malformed header is refused before anything is counted
         try:
             if not model_allowed(key, f"{server.name}/{tool}"):
-                raise _ToolNotAllowed(f"Tool '{server.name}/{tool}' is not allowed for this API key")
+                raise ModelNotAllowedError(f"Tool '{server.name}/{tool}' is not allowed for this API key")
             admission = await gateway.limiter.admit(key, labels[0] if key.end_user_limits else None)
         except GatewayError as exc:
             _accountant(gateway, call, key, server, tool, None, labels, time.perf_counter())(exc.status_code, None, exc)
@@ -126,31 +122,21 @@ async def handle_mcp(gateway: Any, call: McpCall) -> Reply:
     return Reply(response.status, headers, body)
 
 
-class _ToolNotAllowed(GatewayError):
-    status = 403
-    code = "MODEL_NOT_ALLOWED"
-    title = "Tool not allowed"
-    openai_type = "permission_error"
-
-
 def _message(call: McpCall) -> dict[str, Any] | None:
-    """The JSON-RPC message a POST carries (a batch is refused: MCP has not had them since 2025-06-18)."""
-    if call.method != "POST" or not call.body:
+    """The JSON-RPC message a POST carries. What we cannot read is not forwarded: a server with a laxer
+    parser (NaN, say) could find a tools/call in it that the plan never saw. A batch is refused too (MCP
+    has not had them since 2025-06-18)."""
+    if call.method != "POST":
         return None
     try:
         doc = _decode(call.body)
-    except msgspec.DecodeError:
-        return None  # the server answers a parse error itself
+    except msgspec.DecodeError as exc:
+        raise InvalidRequestError(f"The body is not a JSON-RPC message: {exc}") from None
     if isinstance(doc, list):
-        raise _BatchRefused("JSON-RPC batches are not supported (MCP removed them); send one message per request")
-    return doc if isinstance(doc, dict) else None
-
-
-class _BatchRefused(GatewayError):
-    status = 400
-    code = "INVALID_REQUEST"
-    title = "Invalid request"
-    openai_type = "invalid_request_error"
+        raise InvalidRequestError("JSON-RPC batches are not supported (MCP removed them); send one message per request")
+    if not isinstance(doc, dict):
+        raise InvalidRequestError("A JSON-RPC message is a JSON object")
+    return doc
 
 
 async def _open(gateway: Any, server: ProviderEntry, call: McpCall) -> UpstreamResponse:

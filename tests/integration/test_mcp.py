@@ -173,8 +173,11 @@ def test_refusals_outside_a_session(gw: GatewayProcess, fake: FakeMcp) -> None:
         assert (batch.status_code, batch.json()["error"]["code"]) == (400, "INVALID_REQUEST")
         big = http.post("/mcp/docs", content=b"{" + b" " * (40 * 1024 * 1024) + b"}", headers=auth)
         assert big.status_code == 413
-        malformed = http.post("/mcp/docs", content=b"{not json", headers={**auth, "content-type": "application/json"})
-        assert malformed.status_code == 400 and malformed.json()["error"]["code"] == -32700  # the server's answer
+        # What the gateway cannot read is not forwarded: a laxer parser could find a tools/call in it.
+        sneaky = b'{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "x": NaN}}'
+        for body in (b"{not json", sneaky, b'"ping"', b""):
+            refused = http.post("/mcp/docs", content=body, headers={**auth, "content-type": "application/json"})
+            assert (refused.status_code, refused.json()["error"]["code"]) == (400, "INVALID_REQUEST"), body
     assert not fake.calls
 
 
