@@ -59,6 +59,7 @@ from app.health.probes import Prober
 from app.health.scores import HealthRegistry
 from app.jobs import ShieldedJobs
 from app.limits.admit import Limiter
+from app.limits.deployment_quotas import DeploymentQuotas
 from app.limits.provider_spend import ProviderSpend
 from app.limits.store import counter_backend
 from app.observability.lifecycle import observability
@@ -96,6 +97,7 @@ def build_runtime(settings: Settings) -> Runtime:
         cache=build_response_cache(settings),
         hooks=HookRunner(settings.hooks, settings.hook_options),
         provider_spend=ProviderSpend(limiter.backend),
+        quotas=DeploymentQuotas(limiter.backend),
         payloads=PayloadLog(settings.payload_log, settings.payload_log_max_bytes)
         if settings.payload_log != "off"
         else None,
@@ -217,6 +219,13 @@ def create_app(settings: Settings) -> Litestar:
                 await spend.refresh(rt.catalog.snapshot.providers.values())
 
             scheduler.add_job(jobs.wrap(provider_budgets), "interval", seconds=1.0, max_instances=1, coalesce=True)
+        quotas = rt.gateway.quotas
+        if quotas is not None:
+
+            async def deployment_quotas() -> None:
+                await quotas.refresh(rt.catalog.snapshot.providers.values())
+
+            scheduler.add_job(jobs.wrap(deployment_quotas), "interval", seconds=1.0, max_instances=1, coalesce=True)
         if settings.alert_interval_s > 0:
             scheduler.add_job(
                 jobs.wrap(rt.alerts.tick), "interval", seconds=settings.alert_interval_s, max_instances=1, coalesce=True
@@ -259,6 +268,8 @@ def create_app(settings: Settings) -> Litestar:
             await rt.gateway.cache.close()
             if rt.gateway.provider_spend is not None:
                 await rt.gateway.provider_spend.close()
+            if rt.gateway.quotas is not None:
+                await rt.gateway.quotas.close()
             await rt.gateway.limiter.close()  # after the drain: the last settles still count
             await close_database(engine)
             if rt.changes is not None:

@@ -13,8 +13,10 @@ Pure: a decoded LiteLLM document in, a Polyroute document and the notes on what 
 - `os.environ/NAME` becomes `${NAME}`; `model_info` prices per token become prices per million;
   `max_input_tokens`/`max_tokens` the context window; `timeout`/`stream_timeout` the provider's
   timeouts; `num_retries` each route's retries.
-- Not carried over, each named in a note: per-deployment rpm/tpm (Polyroute limits callers, by plan),
-  callbacks, caching and guardrail settings, the master key (use POLYROUTE_ADMIN_KEY), unknown providers.
+- A deployment's `rpm`/`tpm` become its model's quota (routes skip it for the minute once reached).
+- Not carried over, each named in a note: `max_parallel_requests` (a provider's `max_concurrent` is per
+  worker), callbacks, caching and guardrail settings, the master key (use POLYROUTE_ADMIN_KEY), unknown
+  providers.
 """
 
 from __future__ import annotations
@@ -236,10 +238,17 @@ class _Importer:
         spec, model_id = found
         account = self.account(spec)
         info = entry.get("model_info") if isinstance(entry.get("model_info"), dict) else {}
-        account.models.setdefault(model_id, _model(model_id, info))
-        for limit in ("rpm", "tpm", "max_parallel_requests"):
-            if params.get(limit) is not None:
-                self.notes.append(f"{where}: {limit} per deployment is not carried over (limit callers with plans)")
+        model = account.models.setdefault(model_id, _model(model_id, info))
+        for limit in ("rpm", "tpm"):  # the deployment's quota: routes skip it for the minute once reached
+            value = params.get(limit)
+            if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31:
+                model[limit] = value
+            elif value is not None:
+                self.notes.append(f"{where}: {limit} {value!r} is not a positive whole number; not carried over")
+        if params.get("max_parallel_requests") is not None:
+            self.notes.append(
+                f"{where}: max_parallel_requests is not carried over (set the provider's max_concurrent, per worker)"
+            )
         if "*" in name or "*" in model_id:
             return  # a glob of its provider: `<provider>/<model>` names it
         if not _ROUTE_NAME.match(name):

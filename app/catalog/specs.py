@@ -101,6 +101,10 @@ class ModelSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     audio seconds): e.g. a transcription of a format whose length the upstream does not report."""
     context_window: Annotated[int, Meta(gt=0)] | None = None
     max_output_tokens: Annotated[int, Meta(gt=0)] | None = None
+    rpm: Annotated[int, Meta(gt=0, le=2**31 - 1)] | None = None
+    tpm: Annotated[int, Meta(gt=0, le=2**31 - 1)] | None = None
+    """Calls (tokens) per UTC minute this deployment takes, across every key (an Azure deployment's
+    quota, LiteLLM's deployment rpm/tpm): once reached, routes skip it until the minute ends."""
     tools: bool = True
     vision: bool = False
     reasoning: bool = False

@@ -40,6 +40,7 @@ from app.gateway.streaming import StreamOutcome, relay_stream
 from app.gateway.upstream import UpstreamPool
 from app.health.scores import HealthRegistry
 from app.limits.admit import Limiter
+from app.limits.deployment_quotas import DeploymentQuotas
 from app.limits.provider_spend import ProviderSpend
 from app.prompts.expand import PREFIX as PROMPT_PREFIX
 from app.prompts.expand import expand as expand_prompt
@@ -71,6 +72,8 @@ class Gateway:
     """Provider budgets (app.limits.provider_spend); None: no provider has one to keep."""
     payloads: PayloadLog | None = None
     """Which requests keep their bodies (app.accounting.payloads); None: none do."""
+    quotas: DeploymentQuotas | None = None
+    """Deployments' rpm/tpm (app.limits.deployment_quotas); None: not kept."""
 
     async def handle(self, call: Call) -> Reply:
         ctx = CallContext(call)
@@ -124,6 +127,8 @@ class Gateway:
             if ctx.hit is not None:
                 return await self._from_cache(ctx, ctx.hit)
         budgets = self.provider_spend.view() if self.provider_spend is not None else _NO_BUDGETS
+        if self.quotas is not None and self.quotas.over:
+            budgets = {**budgets, **self.quotas.view()}
         ctx.targets, ctx.ranked = rank_each(
             models,
             lambda model: rank_targets(
@@ -412,6 +417,8 @@ class Gateway:
             self.limiter.settle_soon(key, admission.limits, usage.total_tokens, cost, admission.end_user)
         if target is not None and cost and self.provider_spend is not None:
             self.provider_spend.add_soon(target.provider, cost)
+        if target is not None and self.quotas is not None:
+            self.quotas.add_soon(target.key, target.model, usage.total_tokens)
         return cost
 
 

@@ -6,7 +6,13 @@ import random
 from collections.abc import Mapping
 
 import strategies
-from app.errors import BudgetExceededError, ModelNotAllowedError, ProviderError, ServiceUnavailableError
+from app.errors import (
+    BudgetExceededError,
+    ModelNotAllowedError,
+    ProviderError,
+    RateLimitedError,
+    ServiceUnavailableError,
+)
 from app.gateway.attempt_outcomes import Target
 from app.gateway.snapshot import CatalogSnapshot, KeyRecord, ResolvedModel
 from app.health.scores import HealthRegistry
@@ -35,12 +41,16 @@ def rank_targets(
     rng: random.Random,
     over_budget: frozenset[str] = frozenset(),
     resets: Mapping[str, float] | None = None,
+    over_quota: frozenset[str] = frozenset(),
+    quota_resets: Mapping[str, float] | None = None,
 ) -> tuple[list[Target], list[Candidate]]:
     """Targets in the order to try them, and the candidates as ranked (for explain). Providers in
-    `over_budget` (their day or month budget spent) are skipped; `resets` says when each comes back."""
+    `over_budget` (their day or month budget spent) are skipped; `resets` says when each comes back.
+    So are targets in `over_quota` (their deployment's rpm or tpm reached this minute; `quota_resets`)."""
     by_key: dict[str, Target] = {}
     candidates: list[Candidate] = []
     spent: list[str] = []
+    busy: list[str] = []
     for spec in resolved.targets:
         provider = snapshot.providers.get(spec.provider)
         if provider is None or not provider.enabled or provider.kind not in ADAPTERS:
@@ -48,8 +58,11 @@ def rank_targets(
         if provider.name in over_budget:
             spent.append(provider.name)
             continue
-        model = provider.model(spec.model)
         key_ = f"{provider.name}/{spec.model}"
+        if key_ in over_quota:
+            busy.append(key_)
+            continue
+        model = provider.model(spec.model)
         candidate = Candidate(  # positional: a frozen dataclass takes keywords at twice the cost
             provider.name,
             spec.model,
@@ -63,6 +76,12 @@ def rank_targets(
         candidates.append(candidate)
         by_key[key_] = Target(candidate, provider, ADAPTERS[provider.kind], model)
     if not candidates:
+        if busy:
+            wait = min((quota_resets or {}).get(name, 60.0) for name in busy)
+            raise RateLimitedError(
+                f"Every upstream of '{resolved.name}' is at its deployment's rpm/tpm ({', '.join(busy)})",
+                retry_after=wait,
+            )
         if spent:
             wait = min((resets or {}).get(name, 60.0) for name in spent)
             names = ", ".join(dict.fromkeys(spent))

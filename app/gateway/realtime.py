@@ -119,6 +119,8 @@ async def open_session(gateway: Any, ask: RealtimeAsk) -> RealtimeSession:
         quota_user = caller.end_user if caller.key.end_user_limits else None
         caller.admission = await gateway.limiter.admit(caller.key, quota_user)
         budgets = gateway.provider_spend.view() if gateway.provider_spend is not None else {}
+        if gateway.quotas is not None:
+            budgets = {**budgets, **gateway.quotas.view()}
         ranked, _ = rank_targets(
             resolved,
             snapshot,
@@ -182,6 +184,8 @@ async def _connect_first(
         else:
             elapsed = (time.perf_counter() - started) * 1000
             gateway.health.record_ok(target.key)
+            if gateway.quotas is not None:
+                gateway.quotas.add_soon(target.key, target.model, 0)
             attempts.append(_attempt(target, "ok", 101, elapsed))
             return target, ws, elapsed
         elapsed = (time.perf_counter() - started) * 1000
@@ -389,3 +393,5 @@ def _record(
         gateway.limiter.settle_soon(key, admission.limits, usage.total_tokens, cost, admission.end_user)
     if target is not None and cost and gateway.provider_spend is not None:
         gateway.provider_spend.add_soon(target.provider, cost)
+    if target is not None and gateway.quotas is not None:  # the session counted as a call when it opened
+        gateway.quotas.add_soon(target.key, target.model, usage.total_tokens, calls=0)

@@ -107,10 +107,18 @@ def test_model_groups_become_routes_with_fallbacks_in_tiers() -> None:
     assert "anthropic/*" not in routes and "weird" not in routes and "bad name!" not in routes
 
 
+def test_a_deployments_rpm_and_tpm_become_its_models_quota() -> None:
+    config, notes = _imported()
+    azure = next(p for p in config["providers"] if p["name"] == "azure")
+    quota = {m["id"]: (m.get("rpm"), m.get("tpm")) for m in azure["models"]}
+    assert quota["gpt-4o-eu"] == (6, None) and quota["gpt-4o-ca"] == (None, None)
+    assert not [n for n in notes if "rpm" in n]
+
+
 def test_what_did_not_carry_over_is_named() -> None:
     _, notes = _imported()
     text = "\n".join(notes)
-    for expected in ("rpm per deployment", "'sagemaker'", "master_key", "success_callback", "'missing'",
+    for expected in ("'sagemaker'", "master_key", "success_callback", "'missing'",
                      "VERTEX_SERVICE_ACCOUNT_JSON", "'bad name!'"):  # fmt: skip
         assert expected in text, expected
 
