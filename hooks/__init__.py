@@ -12,6 +12,7 @@ from hooks.deny_list import DenyList
 from hooks.max_prompt import MaxPrompt
 from hooks.moderation import Moderation
 from hooks.pii import PiiMask
+from hooks.webhook import Webhook
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -28,7 +29,7 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "polyroute.hooks"
 
-_BUILTINS: dict[str, HookFactory] = {cls.name: cls for cls in (DenyList, MaxPrompt, Moderation, PiiMask)}
+_BUILTINS: dict[str, HookFactory] = {cls.name: cls for cls in (DenyList, MaxPrompt, Moderation, PiiMask, Webhook)}
 
 
 class UnknownHookError(LookupError):

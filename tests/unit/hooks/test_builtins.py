@@ -81,3 +81,31 @@ def test_chat_text_takes_text_parts_and_tool_arguments() -> None:
         ]
     }
     assert chat_text(request) == ("sys\n{}\npart", 3)
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({}, r"url must be an http\(s\) URL"),
+        ({"url": "ftp://x/check"}, r"url must be an http\(s\) URL"),
+        ({"url": "http://x/check", "timeout_s": 0}, "timeout_s"),
+        ({"url": "http://x/check", "on_error": "shrug"}, "on_error"),
+        ({"url": "http://x/check", "secret": "s"}, "unknown option 'secret'"),
+    ],
+)
+def test_webhook_options_are_checked_when_the_route_is_saved(options: dict[str, Any], says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        hooks.build("webhook", options)
+
+
+def test_webhook_verdicts_keep_statuses_codes_and_headers_in_bounds() -> None:
+    from hooks.webhook import _verdict
+
+    blocked = _verdict({"verdict": "block", "status": 200, "code": "lower-case"}, "request")
+    assert (blocked.action, blocked.status, blocked.code) == ("reject", 400, "CONTENT_BLOCKED")
+    annotated = _verdict({"headers": {"x-a": 1, "set-cookie": "no"}}, "request")
+    assert (annotated.action, dict(annotated.headers)) == ("annotate", {"x-a": "1"})
+    request = {"messages": [{"role": "user", "content": "hi"}]}
+    assert _verdict({"request": request}, "request").action == "rewrite"
+    assert _verdict({"request": request}, "response").action == "allow"  # an answer cannot be rewritten
+    assert _verdict({"request": {"messages": "oops"}}, "request").action == "allow"
