@@ -9,9 +9,12 @@ import msgspec
 from app.catalog.audit import ACTOR, Actor, Change, Resource, diff, record
 from app.catalog.keys import hash_secret, new_id, visible_prefix
 from app.catalog.secrets import SecretBox, mask
-from app.catalog.specs import ApiKeySpec, ConfigFile, PlanSpec, ProviderSpec, RouteSpec, TeamSpec
+from app.catalog.services import prompts
+from app.catalog.services.context import ServiceContext
+from app.catalog.specs import ApiKeySpec, ConfigFile, PlanSpec, PromptSpec, ProviderSpec, RouteSpec, TeamSpec
 from app.catalog.store import bump_version, dump_json, now
-from app.db.tables import ApiKeyRow, PlanRow, ProviderRow, RouteRow, TeamRow
+from app.db.tables import ApiKeyRow, PlanRow, PromptRow, ProviderRow, RouteRow, TeamRow
+from app.prompts.template import PromptTemplate
 
 __all__ = ["apply_config", "plan_values", "provider_values", "route_values", "team_values"]
 
@@ -156,4 +159,23 @@ async def apply_config(cfg: ConfigFile, box: SecretBox) -> int:
         if clash:
             await ApiKeyRow.delete().where(ApiKeyRow.id == clash["id"]).run()
         await _upsert(ApiKeyRow, "key", match, values, ("api_key", key.name), box)
+    for prompt in cfg.prompts:
+        await _apply_prompt(prompt, box)
     return await bump_version()
+
+
+async def _apply_prompt(spec: PromptSpec, box: SecretBox) -> None:
+    """The file's template is the published version: created, published again, or added as a new version
+    (the earlier ones stay, so `prompt/<name>@N` keeps answering). Unchanged, nothing is written."""
+    ctx = ServiceContext(box)  # no cache: the file's own checks have placed the model
+    template = PromptTemplate(**{f: getattr(spec, f) for f in PromptTemplate.__struct_fields__})
+    row = await PromptRow.select().where(PromptRow.name == spec.name).first().run()
+    if row is None:
+        await prompts.create_prompt(ctx, spec.name, template)
+        return
+    wanted = dump_json(template)
+    latest = await prompts.get_version(row["id"], row["latest"])
+    if dump_json(latest.template) != wanted:
+        await prompts.add_version(ctx, row["id"], template)
+    elif row["published"] != row["latest"]:
+        await prompts.publish(ctx, row["id"], row["latest"])

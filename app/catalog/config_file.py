@@ -12,7 +12,16 @@ import yaml
 
 import hooks
 import strategies
-from app.catalog.specs import TOOL_KINDS, ConfigFile, PlanSpec, ProviderSpec, RouteSpec, TeamSpec, serves
+from app.catalog.specs import (
+    TOOL_KINDS,
+    ConfigFile,
+    PlanSpec,
+    PromptSpec,
+    ProviderSpec,
+    RouteSpec,
+    TeamSpec,
+    serves,
+)
 
 __all__ = ["ConfigFile", "ConfigFileError", "load_config_file", "parse_config"]
 
@@ -57,11 +66,12 @@ def _hook_defaults(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
 
 def _check_references(cfg: ConfigFile, file: str, hook_defaults: Mapping[str, Mapping[str, Any]]) -> None:
     seen: dict[str, set[str]] = {}
-    sections: tuple[tuple[str, Sequence[ProviderSpec | RouteSpec | PlanSpec | TeamSpec]], ...] = (
+    sections: tuple[tuple[str, Sequence[ProviderSpec | RouteSpec | PlanSpec | TeamSpec | PromptSpec]], ...] = (
         ("providers", cfg.providers),
         ("routes", cfg.routes),
         ("plans", cfg.plans),
         ("teams", cfg.teams),
+        ("prompts", cfg.prompts),
     )
     for section, items in sections:
         names: set[str] = set()
@@ -82,6 +92,21 @@ def _check_references(cfg: ConfigFile, file: str, hook_defaults: Mapping[str, Ma
         if provider.kind not in {"demo"} and not provider.base_url:
             raise ConfigFileError(file, f"$.providers[{i}].base_url", f"required for kind {provider.kind!r}")
     _check_routes(cfg, file, hook_defaults)
+    _check_prompts(cfg, file)
+
+
+def _check_prompts(cfg: ConfigFile, file: str) -> None:
+    """A prompt's model is a route or a provider's model of this file (the API checks the live catalog)."""
+    routes = {r.name for r in cfg.routes}
+    models = {p.name: {m.id for m in p.models} for p in cfg.providers if p.kind not in TOOL_KINDS}
+    for i, prompt in enumerate(cfg.prompts):
+        provider, _, model_id = prompt.model.partition("/")
+        known = prompt.model in routes or (
+            provider in models and bool(model_id) and (not models[provider] or serves(models[provider], model_id))
+        )
+        if prompt.model.startswith("prompt/") or not known:
+            reason = "a prompt cannot name another prompt" if prompt.model.startswith("prompt/") else "unknown model"
+            raise ConfigFileError(file, f"$.prompts[{i}].model", f"{reason} {prompt.model!r}")
 
 
 def _check_routes(cfg: ConfigFile, file: str, hook_defaults: Mapping[str, Mapping[str, Any]]) -> None:

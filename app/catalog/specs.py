@@ -11,6 +11,7 @@ import msgspec
 from msgspec import Meta
 
 from app.accounting.attribution import tags_problem
+from app.prompts.template import PromptTemplate
 from app.providers.aws_sigv4 import parse_credentials
 from app.providers.google_auth import parse_service_account
 from app.providers.openai_compatible import QUIRKS
@@ -23,6 +24,7 @@ __all__ = [
     "Limits",
     "ModelSpec",
     "PlanSpec",
+    "PromptSpec",
     "ProviderSpec",
     "RouteParams",
     "RouteSpec",
@@ -302,6 +304,12 @@ class ApiKeySpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True)
             raise ValueError(f"metadata.tags: {problem}")
 
 
+class PromptSpec(PromptTemplate, forbid_unknown_fields=True, kw_only=True):
+    """A prompt template by name: the config file's `prompts`, the API's new prompt."""
+
+    name: Name
+
+
 class ConfigFile(msgspec.Struct, forbid_unknown_fields=True):
     """The whole `polyroute.yaml`."""
 
@@ -310,3 +318,5 @@ class ConfigFile(msgspec.Struct, forbid_unknown_fields=True):
     plans: list[PlanSpec] = msgspec.field(default_factory=list)
     teams: list[TeamSpec] = msgspec.field(default_factory=list)
     api_keys: list[ApiKeySpec] = msgspec.field(default_factory=list)
+    prompts: list[PromptSpec] = msgspec.field(default_factory=list)
+    """Published as the file says at every start: a changed template becomes a new version."""

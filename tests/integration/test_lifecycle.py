@@ -56,6 +56,11 @@ def _serve_with(tmp_path: Path, text: str, env: dict[str, str] | None = None) ->
             "$.routes[0].targets[0].provider",
             "'gh' is an MCP server, not a model",
         ),
+        (
+            "prompts:\n  - {name: p, model: nowhere/m, messages: [{role: user, content: hi}]}\n",
+            "$.prompts[0].model",
+            "unknown model 'nowhere/m'",
+        ),
         ("providers: [\n", "line", "not valid YAML"),
         (
             "providers:\n  - name: a\n    kind: openai\n    base_url: http://x/v1\n    api_key: ${NOPE_NOT_SET}\n",

@@ -34,6 +34,7 @@ from app.catalog.specs import (
     Name,
     PlanSpec,
     PositiveSeconds,
+    PromptSpec,
     ProviderSpec,
     Region,
     RouteName,
@@ -244,10 +245,8 @@ class PlanPage(msgspec.Struct):
 # -- prompts -----------------------------------------------------------------------------------
 
 
-class PromptCreate(PromptTemplate, forbid_unknown_fields=True, kw_only=True):
+class PromptCreate(PromptSpec, forbid_unknown_fields=True, kw_only=True):
     """POST body: the prompt's name and its first version."""
-
-    name: Name
 
 
 class PromptVersionCreate(PromptTemplate, forbid_unknown_fields=True, kw_only=True):
