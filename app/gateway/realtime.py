@@ -35,7 +35,7 @@ from app.errors import (
 from app.gateway.attempt_outcomes import Target
 from app.gateway.keys import authenticate
 from app.gateway.rank import rank_targets
-from app.gateway.realtime_frames import response_done, rewrite_session_model
+from app.gateway.realtime_frames import error_event, response_done, rewrite_session_model
 from app.gateway.resolve import resolve
 from app.gateway.snapshot import KeyRecord
 from app.gateway.tracing import TraceContext
@@ -245,6 +245,10 @@ class RealtimeSession:
         self.close_code: int | None = None
         self._mark = time.perf_counter()
         self._tried = sum(1 for a in attempts if a["outcome"] != "skipped")
+        self._send: Send | None = None
+        self._checks: set[asyncio.Future[None]] = set()
+        self.refused: GatewayError | None = None
+        """A budget spent mid-session: why the session was ended."""
 
     @property
     def headers(self) -> list[tuple[bytes, bytes]]:
@@ -256,6 +260,7 @@ class RealtimeSession:
         return out
 
     async def relay(self, receive: Receive, send: Send) -> None:
+        self._send = send
         to_caller = asyncio.ensure_future(self._to_caller(send))
         to_upstream = asyncio.ensure_future(self._to_upstream(receive))
         try:
@@ -265,6 +270,8 @@ class RealtimeSession:
                 task.cancel()
             await asyncio.gather(to_caller, to_upstream, return_exceptions=True)
             await self.ws.close()
+            if self._checks:  # the last responses' spend is counted before the session is gone
+                await asyncio.wait(set(self._checks), timeout=5)
             self._finish()
 
     async def _to_upstream(self, receive: Receive) -> None:
@@ -304,6 +311,8 @@ class RealtimeSession:
         self.close_code = code
         code = _NOT_SENDABLE.get(code, code)
         reason = self.ws.close_reason or ("upstream connection lost" if code == 1011 else "")
+        if self.refused is not None:
+            code, reason = 1008, self.refused.error_code
         if not self.caller_gone:
             await self._deliver(send, {"type": "websocket.close", "code": code, "reason": reason[:120]})
 
@@ -321,7 +330,7 @@ class RealtimeSession:
         now = time.perf_counter()
         latency_ms, self._mark = (now - self._mark) * 1000, now
         detail = {"realtime": {"session": self.ask.request_id, "response": self.responses, "status": status}}
-        _record(
+        cost = _record(
             self.gateway,
             self.ask,
             self.caller,
@@ -331,7 +340,26 @@ class RealtimeSession:
             latency_ms=latency_ms,
             detail=detail,
             attempts=self._tried,
+            settle=False,
         )
+        if self.caller.admission is not None and (usage.total_tokens or cost):
+            check = asyncio.ensure_future(self._settle_then_check(usage.total_tokens, cost))
+            self._checks.add(check)
+            check.add_done_callback(self._checks.discard)
+
+    async def _settle_then_check(self, tokens: int, cost: float) -> None:
+        """The response's tokens and spend counted, then the budgets read: one spent ends the session (an
+        `error` event, then a 1008 close), so an open session cannot outrun a budget by more than a response."""
+        admission, key, limiter = self.caller.admission, self.caller.key, self.gateway.limiter
+        assert admission is not None
+        await limiter.settle(key, admission.limits, tokens, cost, admission.end_user)
+        refused = await limiter.out_of_budget(key, admission.end_user)
+        if refused is None or self.refused is not None:
+            return
+        self.refused = refused
+        if self._send is not None:
+            await self._deliver(self._send, {"type": "websocket.send", "text": error_event(refused)})
+        await self.ws.close()  # ends the relay: the caller is closed with 1008 and the error's code
 
     def _finish(self) -> None:
         if self.responses:
@@ -356,8 +384,10 @@ def _record(
     latency_ms: float | None = None,
     detail: dict[str, Any] | None = None,
     attempts: int = 0,
-) -> None:
-    """One usage row; its tokens and cost settle on the key's (and user's, team's, end user's) limits."""
+    settle: bool = True,
+) -> float:
+    """One usage row; its tokens and cost settle on the key's (and user's, team's, end user's) limits,
+    unless the caller settles them itself (`settle=False`). Returns the cost."""
     usage = usage or Usage()
     cost = cost_usd(target.model, usage) if target is not None else 0.0
     key = caller.key
@@ -389,9 +419,10 @@ def _record(
         )
     )
     admission = caller.admission
-    if admission is not None and (usage.total_tokens or cost):
+    if settle and admission is not None and (usage.total_tokens or cost):
         gateway.limiter.settle_soon(key, admission.limits, usage.total_tokens, cost, admission.end_user)
     if target is not None and cost and gateway.provider_spend is not None:
         gateway.provider_spend.add_soon(target.provider, cost)
     if target is not None and gateway.quotas is not None:  # the session counted as a call when it opened
         gateway.quotas.add_soon(target.key, target.model, usage.total_tokens, calls=0)
+    return cost

@@ -295,6 +295,31 @@ class Limiter:
         self._by_key[key.id] = built
         return built
 
+    async def out_of_budget(self, key: KeyRecord, end_user: EndUserQuota | None = None) -> LimitError | None:
+        """Whether a budget the key spends against (its own, its user's, its team's, its end user's) is spent
+        now, counting nothing: for work that goes on after admission (a Realtime session). None when the
+        store cannot say (the admission's policy already applied)."""
+        now = self._clock()
+        w = Windows.at(now)
+        found = self._by_key.get(key.id)
+        checks = found.checks if found is not None and found.key is key and found.minute == w.minute else None
+        if checks is None:
+            checks = self._build(key, now).checks
+        if end_user is not None:
+            checks = checks + _checks(end_user.subject, end_user.limits, w, "")
+        budgets = [c for c in checks if c.error is BudgetExceededError]
+        if not budgets:
+            return None
+        try:
+            verdict, _ = await self.backend.hit([c.hit for c in budgets])
+        except (ConnectionError, OSError, TimeoutError):
+            return None
+        if verdict.allowed or verdict.refused_index is None:
+            return None
+        check = budgets[verdict.refused_index]
+        left = w.month_left if check.window == _MONTH else w.day_left
+        return check.error(f"Limit reached: {check.what}", retry_after=left)
+
     async def requests_today(self, key_id: str) -> int:
         """Requests this key was admitted for in the current UTC day: the counter the daily cap checks."""
         return int(await self.backend.get(_day_counter(key_id, Windows.at(self._clock()))))

@@ -27,6 +27,7 @@ from tests.integration.usage.harness import wait_until
 
 LIMITED_KEY = "sk-poly-realtime-limited-0123456789ab"
 CLAUDE_ONLY_KEY = "sk-poly-realtime-claude-0123456789ab"
+BUDGET_KEY = "sk-poly-realtime-budget-0123456789ab"
 PRICES = {
     "input_cost_per_mtok": 4.0,
     "output_cost_per_mtok": 16.0,
@@ -103,6 +104,7 @@ def _config(fake: FakeRealtime, silent: int = 9) -> dict[str, Any]:
             {"name": "test", "key": API_KEY},
             {"name": "limited", "key": LIMITED_KEY, "plan": "one-a-day"},
             {"name": "claude", "key": CLAUDE_ONLY_KEY, "plan": "claude"},
+            {"name": "budgeted", "key": BUDGET_KEY, "limits": {"monthly_budget_usd": 0.00004}},
         ],
     }
 
@@ -416,3 +418,24 @@ def test_granian_serves_sessions_and_refusals_alike(
             _raw(gw, "model=rt/gpt-rt", key=CLAUDE_ONLY_KEY)
         assert raised.value.response.status_code == 403
         assert json.loads(raised.value.response.body or b"")["error"]["code"] == "MODEL_NOT_ALLOWED"
+
+
+def test_a_budget_spent_mid_session_ends_it_after_that_response(gw: GatewayProcess, fake: FakeRealtime) -> None:
+    with _raw(gw, "model=rt/gpt-rt", key=BUDGET_KEY) as ws:  # admitted: nothing spent yet
+        _events_until(ws, "session.created")
+        ws.send(json.dumps({"type": "response.create"}))  # 5 tokens in, 1 out: $0.000036 of $0.00004
+        _events_until(ws, "response.done")
+        ws.send(json.dumps({"type": "response.create"}))  # this one passes the budget...
+        _events_until(ws, "response.done")
+        error = _events_until(ws, "error")[-1]["error"]  # ...and the session ends after it
+        assert error["code"] == "BUDGET_EXCEEDED" and "budget" in error["message"]
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+        1008,
+        "BUDGET_EXCEEDED",
+    )
+    wait_until(lambda: fake.open_sessions == 0, timeout=5)
+    with pytest.raises(InvalidStatus) as refused:  # and the next one is refused at the door
+        _raw(gw, "model=rt/gpt-rt", key=BUDGET_KEY)
+    assert refused.value.response.status_code == 429
