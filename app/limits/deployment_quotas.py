@@ -90,6 +90,14 @@ class DeploymentQuotas:
             return
         self.over, self.resets = frozenset(over), over
 
+    async def used(self, target: str) -> tuple[int, int]:
+        """(calls, tokens) this minute, for the health endpoint; the store away: (0, 0)."""
+        made, used = _counters(target, int(self._clock() // 60))
+        try:
+            return int(await self._backend.get(made)), int(await self._backend.get(used))
+        except (ConnectionError, OSError, TimeoutError):
+            return 0, 0
+
     def view(self) -> dict[str, Any]:
         """What the router needs: nothing at all while no target is at its quota."""
         return {"over_quota": self.over, "quota_resets": self.resets} if self.over else _NOTHING

@@ -11,6 +11,7 @@ from app.catalog.specs import is_pattern
 from app.errors import NotFoundError
 from app.gateway.snapshot import ProviderEntry
 from app.health.probes import ProbeResult
+from app.limits.deployment_quotas import DeploymentQuotas, has_quota
 from app.limits.provider_spend import ProviderSpend, has_budget
 
 __all__ = ["HealthController"]
@@ -28,6 +29,16 @@ def _probe(result: ProbeResult | None) -> Json | None:
         "error": result.error,
         "at": result.at,
     }
+
+
+async def _quota(quotas: DeploymentQuotas | None, provider: ProviderEntry, model_id: str) -> Json | None:
+    """A deployment's rpm/tpm and what this minute has taken of them (every replica, on a shared store)."""
+    spec = provider.models[model_id]
+    if quotas is None or not has_quota(spec):
+        return None
+    target = f"{provider.name}/{model_id}"
+    calls, tokens = await quotas.used(target)
+    return {"rpm": spec.rpm, "tpm": spec.tpm, "calls": calls, "tokens": tokens, "skipped": target in quotas.over}
 
 
 async def _budget(spend: ProviderSpend | None, provider: ProviderEntry) -> Json | None:
@@ -55,8 +66,9 @@ class HealthController(Controller):
 
     @get("/providers", responses=problems(401, 403))
     async def providers(self, request: Request[Any, Any, Any]) -> Json:
-        """Every provider with each model's EWMA latency/TTFT, error rate and breaker state, and its
-        concurrency slots in this worker when it has a `max_concurrent` cap."""
+        """Every provider with each model's EWMA latency/TTFT, error rate and breaker state (and its quota's
+        use this minute when it has an rpm/tpm), and its concurrency slots in this worker when it has a
+        `max_concurrent` cap."""
         rt = request.app.state.runtime
         health = rt.gateway.health
         slots = rt.gateway.pool.slots
@@ -77,6 +89,7 @@ class HealthController(Controller):
                         "p95_ttft_ms": snap.p95_ttft_ms,
                         "samples": snap.samples,
                         "consecutive_failures": snap.consecutive_failures,
+                        "quota": await _quota(rt.gateway.quotas, provider, model_id),
                     }
                 )
             out.append(

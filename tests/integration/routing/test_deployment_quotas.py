@@ -65,6 +65,11 @@ def test_a_deployment_at_its_rpm_gives_way_to_the_next_until_the_minute_ends(gw:
     assert response.headers["x-error-code"] == "RATE_LIMITED"
     assert 0 < int(response.headers["retry-after"]) <= 60
     assert "east/gpt-fake" in refused.value.message
+    with gw.admin() as admin:
+        providers = {p["name"]: p for p in admin.get("/v1/health/providers").json()["data"]}
+    quota = providers["east"]["models"][0]["quota"]
+    assert (quota["rpm"], quota["calls"], quota["skipped"]) == (2, 2, True)
+    assert providers["west"]["models"][0]["quota"] is None
 
 
 def test_a_deployment_past_its_tpm_is_skipped_too(gw: GatewayProcess) -> None:
