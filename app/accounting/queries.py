@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from app.accounting.feedback import Feedback, feedback_for
 from app.accounting.filters import TEAM_OF_KEY_SQL, Table, UsageFilter, is_midnight, rounded, sql_where, where
 from app.accounting.raw_usage import RAW_ONLY, raw_summary_rows, tags_of
 from app.accounting.rollups import HISTOGRAM_COLUMNS, MEASURES, percentile
@@ -139,6 +140,8 @@ class RequestRecord(msgspec.Struct, kw_only=True):
     """A stream cut mid-answer and continued on the next candidate: what broke, and where."""
     malformed_frames: int = 0
     """Malformed upstream SSE frames skipped (not fatal) while streaming this answer."""
+    feedback: list[Feedback] | None = None
+    """Scores given to it (`POST /v1/feedback`; `GET /v1/requests/{id}` only)."""
     payload: RequestPayload | None = None
     """The request and answer bodies, when the payload log kept them (`GET /v1/requests/{id}` only)."""
     realtime: dict[str, Any] | None = None
@@ -304,6 +307,7 @@ async def request_by_id(request_id: str, scope: frozenset[str] | None = None) ->
     if row is None or (scope is not None and row["key_id"] not in scope):
         return None
     record = _record(row, (await tags_of([row["id"]])).get(row["id"], []))
+    record.feedback = await feedback_for(request_id)
     kept = await UsagePayloadRow.select().where(UsagePayloadRow.event_id == request_id).first().run()
     if kept is not None:
         record.payload = RequestPayload(

@@ -30,10 +30,10 @@ async def prune(retention_days: int, now: float | None = None) -> int:
         while True:
             rows = await UsageEventRow.raw(sql, cutoff, _CHUNK).run()
             deleted += len(rows)
-            if rows:  # their tags and bodies go with them
+            if rows:  # their tags, bodies and feedback go with them
                 ids = [r["id"] for r in rows]
                 marks = ", ".join(["{}"] * len(ids))
-                for table in ("usage_tag", "usage_payload"):
+                for table in ("usage_tag", "usage_payload", "feedback"):
                     await UsageEventRow.raw(f"DELETE FROM {table} WHERE event_id IN ({marks})", *ids).run()  # noqa: S608
             if len(rows) < _CHUNK:
                 break

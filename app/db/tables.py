@@ -24,6 +24,7 @@ __all__ = [
     "BatchLineRow",
     "BatchRow",
     "CatalogStateRow",
+    "FeedbackRow",
     "FileObjectRow",
     "LimitCounterRow",
     "PlanRow",
@@ -182,6 +183,20 @@ class UsagePayloadRow(Table, tablename="usage_payload"):
     request = Text()
     response = Text()
     truncated = Boolean(default=False)
+
+
+class FeedbackRow(Table, tablename="feedback"):
+    """A score a caller gave one request of the log (Portkey's feedback API); pruned with the request."""
+
+    id = Varchar(length=40, primary_key=True)
+    event_id = Varchar(length=40, index=True)
+    value = Integer()
+    """-10 to 10."""
+    weight = Float(default=1.0)
+    metadata = JSON(default="{}")
+    given_by = Varchar(length=140)
+    """`key <id>`, a username, or `admin key`."""
+    created_at = Timestamptz()
 
 
 class _RollupColumns:
@@ -442,6 +457,7 @@ ALL_TABLES: list[type[Table]] = [
     UsageEventRow,
     UsageTagRow,
     UsagePayloadRow,
+    FeedbackRow,
     UsageDailyRow,
     UsageHourlyRow,
     LimitCounterRow,

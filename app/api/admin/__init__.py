@@ -11,7 +11,7 @@ from app.api.admin.alerts import AlertController
 from app.api.admin.api_keys import ApiKeyController
 from app.api.admin.audit import AuditController
 from app.api.admin.auth import issue_token, whoami
-from app.api.admin.body import StrictBody, refuse_nul_in_url
+from app.api.admin.body import MAX_ADMIN_BODY_BYTES, StrictBody, refuse_nul_in_url
 from app.api.admin.configs import ConfigController
 from app.api.admin.health import HealthController
 from app.api.admin.plans import PlanController
@@ -27,9 +27,6 @@ if TYPE_CHECKING:
     from app.runtime import Runtime
 
 __all__ = ["MAX_ADMIN_BODY_BYTES", "admin_handlers"]
-
-MAX_ADMIN_BODY_BYTES = 1024 * 1024
-"""Management bodies are small; anything larger is refused with 413 before it is read whole."""
 
 
 def _principal(request: Request[Any, Any, Any]) -> Principal:

@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from litestar.dto.data_structures import DTOFieldDefinition
     from litestar.openapi.spec import Reference, Schema
 
-__all__ = ["StrictBody", "refuse_nul_in_url"]
+__all__ = ["MAX_ADMIN_BODY_BYTES", "StrictBody", "refuse_nul_in_url"]
+
+MAX_ADMIN_BODY_BYTES = 1024 * 1024
+"""Management bodies are small; anything larger is refused with 413 before it is read whole."""
 
 
 def _nul_field(value: Any, path: str = "") -> str | None:

@@ -14,16 +14,17 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
-from litestar import Request, Response, Router, get
+from litestar import Request, Response, Router, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.params import Parameter, QueryParameter
 
-from app.accounting import queries
+from app.accounting import feedback, queries
+from app.accounting.feedback import Feedback, FeedbackCreate, FeedbackGroup
 from app.accounting.queries import GROUP_BY, RequestPage, RequestRecord, Series, UsageFilter, UsageGroup
-from app.api.admin.body import refuse_nul_in_url
+from app.api.admin.body import MAX_ADMIN_BODY_BYTES, StrictBody, refuse_nul_in_url
 from app.api.admin.schemas import Limit, Offset, problems
 from app.api.auth import ManagementAuth, Principal, TokenCodec
 from app.errors import InvalidRequestError, NotFoundError
@@ -87,6 +88,14 @@ class Reader:
 
     principal: Principal | None = None
     key_id: str | None = None
+
+    @property
+    def who(self) -> str:
+        """How feedback names its giver."""
+        if self.key_id is not None:
+            return f"key {self.key_id}"
+        assert self.principal is not None
+        return self.principal.username or "admin key"
 
     async def scope(self) -> frozenset[str] | None:
         """The key ids visible to the reader; None for admins (all)."""
@@ -241,6 +250,42 @@ async def get_request(
     return found
 
 
+class FeedbackReport(msgspec.Struct):
+    data: list[FeedbackGroup]
+    group_by: list[str]
+
+
+@post(
+    "/v1/feedback",
+    tags=["usage"],
+    status_code=201,
+    responses=problems(400, 401, 403, 404, 413, 422),
+    opt={"inference_keys": True},
+    dto=StrictBody,
+    return_dto=None,
+    request_max_body_size=MAX_ADMIN_BODY_BYTES,
+)
+async def post_feedback(reader: Reader, data: FeedbackCreate) -> Feedback:
+    """Score one request of the log (the `x-request-id` of its response): `value` -10 to 10, a `weight`
+    (0 to 1) and `metadata`. An inference key scores its own requests; a user their keys' and their
+    teams' as their admin; the admin key any. The request must be in the log (it is written within a
+    second of the answer)."""
+    if await queries.request_by_id(data.request_id, await reader.scope()) is None:
+        raise NotFoundError(f"No request '{data.request_id}' in the log (it may not be written yet, or not be yours)")
+    return await feedback.give(data, reader.who)
+
+
+@get("/v1/feedback", tags=["usage"], responses=problems(400, 401, 403, 404, 422), opt={"inference_keys": True})
+async def get_feedback(
+    usage_filter: UsageFilter,
+    group_by: Annotated[list[Literal["model", "provider", "route", "key"]] | None, Parameter()] = None,
+) -> FeedbackReport:
+    """The scores given to the requests the filters pick (the request log's filters), grouped: how many,
+    their weighted average, and the share that was positive."""
+    groups: list[str] = list(dict.fromkeys(group_by or []))
+    return FeedbackReport(data=await feedback.summary(usage_filter, groups), group_by=groups)
+
+
 def _reader(request: Request[Any, Any, Any]) -> Reader:
     reader: Reader = request.state.usage_reader
     return reader
@@ -261,7 +306,7 @@ def usage_router(rt: Runtime, tokens: TokenCodec) -> Router:
 
     return Router(
         "/",
-        route_handlers=[get_usage, get_series, get_requests, get_request],
+        route_handlers=[get_usage, get_series, get_requests, get_request, post_feedback, get_feedback],
         guards=[readers, refuse_nul_in_url],
         dependencies={"reader": Provide(_reader, sync_to_thread=False), "usage_filter": Provide(_usage_filter)},
     )

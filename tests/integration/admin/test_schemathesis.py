@@ -44,7 +44,7 @@ RESOURCES = {
     "teams": r"^/v1/teams\b",
     "prompts": r"^/v1/prompts\b",
     "auth": r"^/v1/auth/",
-    "usage": r"^/v1/(usage|requests)\b",
+    "usage": r"^/v1/(usage|requests|feedback)\b",
     "health": r"^/v1/health/",
     "alerts": r"^/v1/alerts\b",
     "audit": r"^/v1/audit\b",
