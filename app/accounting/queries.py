@@ -141,7 +141,7 @@ class RequestRecord(msgspec.Struct, kw_only=True):
     malformed_frames: int = 0
     """Malformed upstream SSE frames skipped (not fatal) while streaming this answer."""
     feedback: list[Feedback] | None = None
-    """Scores given to it (`POST /v1/feedback`; `GET /v1/requests/{id}` only)."""
+    """Scores given to it (`POST /v1/feedback`; `GET /v1/requests/{id}` only; null when none)."""
     payload: RequestPayload | None = None
     """The request and answer bodies, when the payload log kept them (`GET /v1/requests/{id}` only)."""
     realtime: dict[str, Any] | None = None
@@ -307,7 +307,7 @@ async def request_by_id(request_id: str, scope: frozenset[str] | None = None) ->
     if row is None or (scope is not None and row["key_id"] not in scope):
         return None
     record = _record(row, (await tags_of([row["id"]])).get(row["id"], []))
-    record.feedback = await feedback_for(request_id)
+    record.feedback = await feedback_for(request_id) or None
     kept = await UsagePayloadRow.select().where(UsagePayloadRow.event_id == request_id).first().run()
     if kept is not None:
         record.payload = RequestPayload(

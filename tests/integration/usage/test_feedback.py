@@ -13,6 +13,7 @@ import pytest
 from tests.db_backends import BACKENDS, gateway_on
 from tests.fakes.openai import FakeOpenAI
 from tests.gateway_process import GatewayProcess
+from tests.integration.ui.conftest import page_text, ui_client
 from tests.integration.usage.harness import KEYS, usage_config
 
 pytestmark = pytest.mark.usefixtures("fakes_reset")
@@ -100,3 +101,14 @@ def test_unknown_requests_oversized_bodies_and_strangers_are_refused(gw: Gateway
         assert big.status_code == 413
     with gw.http() as http:
         assert http.post("/v1/feedback", json={"request_id": "req_x", "value": 1}).status_code == 401
+
+
+def test_the_request_page_lists_the_feedback(gw: GatewayProcess) -> None:
+    request_id = _asked(gw, KEYS["open"])
+    assert _give(gw, KEYS["open"], request_id=request_id, value=-3, metadata={"why": "too long"}).status_code == 201
+    client = ui_client(gw)
+    assert client.login(admin_key=gw.admin_key).status_code == 303
+    html = client.get(f"/ui/requests/{request_id}").text
+    client.close()
+    table = page_text(html.split('id="feedback"', 1)[1].split("</table>", 1)[0])
+    assert "-3" in table and "why=too long" in table and "key " in table
