@@ -32,7 +32,7 @@ from app.errors import (
     UnsupportedFeatureError,
     UpstreamStatusError,
 )
-from app.gateway.attempt_outcomes import Target
+from app.gateway.attempt_outcomes import AttemptRecord, Target
 from app.gateway.keys import authenticate
 from app.gateway.rank import rank_targets
 from app.gateway.realtime_frames import error_event, response_done, rewrite_session_model
@@ -151,7 +151,7 @@ async def _connect_first(
     failure: GatewayError | None = None
     for i, target in enumerate(targets):
         if not gateway.health.allow(target.key) and i < len(targets) - 1:
-            attempts.append({"provider": target.provider.name, "model": target.candidate.model, "outcome": "skipped"})
+            attempts.append(AttemptRecord(target.provider.name, target.candidate.model, "skipped").as_dict())
             continue
         if target.provider.kind == "demo":
             attempts.append(_attempt(target, "ok", 101, 0.0))
@@ -190,21 +190,18 @@ async def _connect_first(
             return target, ws, elapsed
         elapsed = (time.perf_counter() - started) * 1000
         gateway.health.record_failure(target.key)
-        attempts.append({**_attempt(target, "error", status, elapsed), "error": failure.detail[:300]})
+        outcome = "timeout" if isinstance(failure, ProviderTimeoutError) else "error"
+        attempts.append(_attempt(target, outcome, status, elapsed, failure.detail[:300]))
         if isinstance(failure, UpstreamStatusError) and failure.upstream_status in (400, 422):
             break  # the request is at fault: another upstream would refuse it too
     assert failure is not None
     raise failure
 
 
-def _attempt(target: Target, outcome: str, status: int, elapsed_ms: float) -> dict[str, Any]:
-    return {
-        "provider": target.provider.name,
-        "model": target.candidate.model,
-        "outcome": outcome,
-        "status": status,
-        "duration_ms": round(elapsed_ms, 2),
-    }
+def _attempt(target: Target, outcome: str, status: int, elapsed_ms: float, error: str | None = None) -> dict[str, Any]:
+    """As the request log keeps a call's attempts (an upstream's error text masked like theirs)."""
+    record = AttemptRecord(target.provider.name, target.candidate.model, outcome, status, error, elapsed_ms)
+    return record.as_dict()
 
 
 def _refused(target: Target, exc: InvalidStatus) -> GatewayError:
