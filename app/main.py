@@ -212,20 +212,17 @@ def create_app(settings: Settings) -> Litestar:
         scheduler.add_job(
             jobs.wrap(rt.gateway.responses.flush), "interval", seconds=1.0, max_instances=1, coalesce=True
         )
-        spend = rt.gateway.provider_spend
-        if spend is not None:
+        spend, quotas = rt.gateway.provider_spend, rt.gateway.quotas
 
-            async def provider_budgets() -> None:
-                await spend.refresh(rt.catalog.snapshot.providers.values())
+        async def routing_views() -> None:
+            """What the router skips, read back from the counters: spent providers, deployments at quota."""
+            providers = rt.catalog.snapshot.providers.values()
+            if spend is not None:
+                await spend.refresh(providers)
+            if quotas is not None:
+                await quotas.refresh(providers)
 
-            scheduler.add_job(jobs.wrap(provider_budgets), "interval", seconds=1.0, max_instances=1, coalesce=True)
-        quotas = rt.gateway.quotas
-        if quotas is not None:
-
-            async def deployment_quotas() -> None:
-                await quotas.refresh(rt.catalog.snapshot.providers.values())
-
-            scheduler.add_job(jobs.wrap(deployment_quotas), "interval", seconds=1.0, max_instances=1, coalesce=True)
+        scheduler.add_job(jobs.wrap(routing_views), "interval", seconds=1.0, max_instances=1, coalesce=True)
         if settings.alert_interval_s > 0:
             scheduler.add_job(
                 jobs.wrap(rt.alerts.tick), "interval", seconds=settings.alert_interval_s, max_instances=1, coalesce=True
