@@ -40,7 +40,7 @@ from app.gateway.streaming import StreamOutcome, relay_stream
 from app.gateway.upstream import UpstreamPool
 from app.health.scores import HealthRegistry
 from app.limits.admit import Limiter
-from app.limits.deployment_quotas import DeploymentQuotas
+from app.limits.deployment_quotas import DeploymentQuotas, has_quota
 from app.limits.provider_spend import ProviderSpend
 from app.prompts.expand import PREFIX as PROMPT_PREFIX
 from app.prompts.expand import expand as expand_prompt
@@ -417,7 +417,7 @@ class Gateway:
             self.limiter.settle_soon(key, admission.limits, usage.total_tokens, cost, admission.end_user)
         if target is not None and cost and self.provider_spend is not None:
             self.provider_spend.add_soon(target.provider, cost)
-        if target is not None and self.quotas is not None:
+        if target is not None and self.quotas is not None and has_quota(target.model):
             self.quotas.add_soon(target.key, target.model, usage.total_tokens)
         return cost
 

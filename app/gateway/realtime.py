@@ -135,18 +135,18 @@ async def open_session(gateway: Any, ask: RealtimeAsk) -> RealtimeSession:
         targets = [t for t in ranked if t.provider.kind in REALTIME_KINDS]
         if not targets:  # the capable ones are disabled, or over their budgets (then rank_targets said so)
             raise ServiceUnavailableError(f"No target of '{ask.model}' that serves the Realtime API is available")
-        target, ws, connect_ms = await _connect_first(gateway, ask, targets, attempts)
+        target, ws = await _connect_first(gateway, ask, targets, attempts)
     except GatewayError as exc:
         tried = sum(1 for a in attempts if a["outcome"] != "skipped")
         detail = {"realtime": {"session": ask.request_id}, "attempts": attempts}
         _record(gateway, ask, caller, exc.status_code, error=exc, detail=detail, attempts=tried)
         raise
-    return RealtimeSession(gateway, ask, caller, target, ws, connect_ms, attempts)
+    return RealtimeSession(gateway, ask, caller, target, ws, attempts)
 
 
 async def _connect_first(
     gateway: Any, ask: RealtimeAsk, targets: list[Target], attempts: list[dict[str, Any]]
-) -> tuple[Target, UpstreamSocket, float]:
+) -> tuple[Target, UpstreamSocket]:
     """The first target that accepts the upgrade; the last one's failure when none does."""
     failure: GatewayError | None = None
     for i, target in enumerate(targets):
@@ -155,7 +155,7 @@ async def _connect_first(
             continue
         if target.provider.kind == "demo":
             attempts.append(_attempt(target, "ok", 101, 0.0))
-            return target, DemoRealtime(target.candidate.model), 0.0
+            return target, DemoRealtime(target.candidate.model)
         url = realtime_url(target.provider, target.candidate.model, ask.query)
         headers = realtime_headers(target.provider)
         headers.update({name: ask.headers[name] for name in FORWARDED_HEADERS if name in ask.headers})
@@ -187,7 +187,7 @@ async def _connect_first(
             if gateway.quotas is not None:
                 gateway.quotas.add_soon(target.key, target.model, 0)
             attempts.append(_attempt(target, "ok", 101, elapsed))
-            return target, ws, elapsed
+            return target, ws
         elapsed = (time.perf_counter() - started) * 1000
         gateway.health.record_failure(target.key)
         outcome = "timeout" if isinstance(failure, ProviderTimeoutError) else "error"
@@ -227,7 +227,6 @@ class RealtimeSession:
         caller: _Caller,
         target: Target,
         ws: UpstreamSocket,
-        connect_ms: float,
         attempts: list[dict[str, Any]],
     ) -> None:
         self.gateway = gateway
@@ -235,7 +234,6 @@ class RealtimeSession:
         self.caller = caller
         self.target = target
         self.ws = ws
-        self.connect_ms = connect_ms
         self.attempts = attempts
         self.responses = 0
         self.caller_gone = False

@@ -8,7 +8,7 @@ from litestar.datastructures import FormMultiDict
 
 from app.catalog.services.records import ApiKey
 from app.ui_support.forms import FormDoc, lines, number, text
-from app.ui_support.plan_form import LIMIT_FIELDS
+from app.ui_support.plan_form import limits_from_form
 
 __all__ = ["GRACE_CHOICES", "blank_key", "key_status", "parse_key_form"]
 
@@ -35,11 +35,7 @@ def parse_key_form(form: FormMultiDict, *, admin: bool) -> tuple[FormDoc, dict[s
     """Users never choose a plan or an owner: the service puts their keys on their own plan (or, in one of
     their teams, the team's), and refuses a team they are not in."""
     problems: dict[str, str] = {}
-    limits = {}
-    for field, (_, integer) in LIMIT_FIELDS.items():
-        value = number(form, field, problems, integer=integer, key=f"limits.{field}")
-        if value is not None:
-            limits[field] = value
+    limits = limits_from_form(form, problems)
     patterns = lines(text(form, "allowed_models"))
     doc: FormDoc = {
         "name": text(form, "name"),

@@ -13,7 +13,15 @@ from app.gateway.resolve import model_allowed
 from app.gateway.snapshot import CatalogSnapshot, KeyRecord
 from app.ui_support.forms import FormDoc, lines, number, text
 
-__all__ = ["END_USER_PREFIX", "LIMIT_FIELDS", "allowed_names", "blank_plan", "parse_plan_form", "plan_doc"]
+__all__ = [
+    "END_USER_PREFIX",
+    "LIMIT_FIELDS",
+    "allowed_names",
+    "blank_plan",
+    "limits_from_form",
+    "parse_plan_form",
+    "plan_doc",
+]
 
 LIMIT_FIELDS: dict[str, tuple[str, bool]] = {
     "daily_requests": ("Requests per day", True),
@@ -63,6 +71,17 @@ def parse_plan_form(form: FormMultiDict) -> tuple[FormDoc, dict[str, str]]:
     doc["end_user_limits"] = groups[END_USER_PREFIX] or None
     doc["user_limits"] = groups[USER_PREFIX] or None
     return doc, problems
+
+
+def limits_from_form(form: FormMultiDict, problems: dict[str, str]) -> dict[str, Any]:
+    """A key's or a team's own limits: the fields filled in. Errors are keyed by the service's field path
+    (`limits.rpm`), so a 422 from it lands on the same input."""
+    limits = {}
+    for field, (_, integer) in LIMIT_FIELDS.items():
+        value = number(form, field, problems, integer=integer, key=f"limits.{field}")
+        if value is not None:
+            limits[field] = value
+    return limits
 
 
 def allowed_names(patterns: list[str], snapshot: CatalogSnapshot) -> list[str]:

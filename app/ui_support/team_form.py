@@ -6,8 +6,8 @@ from litestar.datastructures import FormMultiDict
 
 from app.catalog.services.records import Team
 from app.catalog.services.teams import Role
-from app.ui_support.forms import FormDoc, lines, number, text
-from app.ui_support.plan_form import LIMIT_FIELDS
+from app.ui_support.forms import FormDoc, lines, text
+from app.ui_support.plan_form import LIMIT_FIELDS, limits_from_form
 
 __all__ = ["ROLE_CHOICES", "blank_member", "blank_team", "parse_member_form", "parse_team_form", "team_doc"]
 
@@ -35,12 +35,7 @@ def team_doc(record: Team) -> FormDoc:
 def parse_team_form(form: FormMultiDict) -> tuple[FormDoc, dict[str, str]]:
     """Blank models mean "the plans' models" (null), not "no models": an empty list would allow nothing."""
     problems: dict[str, str] = {}
-    limits = {}
-    for field, (_, integer) in LIMIT_FIELDS.items():
-        # errors are keyed by the service's field path, so a 422 from it lands on the same input
-        value = number(form, field, problems, integer=integer, key=f"limits.{field}")
-        if value is not None:
-            limits[field] = value
+    limits = limits_from_form(form, problems)
     doc: FormDoc = {
         "name": text(form, "name"),
         "plan": text(form, "plan") or None,
